@@ -1,0 +1,1 @@
+"""Entry point of the cost plugin: the hook implementations health-monitor loads."""

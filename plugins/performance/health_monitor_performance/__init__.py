@@ -1,0 +1,3 @@
+"""The performance domain plugin of health-monitor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Entry point of the performance plugin: the hook implementations health-monitor loads."""

@@ -1,0 +1,1 @@
+"""Entry point of the quality plugin: the hook implementations health-monitor loads."""

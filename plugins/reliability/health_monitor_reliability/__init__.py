@@ -1,0 +1,3 @@
+"""The reliability domain plugin of health-monitor."""
+
+__version__ = "0.1.0"

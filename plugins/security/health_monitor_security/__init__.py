@@ -1,0 +1,3 @@
+"""The security domain plugin of health-monitor."""
+
+__version__ = "0.1.0"

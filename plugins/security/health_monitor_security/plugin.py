@@ -1,0 +1,1 @@
+"""Entry point of the security plugin: the hook implementations health-monitor loads."""
