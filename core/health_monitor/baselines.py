@@ -1,0 +1,86 @@
+"""Naive baselines a practitioner would otherwise use, as scikit-learn estimators.
+
+Each model names one; the training pipeline fits and evaluates it on the same split as the
+model. They read one feature column by name, so the feature must be in the model's lookups.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+
+def _column(X, column: str) -> np.ndarray:
+    if not isinstance(X, pd.DataFrame) or column not in X.columns:
+        raise KeyError(f"baseline needs feature column {column!r}")
+    return X[column].to_numpy(dtype="float64")
+
+
+class ZScoreRule(OutlierMixin, BaseEstimator):
+    """Flag a row when ``|column| > threshold`` (the classic 3-sigma rule on a z-score feature)."""
+
+    def __init__(self, column: str = "z_score", threshold: float = 3.0):
+        self.column = column
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        _column(X, self.column)
+        self.fitted_ = True
+        return self
+
+    def score_samples(self, X):
+        check_is_fitted(self)
+        return -np.abs(np.nan_to_num(_column(X, self.column)))
+
+    def predict(self, X):
+        return np.where(-self.score_samples(X) > self.threshold, -1, 1)
+
+
+class HistoryRateClassifier(ClassifierMixin, BaseEstimator):
+    """Predict the positive class when a historical rate feature (e.g. the job's own failure
+    rate over 30 days) reaches a threshold; the threshold maximising F1 on training rows."""
+
+    def __init__(self, column: str = "rolling_failure_rate_30d"):
+        self.column = column
+
+    def fit(self, X, y):
+        rate = np.nan_to_num(_column(X, self.column))
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.array([0, 1])
+        best, best_f1 = 0.5, -1.0
+        for t in np.unique(np.quantile(rate, np.linspace(0.5, 0.995, 60))):
+            pred = rate >= t
+            tp = np.sum(pred & (y == 1))
+            f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
+            if f1 > best_f1:
+                best, best_f1 = float(t), f1
+        self.threshold_ = best
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        p = np.clip(np.nan_to_num(_column(X, self.column)), 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return (np.nan_to_num(_column(X, self.column)) >= self.threshold_).astype(int)
+
+
+class LastValueRegressor(RegressorMixin, BaseEstimator):
+    """Predict a lag feature as is: last value (``lag_1``) or seasonal naive (``lag_7``)."""
+
+    def __init__(self, column: str = "lag_1"):
+        self.column = column
+
+    def fit(self, X, y):
+        self.fallback_ = float(np.nanmedian(np.asarray(y, dtype="float64")))
+        _column(X, self.column)
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        value = _column(X, self.column)
+        return np.where(np.isnan(value), self.fallback_, value)

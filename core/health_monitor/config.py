@@ -1,0 +1,94 @@
+"""Settings: where the embedded home lives and which catalog and schemas the tables use.
+
+Every setting has a flag on the CLI and an environment variable; flags win over the environment,
+the environment over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from health_monitor.errors import ConfigError
+
+ENV_HOME = "HEALTH_MONITOR_HOME"
+ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
+DEFAULT_HOME = Path("~/.health-monitor")
+DEFAULT_CATALOG = "health_monitor"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def check_identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is a plain SQL identifier, else raise ConfigError naming ``what``."""
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise ConfigError(
+            f"{what} must be a plain identifier (letters, digits, underscore; not starting with a digit), "
+            f"got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The schema names inside the catalog, one per kind of table."""
+
+    gold: str = "gold"
+    features: str = "features"
+    ml: str = "ml"  # registered models and their prediction tables
+    ground_truth: str = "ground_truth"  # simulator incidents; never read by feature code
+
+    def __post_init__(self) -> None:
+        for kind, value in self.__dict__.items():
+            check_identifier(value, f"schema name for {kind}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a health-monitor deployment keeps its tables and models.
+
+    ``home`` is only used by the embedded default (local lakehouse, SQLite MLflow store).
+    """
+
+    home: Path
+    catalog: str = DEFAULT_CATALOG
+    schemas: Schemas = field(default_factory=Schemas)
+
+    def __post_init__(self) -> None:
+        check_identifier(self.catalog, "catalog")
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike | None = None, catalog: str | None = None) -> Settings:
+        home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
+        catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
+        return cls(home=Path(home), catalog=catalog)
+
+    def with_home(self, home: os.PathLike) -> Settings:
+        return replace(self, home=Path(home))
+
+    # Three-part names of the tables the core owns.
+    def gold(self, table: str) -> str:
+        return f"{self.catalog}.{self.schemas.gold}.{table}"
+
+    def feature_table(self, table: str) -> str:
+        return f"{self.catalog}.{self.schemas.features}.{table}"
+
+    def ground_truth(self, table: str) -> str:
+        return f"{self.catalog}.{self.schemas.ground_truth}.{table}"
+
+    def registered_model(self, model: str) -> str:
+        return f"{self.catalog}.{self.schemas.ml}.{model}"
+
+    def predictions(self, model: str) -> str:
+        return f"{self.catalog}.{self.schemas.ml}.{model}_predictions"
+
+    @property
+    def lakehouse_dir(self) -> Path:
+        return self.home / "lakehouse"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"

@@ -1,0 +1,46 @@
+"""Errors the core raises. Each one names what was wrong: the table, column, argument or plugin."""
+
+from __future__ import annotations
+
+
+class HealthMonitorError(Exception):
+    """Base class of every error health-monitor raises on purpose."""
+
+
+class ConfigError(HealthMonitorError, ValueError):
+    """A setting, flag or argument is invalid; the message names it and the valid values."""
+
+
+class TableNotFoundError(HealthMonitorError, LookupError):
+    """A table addressed as ``catalog.schema.table`` does not exist in the lakehouse."""
+
+    def __init__(self, name: str, hint: str = ""):
+        self.name = name
+        super().__init__(f"table {name} does not exist" + (f": {hint}" if hint else ""))
+
+
+class SchemaError(HealthMonitorError, ValueError):
+    """A DataFrame lacks a column, has the wrong type, or breaks a key constraint."""
+
+
+class PrimaryKeyError(SchemaError):
+    """A feature table's primary key has nulls or duplicates; nothing was written."""
+
+
+class PluginError(HealthMonitorError):
+    """A plugin failed to import, registered something invalid, or raised in a hook.
+
+    ``plugin`` is the entry-point name, ``distribution`` and ``version`` the installed package.
+    """
+
+    def __init__(self, message: str, plugin: str, distribution: str | None = None, version: str | None = None):
+        self.plugin = plugin
+        self.distribution = distribution
+        self.version = version
+        super().__init__(f"{describe_plugin(plugin, distribution, version)}: {message}")
+
+
+def describe_plugin(plugin: str, distribution: str | None, version: str | None) -> str:
+    if distribution:
+        return f"plugin {plugin!r} ({distribution} {version or '?'})"
+    return f"plugin {plugin!r}"

@@ -1,0 +1,33 @@
+"""The MLflow pyfunc a feature-store ``log_model`` writes: the model plus its feature spec.
+
+Scoring needs only lookup keys because the packed :class:`FeatureSpec` says which table, keys
+and features each input comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+from health_monitor.featurestore import FeatureSpec
+
+
+class FeatureStoreModel(mlflow.pyfunc.PythonModel):
+    """``model`` is anything with ``predict(DataFrame) -> DataFrame | array``."""
+
+    def __init__(self, model: Any, feature_spec: FeatureSpec, output_columns: list[tuple[str, str]]):
+        self.model = model
+        self.feature_spec_dict = feature_spec.to_dict()
+        self.output_columns = output_columns
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        return FeatureSpec.from_dict(self.feature_spec_dict)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        out = self.model.predict(model_input[self.feature_spec_dict["input_columns"]])
+        if not isinstance(out, pd.DataFrame):
+            out = pd.DataFrame({self.output_columns[0][0]: out})
+        return out[[name for name, _ in self.output_columns]]

@@ -1,0 +1,54 @@
+"""The one local Spark session of a process (embedded default only)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from importlib import resources
+
+_lock = threading.Lock()
+_session = None
+
+ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
+ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
+
+
+def get_spark():
+    """Return this process's SparkSession, starting a local one on first use (~10 s).
+
+    On Databricks the session already exists and ``getOrCreate`` returns it unchanged.
+    """
+    global _session
+    with _lock:
+        if _session is not None:
+            return _session
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            _session = active
+            return active
+        # Executors' Python workers must see the same interpreter (and so the same plugins).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
+        java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
+        builder = (
+            SparkSession.builder.master(os.environ.get(ENV_MASTER, "local[2]"))
+            .appName("health-monitor")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.default.parallelism", "4")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.driver.memory", os.environ.get(ENV_DRIVER_MEMORY, "4g"))
+            .config("spark.driver.extraJavaOptions", java_opts)
+            .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"))
+        )
+        _session = builder.getOrCreate()
+        _session.sparkContext.setLogLevel("ERROR")
+        return _session

@@ -1,0 +1,30 @@
+"""Feature pipeline: each registered feature table computed from Gold and written with its keys."""
+
+from __future__ import annotations
+
+from health_monitor.host import Host
+from health_monitor.pipelines.report import StageReport, run_items
+from health_monitor.runtime import Runtime
+from health_monitor.specs import FeatureTable
+
+
+def run_features(
+    runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
+) -> StageReport:
+    def work(table: FeatureTable) -> dict:
+        df = table.compute(runtime.tables).persist()  # checked for key violations, then written
+        try:
+            info = runtime.feature_store.create_table(
+                runtime.settings.feature_table(table.name),
+                primary_keys=list(table.primary_keys),
+                df=df,
+                timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
+                description=table.description,
+            )
+        finally:
+            df.unpersist()
+        return {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
+
+    return run_items(
+        "features", host.select_feature_tables(domain, model), lambda t: t.name, work, host, runtime.settings, progress
+    )

@@ -1,0 +1,62 @@
+"""The composition root: one object that knows which home the code runs in.
+
+Pipelines, the CLI and the agents take a :class:`Runtime` and use its ports (lakehouse,
+feature store, model registry). ``Runtime.embedded`` builds the local home; a Databricks home
+plugs Unity Catalog, the Feature Engineering client and the UC registry into the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from health_monitor.config import Settings
+from health_monitor.errors import TableNotFoundError
+from health_monitor.featurestore.local import LocalFeatureStore
+from health_monitor.lakehouse.local import LocalLakehouse
+from health_monitor.registry import ModelRegistry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    lakehouse: LocalLakehouse
+    feature_store: LocalFeatureStore
+    registry: ModelRegistry
+
+    @classmethod
+    def embedded(cls, settings: Settings) -> Runtime:
+        lakehouse = LocalLakehouse(settings.lakehouse_dir)
+        return cls(settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir))
+
+    @cached_property
+    def tables(self) -> TableReader:
+        return TableReader(self)
+
+    def has_gold(self) -> bool:
+        return bool(self.lakehouse.list_tables(self.settings.catalog, self.settings.schemas.gold))
+
+
+class TableReader:
+    """The read-only :class:`health_monitor.specs.Tables` that spec functions receive."""
+
+    def __init__(self, runtime: Runtime):
+        self._lakehouse = runtime.lakehouse
+        self._settings = runtime.settings
+
+    def _read(self, full_name: str, hint: str):
+        if not self._lakehouse.exists(full_name):
+            raise TableNotFoundError(full_name, hint)
+        return self._lakehouse.read(full_name)
+
+    def gold(self, table: str):
+        return self._read(self._settings.gold(table), "load Gold tables with `health-monitor simulate` or `load-gold`")
+
+    def features(self, table: str):
+        return self._read(self._settings.feature_table(table), "run `health-monitor features` first")
+
+    def ground_truth(self, table: str):
+        return self._read(self._settings.ground_truth(table), "only simulated accounts have ground truth")
+
+    def has_ground_truth(self) -> bool:
+        return self._lakehouse.exists(self._settings.ground_truth("incidents"))

@@ -1,0 +1,225 @@
+"""Declarative specs a plugin registers: feature tables, labels, models and explainers.
+
+Specs are frozen dataclasses holding domain knowledge only. Their functions are pure: they get a
+:class:`Tables` reader and return a Spark DataFrame; they never create sessions, MLflow runs or
+tables. The core decides where the tables live (the embedded lakehouse or Unity Catalog) and
+runs the functions.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from health_monitor.errors import SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+DOMAINS = ("cost", "security", "performance", "reliability", "quality")
+
+
+def _check_name(value: str, what: str) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise SchemaError(f"{what} must be lower_snake_case (a-z, 0-9, _), got {value!r}")
+
+
+def _as_tuple(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    value = tuple(value)
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise SchemaError(f"{what} must be a non-empty sequence of column names, got {value!r}")
+    return value
+
+
+class Tables(Protocol):
+    """What a spec's function may read. Every method returns a Spark DataFrame.
+
+    Raises :class:`health_monitor.errors.TableNotFoundError` for a table that does not exist.
+    """
+
+    def gold(self, table: str) -> DataFrame:
+        """A Gold table by short name, e.g. ``tables.gold("fact_usage")``."""
+
+    def features(self, table: str) -> DataFrame:
+        """A feature table that a plugin registered, by short name."""
+
+    def ground_truth(self, table: str) -> DataFrame:
+        """Ground truth of a simulated account (``incidents``). Only labels may read it."""
+
+    def has_ground_truth(self) -> bool:
+        """True when the account was simulated and its incidents are available."""
+
+
+class ProblemType(str, enum.Enum):
+    """How the core turns an estimator's output into the standard prediction columns.
+
+    - ``classification``: ``predict_proba`` -> ``probability`` (of class 1) and ``prediction``.
+    - ``regression``: ``predict`` -> ``prediction``.
+    - ``anomaly_detection``: ``score_samples`` (higher = more normal, the sklearn convention) ->
+      ``anomaly_score`` in [0, 1] (the share of training rows that looked more normal),
+      ``is_anomaly`` and ``prediction`` (1 for an anomaly). Trained without labels; labels,
+      where there are any, are used for evaluation only.
+    """
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    ANOMALY_DETECTION = "anomaly_detection"
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A feature table: its name, primary key and the pure function that computes it.
+
+    ``compute(tables)`` returns one row per primary key. ``timestamp_key`` (one of the primary
+    keys) makes the table usable in point-in-time lookups: a training row takes the latest
+    feature row at or before its own time. Every feature in a row must be known at
+    ``timestamp_key``: rolling windows end at that row, never after it.
+    """
+
+    name: str
+    primary_keys: tuple[str, ...]
+    compute: Callable[[Tables], DataFrame]
+    timestamp_key: str | None = None
+    description: str = ""
+    sources: tuple[str, ...] = ()  # Gold tables read, for docs and lineage
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "feature table name")
+        object.__setattr__(self, "primary_keys", _as_tuple(self.primary_keys, f"{self.name}.primary_keys"))
+        if self.timestamp_key is not None and self.timestamp_key not in self.primary_keys:
+            raise SchemaError(
+                f"feature table {self.name}: timestamp_key {self.timestamp_key!r} must be one of "
+                f"its primary keys {list(self.primary_keys)}"
+            )
+        if not callable(self.compute):
+            raise SchemaError(f"feature table {self.name}: compute must be callable")
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Features a model takes from one feature table (the plugin-side ``FeatureLookup``).
+
+    ``table`` is the feature table's short name; the core qualifies it. ``lookup_key`` are
+    columns of the model's base that match the table's primary keys (minus its timestamp key),
+    in order. With ``timestamp_lookup_key`` the join is as-of: the latest feature row whose
+    timestamp is at or before that column's value.
+    """
+
+    table: str
+    lookup_key: tuple[str, ...]
+    features: tuple[str, ...]
+    timestamp_lookup_key: str | None = None
+    rename: tuple[tuple[str, str], ...] = ()  # (feature, output name) pairs
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup_key", _as_tuple(self.lookup_key, f"lookup on {self.table}: lookup_key"))
+        object.__setattr__(self, "features", _as_tuple(self.features, f"lookup on {self.table}: features"))
+        object.__setattr__(self, "rename", tuple(tuple(p) for p in self.rename))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        renames = dict(self.rename)
+        return tuple(renames.get(f, f) for f in self.features)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model a plugin asks the core to train, register, score and explain.
+
+    - ``keys``: the columns that identify one prediction; they become the primary key of
+      ``<name>_predictions``.
+    - ``base(tables)``: the rows to train and score on: ``keys`` plus ``time_column`` plus any
+      ``timestamp_lookup_key`` the lookups need. Every row is scored at inference; rows with a
+      label are used for training and evaluation.
+    - ``time_column``: the moment a prediction is made for; the train/test split is by time.
+    - ``estimator()``: a fresh, unfitted scikit-learn style estimator (``fit`` returns self).
+    - ``baseline()``: the naive rule a practitioner would otherwise use, with the same
+      interface, fitted and evaluated on the same split.
+    """
+
+    name: str
+    domain: str
+    problem_type: ProblemType
+    keys: tuple[str, ...]
+    time_column: str
+    lookups: tuple[Lookup, ...]
+    base: Callable[[Tables], DataFrame]
+    estimator: Callable[[], Any]
+    baseline: Callable[[], Any]
+    baseline_name: str
+    description: str = ""
+    contamination: float = 0.02  # anomaly detection: expected share of anomalies
+    test_fraction: float = 0.25  # the latest share of distinct times held out for evaluation
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "model name")
+        if self.domain not in DOMAINS:
+            raise SchemaError(f"model {self.name}: domain must be one of {DOMAINS}, got {self.domain!r}")
+        object.__setattr__(self, "problem_type", ProblemType(self.problem_type))
+        object.__setattr__(self, "keys", _as_tuple(self.keys, f"model {self.name}: keys"))
+        object.__setattr__(self, "lookups", tuple(self.lookups))
+        if not self.lookups:
+            raise SchemaError(f"model {self.name}: needs at least one Lookup")
+        if not 0 < self.contamination < 0.5:
+            raise SchemaError(f"model {self.name}: contamination must be in (0, 0.5), got {self.contamination}")
+        if not 0.05 <= self.test_fraction <= 0.5:
+            raise SchemaError(f"model {self.name}: test_fraction must be in [0.05, 0.5], got {self.test_fraction}")
+        names = [n for lookup in self.lookups for n in lookup.output_names]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise SchemaError(f"model {self.name}: features come from two lookups: {duplicated}; rename one")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(n for lookup in self.lookups for n in lookup.output_names)
+
+    @property
+    def prediction_table(self) -> str:
+        return f"{self.name}_predictions"
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The label of one model: ``compute(tables)`` returns the model's ``keys`` plus ``column``.
+
+    Labels come from Gold facts (result states, durations against the SLA table, snapshots).
+    Anomaly detectors may read the simulator's ground truth; when an account has none
+    (``tables.has_ground_truth()`` is False) return ``None`` and the model is trained without
+    an evaluation.
+    """
+
+    model: str
+    compute: Callable[[Tables], DataFrame | None]
+    column: str = "label"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One feature's part in one prediction."""
+
+    feature: str
+    value: float | None
+    weight: float  # signed change of the model's output that this feature accounts for
+
+
+ExplainFunction = Callable[[Any, "pd.DataFrame", int], "list[list[Contribution]]"]
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """A model-specific explanation: ``explain(estimator, X, top_k)`` -> per row, its top
+    contributions, largest absolute weight first. Without one, the core explains by occlusion
+    (each feature set to its training median, one at a time)."""
+
+    model: str
+    explain: ExplainFunction
