@@ -33,8 +33,12 @@ def time_split(frame: pd.DataFrame, time_column: str, test_fraction: float) -> S
     times = pd.to_datetime(frame[time_column], utc=True)
     distinct = np.sort(times.dropna().unique())
     if len(distinct) < 4:
-        raise ValueError(f"time column {time_column!r} has {len(distinct)} distinct values; need at least 4 to split")
-    cutoff = pd.Timestamp(distinct[min(len(distinct) - 1, int(np.floor(len(distinct) * (1 - test_fraction))))])
+        raise ValueError(
+            f"time column {time_column!r} has {len(distinct)} distinct values; need at least 4 to split"
+        )
+    cutoff = pd.Timestamp(
+        distinct[min(len(distinct) - 1, int(np.floor(len(distinct) * (1 - test_fraction))))]
+    )
     is_test = times >= cutoff
     return Split(frame[~is_test].reset_index(drop=True), frame[is_test].reset_index(drop=True), cutoff)
 
@@ -48,7 +52,9 @@ def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame)
         return {
             "mae": float(skm.mean_absolute_error(y, pred)),
             "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
-            "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero]))) if nonzero.any() else float("nan"),
+            "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
+            if nonzero.any()
+            else float("nan"),
             "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else float("nan"),
         }
     truth = y.astype(int)
@@ -66,7 +72,9 @@ def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame)
     return out
 
 
-def better(problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]) -> bool | None:
+def better(
+    problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]
+) -> bool | None:
     """Is ``candidate`` at least as good as ``reference`` on the headline metric? None if unknown."""
     name, higher = HEADLINE[problem_type]
     a, b = candidate.get(name), reference.get(name)

@@ -19,7 +19,11 @@ from health_monitor.specs import Contribution, ProblemType
 OUTPUT_COLUMNS: dict[ProblemType, list[tuple[str, str]]] = {
     ProblemType.CLASSIFICATION: [("prediction", "double"), ("probability", "double")],
     ProblemType.REGRESSION: [("prediction", "double")],
-    ProblemType.ANOMALY_DETECTION: [("prediction", "double"), ("anomaly_score", "double"), ("is_anomaly", "int")],
+    ProblemType.ANOMALY_DETECTION: [
+        ("prediction", "double"),
+        ("anomaly_score", "double"),
+        ("is_anomaly", "int"),
+    ],
 }
 
 
@@ -87,11 +91,15 @@ class ScoringModel:
         if self.problem_type is ProblemType.REGRESSION:
             return pd.DataFrame({"prediction": np.asarray(self.estimator.predict(matrix), dtype="float64")})
         raw = self._raw_anomaly(matrix)
-        ref = self.reference_scores if self.reference_scores is not None and len(self.reference_scores) else raw
+        ref = (
+            self.reference_scores if self.reference_scores is not None and len(self.reference_scores) else raw
+        )
         score = np.searchsorted(np.sort(ref), raw, side="right") / len(ref)
         # sklearn's outlier convention: predict() is -1 for an outlier, 1 for an inlier.
         is_anomaly = (np.asarray(self.estimator.predict(matrix)) == -1).astype("int32")
-        return pd.DataFrame({"prediction": is_anomaly.astype("float64"), "anomaly_score": score, "is_anomaly": is_anomaly})
+        return pd.DataFrame(
+            {"prediction": is_anomaly.astype("float64"), "anomaly_score": score, "is_anomaly": is_anomaly}
+        )
 
     def explain(self, X: pd.DataFrame, top_k: int = 5) -> list[list[Contribution]]:
         """Occlusion: each feature's weight is how much the output moves when that feature is set
@@ -107,6 +115,9 @@ class ScoringModel:
         for i in range(len(matrix)):
             order = np.argsort(-np.abs(weights[i]), kind="stable")[:top_k]
             result.append(
-                [Contribution(self.input_columns[j], float(matrix.iat[i, j]), float(weights[i, j])) for j in order]
+                [
+                    Contribution(self.input_columns[j], float(matrix.iat[i, j]), float(weights[i, j]))
+                    for j in order
+                ]
             )
         return result

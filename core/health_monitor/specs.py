@@ -120,7 +120,9 @@ class Lookup:
     rename: tuple[tuple[str, str], ...] = ()  # (feature, output name) pairs
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lookup_key", _as_tuple(self.lookup_key, f"lookup on {self.table}: lookup_key"))
+        object.__setattr__(
+            self, "lookup_key", _as_tuple(self.lookup_key, f"lookup on {self.table}: lookup_key")
+        )
         object.__setattr__(self, "features", _as_tuple(self.features, f"lookup on {self.table}: features"))
         object.__setattr__(self, "rename", tuple(tuple(p) for p in self.rename))
 
@@ -156,7 +158,6 @@ class Model:
     baseline: Callable[[], Any]
     baseline_name: str
     description: str = ""
-    contamination: float = 0.02  # anomaly detection: expected share of anomalies
     test_fraction: float = 0.25  # the latest share of distinct times held out for evaluation
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -169,10 +170,10 @@ class Model:
         object.__setattr__(self, "lookups", tuple(self.lookups))
         if not self.lookups:
             raise SchemaError(f"model {self.name}: needs at least one Lookup")
-        if not 0 < self.contamination < 0.5:
-            raise SchemaError(f"model {self.name}: contamination must be in (0, 0.5), got {self.contamination}")
         if not 0.05 <= self.test_fraction <= 0.5:
-            raise SchemaError(f"model {self.name}: test_fraction must be in [0.05, 0.5], got {self.test_fraction}")
+            raise SchemaError(
+                f"model {self.name}: test_fraction must be in [0.05, 0.5], got {self.test_fraction}"
+            )
         names = [n for lookup in self.lookups for n in lookup.output_names]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:

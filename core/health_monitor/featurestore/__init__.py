@@ -75,17 +75,37 @@ class FeatureSpec:
 class FeatureStore(Protocol):
     """The calls the pipelines make; both homes implement them with the same arguments."""
 
-    def create_table(self, name: str, primary_keys: list[str], df: Any = None, *, timestamp_keys: list[str] | None = None,
-                     description: str = "") -> Any: ...
+    def create_table(
+        self,
+        name: str,
+        primary_keys: list[str],
+        df: Any = None,
+        *,
+        timestamp_keys: list[str] | None = None,
+        description: str = "",
+    ) -> Any: ...
 
     def write_table(self, name: str, df: Any, mode: str = "overwrite") -> Any: ...
 
     def read_table(self, name: str) -> Any: ...
 
-    def create_training_set(self, df: Any, feature_lookups: list[FeatureLookup], label: str | None,
-                            exclude_columns: list[str] | None = None) -> Any: ...
+    def create_training_set(
+        self,
+        df: Any,
+        feature_lookups: list[FeatureLookup],
+        label: str | None,
+        exclude_columns: list[str] | None = None,
+    ) -> Any: ...
 
-    def log_model(self, model: Any, artifact_path: str, *, flavor: Any, training_set: Any,
-                  registered_model_name: str | None = None, **kwargs: Any) -> Any: ...
+    def log_model(
+        self,
+        model: Any,
+        artifact_path: str,
+        *,
+        flavor: Any,
+        training_set: Any,
+        registered_model_name: str | None = None,
+        **kwargs: Any,
+    ) -> Any: ...
 
     def score_batch(self, model_uri: str, df: Any, result_type: str = "double") -> Any: ...

@@ -34,26 +34,38 @@ def apply_lookup(
 ) -> DataFrame:
     """``base`` with the lookup's features appended (null where no feature row matches)."""
     keys = lookup.keys
-    missing = [k for k in keys + ([lookup.timestamp_lookup_key] if lookup.timestamp_lookup_key else []) if k not in base.columns]
+    missing = [
+        k
+        for k in keys + ([lookup.timestamp_lookup_key] if lookup.timestamp_lookup_key else [])
+        if k not in base.columns
+    ]
     if missing:
         raise SchemaError(f"lookup on {lookup.table_name}: the base DataFrame has no column(s) {missing}")
-    table_keys = [k for k in primary_keys if k != timestamp_key] if lookup.timestamp_lookup_key else list(primary_keys)
+    table_keys = (
+        [k for k in primary_keys if k != timestamp_key] if lookup.timestamp_lookup_key else list(primary_keys)
+    )
     if len(keys) != len(table_keys):
         raise SchemaError(
             f"lookup on {lookup.table_name}: lookup_key {keys} does not match the table's keys {table_keys}"
-            + (" (its timestamp key is matched by timestamp_lookup_key)" if lookup.timestamp_lookup_key else "")
+            + (
+                " (its timestamp key is matched by timestamp_lookup_key)"
+                if lookup.timestamp_lookup_key
+                else ""
+            )
         )
     names = feature_columns(lookup, features.columns, primary_keys)
     renames = lookup.rename_outputs or {}
     outputs = [renames.get(n, n) for n in names]
     clash = [o for o in outputs if o in base.columns]
     if clash:
-        raise SchemaError(f"lookup on {lookup.table_name}: output column(s) {clash} already exist; use rename_outputs")
+        raise SchemaError(
+            f"lookup on {lookup.table_name}: output column(s) {clash} already exist; use rename_outputs"
+        )
     base_types = dict(base.dtypes)
-    key_cols = [F.col(tk).cast(base_types[bk]).alias(bk) for tk, bk in zip(table_keys, keys)]
+    key_cols = [F.col(tk).cast(base_types[bk]).alias(bk) for tk, bk in zip(table_keys, keys, strict=True)]
 
     if lookup.timestamp_lookup_key is None:
-        right = features.select(*key_cols, *[F.col(n).alias(o) for n, o in zip(names, outputs)])
+        right = features.select(*key_cols, *[F.col(n).alias(o) for n, o in zip(names, outputs, strict=True)])
         joined = base.join(right, on=keys, how="left")
     else:
         joined = _as_of(base, features, lookup, key_cols, keys, timestamp_key, names, outputs)
@@ -66,7 +78,7 @@ def apply_lookup(
 
 def _as_of(base, features, lookup, key_cols, keys, timestamp_key, names, outputs) -> DataFrame:
     ts = lookup.timestamp_lookup_key
-    feat_struct = F.struct(*[F.col(n).alias(o) for n, o in zip(names, outputs)])
+    feat_struct = F.struct(*[F.col(n).alias(o) for n, o in zip(names, outputs, strict=True)])
     right = features.select(
         *key_cols,
         F.col(timestamp_key).cast("timestamp").alias("__ts"),

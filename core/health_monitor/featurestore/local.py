@@ -55,14 +55,20 @@ class LocalFeatureStore:
         if len(ts_keys) > 1:
             raise SchemaError(f"feature table {name}: at most one timestamp key, got {ts_keys}")
         if ts_keys and ts_keys[0] not in keys:
-            raise SchemaError(f"feature table {name}: timestamp key {ts_keys[0]!r} must be one of the primary keys {keys}")
+            raise SchemaError(
+                f"feature table {name}: timestamp key {ts_keys[0]!r} must be one of the primary keys {keys}"
+            )
         if df is None:
             if schema is None:
                 raise SchemaError(f"feature table {name}: give df or schema")
             df = self.lakehouse.spark.createDataFrame([], schema)
         check_primary_key(name, df, keys)
         return self.lakehouse.write(
-            name, df, primary_keys=keys, timestamp_key=ts_keys[0] if ts_keys else None, description=description
+            name,
+            df,
+            primary_keys=keys,
+            timestamp_key=ts_keys[0] if ts_keys else None,
+            description=description,
         )
 
     def write_table(self, name: str, df: DataFrame, mode: str = "overwrite"):
@@ -71,7 +77,9 @@ class LocalFeatureStore:
         keys = info.primary_keys
         if mode == "merge":
             current = self.lakehouse.read(name)
-            df = current.join(df.select(*keys), on=keys, how="left_anti").unionByName(df, allowMissingColumns=True)
+            df = current.join(df.select(*keys), on=keys, how="left_anti").unionByName(
+                df, allowMissingColumns=True
+            )
         elif mode != "overwrite":
             raise SchemaError(f"write_table mode must be 'overwrite' or 'merge', got {mode!r}")
         check_primary_key(name, df, keys)
@@ -157,7 +165,9 @@ class LocalFeatureStore:
         joined = self.create_training_set(df, spec.lookups, label=None).load_df()
         inputs = spec.input_columns
         key_columns = list(df.columns)
-        key_ddl = [f"`{f.name}` {f.dataType.simpleString()}" for f in joined.select(*key_columns).schema.fields]
+        key_ddl = [
+            f"`{f.name}` {f.dataType.simpleString()}" for f in joined.select(*key_columns).schema.fields
+        ]
         schema = ", ".join(key_ddl + [f"`{n}` {t}" for n, t in packed.output_columns])
         broadcast = joined.sparkSession.sparkContext.broadcast(packed)
         output_names = [n for n, _ in packed.output_columns]
@@ -197,7 +207,9 @@ def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
         .agg(F.count(F.lit(1)).alias("n"), F.max(any_null.cast("int")).alias("null_key"))
         .agg(
             F.coalesce(F.sum(F.when(F.col("null_key") == 1, F.col("n"))), F.lit(0)).alias("null_rows"),
-            F.coalesce(F.sum(F.when((F.col("null_key") == 0) & (F.col("n") > 1), F.lit(1))), F.lit(0)).alias("dup_keys"),
+            F.coalesce(F.sum(F.when((F.col("null_key") == 0) & (F.col("n") > 1), F.lit(1))), F.lit(0)).alias(
+                "dup_keys"
+            ),
         )
         .first()
     )

@@ -26,5 +26,11 @@ def run_features(
         return {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
 
     return run_items(
-        "features", host.select_feature_tables(domain, model), lambda t: t.name, work, host, runtime.settings, progress
+        "features",
+        host.select_feature_tables(domain, model),
+        lambda t: t.name,
+        work,
+        host,
+        runtime.settings,
+        progress,
     )

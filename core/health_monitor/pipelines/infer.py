@@ -22,8 +22,13 @@ def run_infer(
 ) -> StageReport:
     runtime.registry.configure()
     return run_items(
-        "infer", host.select_models(domain, model), lambda m: m.name, lambda m: infer_model(runtime, m), host,
-        runtime.settings, progress,
+        "infer",
+        host.select_models(domain, model),
+        lambda m: m.name,
+        lambda m: infer_model(runtime, m),
+        host,
+        runtime.settings,
+        progress,
     )
 
 
@@ -32,7 +37,9 @@ def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
     name = settings.registered_model(spec.name)
     champion = runtime.registry.version_by_alias(name, CHAMPION)
     if champion is None:
-        raise HealthMonitorError(f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`")
+        raise HealthMonitorError(
+            f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`"
+        )
     keys = model_base(runtime, spec)
     scored = runtime.feature_store.score_batch(champion.uri, keys)
     out = (
@@ -44,7 +51,9 @@ def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
         table = settings.predictions(spec.name)
         check_primary_key(table, out, list(spec.keys))
         info = runtime.lakehouse.write(
-            table, out, primary_keys=list(spec.keys),
+            table,
+            out,
+            primary_keys=list(spec.keys),
             description=f"Predictions of {spec.name} v{champion.version} ({spec.problem_type.value})",
         )
     finally:

@@ -79,8 +79,13 @@ def run_items(
             details = work(owned.spec) or {}
         except Exception as exc:
             result = ItemResult(
-                stage, item, owned.plugin, False, time.perf_counter() - start,
-                error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                stage,
+                item,
+                owned.plugin,
+                False,
+                time.perf_counter() - start,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
             )
             log.error("%s %s failed (%s): %s", stage, item, owned.plugin, result.error)
             log.debug("%s", result.traceback)

@@ -3,6 +3,7 @@ the baseline, log to MLflow, register, and move the ``champion`` alias only if n
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 from typing import Any
 
@@ -81,7 +82,9 @@ def _training_frame(runtime: Runtime, host: Host, spec: Model):
     labels = owned.spec.compute(runtime.tables) if owned else None
     if labels is None:
         if supervised:
-            raise SchemaError(f"model {spec.name} is {spec.problem_type.value} but has no labels; register_labels must give them")
+            raise SchemaError(
+                f"model {spec.name} is {spec.problem_type.value} but has no labels; register_labels must give them"
+            )
         df, label = base, None
     else:
         column = owned.spec.column
@@ -111,10 +114,8 @@ def requirements(plugin: PluginInfo) -> list[str]:
     if plugin.distribution:
         reqs.append(f"{plugin.distribution}=={plugin.version}")
     for dist in ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "pyarrow"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             reqs.append(f"{dist}=={md.version(dist)}")
-        except md.PackageNotFoundError:
-            pass
     return reqs
 
 
@@ -136,9 +137,13 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     y_test = split.test[label] if label else None
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     if supervised and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
-        raise SchemaError(f"model {spec.name}: the training rows have one class only ({y_train.unique().tolist()})")
+        raise SchemaError(
+            f"model {spec.name}: the training rows have one class only ({y_train.unique().tolist()})"
+        )
 
-    model = ScoringModel.fit(clone(spec.estimator()), spec.problem_type, X_train, y_train if supervised else None)
+    model = ScoringModel.fit(
+        clone(spec.estimator()), spec.problem_type, X_train, y_train if supervised else None
+    )
     baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_train if supervised else None)
     metrics = _evaluate(spec, model, X_test, y_test)
     baseline_metrics = _evaluate(spec, baseline, X_test, y_test)
@@ -224,5 +229,3 @@ def _promote(runtime, spec, name, version, metrics, X_test, y_test) -> tuple[str
         return CHALLENGER, f"champion v{current.version} is better on the same test rows"
     registry.set_alias(name, CHAMPION, version)
     return CHAMPION, f"not worse than v{current.version}" if verdict else "no labels to compare; newest wins"
-
-

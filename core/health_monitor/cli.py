@@ -1,0 +1,342 @@
+"""The ``health-monitor`` command.
+
+Exit status: 0 when everything asked for succeeded, 1 when an item failed (the summary says
+which, with its plugin), 2 on bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from health_monitor import __version__
+from health_monitor.config import ENV_CATALOG, ENV_HOME, Settings
+from health_monitor.errors import ConfigError, HealthMonitorError
+
+log = logging.getLogger("health_monitor")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("PYSPARK_HIDE_TRACEBACK", "1")
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=UserWarning, message=".*input example.*")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for name in ("mlflow", "py4j", "alembic", "urllib3", "git"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value}")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        help=f"where the embedded lakehouse and MLflow store live (env {ENV_HOME}; default ~/.health-monitor)",
+    )
+    common.add_argument(
+        "--catalog", default=argparse.SUPPRESS, help=f"catalog of all tables (env {ENV_CATALOG})"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="health-monitor",
+        description="Watch the health of a Databricks account with machine learning.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"health-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    def scope(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--domain", help="only this domain's models (and the feature tables they read)")
+        group.add_argument("--model", help="only this model (and the feature tables it reads)")
+
+    def simulation(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--scale", default="small", help="small (CI, ~1 min), medium, or seed (default: small)"
+        )
+        p.add_argument(
+            "--seed", type=_positive_int, default=7, help="random seed; the same seed gives the same tables"
+        )
+        p.add_argument(
+            "--days", type=_positive_int, default=None, help="days of history (default: the scale's)"
+        )
+        p.add_argument("--end-date", type=_date, default=None, help="last simulated day, YYYY-MM-DD")
+
+    p = add(
+        "demo",
+        "The main job: simulate an account if the home has none, then features, train, infer; print a summary.",
+    )
+    simulation(p)
+    p = add(
+        "simulate",
+        "Generate a simulated Databricks account's Gold tables (and its ground truth) into the home.",
+    )
+    simulation(p)
+    p.add_argument("--force", action="store_true", help="replace Gold tables that already exist")
+    p = add(
+        "load-gold", "Load your own Gold tables (Parquet or CSV exports), checked against the Gold contract."
+    )
+    p.add_argument(
+        "source", type=Path, help="folder with <table>.parquet, <table>/ or <table>.csv per Gold table"
+    )
+    for name, help in (
+        ("features", "Compute feature tables from the Gold tables."),
+        ("train", "Train, evaluate against baselines, register models in MLflow."),
+        ("infer", "Score with each model's champion version and write <model>_predictions."),
+    ):
+        scope(add(name, help))
+    p = add("plugins", "List the loaded plugins with their distribution, version and models.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("models", "List the registered model specs.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("tables", "List the tables in the home with rows and columns.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--schema", help="only this schema (gold, features, ml, ground_truth)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    _quiet_libraries()
+    try:
+        settings = Settings.from_env(home=getattr(args, "home", None), catalog=getattr(args, "catalog", None))
+        return COMMANDS[args.command](args, settings)
+    except (HealthMonitorError, ValueError) as exc:
+        if verbose:
+            log.exception("failed")
+        print(f"health-monitor {args.command}: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("interrupted; tables being written keep their previous version", file=sys.stderr)
+        return 130
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _runtime(settings: Settings):
+    from health_monitor.runtime import Runtime
+
+    return Runtime.embedded(settings)
+
+
+def _host():
+    from health_monitor.host import load_host
+
+    host = load_host()
+    for problem in host.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return host
+
+
+def _print_reports(result_reports) -> None:
+    from health_monitor.summary import stage_lines
+
+    for report in result_reports:
+        print(f"{report.stage}:")
+        for line in stage_lines(report):
+            print(line)
+
+
+def _exit_status(reports, host) -> int:
+    failed = [i for r in reports for i in r.failed]
+    if failed or host.problems:
+        print(f"\n{len(failed)} item(s) failed, {len(host.problems)} plugin problem(s):", file=sys.stderr)
+        for item in failed:
+            print(f"  {item.stage} {item.item} [{item.plugin}]: {item.error}", file=sys.stderr)
+        for problem in host.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from health_monitor.jobs import run_demo
+    from health_monitor.summary import findings_by_domain
+
+    runtime, host = _runtime(settings), _host()
+    print(f"health-monitor {__version__} demo: home {settings.home}")
+    result = run_demo(runtime, host, scale=args.scale, seed=args.seed, days=args.days, end_date=args.end_date)
+    if "simulated" in result.details:
+        gold = {k: v for k, v in result.details["simulated"].items() if f".{settings.schemas.gold}." in k}
+        print(
+            f"simulated a {args.scale} account (seed {args.seed}): {len(gold)} Gold tables, {sum(gold.values()):,} rows"
+        )
+    else:
+        print(
+            "using the Gold tables already in the home (remove the home or use another --home to simulate anew)"
+        )
+    _print_reports(result.reports)
+    print("\ntop findings:")
+    for domain, lines in sorted(findings_by_domain(runtime, host).items()):
+        print(f"  {domain}:")
+        for line in lines or ["    (none)"]:
+            print(line)
+    timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
+    print(f"\ntimings: {timings}")
+    print(f"tables:  {settings.lakehouse_dir}  (list them: health-monitor tables)")
+    print(
+        f"mlflow:  {runtime.registry.tracking_uri}  (mlflow ui --backend-store-uri {runtime.registry.tracking_uri})"
+    )
+    return _exit_status(result.reports, host)
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from health_monitor.jobs import simulate_into
+
+    runtime = _runtime(settings)
+    if runtime.has_gold() and not args.force:
+        raise ConfigError(f"{settings.home} already has Gold tables; pass --force to replace them")
+    rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date)
+    for name, n in rows.items():
+        print(f"{name:<70} {n:>12,} rows")
+    return 0
+
+
+def cmd_load_gold(args, settings: Settings) -> int:
+    from health_monitor.jobs import load_gold_into
+
+    rows = load_gold_into(_runtime(settings), args.source)
+    for name, n in rows.items():
+        print(f"{name:<70} {n:>12,} rows")
+    return 0
+
+
+def _stage(fn_name: str):
+    def command(args, settings: Settings) -> int:
+        from health_monitor import pipelines
+
+        runtime, host = _runtime(settings), _host()
+        report = getattr(pipelines, fn_name)(runtime, host, domain=args.domain, model=args.model)
+        _print_reports([report])
+        return _exit_status([report], host)
+
+    return command
+
+
+def cmd_plugins(args, settings: Settings) -> int:
+    host = _host()
+    rows = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "models": host.models_of(p.name),
+        }
+        for p in host.plugins
+    ]
+    problems = [
+        {
+            "plugin": p.plugin.name,
+            "distribution": p.plugin.distribution,
+            "version": p.plugin.version,
+            "phase": p.phase,
+            "error": p.error,
+        }
+        for p in host.problems
+    ]
+    if args.json:
+        print(json.dumps({"plugins": rows, "problems": problems}, indent=2))
+    else:
+        for r in rows:
+            print(
+                f"{r['name']:<12} {r['distribution'] or '-':<28} {r['version'] or '-':<8} {', '.join(r['models'])}"
+            )
+    return 1 if problems else 0
+
+
+def cmd_models(args, settings: Settings) -> int:
+    host = _host()
+    rows = []
+    for name, owned in sorted(host.models.items()):
+        spec = owned.spec
+        rows.append(
+            {
+                "name": name,
+                "domain": spec.domain,
+                "problem_type": spec.problem_type.value,
+                "feature_tables": sorted({settings.feature_table(lk.table) for lk in spec.lookups}),
+                "keys": list(spec.keys),
+                "features": list(spec.feature_names),
+                "baseline": spec.baseline_name,
+                "prediction_table": settings.predictions(name),
+                "registered_model": settings.registered_model(name),
+                "plugin": owned.plugin.name,
+                "description": spec.description,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(
+                f"{r['name']:<34} {r['domain']:<12} {r['problem_type']:<18} keys={','.join(r['keys'])}  "
+                f"tables={','.join(t.rsplit('.', 1)[1] for t in r['feature_tables'])}"
+            )
+    return 0
+
+
+def cmd_tables(args, settings: Settings) -> int:
+    runtime = _runtime(settings)
+    schema = args.schema
+    names = runtime.lakehouse.list_tables(settings.catalog, schema)
+    infos = [runtime.lakehouse.describe(n) for n in names]
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+    else:
+        if not infos:
+            print(f"no tables in {settings.lakehouse_dir}" + (f" schema {schema}" if schema else ""))
+        for i in infos:
+            print(f"{i.full_name:<64} {i.rows:>12,} rows {len(i.columns):>4} cols  {i.location}")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "simulate": cmd_simulate,
+    "load-gold": cmd_load_gold,
+    "features": _stage("run_features"),
+    "train": _stage("run_train"),
+    "infer": _stage("run_infer"),
+    "plugins": cmd_plugins,
+    "models": cmd_models,
+    "tables": cmd_tables,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Quality models."""
+
+from __future__ import annotations
+
+from health_monitor.baselines import LastValueRegressor
+from health_monitor.specs import Lookup, Model, ProblemType, Tables
+from pyspark.sql import functions as F
+from xgboost import XGBRegressor
+
+
+def table_days(tables: Tables):
+    """Every table-day with a check, plus the next day for each table, looked up as of the day before."""
+    days = (
+        tables.gold("fact_data_quality_monitoring_table_results")
+        .select("table_full_name", F.to_date("event_time").alias("check_date"))
+        .distinct()
+    )
+    horizon = days.agg(F.max("check_date").alias("horizon"))
+    upcoming = (
+        days.crossJoin(horizon)
+        .where(F.col("check_date") == F.col("horizon"))
+        .select("table_full_name", F.date_add("horizon", 1).alias("check_date"))
+    )
+    return days.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub("check_date", 1))
+
+
+FRESHNESS_INPUTS = (
+    "hours_since_last_commit",
+    "avg_staleness_7d",
+    "std_staleness_7d",
+    "max_staleness_30d",
+    "stale_rate_30d",
+    "was_stale",
+    "upstream_failed",
+    "upstream_failure_rate_7d",
+    "upstream_end_hour",
+    "upstream_avg_end_hour_7d",
+    "num_downstream_tables",
+    "day_of_week",
+)
+
+DATA_FRESHNESS_PREDICTOR = Model(
+    name="data_freshness_predictor",
+    domain="quality",
+    problem_type=ProblemType.REGRESSION,
+    keys=("table_full_name", "check_date"),
+    time_column="check_date",
+    lookups=(
+        Lookup(
+            "freshness_features",
+            ("table_full_name",),
+            FRESHNESS_INPUTS,
+            timestamp_lookup_key="as_of_date",
+            rename=(("hours_since_last_commit", "staleness_prev_day"),),
+        ),
+    ),
+    base=table_days,
+    estimator=lambda: XGBRegressor(
+        n_estimators=300, max_depth=4, learning_rate=0.05, subsample=0.8, n_jobs=2, random_state=0
+    ),
+    baseline=lambda: LastValueRegressor(column="staleness_prev_day"),
+    baseline_name="last value: yesterday's hours since last commit",
+    description="Hours since a table's last commit at tomorrow's check, from what was known today.",
+)
