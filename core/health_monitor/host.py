@@ -55,17 +55,23 @@ class Host:
         from health_monitor.errors import ConfigError
 
         if model is not None and model not in self.models:
-            raise ConfigError(f"unknown model {model!r}; known models: {', '.join(sorted(self.models)) or 'none'}")
+            raise ConfigError(
+                f"unknown model {model!r}; known models: {', '.join(sorted(self.models)) or 'none'}"
+            )
         domains = sorted({o.spec.domain for o in self.models.values()})
         if domain is not None and domain not in domains:
-            raise ConfigError(f"unknown domain {domain!r}; domains with models: {', '.join(domains) or 'none'}")
+            raise ConfigError(
+                f"unknown domain {domain!r}; domains with models: {', '.join(domains) or 'none'}"
+            )
         return [
             owned
             for name, owned in sorted(self.models.items())
             if (model is None or name == model) and (domain is None or owned.spec.domain == domain)
         ]
 
-    def select_feature_tables(self, domain: str | None = None, model: str | None = None) -> list[Owned[FeatureTable]]:
+    def select_feature_tables(
+        self, domain: str | None = None, model: str | None = None
+    ) -> list[Owned[FeatureTable]]:
         """The feature tables the selected models read (all tables when nothing is selected)."""
         if domain is None and model is None:
             return [self.feature_tables[name] for name in sorted(self.feature_tables)]
@@ -96,9 +102,11 @@ def load_host(plugin_set: PluginSet | None = None) -> Host:
     return host
 
 
-def _collect(host: Host, hook: str, kind: type, into: dict[str, Owned], key: Callable[[Any], str | None]) -> None:
+def _collect(
+    host: Host, hook: str, kind: type, into: dict[str, Owned], key: Callable[[Any], str | None]
+) -> None:
     pset = host.plugin_set
-    for impl in reversed(getattr(pset.pm.hook, hook).get_hookimpls()):  # registration order
+    for impl in getattr(pset.pm.hook, hook).get_hookimpls():  # registration order
         info = pset.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
         staged: dict[str, Owned] = {}
 
@@ -117,7 +125,9 @@ def _collect(host: Host, hook: str, kind: type, into: dict[str, Owned], key: Cal
             impl.function(register=register)
         except Exception as exc:
             # All or nothing per plugin and hook: a half-registered plugin is worse than none.
-            pset.problems.append(PluginProblem(info, hook, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            pset.problems.append(
+                PluginProblem(info, hook, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            )
             continue
         into.update(staged)
 
@@ -129,12 +139,18 @@ def _check_references(host: Host) -> None:
         if missing:
             del host.models[name]
             host.problems.append(
-                PluginProblem(owned.plugin, "register_models", f"model {name} looks up unknown feature tables {missing}")
+                PluginProblem(
+                    owned.plugin, "register_models", f"model {name} looks up unknown feature tables {missing}"
+                )
             )
             continue
         for lookup in owned.spec.lookups:
             table = host.feature_tables[lookup.table].spec
-            expected = [k for k in table.primary_keys if not (lookup.timestamp_lookup_key and k == table.timestamp_key)]
+            expected = [
+                k
+                for k in table.primary_keys
+                if not (lookup.timestamp_lookup_key and k == table.timestamp_key)
+            ]
             if len(lookup.lookup_key) != len(expected):
                 del host.models[name]
                 host.problems.append(
@@ -149,7 +165,9 @@ def _check_references(host: Host) -> None:
     for model, owned in list(host.labels.items()):
         if model not in host.models:
             del host.labels[model]
-            host.problems.append(PluginProblem(owned.plugin, "register_labels", f"labels for unknown model {model}"))
+            host.problems.append(
+                PluginProblem(owned.plugin, "register_labels", f"labels for unknown model {model}")
+            )
 
 
 def iter_problems(host: Host) -> Iterable[str]:

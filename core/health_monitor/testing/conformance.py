@@ -1,0 +1,122 @@
+"""The conformance suite every plugin runs: its specs are valid, its models honour the
+estimator contract, and they train, evaluate and score end to end on a simulated account."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from health_monitor.modeling import OUTPUT_COLUMNS, ScoringModel
+from health_monitor.specs import Model, ProblemType
+
+STANDARD_COLUMNS = {"model_name", "model_version", "scored_at", "prediction"}
+
+
+def synthetic_training_frame(spec: Model, rows: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Random inputs with the model's feature names (some nulls), and a label that depends on them."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(rows, len(spec.feature_names))), columns=list(spec.feature_names))
+    X.iloc[::17, 0] = np.nan
+    signal = X.fillna(0).iloc[:, 0] + 0.5 * rng.normal(size=rows)
+    if spec.problem_type is ProblemType.CLASSIFICATION:
+        return X, (signal > signal.quantile(0.7)).astype(int)
+    if spec.problem_type is ProblemType.REGRESSION:
+        return X, np.exp(signal) + 1.0
+    return X, None
+
+
+class PluginConformance:
+    """Subclass with ``plugin_name = "<entry point name>"``; every test then runs for that plugin."""
+
+    plugin_name: str = ""
+
+    @pytest.fixture(scope="class")
+    def plugin_host(self):
+        from health_monitor.host import load_host
+
+        return load_host()
+
+    @pytest.fixture(scope="class")
+    def plugin_models(self, plugin_host) -> list[Model]:
+        names = plugin_host.models_of(self.plugin_name)
+        return [plugin_host.models[n].spec for n in names]
+
+    def test_loads_without_problems(self, plugin_host):
+        assert self.plugin_name in {p.name for p in plugin_host.plugins}, f"plugin {self.plugin_name} is not installed"
+        problems = [str(p) for p in plugin_host.problems if p.plugin.name == self.plugin_name]
+        assert problems == []
+
+    def test_has_a_version_and_distribution(self, plugin_host):
+        info = plugin_host.plugin_set.infos[self.plugin_name]
+        assert info.distribution == f"health-monitor-{self.plugin_name}"
+        assert info.version and info.version[0].isdigit()
+
+    def test_registers_models_of_its_domain(self, plugin_models):
+        assert plugin_models, f"plugin {self.plugin_name} registers no model"
+        for spec in plugin_models:
+            assert spec.domain == self.plugin_name
+
+    def test_supervised_models_have_labels(self, plugin_host, plugin_models):
+        for spec in plugin_models:
+            if spec.problem_type is not ProblemType.ANOMALY_DETECTION:
+                assert spec.name in plugin_host.labels, f"{spec.name} has no registered labels"
+
+    def test_estimators_follow_the_sklearn_contract(self, plugin_models):
+        for spec in plugin_models:
+            for make in (spec.estimator, spec.baseline):
+                estimator = make()
+                params = estimator.get_params()
+                twin = clone(estimator)
+                assert twin.get_params().keys() == params.keys()
+                X, y = synthetic_training_frame(spec)
+                fitted = ScoringModel.fit(twin, spec.problem_type, X, y)
+                out = fitted.predict(X.head(25))
+                assert list(out.columns) == [n for n, _ in OUTPUT_COLUMNS[spec.problem_type]]
+                assert len(out) == 25 and np.isfinite(out.to_numpy(dtype="float64")).all()
+                # The estimator the spec hands out stays unfitted: the core clones, never shares.
+                assert not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator))
+
+    def test_explanations_name_the_models_features(self, plugin_models):
+        for spec in plugin_models:
+            X, y = synthetic_training_frame(spec)
+            fitted = ScoringModel.fit(clone(spec.estimator()), spec.problem_type, X, y)
+            explained = fitted.explain(X.head(3), top_k=3)
+            assert len(explained) == 3
+            for row in explained:
+                assert 1 <= len(row) <= 3
+                assert {c.feature for c in row} <= set(spec.feature_names)
+                weights = [abs(c.weight) for c in row]
+                assert weights == sorted(weights, reverse=True)
+
+    def test_trains_evaluates_and_scores_on_a_simulated_account(self, trained_home, plugin_models):
+        runtime, host, result = trained_home
+        items = {(i.stage, i.item): i for r in result.reports for i in r.items}
+        for spec in plugin_models:
+            train = items[("train", spec.name)]
+            assert train.ok, f"training {spec.name} failed: {train.error}\n{train.traceback}"
+            assert train.details["train_rows"] > 0 and train.details["test_rows"] > 0
+            if spec.problem_type is not ProblemType.ANOMALY_DETECTION or runtime.tables.has_ground_truth():
+                assert train.details["metrics"], f"{spec.name} was not evaluated"
+                assert train.details["baseline_metrics"], f"{spec.name}'s baseline was not evaluated"
+            infer = items[("infer", spec.name)]
+            assert infer.ok, f"scoring {spec.name} failed: {infer.error}\n{infer.traceback}"
+            table = runtime.lakehouse.read_arrow(runtime.settings.predictions(spec.name)).to_pandas()
+            assert len(table) == infer.details["rows"] > 0
+            expected = STANDARD_COLUMNS | {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]} | set(spec.keys)
+            assert expected <= set(table.columns)
+            assert not table.duplicated(list(spec.keys)).any()
+            assert (table["model_name"] == spec.name).all()
+            assert table["model_version"].eq(train.details["version"]).all()
+
+    def test_feature_tables_hold_unique_keys(self, trained_home, plugin_host):
+        runtime, _, _ = trained_home
+        for name, owned in plugin_host.feature_tables.items():
+            if owned.plugin.name != self.plugin_name:
+                continue
+            table = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
+            keys = list(owned.spec.primary_keys)
+            assert len(table) > 0, f"feature table {name} is empty on the simulated account"
+            assert not table[keys].isna().any().any()
+            assert not table.duplicated(keys).any()

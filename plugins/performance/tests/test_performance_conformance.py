@@ -1,0 +1,5 @@
+from health_monitor.testing import PluginConformance
+
+
+class TestPerformancePlugin(PluginConformance):
+    plugin_name = "performance"

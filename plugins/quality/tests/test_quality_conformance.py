@@ -1,0 +1,5 @@
+from health_monitor.testing import PluginConformance
+
+
+class TestQualityPlugin(PluginConformance):
+    plugin_name = "quality"

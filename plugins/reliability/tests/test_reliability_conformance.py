@@ -1,0 +1,5 @@
+from health_monitor.testing import PluginConformance
+
+
+class TestReliabilityPlugin(PluginConformance):
+    plugin_name = "reliability"

@@ -1,0 +1,5 @@
+from health_monitor.testing import PluginConformance
+
+
+class TestSecurityPlugin(PluginConformance):
+    plugin_name = "security"

@@ -1,0 +1,107 @@
+"""Fake plugins and tiny hand-made Gold tables for testing the core's mechanics.
+
+The real models are tested on the simulated account; these fakes test what the core does with
+any plugin: loading, attribution, isolation of failures, the pipelines' contracts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+from sklearn.ensemble import IsolationForest
+from sklearn.linear_model import LogisticRegression
+
+from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
+from health_monitor.hookspecs import hookimpl
+from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
+
+START = dt.date(2026, 1, 1)
+
+
+def write_fake_gold(runtime, days: int = 40, entities: int = 4, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(days), entities)
+    entity = np.tile([f"e{i}" for i in range(entities)], days)
+    value = rng.normal(100, 10, len(day))
+    failed = (rng.random(len(day)) < 0.25).astype(int)
+    runtime.lakehouse.write(
+        runtime.settings.gold("facts"),
+        pa.table({
+            "entity": entity,
+            "day": [START + dt.timedelta(int(d)) for d in day],
+            "value": value,
+            "failed": failed,
+        }),
+    )
+
+
+def fake_features(tables):
+    gold = tables.gold("facts")
+    prior = Window.partitionBy("entity").orderBy("day").rowsBetween(-7, -1)
+    return gold.select(
+        "entity",
+        "day",
+        "value",
+        ((F.col("value") - F.avg("value").over(prior)) / F.stddev("value").over(prior)).alias("z"),
+        F.avg("failed").over(Window.partitionBy("entity").orderBy("day").rowsBetween(-14, 0)).alias("rate"),
+    )
+
+
+FAKE_TABLE = FeatureTable("fake_features", ("entity", "day"), fake_features, timestamp_key="day")
+
+
+def anomaly_model(name: str = "fake_anomaly", estimator=None) -> Model:
+    return Model(
+        name, "cost", ProblemType.ANOMALY_DETECTION, ("entity", "day"), "day",
+        (Lookup("fake_features", ("entity", "day"), ("value", "z")),),
+        base=lambda t: t.features("fake_features").select("entity", "day"),
+        estimator=estimator or (lambda: IsolationForest(n_estimators=20, random_state=0)),
+        baseline=lambda: ZScoreRule("z"), baseline_name="z-score",
+    )
+
+
+def failure_model(name: str = "fake_failure", estimator=None) -> Model:
+    return Model(
+        name, "reliability", ProblemType.CLASSIFICATION, ("entity", "day"), "day",
+        (Lookup("fake_features", ("entity",), ("rate", "value"), timestamp_lookup_key="as_of"),),
+        base=lambda t: t.features("fake_features").select("entity", "day", F.date_sub("day", 1).alias("as_of")),
+        estimator=estimator or (lambda: LogisticRegression()),
+        baseline=lambda: HistoryRateClassifier("rate"), baseline_name="history",
+    )
+
+
+def failure_labels(tables):
+    return tables.gold("facts").select("entity", "day", F.col("failed").alias("label"))
+
+
+class FakePlugin:
+    """Registers one feature table and two models (anomaly + classification)."""
+
+    def __init__(self, models=None):
+        self.models = models if models is not None else [anomaly_model(), failure_model()]
+
+    @hookimpl
+    def register_feature_tables(self, register):
+        register(FAKE_TABLE)
+
+    @hookimpl
+    def register_models(self, register):
+        for model in self.models:
+            register(model)
+
+    @hookimpl
+    def register_labels(self, register):
+        for model in self.models:
+            if model.problem_type is not ProblemType.ANOMALY_DETECTION:
+                register(Labels(model.name, failure_labels))
+
+
+class ExplodingEstimator(LogisticRegression):
+    """Raises in fit, as a plugin's buggy model would."""
+
+    def fit(self, X, y):
+        raise RuntimeError("boom in fit")
