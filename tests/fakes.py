@@ -10,14 +10,13 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
+from health_monitor.hookspecs import hookimpl
+from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
-
-from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
-from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
 
 START = dt.date(2026, 1, 1)
 
@@ -26,16 +25,21 @@ def write_fake_gold(runtime, days: int = 40, entities: int = 4, seed: int = 0) -
     rng = np.random.default_rng(seed)
     day = np.repeat(np.arange(days), entities)
     entity = np.tile([f"e{i}" for i in range(entities)], days)
-    value = rng.normal(100, 10, len(day))
-    failed = (rng.random(len(day)) < 0.25).astype(int)
+    value = rng.normal(100, 10, (days, entities))
+    # A day fails when the day before ran hot: learnable from features looked up as of yesterday.
+    yesterday = np.vstack([np.full((1, entities), 100.0), value[:-1]])
+    failed = (yesterday + rng.normal(0, 4, yesterday.shape) > 107).astype(int).ravel()
+    value = value.ravel()
     runtime.lakehouse.write(
         runtime.settings.gold("facts"),
-        pa.table({
-            "entity": entity,
-            "day": [START + dt.timedelta(int(d)) for d in day],
-            "value": value,
-            "failed": failed,
-        }),
+        pa.table(
+            {
+                "entity": entity,
+                "day": [START + dt.timedelta(int(d)) for d in day],
+                "value": value,
+                "failed": failed,
+            }
+        ),
     )
 
 
@@ -56,21 +60,33 @@ FAKE_TABLE = FeatureTable("fake_features", ("entity", "day"), fake_features, tim
 
 def anomaly_model(name: str = "fake_anomaly", estimator=None) -> Model:
     return Model(
-        name, "cost", ProblemType.ANOMALY_DETECTION, ("entity", "day"), "day",
+        name,
+        "cost",
+        ProblemType.ANOMALY_DETECTION,
+        ("entity", "day"),
+        "day",
         (Lookup("fake_features", ("entity", "day"), ("value", "z")),),
         base=lambda t: t.features("fake_features").select("entity", "day"),
         estimator=estimator or (lambda: IsolationForest(n_estimators=20, random_state=0)),
-        baseline=lambda: ZScoreRule("z"), baseline_name="z-score",
+        baseline=lambda: ZScoreRule("z"),
+        baseline_name="z-score",
     )
 
 
 def failure_model(name: str = "fake_failure", estimator=None) -> Model:
     return Model(
-        name, "reliability", ProblemType.CLASSIFICATION, ("entity", "day"), "day",
+        name,
+        "reliability",
+        ProblemType.CLASSIFICATION,
+        ("entity", "day"),
+        "day",
         (Lookup("fake_features", ("entity",), ("rate", "value"), timestamp_lookup_key="as_of"),),
-        base=lambda t: t.features("fake_features").select("entity", "day", F.date_sub("day", 1).alias("as_of")),
+        base=lambda t: t.features("fake_features").select(
+            "entity", "day", F.date_sub("day", 1).alias("as_of")
+        ),
         estimator=estimator or (lambda: LogisticRegression()),
-        baseline=lambda: HistoryRateClassifier("rate"), baseline_name="history",
+        baseline=lambda: HistoryRateClassifier("rate"),
+        baseline_name="history",
     )
 
 

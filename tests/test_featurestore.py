@@ -7,12 +7,11 @@ import datetime as dt
 import mlflow
 import pandas as pd
 import pytest
-from sklearn.linear_model import LinearRegression
-
 from health_monitor.errors import PrimaryKeyError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.modeling import ScoringModel
 from health_monitor.specs import ProblemType
+from sklearn.linear_model import LinearRegression
 
 D = dt.date
 
@@ -30,7 +29,10 @@ def daily(spark):
 
 def test_duplicate_and_null_keys_are_counted_and_nothing_is_written(fs, spark):
     df = spark.createDataFrame([("a", 1), ("a", 2), ("b", 3), ("b", 4), (None, 5)], "k string, v int")
-    with pytest.raises(PrimaryKeyError, match=r"c.s.f: primary key \['k'\] has 1 row\(s\) with a null key and 2 duplicated key"):
+    with pytest.raises(
+        PrimaryKeyError,
+        match=r"c.s.f: primary key \['k'\] has 1 row\(s\) with a null key and 2 duplicated key",
+    ):
         fs.create_table("c.s.f", ["k"], df)
     assert not fs.lakehouse.exists("c.s.f")
 
@@ -51,7 +53,14 @@ def test_merge_upserts_by_key(fs, spark):
 def test_as_of_lookup_takes_the_latest_row_at_or_before(fs, spark, daily):
     fs.create_table("c.s.daily", ["k", "day"], daily, timestamp_keys="day")
     base = spark.createDataFrame(
-        [("a", D(2025, 12, 31)), ("a", D(2026, 1, 1)), ("a", D(2026, 1, 2)), ("a", D(2026, 1, 9)), ("b", D(2026, 1, 5)), ("z", D(2026, 1, 5))],
+        [
+            ("a", D(2025, 12, 31)),
+            ("a", D(2026, 1, 1)),
+            ("a", D(2026, 1, 2)),
+            ("a", D(2026, 1, 9)),
+            ("b", D(2026, 1, 5)),
+            ("z", D(2026, 1, 5)),
+        ],
         "k string, when date",
     )
     lookup = FeatureLookup("c.s.daily", "k", ["f"], timestamp_lookup_key="when")
@@ -63,8 +72,13 @@ def test_lookback_window_and_defaults(fs, spark, daily):
     fs.create_table("c.s.daily", ["k", "day"], daily, timestamp_keys="day")
     base = spark.createDataFrame([("a", D(2026, 1, 2)), ("a", D(2026, 1, 9))], "k string, when date")
     lookup = FeatureLookup(
-        "c.s.daily", "k", ["f"], timestamp_lookup_key="when", lookback_window=dt.timedelta(days=2),
-        rename_outputs={"f": "g"}, default_values={"g": 0.0},
+        "c.s.daily",
+        "k",
+        ["f"],
+        timestamp_lookup_key="when",
+        lookback_window=dt.timedelta(days=2),
+        rename_outputs={"f": "g"},
+        default_values={"g": 0.0},
     )
     got = fs.create_training_set(base, [lookup], label=None).load_df().toPandas().sort_values("when")
     assert got["g"].tolist() == [1.0, 0.0]  # the 9th's latest row (the 3rd) is older than 2 days
@@ -90,9 +104,12 @@ def test_logged_model_scores_from_lookup_keys_only(hm_runtime, fs, spark, daily)
     hm_runtime.registry.configure()
     fs.create_table("c.s.daily", ["k", "day"], daily, timestamp_keys="day")
     base = spark.createDataFrame(
-        [("a", D(2026, 1, 1), 2.0), ("a", D(2026, 1, 3), 6.0), ("b", D(2026, 1, 2), 40.0)], "k string, day date, y double"
+        [("a", D(2026, 1, 1), 2.0), ("a", D(2026, 1, 3), 6.0), ("b", D(2026, 1, 2), 40.0)],
+        "k string, day date, y double",
     )
-    training_set = fs.create_training_set(base, [FeatureLookup("c.s.daily", ["k", "day"], ["f"])], label="y", exclude_columns=["k"])
+    training_set = fs.create_training_set(
+        base, [FeatureLookup("c.s.daily", ["k", "day"], ["f"])], label="y", exclude_columns=["k"]
+    )
     pdf = training_set.load_df().toPandas()
     assert "k" not in pdf.columns and set(pdf.columns) == {"day", "f", "y"}
     model = ScoringModel.fit(LinearRegression(), ProblemType.REGRESSION, pdf[["f"]], pdf["y"])
@@ -102,4 +119,6 @@ def test_logged_model_scores_from_lookup_keys_only(hm_runtime, fs, spark, daily)
     scored = fs.score_batch(f"models:/c.s.m/{info.registered_model_version}", base.select("k", "day"))
     out = scored.toPandas().sort_values(["k", "day"]).reset_index(drop=True)
     assert list(out.columns) == ["k", "day", "prediction"]
-    pd.testing.assert_series_equal(out["prediction"], pd.Series([2.0, 6.0, 40.0], name="prediction"), atol=1e-6)
+    pd.testing.assert_series_equal(
+        out["prediction"], pd.Series([2.0, 6.0, 40.0], name="prediction"), atol=1e-6
+    )

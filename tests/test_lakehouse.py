@@ -6,7 +6,6 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-
 from health_monitor.errors import ConfigError, SchemaError, TableNotFoundError
 from health_monitor.lakehouse.local import LocalLakehouse
 
@@ -23,7 +22,9 @@ def test_names_must_be_three_plain_identifiers(lake):
 
 
 def test_arrow_write_read_and_describe(lake):
-    table = pa.table({"k": ["a", "b"], "ts": pa.array([1, 2], pa.timestamp("ns")), "d": [dt.date(2026, 1, 1)] * 2})
+    table = pa.table(
+        {"k": ["a", "b"], "ts": pa.array([1, 2], pa.timestamp("ns")), "d": [dt.date(2026, 1, 1)] * 2}
+    )
     info = lake.write("c.s.t", table, primary_keys=["k"], description="demo")
     assert (info.rows, info.primary_keys, info.description, info.version) == (2, ["k"], "demo", 0)
     assert dict(info.columns)["ts"] == "timestamp[us, tz=UTC]"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
-
 from health_monitor.hookspecs import hookimpl
 from health_monitor.plugins import make_plugin_manager
+
 from tests.fakes import FAKE_TABLE, FakePlugin, anomaly_model
 
 DOMAINS = ["cost", "performance", "quality", "reliability", "security"]
@@ -150,7 +149,9 @@ def test_every_hook_is_documented_and_exercised_by_a_test():
 
     from health_monitor import hookspecs
 
-    specs = [n for n, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "health_monitor_spec")]
+    specs = [
+        n for n, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "health_monitor_spec")
+    ]
     assert specs
     docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
     tests = "\n".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py"))

@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("infer", "Score with each model's champion version and write <model>_predictions."),
     ):
         scope(add(name, help))
+    p = add("explain", "Explain one prediction: its top contributing features with values and weights.")
+    p.add_argument("--model", required=True, help="the model whose prediction to explain")
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="a key of the prediction; repeat per key column",
+    )
+    p.add_argument("--top", type=_positive_int, default=5, help="how many features (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("plugins", "List the loaded plugins with their distribution, version and models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
@@ -248,6 +259,26 @@ def _stage(fn_name: str):
     return command
 
 
+def cmd_explain(args, settings: Settings) -> int:
+    from health_monitor.explain import explain_prediction
+
+    keys = {}
+    for item in args.key:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise ConfigError(f"--key must look like COLUMN=VALUE, got {item!r}")
+        keys[column] = value
+    result = explain_prediction(_runtime(settings), _host(), args.model, keys, top_k=args.top)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    outputs = ", ".join(f"{k}={v}" for k, v in result["outputs"].items())
+    print(f"{result['model']} v{result['model_version']} {result['keys']}: {outputs}")
+    for c in result["contributions"]:
+        print(f"  {c['feature']:<36} value={c['value']!s:<14} weight={c['weight']:+.4f}")
+    return 0
+
+
 def cmd_plugins(args, settings: Settings) -> int:
     host = _host()
     rows = [
@@ -332,6 +363,7 @@ COMMANDS = {
     "features": _stage("run_features"),
     "train": _stage("run_train"),
     "infer": _stage("run_infer"),
+    "explain": cmd_explain,
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,

@@ -1,0 +1,143 @@
+"""The three pipelines on fake plugins: contracts, isolation of failures, champion/challenger,
+idempotent inference and explanations."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from health_monitor.explain import explain_prediction
+from health_monitor.hookspecs import hookimpl
+from health_monitor.pipelines import run_features, run_infer, run_train
+from health_monitor.specs import Contribution, Explainer
+from sklearn.dummy import DummyClassifier
+
+from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
+
+PREDICTION_META = ["model_name", "model_version", "scored_at"]
+
+
+@pytest.fixture
+def fake_home(hm_runtime):
+    write_fake_gold(hm_runtime)
+    return hm_runtime
+
+
+def run_all(runtime, host):
+    return [fn(runtime, host, progress=False) for fn in (run_features, run_train, run_infer)]
+
+
+def test_features_train_infer_write_the_standard_tables(fake_home, make_host):
+    host = make_host({"fake": FakePlugin()})
+    features, train, infer = run_all(fake_home, host)
+    assert features.ok and train.ok and infer.ok
+    s = fake_home.settings
+    anomaly = fake_home.lakehouse.read_arrow(s.predictions("fake_anomaly")).to_pandas()
+    assert {"entity", "day", "prediction", "anomaly_score", "is_anomaly", *PREDICTION_META} <= set(
+        anomaly.columns
+    )
+    assert anomaly["anomaly_score"].between(0, 1).all()
+    failure = fake_home.lakehouse.read_arrow(s.predictions("fake_failure")).to_pandas()
+    assert {"probability", "as_of"} <= set(failure.columns) and failure["probability"].between(0, 1).all()
+    details = {i.item: i.details for i in train.items}
+    assert details["fake_failure"]["metrics"]["f1"] >= 0 and details["fake_failure"]["baseline_metrics"]
+    assert details["fake_anomaly"]["metrics"] == {}  # no labels: trained, not evaluated
+    assert details["fake_failure"]["verdict"] in {"beats baseline", "does not beat baseline"}
+    assert fake_home.lakehouse.describe(s.predictions("fake_failure")).primary_keys == ["entity", "day"]
+
+
+def test_a_model_raising_in_training_is_reported_and_the_others_finish(fake_home, make_host):
+    broken = failure_model("broken_model", estimator=lambda: ExplodingEstimator())
+    host = make_host({"fake": FakePlugin([anomaly_model(), broken])})
+    _, train, infer = run_all(fake_home, host)
+    by_item = {i.item: i for i in train.items}
+    assert by_item["fake_anomaly"].ok
+    assert not by_item["broken_model"].ok
+    assert "boom in fit" in by_item["broken_model"].error
+    assert by_item["broken_model"].plugin.name == "fake"
+    assert [i.item for i in infer.failed] == ["broken_model"]
+    assert "has no 'champion' version" in infer.failed[0].error
+    assert fake_home.lakehouse.exists(fake_home.settings.predictions("fake_anomaly"))
+
+
+def test_a_worse_new_version_stays_challenger(fake_home, make_host):
+    run_all(fake_home, make_host({"fake": FakePlugin()}))
+    worse = failure_model(estimator=lambda: DummyClassifier(strategy="constant", constant=0))
+    train = run_train(fake_home, make_host({"fake": FakePlugin([worse])}), progress=False)
+    (item,) = train.items
+    assert item.ok and item.details["alias"] == "challenger" and item.details["version"] == 2
+    assert "better on the same test rows" in item.details["alias_reason"]
+    infer = run_infer(fake_home, make_host({"fake": FakePlugin([worse])}), progress=False)
+    assert infer.items[0].details["version"] == 1  # scoring keeps using the champion
+
+
+def test_running_infer_twice_gives_the_same_tables(fake_home, make_host):
+    host = make_host({"fake": FakePlugin()})
+    run_all(fake_home, host)
+    table = fake_home.settings.predictions("fake_failure")
+
+    def content():
+        df = fake_home.lakehouse.read_arrow(table).to_pandas().drop(columns=["scored_at"])
+        return df.sort_values(["entity", "day"]).reset_index(drop=True)
+
+    first = content()
+    assert run_infer(fake_home, host, progress=False).ok
+    pd.testing.assert_frame_equal(first, content())
+
+
+def test_selecting_a_model_runs_only_it_and_its_tables(fake_home, make_host):
+    host = make_host({"fake": FakePlugin()})
+    assert [t.spec.name for t in host.select_feature_tables(model="fake_failure")] == ["fake_features"]
+    run_features(fake_home, host, progress=False)
+    train = run_train(fake_home, host, model="fake_failure", progress=False)
+    assert [i.item for i in train.items] == ["fake_failure"]
+
+
+def test_explain_uses_the_default_or_the_plugins_explainer(fake_home, make_host):
+    host = make_host({"fake": FakePlugin()})
+    run_all(fake_home, host)
+    keys = {"entity": "e1", "day": "2026-02-01"}
+    default = explain_prediction(fake_home, host, "fake_failure", keys, top_k=2)
+    assert default["explainer"] == "occlusion" and default["keys"]["entity"] == "e1"
+    assert {c["feature"] for c in default["contributions"]} <= {"rate", "value"}
+    assert 0 <= default["outputs"]["probability"] <= 1
+
+    class Explains(FakePlugin):
+        @hookimpl
+        def register_explainers(self, register):
+            register(
+                Explainer(
+                    "fake_failure",
+                    lambda est, X, k: [[Contribution("rate", 0.5, 0.9)] for _ in range(len(X))],
+                )
+            )
+
+    custom = explain_prediction(fake_home, make_host({"fake": Explains()}), "fake_failure", keys)
+    assert custom["explainer"] == "plugin" and custom["contributions"][0]["weight"] == 0.9
+
+
+def test_explain_rejects_bad_keys_clearly(fake_home, make_host):
+    from health_monitor.errors import ConfigError
+
+    host = make_host({"fake": FakePlugin()})
+    run_all(fake_home, host)
+    with pytest.raises(ConfigError, match=r"keyed by \['entity', 'day'\]; missing \['day'\]"):
+        explain_prediction(fake_home, host, "fake_failure", {"entity": "e1"})
+    with pytest.raises(ConfigError, match="no prediction of fake_failure"):
+        explain_prediction(
+            fake_home, host, "fake_failure", {"entity": "x'; DROP TABLE t; --", "day": "2026-02-01"}
+        )
+    with pytest.raises(ConfigError, match="unknown model"):
+        explain_prediction(fake_home, host, "nope", {})
+
+
+def test_tools_are_registered_by_name(make_host):
+    class Tool:
+        name = "fake_lookup"
+
+    class Tools:
+        @hookimpl
+        def register_tools(self, register):
+            register(Tool())
+
+    host = make_host({"tools": Tools()})
+    assert list(host.tools) == ["fake_lookup"]
