@@ -24,6 +24,7 @@ log = logging.getLogger("health_monitor")
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its loggers on import
     os.environ.setdefault("PYSPARK_HIDE_TRACEBACK", "1")
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=UserWarning, message=".*input example.*")

@@ -33,7 +33,9 @@ class PluginError(HealthMonitorError):
     ``plugin`` is the entry-point name, ``distribution`` and ``version`` the installed package.
     """
 
-    def __init__(self, message: str, plugin: str, distribution: str | None = None, version: str | None = None):
+    def __init__(
+        self, message: str, plugin: str, distribution: str | None = None, version: str | None = None
+    ):
         self.plugin = plugin
         self.distribution = distribution
         self.version = version

@@ -64,7 +64,11 @@ class ModelRegistry:
 
         client = self.client()
         found = client.get_experiment_by_name(name)
-        experiment_id = found.experiment_id if found else client.create_experiment(name, artifact_location=self._artifacts(name))
+        experiment_id = (
+            found.experiment_id
+            if found
+            else client.create_experiment(name, artifact_location=self._artifacts(name))
+        )
         mlflow.set_experiment(experiment_id=experiment_id)
         return experiment_id
 

@@ -27,7 +27,9 @@ class Runtime:
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
         lakehouse = LocalLakehouse(settings.lakehouse_dir)
-        return cls(settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir))
+        return cls(
+            settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir)
+        )
 
     @cached_property
     def tables(self) -> TableReader:
@@ -50,7 +52,9 @@ class TableReader:
         return self._lakehouse.read(full_name)
 
     def gold(self, table: str):
-        return self._read(self._settings.gold(table), "load Gold tables with `health-monitor simulate` or `load-gold`")
+        return self._read(
+            self._settings.gold(table), "load Gold tables with `health-monitor simulate` or `load-gold`"
+        )
 
     def features(self, table: str):
         return self._read(self._settings.feature_table(table), "run `health-monitor features` first")

@@ -6,10 +6,14 @@ used (it is licensed for Databricks only and needs a workspace).
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from pyspark.sql import DataFrame
@@ -143,14 +147,17 @@ class LocalFeatureStore:
             inputs=Schema([ColSpec("double", c) for c in training_set.feature_spec.input_columns]),
             outputs=Schema([ColSpec("integer" if t == "int" else t, n) for n, t in outputs]),
         )
-        info = mlflow.pyfunc.log_model(
-            name=artifact_path,
-            python_model=packed,
-            signature=signature,
-            pip_requirements=pip_requirements or [],
-            registered_model_name=registered_model_name,
-            metadata=metadata,
-        )
+        # MLflow prints registration chatter straight to stderr; keep the caller's output readable.
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = mlflow.pyfunc.log_model(
+                name=artifact_path,
+                python_model=packed,
+                signature=signature,
+                pip_requirements=pip_requirements or [],
+                registered_model_name=registered_model_name,
+                metadata=metadata,
+            )
         mlflow.log_dict(training_set.feature_spec.to_dict(), f"{artifact_path}_feature_spec.json")
         return info
 
@@ -169,7 +176,8 @@ class LocalFeatureStore:
             f"`{f.name}` {f.dataType.simpleString()}" for f in joined.select(*key_columns).schema.fields
         ]
         schema = ", ".join(key_ddl + [f"`{n}` {t}" for n, t in packed.output_columns])
-        broadcast = joined.sparkSession.sparkContext.broadcast(packed)
+        # Ship only the inner model: unpickling the MLflow wrapper would import MLflow in every worker.
+        broadcast = joined.sparkSession.sparkContext.broadcast(packed.model)
         output_names = [n for n, _ in packed.output_columns]
 
         def predict(batches):
@@ -177,7 +185,9 @@ class LocalFeatureStore:
             for batch in batches:
                 if batch.empty:
                     continue
-                preds = model.predict(None, batch[inputs])
+                preds = model.predict(batch[inputs])
+                if not isinstance(preds, pd.DataFrame):
+                    preds = pd.DataFrame({output_names[0]: preds})
                 out = batch[key_columns].reset_index(drop=True)
                 for name in output_names:
                     out[name] = preds[name].to_numpy()

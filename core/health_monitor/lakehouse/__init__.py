@@ -30,9 +30,7 @@ class TableName:
     def parse(cls, name: str) -> TableName:
         match = _FULL_NAME.match(name) if isinstance(name, str) else None
         if not match:
-            raise ConfigError(
-                f"table name must be catalog.schema.table with plain identifiers, got {name!r}"
-            )
+            raise ConfigError(f"table name must be catalog.schema.table with plain identifiers, got {name!r}")
         return cls(*match.groups())
 
     def __str__(self) -> str:

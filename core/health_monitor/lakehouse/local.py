@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
-from deltalake.schema import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from health_monitor.errors import SchemaError, TableNotFoundError
@@ -71,7 +71,9 @@ class LocalLakehouse:
         except DeltaTableNotFound:
             if missing_ok:
                 return None
-            raise TableNotFoundError(name, "run `health-monitor tables` to list the tables that exist") from None
+            raise TableNotFoundError(
+                name, "run `health-monitor tables` to list the tables that exist"
+            ) from None
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -95,7 +97,11 @@ class LocalLakehouse:
             self._write_arrow(name, path, data)
         else:
             self._write_spark(name, path, data)
-        meta = {"primary_keys": list(primary_keys or []), "timestamp_key": timestamp_key, "description": description}
+        meta = {
+            "primary_keys": list(primary_keys or []),
+            "timestamp_key": timestamp_key,
+            "description": description,
+        }
         tmp = path / f".{_META}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, path / _META)
@@ -111,9 +117,7 @@ class LocalLakehouse:
         # Spark writes in parallel from the executors; nothing is visible until the commit below.
         df.write.mode("errorifexists").parquet(str(target))
         files = sorted(target.glob("*.parquet"))
-        schema = _delta_compatible_schema(
-            pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df)
-        )
+        schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
         adds = []
         for f in files:
             meta = pq.read_metadata(f)
@@ -144,7 +148,10 @@ class LocalLakehouse:
         schema = dt.schema().to_arrow()
         if not uris:
             return self.spark.createDataFrame(pa.Table.from_batches([], schema=pa.schema(schema)))
-        return self.spark.read.parquet(*uris)
+        # The Delta log knows the schema: passing it spares Spark a schema-inference job per read.
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return self.spark.read.schema(from_arrow_schema(pa.schema(schema))).parquet(*uris)
 
     def read_arrow(self, name: str, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
         """The table as Arrow, without Spark (milliseconds for small tables)."""
@@ -187,7 +194,9 @@ class LocalLakehouse:
 
     def vacuum(self, name: str, retain_versions_hours: int = 168) -> list[str]:
         """Delete files no version within the retention period refers to (orphans of crashed writes too)."""
-        return self._delta(name).vacuum(retention_hours=retain_versions_hours, enforce_retention_duration=False, dry_run=False)
+        return self._delta(name).vacuum(
+            retention_hours=retain_versions_hours, enforce_retention_duration=False, dry_run=False
+        )
 
 
 def _column_names(data) -> list[str]:

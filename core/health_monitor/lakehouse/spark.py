@@ -47,7 +47,10 @@ def get_spark():
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.driver.memory", os.environ.get(ENV_DRIVER_MEMORY, "4g"))
             .config("spark.driver.extraJavaOptions", java_opts)
-            .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"))
+            .config(
+                "spark.sql.warehouse.dir",
+                os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"),
+            )
         )
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")

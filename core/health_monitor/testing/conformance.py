@@ -14,7 +14,9 @@ from health_monitor.specs import Model, ProblemType
 STANDARD_COLUMNS = {"model_name", "model_version", "scored_at", "prediction"}
 
 
-def synthetic_training_frame(spec: Model, rows: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series | None]:
+def synthetic_training_frame(
+    spec: Model, rows: int = 240, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series | None]:
     """Random inputs with the model's feature names (some nulls), and a label that depends on them."""
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(rng.normal(size=(rows, len(spec.feature_names))), columns=list(spec.feature_names))
@@ -44,7 +46,9 @@ class PluginConformance:
         return [plugin_host.models[n].spec for n in names]
 
     def test_loads_without_problems(self, plugin_host):
-        assert self.plugin_name in {p.name for p in plugin_host.plugins}, f"plugin {self.plugin_name} is not installed"
+        assert self.plugin_name in {p.name for p in plugin_host.plugins}, (
+            f"plugin {self.plugin_name} is not installed"
+        )
         problems = [str(p) for p in plugin_host.problems if p.plugin.name == self.plugin_name]
         assert problems == []
 

@@ -46,7 +46,9 @@ def make_host() -> Callable:
     from health_monitor.plugins import make_plugin_manager
 
     def build(plugins: dict | None = None, load_entry_points: bool = False, **kwargs):
-        return load_host(make_plugin_manager(load_entry_points=load_entry_points, plugins=plugins or {}, **kwargs))
+        return load_host(
+            make_plugin_manager(load_entry_points=load_entry_points, plugins=plugins or {}, **kwargs)
+        )
 
     return build
 
