@@ -13,6 +13,19 @@ JOB_CLUSTER_SAVINGS_SHARE = 0.6
 
 def cost_features(tables: Tables):
     usage = tables.gold("fact_usage")
+    # Usage on all-purpose compute carries no job_id (as in Databricks): a job running there is
+    # found through the run timeline, on clusters not created by the job scheduler.
+    interactive = (
+        tables.gold("dim_cluster").where(F.col("cluster_source") != "JOB").select("cluster_id").distinct()
+    )
+    job_clusters = (
+        tables.gold("fact_job_run_timeline")
+        .select("cluster_id", F.to_date("period_start_time").alias("usage_date"))
+        .join(interactive, "cluster_id")
+        .distinct()
+        .withColumn("runs_jobs", F.lit(True))
+    )
+    usage = usage.join(job_clusters, ["cluster_id", "usage_date"], "left")
     # Corrections (RETRACTION with negative quantities, RESTATEMENT) are summed in: the net is the bill.
     all_purpose = F.col("sku_name").contains("ALL_PURPOSE")
     daily = usage.groupBy("workspace_id", "usage_date").agg(
@@ -27,7 +40,7 @@ def cost_features(tables: Tables):
         ),
         F.sum(F.when(~F.col("is_tagged"), F.col("list_cost")).otherwise(0.0)).alias("untagged_cost"),
         F.sum(F.when(all_purpose, F.col("list_cost")).otherwise(0.0)).alias("all_purpose_cost"),
-        F.sum(F.when(all_purpose & F.col("job_id").isNotNull(), F.col("list_cost")).otherwise(0.0)).alias(
+        F.sum(F.when(all_purpose & F.col("runs_jobs").isNotNull(), F.col("list_cost")).otherwise(0.0)).alias(
             "jobs_on_all_purpose_cost"
         ),
     )
@@ -88,5 +101,5 @@ COST_FEATURES = FeatureTable(
     timestamp_key="usage_date",
     compute=cost_features,
     description="Daily DBUs and list cost per workspace, with 7/30-day history that ends the day before.",
-    sources=("fact_usage",),
+    sources=("fact_usage", "dim_cluster", "fact_job_run_timeline"),
 )

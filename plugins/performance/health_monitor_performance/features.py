@@ -11,14 +11,17 @@ from health_monitor.specs import FeatureTable, Tables
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-SIZES = ["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large"]
+# system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
+SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
 STATEMENT_TYPES = ["SELECT", "INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "COPY", "OPTIMIZE", "OTHER"]
 
 
 def _code(column: str, values: list[str]):
-    expr = F.lit(len(values))
+    """1-based position of the column's value in ``values`` (case, '-' and ' ' ignored); unknown -> len+1."""
+    normalized = F.upper(F.regexp_replace(F.col(column), "[- ]", "_"))
+    expr = F.lit(len(values) + 1)
     for i, value in reversed(list(enumerate(values, start=1))):
-        expr = F.when(F.upper(F.col(column)) == value.upper(), F.lit(i)).otherwise(expr)
+        expr = F.when(normalized == value, F.lit(i)).otherwise(expr)
     return expr
 
 

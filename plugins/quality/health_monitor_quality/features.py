@@ -13,8 +13,8 @@ def freshness_features(tables: Tables):
     checks = tables.gold("fact_data_quality_monitoring_table_results")
     daily = checks.groupBy("table_full_name", F.to_date("event_time").alias("check_date")).agg(
         F.max("hours_since_last_commit").alias("hours_since_last_commit"),
-        F.max((F.col("freshness_status") != "HEALTHY").cast("int")).alias("was_stale"),
-        F.max((F.col("completeness_status") != "HEALTHY").cast("int")).alias("was_incomplete"),
+        F.max((F.upper("freshness_status") == "UNHEALTHY").cast("int")).alias("was_stale"),
+        F.max((F.upper("completeness_status") == "UNHEALTHY").cast("int")).alias("was_incomplete"),
         F.max("daily_row_count").alias("daily_row_count"),
         F.max("upstream_job_id").alias("upstream_job_id"),
         F.max("num_downstream_tables").alias("num_downstream_tables"),

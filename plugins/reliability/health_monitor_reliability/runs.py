@@ -25,5 +25,5 @@ def job_runs(tables: Tables):
         .withColumn("run_date", F.to_date("start_time"))
         .withColumn("duration_sec", F.unix_timestamp("end_time") - F.unix_timestamp("start_time"))
         .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
-        .withColumn("is_repair", (F.col("trigger_type") == "RETRY").cast("int"))
+        .withColumn("is_repair", F.col("trigger_type").contains("RETRY").cast("int"))
     )
