@@ -10,6 +10,7 @@ every 0.2 s. Stage times are the ones the command itself reports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -27,10 +28,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def _children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return out
 
 
@@ -56,8 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix=f"hm-bench-{args.scale}-"))
-    command = [sys.executable, "-m", "health_monitor.cli", "demo", "--home", str(home), "--scale", args.scale,
-               "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "health_monitor.cli",
+        "demo",
+        "--home",
+        str(home),
+        "--scale",
+        args.scale,
+        "--seed",
+        str(args.seed),
+    ]
     peak = 0
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -80,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo exited with {proc.returncode}", file=sys.stderr)
         return 1
     match = re.search(r"^timings: (.*)$", out, re.MULTILINE)
-    stages = {k: float(v.rstrip("s")) for k, v in (p.split() for p in match.group(1).split(", "))} if match else {}
+    stages = (
+        {k: float(v.rstrip("s")) for k, v in (p.split() for p in match.group(1).split(", "))} if match else {}
+    )
     result = {
         "scale": args.scale,
         "seed": args.seed,
@@ -93,11 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"demo --scale {args.scale}: {result['wall_seconds']} s wall, peak RSS {result['peak_rss_gib']} GiB "
-              f"(driver + JVM + workers), {result['cpus']} CPUs")
+        print(
+            f"demo --scale {args.scale}: {result['wall_seconds']} s wall, peak RSS {result['peak_rss_gib']} GiB "
+            f"(driver + JVM + workers), {result['cpus']} CPUs"
+        )
         for stage, seconds in stages.items():
             print(f"  {stage:<10} {seconds:7.0f} s")
-        print(f"  {'other':<10} {result['startup_and_summary_seconds']:7.0f} s  (interpreter, Spark start, summary)")
+        print(
+            f"  {'other':<10} {result['startup_and_summary_seconds']:7.0f} s  (interpreter, Spark start, summary)"
+        )
     if not args.keep:
         shutil.rmtree(home, ignore_errors=True)
     return 0

@@ -10,13 +10,14 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
-from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
+
+from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
+from health_monitor.hookspecs import hookimpl
+from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
 
 START = dt.date(2026, 1, 1)
 

@@ -7,11 +7,12 @@ import datetime as dt
 import mlflow
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
+
 from health_monitor.errors import PrimaryKeyError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.modeling import ScoringModel
 from health_monitor.specs import ProblemType
-from sklearn.linear_model import LinearRegression
 
 D = dt.date
 

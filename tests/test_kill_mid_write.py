@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from health_monitor.pipelines import run_features, run_infer, run_train
 
+from health_monitor.pipelines import run_features, run_infer, run_train
 from tests.fakes import FakePlugin, write_fake_gold
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
+
 from health_monitor.errors import ConfigError, SchemaError, TableNotFoundError
 from health_monitor.lakehouse.local import LocalLakehouse
 

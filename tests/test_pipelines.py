@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
+
 from health_monitor.explain import explain_prediction
 from health_monitor.hookspecs import hookimpl
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.specs import Contribution, Explainer
-from sklearn.dummy import DummyClassifier
-
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]

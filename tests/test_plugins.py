@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from health_monitor.hookspecs import hookimpl
 from health_monitor.plugins import make_plugin_manager
-
 from tests.fakes import FAKE_TABLE, FakePlugin, anomaly_model
 
 DOMAINS = ["cost", "performance", "quality", "reliability", "security"]
@@ -137,10 +137,15 @@ def test_lifecycle_hooks_observe_and_a_raising_observer_is_ignored(make_host):
         def after_stage(self, stage, item, result):
             raise RuntimeError("observer bug")
 
+        @hookimpl
+        def on_stage_error(self, stage, item, error):
+            seen.append(("error", stage, item, str(error)))
+
     host = make_host({"obs": Observer()})
     host.notify("before_stage", stage="train", item="m", settings=None)
     host.notify("after_stage", stage="train", item="m", settings=None, result={})
-    assert seen == [("before", "train", "m")]
+    host.notify("on_stage_error", stage="train", item="m", settings=None, error=ValueError("bad"))
+    assert seen == [("before", "train", "m"), ("error", "train", "m", "bad")]
 
 
 def test_every_hook_is_documented_and_exercised_by_a_test():

@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def simulation(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--scale", default="small", help="small (CI, ~1 min), medium, or seed (default: small)"
+            "--scale",
+            default="small",
+            choices=["small", "medium", "seed"],
+            help="small (for CI), medium, or seed (the architecture document's row counts); default: small",
         )
         p.add_argument(
             "--seed", type=_positive_int, default=7, help="random seed; the same seed gives the same tables"
@@ -155,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; tables being written keep their previous version", file=sys.stderr)
         return 130
+    finally:
+        # A clean stop of the JVM; leaving it to interpreter teardown can abort the process.
+        from health_monitor.lakehouse.spark import stop_spark
+
+        stop_spark()
 
 
 # -- commands ---------------------------------------------------------------------------------

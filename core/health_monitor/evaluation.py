@@ -81,3 +81,12 @@ def better(
     if a is None or b is None or np.isnan(a) or np.isnan(b):
         return None
     return a >= b if higher else a <= b
+
+
+def beats(problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]) -> bool | None:
+    """Is ``candidate`` strictly better than ``reference`` on the headline metric? None if unknown."""
+    name, higher = HEADLINE[problem_type]
+    a, b = candidate.get(name), reference.get(name)
+    if a is None or b is None or np.isnan(a) or np.isnan(b):
+        return None
+    return a > b if higher else a < b

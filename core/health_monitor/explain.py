@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from health_monitor.errors import ConfigError, HealthMonitorError
-from health_monitor.featurestore.local import load_packed_model
+from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.pipelines.train import base_columns, feature_lookups
 from health_monitor.registry import CHAMPION

@@ -11,6 +11,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from health_monitor.errors import ConfigError
 from health_monitor.host import Host
 from health_monitor.pipelines import StageReport, run_features, run_infer, run_train
 from health_monitor.runtime import Runtime
@@ -49,7 +50,10 @@ def simulate_into(
     kwargs = {"scale": scale, "seed": seed, "days": days}
     if end_date is not None:
         kwargs["end_date"] = end_date
-    config = SimulationConfig(**kwargs)
+    try:
+        config = SimulationConfig(**kwargs)
+    except ValueError as exc:  # a bad scale, seed or number of days: the caller's argument
+        raise ConfigError(str(exc)) from None
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
         account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
     settings = runtime.settings

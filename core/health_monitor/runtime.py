@@ -12,20 +12,24 @@ from functools import cached_property
 
 from health_monitor.config import Settings
 from health_monitor.errors import TableNotFoundError
-from health_monitor.featurestore.local import LocalFeatureStore
-from health_monitor.lakehouse.local import LocalLakehouse
+from health_monitor.featurestore import FeatureStore
+from health_monitor.lakehouse import Lakehouse
 from health_monitor.registry import ModelRegistry
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    lakehouse: LocalLakehouse
-    feature_store: LocalFeatureStore
+    lakehouse: Lakehouse
+    feature_store: FeatureStore
     registry: ModelRegistry
 
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
+        """The embedded default: Delta tables and SQLite MLflow under ``settings.home``."""
+        from health_monitor.featurestore.local import LocalFeatureStore
+        from health_monitor.lakehouse.local import LocalLakehouse
+
         lakehouse = LocalLakehouse(settings.lakehouse_dir)
         return cls(
             settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir)

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 
 import pytest
+
 from health_monitor.simulate import SimulationConfig, simulate_account
 
 

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+
 from health_monitor.simulate import DEFAULT_END_DATE, SCALES, SimulationConfig, simulate_account
 
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from health_monitor.gold import (
     GOLD_TABLES,
     GoldContractError,

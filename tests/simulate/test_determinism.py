@@ -1,6 +1,7 @@
 import hashlib
 
 import pyarrow as pa
+
 from health_monitor.simulate import SimulationConfig, simulate_account
 
 

@@ -2,6 +2,7 @@
 
 import duckdb
 import pytest
+
 from health_monitor.simulate import INCIDENT_TYPES
 
 SEVERITIES = {"low", "medium", "high", "critical"}

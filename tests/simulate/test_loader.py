@@ -2,6 +2,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+
 from health_monitor.gold import GOLD_TABLES, GoldContractError, read_gold_export
 
 

@@ -17,12 +17,12 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from health_monitor.errors import PrimaryKeyError, SchemaError
+from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureLookup, FeatureSpec
 from health_monitor.featurestore.joins import apply_lookup, feature_columns
-from health_monitor.featurestore.pyfunc import FeatureStoreModel
+from health_monitor.featurestore.keys import check_primary_key
+from health_monitor.featurestore.pyfunc import FeatureStoreModel, load_packed_model
 from health_monitor.lakehouse.local import LocalLakehouse
 
 
@@ -194,41 +194,3 @@ class LocalFeatureStore:
                 yield out
 
         return joined.select(*key_columns, *inputs).mapInPandas(predict, schema=schema)
-
-
-def load_packed_model(model_uri: str) -> FeatureStoreModel:
-    loaded = mlflow.pyfunc.load_model(model_uri)
-    packed = loaded.unwrap_python_model()
-    if not isinstance(packed, FeatureStoreModel):
-        raise SchemaError(f"{model_uri} was not logged by the feature store (no feature spec)")
-    return packed
-
-
-def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
-    """Raise PrimaryKeyError naming the table and how many keys are null or duplicated."""
-    missing = [k for k in keys if k not in df.columns]
-    if missing:
-        raise SchemaError(f"table {name}: primary key column(s) {missing} are not in the DataFrame")
-    any_null = F.lit(False)
-    for k in keys:
-        any_null = any_null | F.col(k).isNull()
-    stats = (
-        df.groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("n"), F.max(any_null.cast("int")).alias("null_key"))
-        .agg(
-            F.coalesce(F.sum(F.when(F.col("null_key") == 1, F.col("n"))), F.lit(0)).alias("null_rows"),
-            F.coalesce(F.sum(F.when((F.col("null_key") == 0) & (F.col("n") > 1), F.lit(1))), F.lit(0)).alias(
-                "dup_keys"
-            ),
-        )
-        .first()
-    )
-    problems = []
-    if stats["null_rows"]:
-        problems.append(f"{stats['null_rows']} row(s) with a null key")
-    if stats["dup_keys"]:
-        problems.append(f"{stats['dup_keys']} duplicated key(s)")
-    if problems:
-        raise PrimaryKeyError(
-            f"table {name}: primary key {keys} has {' and '.join(problems)}; nothing was written"
-        )

@@ -11,6 +11,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureSpec
 
 
@@ -31,3 +32,11 @@ class FeatureStoreModel(mlflow.pyfunc.PythonModel):
         if not isinstance(out, pd.DataFrame):
             out = pd.DataFrame({self.output_columns[0][0]: out})
         return out[[name for name, _ in self.output_columns]]
+
+
+def load_packed_model(model_uri: str) -> FeatureStoreModel:
+    loaded = mlflow.pyfunc.load_model(model_uri)
+    packed = loaded.unwrap_python_model()
+    if not isinstance(packed, FeatureStoreModel):
+        raise SchemaError(f"{model_uri} was not logged by the feature store (no feature spec)")
+    return packed

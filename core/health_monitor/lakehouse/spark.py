@@ -55,3 +55,12 @@ def get_spark():
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
         return _session
+
+
+def stop_spark() -> None:
+    """Stop this process's local session, if one was started (before exit, to avoid teardown races)."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None

@@ -8,7 +8,7 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from health_monitor.errors import HealthMonitorError
-from health_monitor.featurestore.local import check_primary_key
+from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.pipelines.train import model_base

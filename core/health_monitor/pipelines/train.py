@@ -16,7 +16,7 @@ import health_monitor
 from health_monitor import evaluation
 from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureLookup
-from health_monitor.featurestore.local import load_packed_model
+from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.modeling import OUTPUT_COLUMNS, ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
@@ -147,7 +147,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_train if supervised else None)
     metrics = _evaluate(spec, model, X_test, y_test)
     baseline_metrics = _evaluate(spec, baseline, X_test, y_test)
-    beats = evaluation.better(spec.problem_type, metrics, baseline_metrics)
+    beats = evaluation.beats(spec.problem_type, metrics, baseline_metrics)
     headline, _ = evaluation.HEADLINE[spec.problem_type]
 
     name = settings.registered_model(spec.name)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pyspark.sql import functions as F
+
 from health_monitor.featurekit import calendar, previous, prior_days, ratio, zscore
 from health_monitor.specs import FeatureTable, Tables
-from pyspark.sql import functions as F
 
 # Jobs compute lists at roughly 0.15-0.30 USD/DBU against 0.40-0.55 for all-purpose compute:
 # moving a job off an all-purpose cluster saves about this share of its cost.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from health_monitor.specs import Labels, Tables
 from pyspark.sql import functions as F
+
+from health_monitor.specs import Labels, Tables
 
 SPIKES = ("cost_spike_runaway_job", "cost_spike_forgotten_cluster", "cost_spike_wrong_sku")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sklearn.ensemble import IsolationForest
+
 from health_monitor.baselines import ZScoreRule
 from health_monitor.specs import Lookup, Model, ProblemType, Tables
-from sklearn.ensemble import IsolationForest
 
 
 def _workspace_days(tables: Tables):

@@ -7,9 +7,10 @@ force at its start, not today's.
 
 from __future__ import annotations
 
-from health_monitor.specs import FeatureTable, Tables
 from pyspark.sql import Window
 from pyspark.sql import functions as F
+
+from health_monitor.specs import FeatureTable, Tables
 
 # system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
 SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]

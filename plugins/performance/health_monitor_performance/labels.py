@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from health_monitor.specs import Labels, Tables
 from pyspark.sql import functions as F
+
+from health_monitor.specs import Labels, Tables
 
 
 def duration_labels(tables: Tables):

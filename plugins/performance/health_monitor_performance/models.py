@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from health_monitor.baselines import LastValueRegressor
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
 from pyspark.sql import functions as F
 from sklearn.compose import TransformedTargetRegressor
 from xgboost import XGBRegressor
+
+from health_monitor.baselines import LastValueRegressor
+from health_monitor.specs import Lookup, Model, ProblemType, Tables
 
 QUERY_FEATURES = (
     "query_text_length",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pyspark.sql import functions as F
+
 from health_monitor.featurekit import calendar, prior_days, ratio
 from health_monitor.specs import FeatureTable, Tables
-from pyspark.sql import functions as F
 
 FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from health_monitor.baselines import LastValueRegressor
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
 from pyspark.sql import functions as F
 from xgboost import XGBRegressor
+
+from health_monitor.baselines import LastValueRegressor
+from health_monitor.specs import Lookup, Model, ProblemType, Tables
 
 
 def table_days(tables: Tables):

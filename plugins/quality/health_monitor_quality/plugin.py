@@ -1,7 +1,6 @@
 """Entry point of the quality plugin: the hook implementations health-monitor loads."""
 
 from health_monitor.hookspecs import hookimpl
-
 from health_monitor_quality.features import FRESHNESS_FEATURES, QUALITY_FEATURES
 from health_monitor_quality.labels import FRESHNESS_LABELS
 from health_monitor_quality.models import DATA_FRESHNESS_PREDICTOR

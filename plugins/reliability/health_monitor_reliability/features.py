@@ -6,10 +6,10 @@ before (``timestamp_lookup_key``), so no outcome of the predicted day leaks in.
 
 from __future__ import annotations
 
-from health_monitor.featurekit import calendar, prior_days, ratio
-from health_monitor.specs import FeatureTable, Tables
 from pyspark.sql import functions as F
 
+from health_monitor.featurekit import calendar, prior_days, ratio
+from health_monitor.specs import FeatureTable, Tables
 from health_monitor_reliability.runs import job_runs
 
 

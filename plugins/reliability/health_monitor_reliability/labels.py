@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from health_monitor.specs import Labels, Tables
 from pyspark.sql import functions as F
 
+from health_monitor.specs import Labels, Tables
 from health_monitor_reliability.runs import job_runs
 
 

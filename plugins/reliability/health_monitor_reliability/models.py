@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from health_monitor.baselines import HistoryRateClassifier
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
 from pyspark.sql import functions as F
 from sklearn.model_selection import TunedThresholdClassifierCV
 from xgboost import XGBClassifier
 
+from health_monitor.baselines import HistoryRateClassifier
+from health_monitor.specs import Lookup, Model, ProblemType, Tables
 from health_monitor_reliability.runs import job_runs
 
 

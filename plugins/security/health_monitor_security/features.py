@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from health_monitor.featurekit import prior_days, ratio, zscore
-from health_monitor.specs import FeatureTable, Tables
 from pyspark.sql import Window
 from pyspark.sql import functions as F
+
+from health_monitor.featurekit import prior_days, ratio, zscore
+from health_monitor.specs import FeatureTable, Tables
 
 FAILED_STATUS = (401, 403)
 # Action names (system.access.audit) that move data out or change who may do what.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sklearn.ensemble import IsolationForest
+
 from health_monitor.baselines import ZScoreRule
 from health_monitor.specs import Lookup, Model, ProblemType
-from sklearn.ensemble import IsolationForest
 
 SECURITY_THREAT_DETECTOR = Model(
     name="security_threat_detector",

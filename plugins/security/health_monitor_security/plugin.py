@@ -1,7 +1,6 @@
 """Entry point of the security plugin: the hook implementations health-monitor loads."""
 
 from health_monitor.hookspecs import hookimpl
-
 from health_monitor_security.features import SECURITY_FEATURES
 from health_monitor_security.labels import THREAT_LABELS
 from health_monitor_security.models import SECURITY_THREAT_DETECTOR

@@ -1,0 +1,185 @@
+"""The health-monitor command as a user runs it: help, bad arguments, listings, load-gold, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from health_monitor.cli import build_parser, main
+
+COMMANDS = [
+    "demo",
+    "simulate",
+    "load-gold",
+    "features",
+    "train",
+    "infer",
+    "explain",
+    "plugins",
+    "models",
+    "tables",
+]
+
+
+def test_every_command_has_help(capsys):
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: health-monitor" in capsys.readouterr().out
+    assert set(COMMANDS) <= set(build_parser()._subparsers._group_actions[0].choices)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "nope"], "unknown model 'nope'; known models:"),
+        (["features", "--domain", "nope"], "unknown domain 'nope'"),
+        (["simulate", "--days", "3"], "days"),
+        (["tables", "--catalog", "bad-name!"], "catalog must be a plain identifier"),
+        (
+            ["explain", "--model", "cost_anomaly_detector", "--key", "oops"],
+            "--key must look like COLUMN=VALUE",
+        ),
+    ],
+)
+def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, capsys):
+    assert main([*argv, "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "--seed", "minus"], "expected a whole number"),
+        (["demo", "--scale", "huge"], "invalid choice"),
+    ],
+)
+def test_argparse_errors_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plugins_and_models_as_json(capsys):
+    assert main(["plugins", "--json"]) == 0
+    plugins = json.loads(capsys.readouterr().out)["plugins"]
+    assert [(p["name"], p["distribution"]) for p in plugins] == [
+        (d, f"health-monitor-{d}") for d in ["cost", "performance", "quality", "reliability", "security"]
+    ]
+    assert all(p["version"] and p["models"] for p in plugins)
+    assert main(["models", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert {m["domain"] for m in models} == {"cost", "performance", "quality", "reliability", "security"}
+    for m in models:
+        assert (
+            m["prediction_table"].endswith(f".ml.{m['name']}_predictions")
+            and m["keys"]
+            and m["feature_tables"]
+        )
+
+
+def test_tables_lists_the_trained_home(trained_home, capsys):
+    runtime, _, _ = trained_home
+    assert main(["tables", "--json", "--home", str(runtime.settings.home)]) == 0
+    tables = {t["full_name"]: t for t in json.loads(capsys.readouterr().out)}
+    usage = tables["health_monitor.gold.fact_usage"]
+    assert (
+        usage["rows"] > 0
+        and usage["location"]
+        and {"name": "usage_quantity", "type": "double"} in usage["columns"]
+    )
+    assert "health_monitor.ml.job_failure_predictor_predictions" in tables
+
+
+def test_explain_command_on_the_trained_home(trained_home, capsys):
+    runtime, _, _ = trained_home
+    frame = runtime.lakehouse.read_arrow(runtime.settings.predictions("job_failure_predictor")).to_pandas()
+    row = frame.iloc[-1]
+    argv = [
+        "explain",
+        "--home",
+        str(runtime.settings.home),
+        "--model",
+        "job_failure_predictor",
+        "--json",
+        "--key",
+        f"job_id={row['job_id']}",
+        "--key",
+        f"run_date={row['run_date']}",
+        "--top",
+        "3",
+    ]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["keys"]["job_id"] == row["job_id"] and len(result["contributions"]) == 3
+
+
+@pytest.fixture
+def gold_export(simulated_home, tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in simulated_home.lakehouse.list_tables(simulated_home.settings.catalog, "gold"):
+        pq.write_table(
+            simulated_home.lakehouse.read_arrow(name), folder / f"{name.rsplit('.', 1)[1]}.parquet"
+        )
+    return folder
+
+
+def test_load_gold_loads_a_checked_export(gold_export, tmp_path, capsys):
+    home = tmp_path / "byo"
+    assert main(["load-gold", str(gold_export), "--home", str(home)]) == 0
+    assert "health_monitor.gold.fact_usage" in capsys.readouterr().out
+    assert main(["tables", "--json", "--schema", "gold", "--home", str(home)]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(list(gold_export.glob("*.parquet")))
+
+
+def test_load_gold_with_a_missing_column_writes_nothing(gold_export, tmp_path, capsys):
+    usage = pq.read_table(gold_export / "fact_usage.parquet").drop_columns(["usage_quantity"])
+    pq.write_table(usage, gold_export / "fact_usage.parquet")
+    home = tmp_path / "byo"
+    assert main(["load-gold", str(gold_export), "--home", str(home)]) == 1
+    err = capsys.readouterr().err
+    assert "fact_usage" in err and "usage_quantity" in err
+    assert not (home / "lakehouse").exists() or not list((home / "lakehouse").rglob("_delta_log"))
+
+
+def test_the_demo_command_runs_end_to_end(tmp_path):
+    """The README's main command, in a subprocess, for one plugin to keep CI short."""
+    env = {**os.environ, "HEALTH_MONITOR_PLUGINS": "cost", "HEALTH_MONITOR_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "health_monitor.cli", "demo", "--days", "45"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for expected in [
+        "simulated a small account",
+        "features:",
+        "train:",
+        "cost_anomaly_detector",
+        "infer:",
+        "top findings:",
+        "timings: simulate",
+        "tables:",
+        "mlflow:",
+    ]:
+        assert expected in out, out
+    again = subprocess.run(
+        [sys.executable, "-m", "health_monitor.cli", "infer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0 and "cost_anomaly_detector" in again.stdout, again.stderr[-3000:]
