@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     _quiet_libraries()
+    from health_monitor.lakehouse.spark import spark_started, stop_spark
+
+    owns_spark = not spark_started()  # a caller's session (tests, notebooks) is not ours to stop
     try:
         settings = Settings.from_env(home=getattr(args, "home", None), catalog=getattr(args, "catalog", None))
         return COMMANDS[args.command](args, settings)
@@ -160,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         # A clean stop of the JVM; leaving it to interpreter teardown can abort the process.
-        from health_monitor.lakehouse.spark import stop_spark
-
-        stop_spark()
+        if owns_spark:
+            stop_spark()
 
 
 # -- commands ---------------------------------------------------------------------------------

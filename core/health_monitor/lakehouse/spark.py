@@ -57,6 +57,10 @@ def get_spark():
         return _session
 
 
+def spark_started() -> bool:
+    return _session is not None
+
+
 def stop_spark() -> None:
     """Stop this process's local session, if one was started (before exit, to avoid teardown races)."""
     global _session
