@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import duckdb
 import pytest
 
 from health_monitor.simulate import SimulationConfig, simulate_account
@@ -24,3 +25,14 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_account(tiny_config):
     return simulate_account(tiny_config)
+
+
+@pytest.fixture(scope="module")
+def db(small_account):
+    """The small account's Gold tables and incidents, queryable with DuckDB SQL."""
+    con = duckdb.connect()
+    for name, table in small_account.gold.items():
+        con.register(name, table)
+    con.register("incidents", small_account.ground_truth["incidents"])
+    yield con
+    con.close()

@@ -1,21 +1,10 @@
 """Every incident type is in the ground truth at every scale, and its effect shows in the Gold tables."""
 
-import duckdb
 import pytest
 
 from health_monitor.simulate import INCIDENT_TYPES
 
 SEVERITIES = {"low", "medium", "high", "critical"}
-
-
-@pytest.fixture(scope="module")
-def db(small_account):
-    con = duckdb.connect()
-    for name, table in small_account.gold.items():
-        con.register(name, table)
-    con.register("incidents", small_account.ground_truth["incidents"])
-    yield con
-    con.close()
 
 
 def rows(db, sql):

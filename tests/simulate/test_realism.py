@@ -2,19 +2,8 @@
 
 import re
 
-import duckdb
 import pyarrow.compute as pc
 import pytest
-
-
-@pytest.fixture(scope="module")
-def db(small_account):
-    con = duckdb.connect()
-    for name, table in small_account.gold.items():
-        con.register(name, table)
-    con.register("incidents", small_account.ground_truth["incidents"])
-    yield con
-    con.close()
 
 
 def one(db, sql):
