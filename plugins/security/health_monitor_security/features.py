@@ -9,6 +9,9 @@ from health_monitor.featurekit import prior_days, ratio, zscore
 from health_monitor.specs import FeatureTable, Tables
 
 FAILED_STATUS = (401, 403)
+# Databricks' own background identity: not an account anyone can log in to or compromise.
+# Service principals (application ids) stay in: their credentials can leak.
+SYSTEM_IDENTITIES = ("System-User",)
 # Action names (system.access.audit) that move data out or change who may do what.
 EXPORT_ACTIONS = r"(?i)(download|export)"
 PRIVILEGE_ACTIONS = r"(?i)(permission|grant|acl|addPrincipal|changeOwner|setAdmin|createToken|generateToken)"
@@ -16,7 +19,9 @@ OFF_HOURS = (6, 22)  # activity before 06:00 or from 22:00 UTC counts as off-hou
 
 
 def security_features(tables: Tables):
-    audit = tables.gold("fact_audit_logs").where(F.col("user_identity_email").isNotNull())
+    audit = tables.gold("fact_audit_logs").where(
+        F.col("user_identity_email").isNotNull() & ~F.col("user_identity_email").isin(*SYSTEM_IDENTITIES)
+    )
     audit = audit.withColumn("user_id", F.col("user_identity_email"))
     first_seen = Window.partitionBy("user_id", "source_ip_address")
     audit = audit.withColumn("ip_first_date", F.min("event_date").over(first_seen))
@@ -35,7 +40,9 @@ def security_features(tables: Tables):
         F.sum(F.col("action_name").rlike(PRIVILEGE_ACTIONS).cast("int")).alias("privilege_events"),
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
-    lineage = tables.gold("fact_table_lineage").where(F.col("created_by").isNotNull())
+    lineage = tables.gold("fact_table_lineage").where(
+        F.col("created_by").isNotNull() & ~F.col("created_by").isin(*SYSTEM_IDENTITIES)
+    )
     reads = lineage.groupBy(F.col("created_by").alias("user_id"), "event_date").agg(
         F.countDistinct("source_table_full_name").alias("tables_accessed"),
         F.count(F.lit(1)).alias("lineage_events"),
