@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from health_monitor.errors import ConfigError
@@ -65,9 +65,6 @@ class Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
         return cls(home=Path(home), catalog=catalog)
-
-    def with_home(self, home: os.PathLike) -> Settings:
-        return replace(self, home=Path(home))
 
     # Three-part names of the tables the core owns.
     def gold(self, table: str) -> str:

@@ -27,21 +27,6 @@ class PrimaryKeyError(SchemaError):
     """A feature table's primary key has nulls or duplicates; nothing was written."""
 
 
-class PluginError(HealthMonitorError):
-    """A plugin failed to import, registered something invalid, or raised in a hook.
-
-    ``plugin`` is the entry-point name, ``distribution`` and ``version`` the installed package.
-    """
-
-    def __init__(
-        self, message: str, plugin: str, distribution: str | None = None, version: str | None = None
-    ):
-        self.plugin = plugin
-        self.distribution = distribution
-        self.version = version
-        super().__init__(f"{describe_plugin(plugin, distribution, version)}: {message}")
-
-
 def describe_plugin(plugin: str, distribution: str | None, version: str | None) -> str:
     if distribution:
         return f"plugin {plugin!r} ({distribution} {version or '?'})"

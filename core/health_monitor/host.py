@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -168,7 +168,3 @@ def _check_references(host: Host) -> None:
             host.problems.append(
                 PluginProblem(owned.plugin, "register_labels", f"labels for unknown model {model}")
             )
-
-
-def iter_problems(host: Host) -> Iterable[str]:
-    return (str(p) for p in host.problems)

@@ -88,6 +88,3 @@ class ModelRegistry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self.client().set_registered_model_alias(name, alias, str(version))
-
-    def run_metrics(self, run_id: str) -> dict[str, float]:
-        return dict(self.client().get_run(run_id).data.metrics)

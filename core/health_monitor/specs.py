@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from health_monitor.errors import SchemaError
@@ -159,7 +159,6 @@ class Model:
     baseline_name: str
     description: str = ""
     test_fraction: float = 0.25  # the latest share of distinct times held out for evaluation
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")

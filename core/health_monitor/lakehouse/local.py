@@ -192,12 +192,6 @@ class LocalLakehouse:
     def drop(self, name: str) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
 
-    def vacuum(self, name: str, retain_versions_hours: int = 168) -> list[str]:
-        """Delete files no version within the retention period refers to (orphans of crashed writes too)."""
-        return self._delta(name).vacuum(
-            retention_hours=retain_versions_hours, enforce_retention_duration=False, dry_run=False
-        )
-
 
 def _column_names(data) -> list[str]:
     if isinstance(data, pa.Table):
