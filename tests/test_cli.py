@@ -99,6 +99,20 @@ def test_tables_lists_the_trained_home(trained_home, capsys):
     assert "health_monitor.ml.job_failure_predictor_predictions" in tables
 
 
+def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys):
+    runtime, host, _ = trained_home
+    assert main(["evaluate", "--json", "--home", str(runtime.settings.home)]) == 0
+    cards = {c["model"]: c for c in json.loads(capsys.readouterr().out)}
+    assert set(cards) == set(host.models)
+    for card in cards.values():
+        assert card["status"] == "trained" and card["version"] >= 1
+        assert card["train_rows"] > 0 and card["test_rows"] > 0
+        assert (
+            card["headline_metric"] in card["metrics"] and card["headline_metric"] in card["baseline_metrics"]
+        )
+        assert card["verdict"] in {"beats baseline", "does not beat baseline"}
+
+
 def test_explain_command_on_the_trained_home(trained_home, capsys):
     runtime, _, _ = trained_home
     frame = runtime.lakehouse.read_arrow(runtime.settings.predictions("job_failure_predictor")).to_pandas()

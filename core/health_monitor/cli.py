@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("infer", "Score with each model's champion version and write <model>_predictions."),
     ):
         scope(add(name, help))
+    p = add(
+        "evaluate", "Each model's champion: its test metrics next to its baseline's, row counts and verdict."
+    )
+    scope(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("explain", "Explain one prediction: its top contributing features with values and weights.")
     p.add_argument("--model", required=True, help="the model whose prediction to explain")
     p.add_argument(
@@ -270,6 +275,28 @@ def _stage(fn_name: str):
     return command
 
 
+def cmd_evaluate(args, settings: Settings) -> int:
+    from health_monitor.scorecards import scorecards
+    from health_monitor.summary import fmt
+
+    runtime = _runtime(settings)
+    cards = scorecards(runtime, _host(), domain=args.domain, model=args.model)
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    for c in cards:
+        if c["status"] != "trained":
+            print(f"{c['model']:<34} {c['domain']:<12} not trained")
+            continue
+        metric = c["headline_metric"]
+        print(
+            f"{c['model']:<34} {c['domain']:<12} v{c['version']}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
+            f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {c['verdict']}  "
+            f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
+        )
+    return 0
+
+
 def cmd_explain(args, settings: Settings) -> int:
     from health_monitor.explain import explain_prediction
 
@@ -374,6 +401,7 @@ COMMANDS = {
     "features": _stage("run_features"),
     "train": _stage("run_train"),
     "infer": _stage("run_infer"),
+    "evaluate": cmd_evaluate,
     "explain": cmd_explain,
     "plugins": cmd_plugins,
     "models": cmd_models,

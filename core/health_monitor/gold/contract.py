@@ -61,6 +61,9 @@ class GoldTable:
     primary_key: tuple[str, ...]
     description: str
     source: str
+    # When a row becomes known (a fact's end, a version's change time); None for static tables.
+    # Point-in-time tests cut the Gold layer at a moment by this column.
+    time_column: str | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -69,6 +72,8 @@ class GoldTable:
         missing = [k for k in self.primary_key if k not in names]
         if missing:
             raise ValueError(f"table {self.name!r}: primary key columns {missing} are not columns")
+        if self.time_column is not None and self.time_column not in names:
+            raise ValueError(f"table {self.name!r}: time column {self.time_column!r} is not a column")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -94,6 +99,7 @@ _TABLES: tuple[GoldTable, ...] = (
     # ---------------------------------------------------------------- cost
     GoldTable(
         name="fact_usage",
+        time_column="ingestion_date",  # late rows and corrections land days after the usage
         description="Billable usage, one row per hourly (or shorter) usage slice per resource and SKU. "
         "Corrections are kept: sum usage_quantity over record types for true totals.",
         source="system.billing.usage joined to system.billing.list_prices (effective_list price at usage_end_time) "
@@ -139,6 +145,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_list_prices",
+        time_column="price_start_time",
         description="List price history per SKU; the open row has price_end_time NULL.",
         source="system.billing.list_prices (pricing struct flattened)",
         primary_key=("sku_name", "cloud", "usage_unit", "price_start_time"),
@@ -172,6 +179,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="dim_workspace",
+        time_column="change_time",
         description="Workspaces, daily-snapshot SCD2: a new row when the name or status changes.",
         source="system.access.workspaces_latest (snapshotted daily)",
         primary_key=("workspace_id", "change_time"),
@@ -209,6 +217,7 @@ _TABLES: tuple[GoldTable, ...] = (
     # ---------------------------------------------------------------- security
     GoldTable(
         name="fact_audit_logs",
+        time_column="event_time",
         description="Audited events, one row per API request or action.",
         source="system.access.audit (user_identity and response structs flattened)",
         primary_key=("event_id",),
@@ -234,6 +243,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_table_lineage",
+        time_column="event_time",
         description="Table read and write events; reads have a source and no target. Job writes link "
         "tables to the jobs that produce them.",
         source="system.access.table_lineage (entity_metadata flattened to entity_type/entity_id/entity_run_id)",
@@ -266,6 +276,7 @@ _TABLES: tuple[GoldTable, ...] = (
     # ---------------------------------------------------------------- performance
     GoldTable(
         name="fact_query_history",
+        time_column="end_time",
         description="SQL statements run on SQL warehouses, one row per statement.",
         source="system.query.history (compute and query_source structs flattened)",
         primary_key=("statement_id",),
@@ -309,6 +320,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="dim_warehouse",
+        time_column="change_time",
         description="SQL warehouses, SCD2: a new row per configuration change (e.g. a resize).",
         source="system.compute.warehouses",
         primary_key=("workspace_id", "warehouse_id", "change_time"),
@@ -336,6 +348,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_warehouse_events",
+        time_column="event_time",
         description="Warehouse state and scaling events; cluster_count is the number of clusters running after the event.",
         source="system.compute.warehouse_events",
         primary_key=("workspace_id", "warehouse_id", "event_time"),
@@ -351,6 +364,7 @@ _TABLES: tuple[GoldTable, ...] = (
     # ---------------------------------------------------------------- reliability
     GoldTable(
         name="dim_job",
+        time_column="change_time",
         description="Jobs, SCD2: one row per job version; is_current marks the latest.",
         source="system.lakeflow.jobs (trigger struct reduced to trigger_type and quartz_cron_expression)",
         primary_key=("workspace_id", "job_id", "change_time"),
@@ -378,6 +392,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_job_run_timeline",
+        time_column="period_end_time",
         description="Job runs cut into clock-hour slices; result_state and termination_code are set on the final slice only.",
         source="system.lakeflow.job_run_timeline (compute_ids reduced to cluster_id)",
         primary_key=("workspace_id", "run_id", "period_start_time"),
@@ -402,6 +417,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_job_task_run_timeline",
+        time_column="period_end_time",
         description="Task runs cut into clock-hour slices; result_state and termination_code on the final slice only. "
         "Tasks that never started (after a failed task) are not listed.",
         source="system.lakeflow.job_task_run_timeline",
@@ -422,6 +438,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="dim_cluster",
+        time_column="change_time",
         description="Classic clusters, SCD2: job clusters have one row; all-purpose clusters get a row per "
         "change (runtime upgrade, auto-termination edit).",
         source="system.compute.clusters",
@@ -451,6 +468,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_node_timeline",
+        time_column="end_time",
         description="Instance utilisation at hourly grain (the system table is per minute): one row per instance per "
         "clock hour it ran, start_time/end_time clipped to the instance's uptime; metrics are averages over the row.",
         source="system.compute.node_timeline (aggregated from minutes to clock hours)",
@@ -490,6 +508,7 @@ _TABLES: tuple[GoldTable, ...] = (
     # ---------------------------------------------------------------- quality
     GoldTable(
         name="information_schema_tables_snapshot",
+        time_column="snapshot_date",
         description="Daily snapshot of the tables in each monitored catalog, so schema history can be compared.",
         source="system.information_schema.tables (snapshotted daily)",
         primary_key=("snapshot_date", "table_catalog", "table_schema", "table_name"),
@@ -510,6 +529,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="information_schema_columns_snapshot",
+        time_column="snapshot_date",
         description="Daily snapshot of the columns of each monitored table.",
         source="system.information_schema.columns (snapshotted daily)",
         primary_key=("snapshot_date", "table_catalog", "table_schema", "table_name", "column_name"),
@@ -527,6 +547,7 @@ _TABLES: tuple[GoldTable, ...] = (
     ),
     GoldTable(
         name="fact_data_quality_monitoring_table_results",
+        time_column="event_time",
         description="One row per monitored table per daily scan: freshness (hours since the last commit vs the "
         "predicted commit time), completeness (daily rows vs the predicted range) and the rolled-up status.",
         source="system.data_quality_monitoring.table_results (freshness/completeness structs flattened)",
@@ -771,6 +792,7 @@ def render_markdown() -> str:
             "",
             f"- Source: {t.source}",
             f"- Primary key: `({', '.join(t.primary_key)})`",
+            f"- Known at: `{t.time_column}`" if t.time_column else "- Known at: static (no time column)",
             "",
             "| Column | Type | Nullable | Description |",
             "|---|---|---|---|",

@@ -1,16 +1,22 @@
 """Reliability feature tables: each job's day, with 7/30-day history up to and including it.
 
 Rows include their own day's outcomes; models that predict a day look them up as of the day
-before (``timestamp_lookup_key``), so no outcome of the predicted day leaks in.
+before (``timestamp_lookup_key``), so no outcome of the predicted day leaks in. The table is
+dense (every calendar day from a job's first run to the last day seen), so an as-of lookup
+lands on the day before exactly, and "days since" features count calendar days.
 """
 
 from __future__ import annotations
 
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.featurekit import calendar, prior_days, ratio
 from health_monitor.specs import FeatureTable, Tables
 from health_monitor_reliability.runs import job_runs
+
+MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail
+NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
 
 
 def _dbr_number(column: str):
@@ -18,7 +24,14 @@ def _dbr_number(column: str):
     return F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1).cast("double")
 
 
-def reliability_features(tables: Tables):
+def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
+    """Calendar days from the latest day (up to this row) where ``flag`` is true; NEVER_DAYS if none."""
+    upto = Window.partitionBy(partition).orderBy(date).rowsBetween(Window.unboundedPreceding, 0)
+    last = F.max(F.when(F.col(flag), F.col(date))).over(upto)
+    return F.coalesce(F.datediff(F.col(date), last), F.lit(NEVER_DAYS))
+
+
+def _daily_runs(tables: Tables):
     runs = job_runs(tables)
     clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
     # The runtime a run used: the cluster's version in force when the run started.
@@ -39,7 +52,10 @@ def reliability_features(tables: Tables):
         )
     )
     runs = runs.join(versions, "run_id", "left").join(nodes, ["cluster_id", "run_date"], "left")
-    daily = runs.groupBy("job_id", "run_date").agg(
+    end_hour = F.hour("end_time") + F.minute("end_time") / 60.0 + 24.0 * F.datediff(
+        F.to_date("end_time"), F.col("run_date")
+    )
+    return runs.groupBy("job_id", "run_date").agg(
         F.count(F.lit(1)).alias("total_runs"),
         F.sum("failed").alias("failures"),
         F.avg("duration_sec").alias("avg_duration_sec"),
@@ -49,29 +65,134 @@ def reliability_features(tables: Tables):
         F.max_by("failed", "start_time").alias("last_run_failed"),
         F.avg("avg_mem_used_percent").alias("avg_mem_used_percent"),
         F.max("peak_mem_used_percent").alias("peak_mem_used_percent"),
+        F.sum((F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT).cast("int")).alias(
+            "memory_pressure_runs"
+        ),
         F.avg("avg_cpu_wait_percent").alias("avg_cpu_wait_percent"),
         F.max(_dbr_number("dbr_version")).alias("dbr_version_num"),
+        F.max(end_hour).alias("last_end_hour"),
     )
+
+
+def _dense(daily):
+    """Every calendar day from each job's first run to the last day any job ran."""
+    horizon = daily.agg(F.max("run_date").alias("horizon"))
+    spine = (
+        daily.groupBy("job_id")
+        .agg(F.min("run_date").alias("first_date"))
+        .crossJoin(horizon)
+        .select("job_id", F.explode(F.sequence("first_date", "horizon")).alias("run_date"))
+    )
+    return spine.join(daily, ["job_id", "run_date"], "left").fillna(
+        0, subset=["total_runs", "failures", "repair_runs", "memory_pressure_runs"]
+    )
+
+
+def _job_changes(tables: Tables):
+    """Days a job got a new version (an edit after its creation): deploys precede failure bursts."""
+    return (
+        tables.gold("dim_job")
+        .where(F.col("change_time") > F.col("create_time"))
+        .select("job_id", F.to_date("change_time").alias("run_date"))
+        .distinct()
+        .withColumn("job_changed", F.lit(True))
+    )
+
+
+def _upstream_jobs(tables: Tables):
+    """(job_id, upstream_job_id): the jobs that write a table this job reads, from lineage."""
+    lineage = tables.gold("fact_table_lineage").where(F.col("entity_type") == "JOB")
+    reads = lineage.where(F.col("source_table_full_name").isNotNull()).select(
+        F.col("entity_id").alias("job_id"), F.col("source_table_full_name").alias("table")
+    )
+    writes = lineage.where(F.col("target_table_full_name").isNotNull()).select(
+        F.col("entity_id").alias("upstream_job_id"), F.col("target_table_full_name").alias("table")
+    )
+    return (
+        reads.distinct()
+        .join(writes.distinct(), "table")
+        .where(F.col("job_id") != F.col("upstream_job_id"))
+        .select("job_id", "upstream_job_id")
+        .distinct()
+    )
+
+
+def reliability_features(tables: Tables):
+    daily = _dense(_daily_runs(tables)).join(_job_changes(tables), ["job_id", "run_date"], "left")
     w7 = prior_days("job_id", "run_date", 7, include_today=True)
+    w3 = prior_days("job_id", "run_date", 3, include_today=True)
     w30 = prior_days("job_id", "run_date", 30, include_today=True)
     before = prior_days("job_id", "run_date", 7)
-    jobs = (
-        tables.gold("dim_job")
-        .where("is_current")
-        .select("job_id", "task_count", "max_retries", "timeout_seconds")
+    upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
+    ran = F.col("total_runs") > 0
+    day = daily.select(
+        "*",
+        ran.alias("ran"),
+        (F.col("failures") > 0).alias("failed_day"),
+        (ran & (F.col("failures") == 0)).alias("clean_day"),
+        # The runtime most recently used, and whether it is newer than the one used before.
+        F.last("dbr_version_num", ignorenulls=True).over(upto).alias("dbr_current"),
+        F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
+        F.avg("last_end_hour").over(prior_days("job_id", "run_date", 14)).alias("usual_end_hour_14d"),
     )
-    hist = daily.select(
+    dbr_prev = F.last("dbr_current", ignorenulls=True).over(
+        Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
+    )
+    day = day.withColumn("dbr_upgraded", F.coalesce(F.col("dbr_current") > dbr_prev, F.lit(False)))
+    # Consecutive days with a failure: failed days since the last day the job ran cleanly.
+    streak_group = F.sum(F.col("clean_day").cast("int")).over(upto)
+    day = day.withColumn("streak_group", streak_group)
+    hist = day.select(
         "*",
         F.sum("failures").over(w7).alias("failures_7d"),
         F.sum("total_runs").over(w7).alias("runs_7d"),
         F.sum("failures").over(w30).alias("total_failures_30d"),
         F.sum("total_runs").over(w30).alias("runs_30d"),
+        F.sum(F.col("failed_day").cast("int")).over(w3).alias("failed_days_3d"),
+        F.sum(F.col("failed_day").cast("int")).over(w7).alias("failed_days_7d"),
+        F.sum(F.col("failed_day").cast("int")).over(w30).alias("failed_days_30d"),
+        F.sum(F.col("ran").cast("int")).over(w30).alias("run_days_30d"),
+        F.sum(F.col("failed_day").cast("int"))
+        .over(Window.partitionBy("job_id", "streak_group").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0))
+        .alias("consecutive_failed_days"),
         F.avg("avg_duration_sec").over(w30).alias("rolling_avg_duration_30d"),
         F.sum("repair_runs").over(w30).alias("repairs_30d"),
         F.max("peak_mem_used_percent").over(w7).alias("peak_mem_7d"),
-        F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
-    ).join(jobs, "job_id", "left")
-    return hist.select(
+        F.sum("memory_pressure_runs").over(w7).alias("memory_pressure_runs_7d"),
+        _days_since("failed_day").alias("days_since_last_failure"),
+        _days_since("job_changed").alias("days_since_job_change"),
+        _days_since("dbr_upgraded").alias("days_since_dbr_upgrade"),
+        (F.col("last_end_hour") - F.col("usual_end_hour_14d")).alias("end_hour_delay"),
+    )
+    jobs = (
+        tables.gold("dim_job")
+        .where("is_current")
+        .select("job_id", "task_count", "max_retries", "timeout_seconds")
+    )
+    own = hist.join(jobs, "job_id", "left")
+    # What the job's upstream jobs did on the same day: late or failed upstreams break readers.
+    up = (
+        _upstream_jobs(tables)
+        .join(
+            hist.select(
+                F.col("job_id").alias("upstream_job_id"),
+                "run_date",
+                "failed_day",
+                "failed_days_7d",
+                "end_hour_delay",
+            ),
+            "upstream_job_id",
+        )
+        .groupBy("job_id", "run_date")
+        .agg(
+            F.count(F.lit(1)).alias("upstream_jobs"),
+            F.max(F.col("failed_day").cast("int")).alias("upstream_failed"),
+            F.max("failed_days_7d").alias("upstream_failed_days_7d"),
+            F.max("end_hour_delay").alias("upstream_end_hour_delay"),
+        )
+    )
+    out = own.join(up, ["job_id", "run_date"], "left")
+    return out.select(
         "job_id",
         "run_date",
         "total_runs",
@@ -86,13 +207,28 @@ def reliability_features(tables: Tables):
         ratio(F.col("failures_7d"), F.col("runs_7d")).alias("recent_failure_rate_7d"),
         ratio(F.col("total_failures_30d"), F.col("runs_30d")).alias("rolling_failure_rate_30d"),
         "total_failures_30d",
+        (F.col("runs_7d") / 7.0).alias("runs_per_day_7d"),
+        "failed_days_3d",
+        "failed_days_7d",
+        "failed_days_30d",
+        ratio(F.col("failed_days_30d"), F.col("run_days_30d")).alias("failed_day_rate_30d"),
+        "consecutive_failed_days",
+        "days_since_last_failure",
         "rolling_avg_duration_30d",
         ratio(F.col("repairs_30d"), F.col("runs_30d")).alias("rolling_repair_rate_30d"),
         "avg_mem_used_percent",
         "peak_mem_7d",
+        ratio(F.col("memory_pressure_runs_7d"), F.col("runs_7d")).alias("memory_pressure_rate_7d"),
         "avg_cpu_wait_percent",
-        "dbr_version_num",
+        F.col("dbr_current").alias("dbr_version_num"),
         (F.col("dbr_version_num") > F.col("dbr_min_prior_7d")).cast("int").alias("dbr_upgraded_7d"),
+        "days_since_dbr_upgrade",
+        "days_since_job_change",
+        "end_hour_delay",
+        F.coalesce("upstream_jobs", F.lit(0)).alias("upstream_jobs"),
+        "upstream_failed",
+        "upstream_failed_days_7d",
+        "upstream_end_hour_delay",
         "task_count",
         "max_retries",
         "timeout_seconds",
@@ -105,6 +241,9 @@ RELIABILITY_FEATURES = FeatureTable(
     primary_keys=("job_id", "run_date"),
     timestamp_key="run_date",
     compute=reliability_features,
-    description="Per job and day: runs, failures, durations, repairs, memory pressure, runtime upgrades.",
-    sources=("fact_job_run_timeline", "dim_cluster", "fact_node_timeline", "dim_job"),
+    description=(
+        "Per job and calendar day: runs, failures and failure streaks, durations, repairs, memory "
+        "pressure, runtime upgrades, job edits and the health of upstream jobs."
+    ),
+    sources=("fact_job_run_timeline", "dim_cluster", "fact_node_timeline", "dim_job", "fact_table_lineage"),
 )
