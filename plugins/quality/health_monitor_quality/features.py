@@ -31,6 +31,7 @@ def freshness_features(tables: Tables):
     )
     daily = daily.join(upstream, ["upstream_job_id", "check_date"], "left")
     w7 = prior_days("table_full_name", "check_date", 7, include_today=True)
+    w14 = prior_days("table_full_name", "check_date", 14, include_today=True)
     w30 = prior_days("table_full_name", "check_date", 30, include_today=True)
     hist = daily.select(
         "*",
@@ -41,6 +42,14 @@ def freshness_features(tables: Tables):
         F.avg("upstream_failed").over(w7).alias("upstream_failure_rate_7d"),
         F.avg("upstream_end_hour").over(w7).alias("upstream_avg_end_hour_7d"),
         F.avg("daily_row_count").over(w7).alias("avg_row_count_7d"),
+        # Robust "usual" staleness: a stale day moves the mean a lot and the median not at all.
+        F.median("hours_since_last_commit").over(w7).alias("median_staleness_7d"),
+        F.median("hours_since_last_commit").over(w14).alias("median_staleness_14d"),
+        F.min("hours_since_last_commit").over(w7).alias("min_staleness_7d"),
+        F.sum("was_stale").over(w7).alias("stale_days_7d"),
+        F.avg("upstream_end_hour").over(prior_days("table_full_name", "check_date", 7)).alias(
+            "upstream_usual_end_hour"
+        ),
     )
     return hist.select(
         "table_full_name",
@@ -57,6 +66,11 @@ def freshness_features(tables: Tables):
         "upstream_failure_rate_7d",
         "upstream_end_hour",
         "upstream_avg_end_hour_7d",
+        (F.col("upstream_end_hour") - F.col("upstream_usual_end_hour")).alias("upstream_end_hour_delay"),
+        "median_staleness_7d",
+        "median_staleness_14d",
+        "min_staleness_7d",
+        "stale_days_7d",
         "num_downstream_tables",
         *calendar("check_date"),
     )
