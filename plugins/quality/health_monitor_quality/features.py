@@ -10,6 +10,15 @@ from health_monitor.specs import FeatureTable, Tables
 FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 
 
+def _window_median(column: str, window):
+    """The median of ``column`` over a framed window (Spark's median cannot take a frame)."""
+    values = F.array_sort(F.collect_list(column).over(window))
+    n = F.size(values)
+    lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
+    upper = F.element_at(values, F.floor(n / 2).cast("int") + 1)
+    return F.when(n > 0, (lower + upper) / 2.0)
+
+
 def freshness_features(tables: Tables):
     checks = tables.gold("fact_data_quality_monitoring_table_results")
     daily = checks.groupBy("table_full_name", F.to_date("event_time").alias("check_date")).agg(
@@ -43,13 +52,13 @@ def freshness_features(tables: Tables):
         F.avg("upstream_end_hour").over(w7).alias("upstream_avg_end_hour_7d"),
         F.avg("daily_row_count").over(w7).alias("avg_row_count_7d"),
         # Robust "usual" staleness: a stale day moves the mean a lot and the median not at all.
-        F.median("hours_since_last_commit").over(w7).alias("median_staleness_7d"),
-        F.median("hours_since_last_commit").over(w14).alias("median_staleness_14d"),
+        _window_median("hours_since_last_commit", w7).alias("median_staleness_7d"),
+        _window_median("hours_since_last_commit", w14).alias("median_staleness_14d"),
         F.min("hours_since_last_commit").over(w7).alias("min_staleness_7d"),
         F.sum("was_stale").over(w7).alias("stale_days_7d"),
-        F.avg("upstream_end_hour").over(prior_days("table_full_name", "check_date", 7)).alias(
-            "upstream_usual_end_hour"
-        ),
+        F.avg("upstream_end_hour")
+        .over(prior_days("table_full_name", "check_date", 7))
+        .alias("upstream_usual_end_hour"),
     )
     return hist.select(
         "table_full_name",

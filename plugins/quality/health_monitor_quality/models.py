@@ -47,6 +47,13 @@ FRESHNESS_INPUTS = (
     "day_of_week",
 )
 
+MIN_HOURS = 0.01  # a commit right at the check: keep the log finite
+
+
+def _log_hours(y):
+    return np.log(np.maximum(y, MIN_HOURS))
+
+
 def _freshness_estimator():
     # Staleness is a few hours on most days and ~a day when the writer fails or runs late. MAPE
     # punishes over-prediction of a normal day far more than missing a stale one, so fit the
@@ -60,7 +67,9 @@ def _freshness_estimator():
         n_jobs=2,
         random_state=0,
     )
-    return TransformedTargetRegressor(regressor=xgb, func=np.log, inverse_func=np.exp)
+    return TransformedTargetRegressor(
+        regressor=xgb, func=_log_hours, inverse_func=np.exp, check_inverse=False
+    )
 
 
 DATA_FRESHNESS_PREDICTOR = Model(

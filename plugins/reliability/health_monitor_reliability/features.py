@@ -52,8 +52,10 @@ def _daily_runs(tables: Tables):
         )
     )
     runs = runs.join(versions, "run_id", "left").join(nodes, ["cluster_id", "run_date"], "left")
-    end_hour = F.hour("end_time") + F.minute("end_time") / 60.0 + 24.0 * F.datediff(
-        F.to_date("end_time"), F.col("run_date")
+    end_hour = (
+        F.hour("end_time")
+        + F.minute("end_time") / 60.0
+        + 24.0 * F.datediff(F.to_date("end_time"), F.col("run_date"))
     )
     return runs.groupBy("job_id", "run_date").agg(
         F.count(F.lit(1)).alias("total_runs"),
@@ -100,20 +102,24 @@ def _job_changes(tables: Tables):
 
 
 def _upstream_jobs(tables: Tables):
-    """(job_id, upstream_job_id): the jobs that write a table this job reads, from lineage."""
+    """(job_id, upstream_job_id, since): the jobs that write a table this job reads, from lineage,
+    and the first day both edges had been seen (so the graph is known point in time)."""
     lineage = tables.gold("fact_table_lineage").where(F.col("entity_type") == "JOB")
-    reads = lineage.where(F.col("source_table_full_name").isNotNull()).select(
-        F.col("entity_id").alias("job_id"), F.col("source_table_full_name").alias("table")
+    reads = (
+        lineage.where(F.col("source_table_full_name").isNotNull())
+        .groupBy(F.col("entity_id").alias("job_id"), F.col("source_table_full_name").alias("table"))
+        .agg(F.min("event_date").alias("read_since"))
     )
-    writes = lineage.where(F.col("target_table_full_name").isNotNull()).select(
-        F.col("entity_id").alias("upstream_job_id"), F.col("target_table_full_name").alias("table")
+    writes = (
+        lineage.where(F.col("target_table_full_name").isNotNull())
+        .groupBy(F.col("entity_id").alias("upstream_job_id"), F.col("target_table_full_name").alias("table"))
+        .agg(F.min("event_date").alias("write_since"))
     )
     return (
-        reads.distinct()
-        .join(writes.distinct(), "table")
+        reads.join(writes, "table")
         .where(F.col("job_id") != F.col("upstream_job_id"))
-        .select("job_id", "upstream_job_id")
-        .distinct()
+        .groupBy("job_id", "upstream_job_id")
+        .agg(F.min(F.greatest("read_since", "write_since")).alias("since"))
     )
 
 
@@ -152,8 +158,15 @@ def reliability_features(tables: Tables):
         F.sum(F.col("failed_day").cast("int")).over(w7).alias("failed_days_7d"),
         F.sum(F.col("failed_day").cast("int")).over(w30).alias("failed_days_30d"),
         F.sum(F.col("ran").cast("int")).over(w30).alias("run_days_30d"),
+        # A job's base failure rate is stable: the whole history estimates it best.
+        F.sum(F.col("failed_day").cast("int")).over(upto).alias("failed_days_all"),
+        F.sum(F.col("ran").cast("int")).over(upto).alias("run_days_all"),
         F.sum(F.col("failed_day").cast("int"))
-        .over(Window.partitionBy("job_id", "streak_group").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0))
+        .over(
+            Window.partitionBy("job_id", "streak_group")
+            .orderBy("run_date")
+            .rowsBetween(Window.unboundedPreceding, 0)
+        )
         .alias("consecutive_failed_days"),
         F.avg("avg_duration_sec").over(w30).alias("rolling_avg_duration_30d"),
         F.sum("repair_runs").over(w30).alias("repairs_30d"),
@@ -183,6 +196,7 @@ def reliability_features(tables: Tables):
             ),
             "upstream_job_id",
         )
+        .where(F.col("run_date") >= F.col("since"))
         .groupBy("job_id", "run_date")
         .agg(
             F.count(F.lit(1)).alias("upstream_jobs"),
@@ -212,6 +226,8 @@ def reliability_features(tables: Tables):
         "failed_days_7d",
         "failed_days_30d",
         ratio(F.col("failed_days_30d"), F.col("run_days_30d")).alias("failed_day_rate_30d"),
+        ratio(F.col("failed_days_all"), F.col("run_days_all")).alias("failed_day_rate_all"),
+        "run_days_all",
         "consecutive_failed_days",
         "days_since_last_failure",
         "rolling_avg_duration_30d",

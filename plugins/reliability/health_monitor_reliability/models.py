@@ -37,6 +37,8 @@ FAILURE_FEATURES = (
     "failed_days_7d",
     "failed_days_30d",
     "failed_day_rate_30d",
+    "failed_day_rate_all",
+    "run_days_all",
     "consecutive_failed_days",
     "days_since_last_failure",
     "avg_duration_sec",
@@ -63,8 +65,9 @@ FAILURE_FEATURES = (
 
 def _failure_estimator():
     xgb = XGBClassifier(
-        n_estimators=300,
-        max_depth=4,
+        n_estimators=200,
+        max_depth=3,
+        min_child_weight=5,
         learning_rate=0.05,
         subsample=0.8,
         colsample_bytree=0.8,
