@@ -7,7 +7,7 @@ Spark 4 runs ANSI SQL, where division by zero raises: use :func:`ratio`.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, Window, WindowSpec
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 
@@ -60,3 +60,17 @@ def calendar(date_column: str) -> list[Column]:
         F.sin(2 * 3.141592653589793 * dow / 7).alias("dow_sin"),
         F.cos(2 * 3.141592653589793 * dow / 7).alias("dow_cos"),
     ]
+
+
+def with_next_day(days: DataFrame, key: str, date_column: str, active_within_days: int = 0) -> DataFrame:
+    """``days`` (``key``, ``date_column``) plus the day after the latest date for every ``key``
+    seen within ``active_within_days`` of it (the day to forecast), each with ``as_of_date``, the
+    day before: the timestamp to look features up at."""
+    last = days.groupBy(key).agg(F.max(date_column).alias("__last"))
+    horizon = days.agg(F.max(date_column).alias("__horizon"))
+    upcoming = (
+        last.crossJoin(horizon)
+        .where(F.col("__last") >= F.date_sub("__horizon", active_within_days))
+        .select(key, F.date_add("__horizon", 1).alias(date_column))
+    )
+    return days.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub(date_column, 1))

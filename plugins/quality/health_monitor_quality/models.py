@@ -8,6 +8,7 @@ from sklearn.compose import TransformedTargetRegressor
 from xgboost import XGBRegressor
 
 from health_monitor.baselines import LastValueRegressor
+from health_monitor.featurekit import with_next_day
 from health_monitor.specs import Lookup, Model, ProblemType, Tables
 
 
@@ -18,13 +19,7 @@ def table_days(tables: Tables):
         .select("table_full_name", F.to_date("event_time").alias("check_date"))
         .distinct()
     )
-    horizon = days.agg(F.max("check_date").alias("horizon"))
-    upcoming = (
-        days.crossJoin(horizon)
-        .where(F.col("check_date") == F.col("horizon"))
-        .select("table_full_name", F.date_add("horizon", 1).alias("check_date"))
-    )
-    return days.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub("check_date", 1))
+    return with_next_day(days, "table_full_name", "check_date")
 
 
 FRESHNESS_INPUTS = (

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pyspark.sql import functions as F
 from sklearn.model_selection import TunedThresholdClassifierCV
 from xgboost import XGBClassifier
 
 from health_monitor.baselines import HistoryRateClassifier
+from health_monitor.featurekit import with_next_day
 from health_monitor.specs import Lookup, Model, ProblemType, Tables
 from health_monitor_reliability.runs import job_runs
 
@@ -15,14 +15,7 @@ def job_days(tables: Tables):
     """Every day a job ran, plus the day after its last run (the day to forecast), each looked
     up as of the day before."""
     days = job_runs(tables).select("job_id", "run_date").distinct()
-    last = days.groupBy("job_id").agg(F.max("run_date").alias("last_date"))
-    horizon = days.agg(F.max("run_date").alias("horizon"))
-    upcoming = (
-        last.crossJoin(horizon)
-        .where(F.col("last_date") >= F.date_sub("horizon", 7))  # jobs still active
-        .select("job_id", F.date_add("horizon", 1).alias("run_date"))
-    )
-    return days.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub("run_date", 1))
+    return with_next_day(days, "job_id", "run_date", active_within_days=7)  # jobs still active
 
 
 FAILURE_FEATURES = (
