@@ -13,6 +13,7 @@ from health_monitor.specs import ProblemType
 # The metric each problem type is judged by, and whether higher is better.
 HEADLINE: dict[ProblemType, tuple[str, bool]] = {
     ProblemType.CLASSIFICATION: ("f1", True),
+    ProblemType.MULTICLASS: ("f1", True),  # support-weighted F1 over classes
     ProblemType.REGRESSION: ("mape", False),
     ProblemType.ANOMALY_DETECTION: ("f1", True),
 }
@@ -45,11 +46,33 @@ def time_split(frame: pd.DataFrame, time_column: str, test_fraction: float) -> S
 
 def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame) -> dict[str, float]:
     """Metrics of one set of predictions (the standard output columns) against the truth."""
+    if problem_type is ProblemType.MULTICLASS:
+        truth = np.asarray(y_true).astype(str)
+        label = predicted["predicted_class"].astype(str).to_numpy()
+        kw = {"average": "weighted", "zero_division": 0}
+        return {
+            "precision": float(skm.precision_score(truth, label, **kw)),
+            "recall": float(skm.recall_score(truth, label, **kw)),
+            "f1": float(skm.f1_score(truth, label, **kw)),
+            "accuracy": float(skm.accuracy_score(truth, label)),
+            "classes": float(len(set(truth))),
+        }
     y = np.asarray(y_true, dtype="float64")
     if problem_type is ProblemType.REGRESSION:
         pred = predicted["prediction"].to_numpy(dtype="float64")
         nonzero = np.abs(y) > 1e-9
+        interval = {}
+        if {"prediction_p10", "prediction_p90"} <= set(predicted.columns):
+            lo = predicted["prediction_p10"].to_numpy(dtype="float64")
+            hi = predicted["prediction_p90"].to_numpy(dtype="float64")
+            interval = {
+                "coverage_p10_p90": float(np.mean((y >= lo) & (y <= hi))) if len(y) else float("nan"),
+                "median_abs_pct_error": float(np.median(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
+                if nonzero.any()
+                else float("nan"),
+            }
         return {
+            **interval,
             "mae": float(skm.mean_absolute_error(y, pred)),
             "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
             "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))

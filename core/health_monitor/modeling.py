@@ -3,22 +3,35 @@
 :class:`ScoringModel` wraps a fitted estimator (a plugin's model or its baseline) with what the
 core learned at fit time: the input columns, the training medians (for missing values and for
 explanations) and, for anomaly detectors, the training score distribution that turns raw
-scores into an ``anomaly_score`` in [0, 1].
+scores into an ``anomaly_score`` in [0, 1]. Regressions carry an 80% interval calibrated on the
+latest training times; multiclass models carry their class labels; a model's ``enrich`` adds its
+own columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from health_monitor.specs import Contribution, ProblemType
 
 OUTPUT_COLUMNS: dict[ProblemType, list[tuple[str, str]]] = {
     ProblemType.CLASSIFICATION: [("prediction", "double"), ("probability", "double")],
-    ProblemType.REGRESSION: [("prediction", "double")],
+    ProblemType.MULTICLASS: [
+        ("prediction", "double"),
+        ("probability", "double"),
+        ("predicted_class", "string"),
+    ],
+    ProblemType.REGRESSION: [
+        ("prediction", "double"),
+        ("prediction_p10", "double"),
+        ("prediction_p90", "double"),
+    ],
     ProblemType.ANOMALY_DETECTION: [
         ("prediction", "double"),
         ("anomaly_score", "double"),
@@ -38,6 +51,10 @@ def as_matrix(X: pd.DataFrame, columns: list[str], medians: dict[str, float] | N
     return out.fillna(0.0)
 
 
+CALIBRATION_SHARE = 0.2  # latest share of training times that calibrates regression intervals
+INTERVAL = (0.1, 0.9)
+
+
 @dataclass
 class ScoringModel:
     estimator: Any
@@ -45,6 +62,11 @@ class ScoringModel:
     input_columns: list[str]
     medians: dict[str, float] = field(default_factory=dict)
     reference_scores: np.ndarray | None = None  # anomaly: sorted raw anomaly scores on training rows
+    classes: list[str] | None = None  # multiclass: label of each class index
+    interval: tuple[float, float] | None = None  # regression: residual quantiles (P10, P90)
+    multiplicative: bool = False  # regression: residuals are log ratios (a positive target)
+    enrich: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
+    extra_outputs: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def fit(
@@ -53,19 +75,66 @@ class ScoringModel:
         problem_type: ProblemType,
         X: pd.DataFrame,
         y: pd.Series | None = None,
+        *,
+        inputs: list[str] | None = None,
+        times: pd.Series | None = None,
+        enrich: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None,
+        outputs: list[tuple[str, str]] | tuple = (),
     ) -> ScoringModel:
-        columns = list(X.columns)
-        medians = {c: float(v) for c, v in X.median(numeric_only=True).items() if pd.notna(v)}
-        model = cls(estimator, ProblemType(problem_type), columns, medians)
+        """Fit ``estimator`` on ``X[inputs]`` (default: every column of ``X``).
+
+        ``times`` (one per row) lets a regression calibrate its interval on its latest training
+        times; without it the latest rows in order are used.
+        """
+        problem_type = ProblemType(problem_type)
+        columns = list(inputs) if inputs is not None else list(X.columns)
+        medians = {c: float(v) for c, v in X[columns].median(numeric_only=True).items() if pd.notna(v)}
+        model = cls(estimator, problem_type, columns, medians, enrich=enrich, extra_outputs=list(outputs))
         matrix = as_matrix(X, columns, medians)
-        if model.problem_type is ProblemType.ANOMALY_DETECTION:
+        if problem_type is ProblemType.ANOMALY_DETECTION:
             estimator.fit(matrix)
             model.reference_scores = np.sort(model._raw_anomaly(matrix))
+            return model
+        if y is None:
+            raise ValueError(f"{problem_type.value} needs labels")
+        if problem_type is ProblemType.MULTICLASS:
+            labels = pd.Series(y).astype(str).to_numpy()
+            model.classes = sorted(set(labels))
+            if len(model.classes) < 2:
+                raise ValueError(f"multiclass needs at least two classes, got {model.classes}")
+            target = np.searchsorted(model.classes, labels)
         else:
-            if y is None:
-                raise ValueError(f"{problem_type.value} needs labels")
-            estimator.fit(matrix, np.asarray(y))
+            target = np.asarray(y, dtype="float64")
+        if problem_type is ProblemType.REGRESSION:
+            model._calibrate(estimator, matrix, target, times)
+        estimator.fit(matrix, target)
         return model
+
+    def _calibrate(self, estimator: Any, matrix: pd.DataFrame, y: np.ndarray, times) -> None:
+        """Split conformal: fit a clone on the earlier training times, take the residual
+        quantiles on the latest ones. Positive targets use log ratios (a relative interval)."""
+        n = len(matrix)
+        order = (
+            np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
+            if times is not None
+            else np.arange(n)
+        )
+        k = int(n * (1 - CALIBRATION_SHARE))
+        if n < 20 or k < 10 or n - k < 5:
+            return
+        fit_idx, cal_idx = order[:k], order[k:]
+        twin = clone(estimator).fit(matrix.iloc[fit_idx], y[fit_idx])
+        pred = np.asarray(twin.predict(matrix.iloc[cal_idx]), dtype="float64")
+        truth = y[cal_idx]
+        self.multiplicative = bool((y > 0).all())
+        residual = np.log(truth) - np.log(np.clip(pred, 1e-9, None)) if self.multiplicative else truth - pred
+        lo, hi = np.quantile(residual, INTERVAL)
+        self.interval = (float(lo), float(hi))
+
+    @property
+    def output_columns(self) -> list[tuple[str, str]]:
+        """(name, Spark type) of every column ``predict`` returns, standard ones first."""
+        return [*OUTPUT_COLUMNS[self.problem_type], *self.extra_outputs]
 
     def _raw_anomaly(self, matrix: pd.DataFrame) -> np.ndarray:
         # sklearn convention: score_samples is higher for normal rows. Negate: higher = stranger.
@@ -73,23 +142,56 @@ class ScoringModel:
 
     def primary_output(self, X: pd.DataFrame) -> np.ndarray:
         """The one number explanations account for: probability, prediction or anomaly score."""
-        out = self.predict(X)
+        out = self._standard(X)
         column = {
             ProblemType.CLASSIFICATION: "probability",
+            ProblemType.MULTICLASS: "probability",
             ProblemType.REGRESSION: "prediction",
             ProblemType.ANOMALY_DETECTION: "anomaly_score",
         }[self.problem_type]
         return out[column].to_numpy(dtype="float64")
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The standard output columns, then the model's own (``enrich``), row for row with ``X``."""
+        out = self._standard(X)
+        if self.enrich is None:
+            return out
+        extra = self.enrich(X.reset_index(drop=True), out)
+        names = [n for n, _ in self.extra_outputs]
+        if not isinstance(extra, pd.DataFrame) or list(extra.columns) != names or len(extra) != len(out):
+            found = list(extra.columns) if isinstance(extra, pd.DataFrame) else type(extra).__name__
+            raise ValueError(
+                f"enrich {getattr(self.enrich, '__qualname__', self.enrich)} must return {len(out)} rows "
+                f"with columns {names}; got {found}"
+            )
+        return pd.concat([out, extra.reset_index(drop=True)], axis=1)
+
+    def _standard(self, X: pd.DataFrame) -> pd.DataFrame:
         matrix = as_matrix(X, self.input_columns, self.medians)
         if self.problem_type is ProblemType.CLASSIFICATION:
             proba = np.asarray(self.estimator.predict_proba(matrix))[:, 1].astype("float64")
             # The estimator's own predict decides the class: it may have tuned its threshold.
             label = np.asarray(self.estimator.predict(matrix), dtype="float64")
             return pd.DataFrame({"prediction": label, "probability": proba})
+        if self.problem_type is ProblemType.MULTICLASS:
+            proba = np.asarray(self.estimator.predict_proba(matrix), dtype="float64")
+            index = proba.argmax(axis=1)
+            return pd.DataFrame(
+                {
+                    "prediction": index.astype("float64"),
+                    "probability": proba[np.arange(len(index)), index],
+                    "predicted_class": np.asarray(self.classes, dtype=object)[index],
+                }
+            )
         if self.problem_type is ProblemType.REGRESSION:
-            return pd.DataFrame({"prediction": np.asarray(self.estimator.predict(matrix), dtype="float64")})
+            pred = np.asarray(self.estimator.predict(matrix), dtype="float64")
+            lo, hi = self.interval or (0.0, 0.0)
+            if self.multiplicative:
+                base = np.clip(pred, 1e-9, None)
+                p10, p90 = base * np.exp(lo), base * np.exp(hi)
+            else:
+                p10, p90 = pred + lo, pred + hi
+            return pd.DataFrame({"prediction": pred, "prediction_p10": p10, "prediction_p90": p90})
         raw = self._raw_anomaly(matrix)
         ref = (
             self.reference_scores if self.reference_scores is not None and len(self.reference_scores) else raw

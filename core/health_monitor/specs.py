@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 DOMAINS = ("cost", "security", "performance", "reliability", "quality")
+OUTPUT_TYPES = ("double", "int", "bigint", "string", "boolean")
 
 
 def _check_name(value: str, what: str) -> None:
@@ -61,7 +62,11 @@ class ProblemType(str, enum.Enum):
     """How the core turns an estimator's output into the standard prediction columns.
 
     - ``classification``: ``predict_proba`` -> ``probability`` (of class 1) and ``prediction``.
-    - ``regression``: ``predict`` -> ``prediction``.
+    - ``regression``: ``predict`` -> ``prediction``, plus ``prediction_p10`` and
+      ``prediction_p90``: an 80% interval calibrated on the latest training times (split
+      conformal), so forecasts say how sure they are.
+    - ``multiclass``: ``predict_proba`` -> ``predicted_class`` (the label, a string),
+      ``prediction`` (its index in the sorted classes) and ``probability`` (of that class).
     - ``anomaly_detection``: ``score_samples`` (higher = more normal, the sklearn convention) ->
       ``anomaly_score`` in [0, 1] (the share of training rows that looked more normal),
       ``is_anomaly`` and ``prediction`` (1 for an anomaly). Trained without labels; labels,
@@ -69,6 +74,7 @@ class ProblemType(str, enum.Enum):
     """
 
     CLASSIFICATION = "classification"
+    MULTICLASS = "multiclass"
     REGRESSION = "regression"
     ANOMALY_DETECTION = "anomaly_detection"
 
@@ -145,6 +151,13 @@ class Model:
     - ``estimator()``: a fresh, unfitted scikit-learn style estimator (``fit`` returns self).
     - ``baseline()``: the naive rule a practitioner would otherwise use, with the same
       interface, fitted and evaluated on the same split.
+    - ``context``: looked-up features the estimator does not see but ``enrich`` reads (a
+      month-to-date spend, a commit amount, the current cluster size).
+    - ``outputs`` and ``enrich``: the model's own prediction columns beyond the standard ones
+      (risk level, recommended size, savings, component scores). ``enrich(features, predicted)``
+      gets the looked-up features (context included) and the standard output columns, and
+      returns a frame with exactly ``outputs`` (name, Spark type) as its columns, row for row.
+      It must be a module-level function: it is pickled with the model by reference.
     """
 
     name: str
@@ -159,6 +172,10 @@ class Model:
     baseline_name: str
     description: str = ""
     test_fraction: float = 0.25  # the latest share of distinct times held out for evaluation
+    context: tuple[str, ...] = ()
+    outputs: tuple[tuple[str, str], ...] = ()
+    enrich: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
+    notes: str = ""  # for the model card: known limits, and why it does not beat its baseline if so
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
@@ -173,14 +190,40 @@ class Model:
             raise SchemaError(
                 f"model {self.name}: test_fraction must be in [0.05, 0.5], got {self.test_fraction}"
             )
+        object.__setattr__(self, "context", tuple(self.context))
+        object.__setattr__(self, "outputs", tuple(tuple(o) for o in self.outputs))
         names = [n for lookup in self.lookups for n in lookup.output_names]
+        unknown = [c for c in self.context if c not in names]
+        if unknown:
+            raise SchemaError(f"model {self.name}: context {unknown} are not features of its lookups")
+        if len(self.context) >= len(set(names)):
+            raise SchemaError(f"model {self.name}: every feature is context; the estimator needs inputs")
+        if bool(self.outputs) != (self.enrich is not None):
+            raise SchemaError(f"model {self.name}: outputs and enrich go together (give both or neither)")
+        for output in self.outputs:
+            if len(output) != 2 or output[1] not in OUTPUT_TYPES:
+                raise SchemaError(
+                    f"model {self.name}: each output is (name, type) with type in {OUTPUT_TYPES}, got {output!r}"
+                )
+            _check_name(output[0], f"model {self.name}: output name")
+        if self.enrich is not None and "<" in getattr(self.enrich, "__qualname__", "<"):
+            raise SchemaError(
+                f"model {self.name}: enrich must be a module-level function (it is pickled by reference), "
+                f"got {getattr(self.enrich, '__qualname__', self.enrich)!r}"
+            )
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise SchemaError(f"model {self.name}: features come from two lookups: {duplicated}; rename one")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """Every looked-up feature, context included: what scoring joins."""
         return tuple(n for lookup in self.lookups for n in lookup.output_names)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The features the estimator sees: ``feature_names`` minus ``context``."""
+        return tuple(n for n in self.feature_names if n not in self.context)
 
     @property
     def prediction_table(self) -> str:

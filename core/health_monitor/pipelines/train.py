@@ -18,7 +18,7 @@ from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
-from health_monitor.modeling import OUTPUT_COLUMNS, ScoringModel
+from health_monitor.modeling import ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION
@@ -91,7 +91,8 @@ def _training_frame(runtime: Runtime, host: Host, spec: Model):
         missing = [c for c in [*spec.keys, column] if c not in labels.columns]
         if missing:
             raise SchemaError(f"labels of {spec.name} have no column(s) {missing}")
-        labels = labels.select(*spec.keys, labels[column].cast("double").alias(LABEL))
+        kind = "string" if spec.problem_type is ProblemType.MULTICLASS else "double"
+        labels = labels.select(*spec.keys, labels[column].cast(kind).alias(LABEL))
         df, label = base.join(labels, on=list(spec.keys), how="inner" if supervised else "left"), LABEL
     training_set = runtime.feature_store.create_training_set(df, feature_lookups(runtime, spec), label=label)
     frame = training_set.load_df().toPandas()
@@ -132,6 +133,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     training_set, frame, label = _training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
     features = list(spec.feature_names)
+    inputs = list(spec.input_names)
     X_train, X_test = split.train[features], split.test[features]
     y_train = split.train[label] if label else None
     y_test = split.test[label] if label else None
@@ -141,10 +143,20 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
             f"model {spec.name}: the training rows have one class only ({y_train.unique().tolist()})"
         )
 
+    y_fit = y_train if supervised else None
+    times = split.train[spec.time_column]
     model = ScoringModel.fit(
-        clone(spec.estimator()), spec.problem_type, X_train, y_train if supervised else None
+        clone(spec.estimator()),
+        spec.problem_type,
+        X_train,
+        y_fit,
+        inputs=inputs,
+        times=times,
+        enrich=spec.enrich,
+        outputs=spec.outputs,
     )
-    baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_train if supervised else None)
+    # The baseline sees every looked-up column: its rule may read a context feature.
+    baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_fit, times=times)
     metrics = _evaluate(spec, model, X_test, y_test)
     baseline_metrics = _evaluate(spec, baseline, X_test, y_test)
     beats = evaluation.beats(spec.problem_type, metrics, baseline_metrics)
@@ -172,7 +184,8 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
                 "train_rows": len(split.train),
                 "test_rows": len(split.test),
                 "split_cutoff": str(split.cutoff),
-                "features": ",".join(features)[:5000],
+                "features": ",".join(inputs)[:5000],
+                "context": ",".join(spec.context)[:5000],
             }
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if np.isfinite(v)})
@@ -182,7 +195,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
             "model",
             training_set=training_set,
             registered_model_name=name,
-            output_columns=OUTPUT_COLUMNS[spec.problem_type],
+            output_columns=model.output_columns,
             pip_requirements=requirements(plugin),
             metadata={"model": spec.name, "domain": spec.domain, "problem_type": spec.problem_type.value},
         )

@@ -24,6 +24,10 @@ def synthetic_training_frame(
     signal = X.fillna(0).iloc[:, 0] + 0.5 * rng.normal(size=rows)
     if spec.problem_type is ProblemType.CLASSIFICATION:
         return X, (signal > signal.quantile(0.7)).astype(int)
+    if spec.problem_type is ProblemType.MULTICLASS:
+        return X, pd.Series(
+            np.where(signal > signal.quantile(0.6), "high", np.where(signal < 0, "low", "mid"))
+        )
     if spec.problem_type is ProblemType.REGRESSION:
         return X, np.exp(signal) + 1.0
     return X, None
@@ -72,28 +76,32 @@ class PluginConformance:
 
     def test_estimators_follow_the_sklearn_contract(self, plugin_models):
         for spec in plugin_models:
-            for make in (spec.estimator, spec.baseline):
+            for make, is_model in ((spec.estimator, True), (spec.baseline, False)):
                 estimator = make()
                 params = estimator.get_params()
                 twin = clone(estimator)
                 assert twin.get_params().keys() == params.keys()
                 X, y = synthetic_training_frame(spec)
-                fitted = ScoringModel.fit(twin, spec.problem_type, X, y)
+                extra = {"inputs": list(spec.input_names), "enrich": spec.enrich, "outputs": spec.outputs}
+                fitted = ScoringModel.fit(twin, spec.problem_type, X, y, **(extra if is_model else {}))
                 out = fitted.predict(X.head(25))
-                assert list(out.columns) == [n for n, _ in OUTPUT_COLUMNS[spec.problem_type]]
-                assert len(out) == 25 and np.isfinite(out.to_numpy(dtype="float64")).all()
+                assert list(out.columns) == [n for n, _ in fitted.output_columns]
+                standard = out[[n for n, _ in OUTPUT_COLUMNS[spec.problem_type] if n != "predicted_class"]]
+                assert len(out) == 25 and np.isfinite(standard.to_numpy(dtype="float64")).all()
                 # The estimator the spec hands out stays unfitted: the core clones, never shares.
                 assert not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator))
 
     def test_explanations_name_the_models_features(self, plugin_models):
         for spec in plugin_models:
             X, y = synthetic_training_frame(spec)
-            fitted = ScoringModel.fit(clone(spec.estimator()), spec.problem_type, X, y)
+            fitted = ScoringModel.fit(
+                clone(spec.estimator()), spec.problem_type, X, y, inputs=list(spec.input_names)
+            )
             explained = fitted.explain(X.head(3), top_k=3)
             assert len(explained) == 3
             for row in explained:
                 assert 1 <= len(row) <= 3
-                assert {c.feature for c in row} <= set(spec.feature_names)
+                assert {c.feature for c in row} <= set(spec.input_names)
                 weights = [abs(c.weight) for c in row]
                 assert weights == sorted(weights, reverse=True)
 
@@ -111,7 +119,12 @@ class PluginConformance:
             assert infer.ok, f"scoring {spec.name} failed: {infer.error}\n{infer.traceback}"
             table = runtime.lakehouse.read_arrow(runtime.settings.predictions(spec.name)).to_pandas()
             assert len(table) == infer.details["rows"] > 0
-            expected = STANDARD_COLUMNS | {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]} | set(spec.keys)
+            expected = (
+                STANDARD_COLUMNS
+                | {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]}
+                | {n for n, _ in spec.outputs}
+                | set(spec.keys)
+            )
             assert expected <= set(table.columns)
             assert not table.duplicated(list(spec.keys)).any()
             assert (table["model_name"] == spec.name).all()
