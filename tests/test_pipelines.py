@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from health_monitor.champions import Champions
 from health_monitor.explain import explain_prediction
 from health_monitor.hookspecs import hookimpl
 from health_monitor.pipelines import run_features, run_infer, run_train
-from health_monitor.specs import Contribution, Explainer
+from health_monitor.specs import AgentTool, Contribution, Explainer
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]
@@ -96,7 +97,7 @@ def test_explain_uses_the_default_or_the_plugins_explainer(fake_home, make_host)
     host = make_host({"fake": FakePlugin()})
     run_all(fake_home, host)
     keys = {"entity": "e1", "day": "2026-02-01"}
-    default = explain_prediction(fake_home, host, "fake_failure", keys, top_k=2)
+    default = explain_prediction(Champions(fake_home, host), "fake_failure", keys, top_k=2)
     assert default["explainer"] == "occlusion" and default["keys"]["entity"] == "e1"
     assert {c["feature"] for c in default["contributions"]} <= {"rate", "value"}
     assert 0 <= default["outputs"]["probability"] <= 1
@@ -111,7 +112,7 @@ def test_explain_uses_the_default_or_the_plugins_explainer(fake_home, make_host)
                 )
             )
 
-    custom = explain_prediction(fake_home, make_host({"fake": Explains()}), "fake_failure", keys)
+    custom = explain_prediction(Champions(fake_home, make_host({"fake": Explains()})), "fake_failure", keys)
     assert custom["explainer"] == "plugin" and custom["contributions"][0]["weight"] == 0.9
 
 
@@ -121,23 +122,39 @@ def test_explain_rejects_bad_keys_clearly(fake_home, make_host):
     host = make_host({"fake": FakePlugin()})
     run_all(fake_home, host)
     with pytest.raises(ConfigError, match=r"keyed by \['entity', 'day'\]; missing \['day'\]"):
-        explain_prediction(fake_home, host, "fake_failure", {"entity": "e1"})
+        explain_prediction(Champions(fake_home, host), "fake_failure", {"entity": "e1"})
     with pytest.raises(ConfigError, match="no prediction of fake_failure"):
         explain_prediction(
-            fake_home, host, "fake_failure", {"entity": "x'; DROP TABLE t; --", "day": "2026-02-01"}
+            Champions(fake_home, host),
+            "fake_failure",
+            {"entity": "x'; DROP TABLE t; --", "day": "2026-02-01"},
         )
     with pytest.raises(ConfigError, match="unknown model"):
-        explain_prediction(fake_home, host, "nope", {})
+        explain_prediction(Champions(fake_home, host), "nope", {})
 
 
 def test_tools_are_registered_by_name(make_host):
-    class Tool:
-        name = "fake_lookup"
+    from pydantic import BaseModel
+
+    class NoArgs(BaseModel):
+        pass
+
+    tool = AgentTool(
+        "fake_lookup", "cost", "Look up nothing at all, for the test.", NoArgs, lambda ctx, a: {}
+    )
 
     class Tools:
         @hookimpl
         def register_tools(self, register):
-            register(Tool())
+            register(tool)
 
     host = make_host({"tools": Tools()})
     assert list(host.tools) == ["fake_lookup"]
+
+    class NotATool:
+        @hookimpl
+        def register_tools(self, register):
+            register(object())
+
+    broken = make_host({"broken": NotATool()})
+    assert broken.tools == {} and "expects AgentTool" in broken.problems[0].error

@@ -298,6 +298,7 @@ def cmd_evaluate(args, settings: Settings) -> int:
 
 
 def cmd_explain(args, settings: Settings) -> int:
+    from health_monitor.champions import Champions
     from health_monitor.explain import explain_prediction
 
     keys = {}
@@ -306,7 +307,7 @@ def cmd_explain(args, settings: Settings) -> int:
         if not sep or not column:
             raise ConfigError(f"--key must look like COLUMN=VALUE, got {item!r}")
         keys[column] = value
-    result = explain_prediction(_runtime(settings), _host(), args.model, keys, top_k=args.top)
+    result = explain_prediction(Champions(_runtime(settings), _host()), args.model, keys, top_k=args.top)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0

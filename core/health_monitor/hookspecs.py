@@ -80,8 +80,10 @@ def register_explainers(register: Callable[..., None]) -> None:
 def register_tools(register: Callable[..., None]) -> None:
     """Declare agent tools this plugin ships (for the domain's LangChain toolkit).
 
-    Call ``register(tool)`` with a ``langchain_core.tools.BaseTool`` factory result. Tool names
-    must be unique across plugins.
+    Call ``register(tool)`` with a :class:`health_monitor.specs.AgentTool`: a name, the domain
+    whose agent gets it, a description, a pydantic argument model and a ``run(context, args)``
+    that reads predictions through the :class:`health_monitor.specs.ToolContext`. Tool names are
+    unique across plugins and stable: agents and prompts refer to them.
     """
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from health_monitor.plugins import PluginInfo, PluginProblem, PluginSet, make_plugin_manager
-from health_monitor.specs import Explainer, FeatureTable, Labels, Model
+from health_monitor.specs import AgentTool, Explainer, FeatureTable, Labels, Model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +37,7 @@ class Host:
     models: dict[str, Owned[Model]] = field(default_factory=dict)
     labels: dict[str, Owned[Labels]] = field(default_factory=dict)
     explainers: dict[str, Owned[Explainer]] = field(default_factory=dict)
-    tools: dict[str, Owned[Any]] = field(default_factory=dict)
+    tools: dict[str, Owned[AgentTool]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[PluginProblem]:
@@ -97,7 +97,7 @@ def load_host(plugin_set: PluginSet | None = None) -> Host:
     _collect(host, "register_models", Model, host.models, lambda s: s.name)
     _collect(host, "register_labels", Labels, host.labels, lambda s: s.model)
     _collect(host, "register_explainers", Explainer, host.explainers, lambda s: s.model)
-    _collect(host, "register_tools", object, host.tools, lambda s: getattr(s, "name", None))
+    _collect(host, "register_tools", AgentTool, host.tools, lambda s: s.name)
     _check_references(host)
     return host
 

@@ -8,6 +8,7 @@ runs the functions.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 from collections.abc import Callable, Sequence
@@ -266,3 +267,71 @@ class Explainer:
 
     model: str
     explain: ExplainFunction
+
+
+class ToolContext(Protocol):
+    """What an agent tool may do: read prediction tables and explain predictions. Read-only and
+    Spark-free; raise ``langchain_core.tools.ToolException`` for anything the agent should fix.
+    Key values are compared as text and never become SQL."""
+
+    def model(self, name: str) -> Model:
+        """A registered model's spec (its keys, time column, outputs)."""
+
+    def require(self, model: str, column: str, value: str, listed_by: str) -> str:
+        """``value`` if ``<model>_predictions`` has it in ``column``; else a ToolException that
+        names the column, shows a few valid values and the tool (``listed_by``) that lists them."""
+
+    def query(
+        self,
+        model: str,
+        where: dict[str, str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        order_by: str | None = None,
+        descending: bool = True,
+        limit: int = 20,
+        latest_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Prediction rows as JSON-ready dicts: equal to ``where``, with the model's time column
+        within [start, end] (or at its latest value), sorted and capped at ``limit``."""
+
+    def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:
+        """Distinct values of a column of ``<model>_predictions``, sorted."""
+
+    def explain(self, model: str, keys: dict[str, str], top_k: int = 5) -> dict[str, Any]:
+        """The top contributing features of one prediction (the explain hook, or occlusion)."""
+
+
+@dataclass(frozen=True)
+class AgentTool:
+    """A tool a plugin ships for its domain's agent.
+
+    ``args`` is a pydantic model whose every field has a description (the agent reads them);
+    ``run(context, args)`` returns JSON-ready data. ``domain="all"`` puts the tool in every
+    agent's toolkit. The core wraps it as a LangChain
+    ``StructuredTool``, validates the arguments before ``run`` sees them, and turns errors into
+    ``ToolException`` messages so the agent loop goes on.
+    """
+
+    name: str
+    domain: str
+    description: str
+    args: type
+    run: Callable[[ToolContext, Any], Any]
+    reads: tuple[str, ...] = ()  # the models whose predictions it reads (docs, tests)
+    entity: str | None = None  # the required entity argument, a key column of ``reads[0]``
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "tool name")
+        if self.domain not in (*DOMAINS, "all"):
+            raise SchemaError(
+                f"tool {self.name}: domain must be one of {DOMAINS} (or 'all'), got {self.domain!r}"
+            )
+        if len(self.description.strip()) < 20:
+            raise SchemaError(f"tool {self.name}: needs a description the agent can act on")
+        fields = getattr(self.args, "model_fields", None)
+        if fields is None:
+            raise SchemaError(f"tool {self.name}: args must be a pydantic BaseModel subclass")
+        undocumented = [n for n, f in fields.items() if not (f.description or "").strip()]
+        if undocumented:
+            raise SchemaError(f"tool {self.name}: argument(s) {undocumented} have no description")

@@ -14,6 +14,7 @@ from health_monitor.specs import Model, ProblemType
 
 RANK_COLUMN = {
     ProblemType.CLASSIFICATION: "probability",
+    ProblemType.MULTICLASS: "probability",
     ProblemType.REGRESSION: "prediction",
     ProblemType.ANOMALY_DETECTION: "anomaly_score",
 }

@@ -1,0 +1,212 @@
+"""LangChain toolkits for the five agents: typed, validated, read-only prediction lookups.
+
+>>> from health_monitor.agents import get_toolkit
+>>> tools = get_toolkit("cost")            # the cost agent's tools, on the default home
+>>> [t.name for t in tools]                # doctest: +SKIP
+
+Domain tools come from plugins (the ``register_tools`` hook, :class:`~health_monitor.specs.AgentTool`);
+every toolkit also gets the core's ``explain_prediction``, ``health_summary`` and ``list_models``.
+Arguments are validated by their pydantic schemas before a tool runs; a bad argument or an
+unknown entity comes back to the agent as a message (``ToolException``), so the agent loop goes
+on. Tools read the online store (no Spark) and never build SQL from their input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from langchain_core.tools import StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationError
+
+from health_monitor.agents.args import Identifier, Limit, ToolArgs
+from health_monitor.agents.context import OnlineToolContext
+from health_monitor.champions import Champions
+from health_monitor.config import Settings
+from health_monitor.errors import ConfigError, HealthMonitorError
+from health_monitor.host import Host, load_host
+from health_monitor.runtime import Runtime
+from health_monitor.specs import DOMAINS, AgentTool, ProblemType
+
+__all__ = ["CORE_TOOLS", "get_toolkit", "make_context", "to_langchain"]
+
+log = logging.getLogger(__name__)
+
+
+def make_context(
+    home: str | None = None, runtime: Runtime | None = None, host: Host | None = None
+) -> OnlineToolContext:
+    """The read-only context tools run against: a home's prediction tables and champions."""
+    if runtime is None:
+        runtime = Runtime.embedded(Settings.from_env(home))
+    return OnlineToolContext(Champions(runtime, host or load_host()))
+
+
+def get_toolkit(
+    domain: str,
+    home: str | None = None,
+    *,
+    context: OnlineToolContext | None = None,
+    runtime: Runtime | None = None,
+    host: Host | None = None,
+) -> list[StructuredTool]:
+    """The tools of one agent (``cost``, ``security``, ``performance``, ``reliability``, ``quality``):
+    its domain's plugin tools, then the core's cross-domain tools."""
+    if domain not in DOMAINS:
+        raise ConfigError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    context = context or make_context(home, runtime, host)
+    owned = context.champions.host.tools
+    domain_tools = [o.spec for _, o in sorted(owned.items()) if o.spec.domain in (domain, "all")]
+    return [to_langchain(t, context) for t in domain_tools] + [to_langchain(t, context) for t in CORE_TOOLS]
+
+
+def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
+    """Wrap an :class:`AgentTool` as a ``StructuredTool`` that answers with JSON text."""
+
+    def call(**kwargs: Any) -> str:
+        # LangChain validated the arguments against the schema; rebuild the model without
+        # validating twice (validators turn dates into ``datetime.date``).
+        args = tool.args.model_construct(**kwargs)
+        try:
+            result = tool.run(context, args)
+        except ToolException:
+            raise
+        except (HealthMonitorError, ValueError, KeyError) as exc:
+            raise ToolException(f"{tool.name}: {exc}") from None
+        except Exception as exc:  # a bug must not end the agent's loop; it is logged in full
+            log.exception("tool %s failed", tool.name)
+            raise ToolException(f"{tool.name} failed ({type(exc).__name__}); the error was logged") from None
+        return json.dumps(result, default=str, separators=(",", ":"))
+
+    return StructuredTool.from_function(
+        func=call,
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args,
+        handle_tool_error=True,
+        handle_validation_error=_validation_message,
+    )
+
+
+def _validation_message(error: ValidationError | Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()[:5]
+        ]
+        return "invalid arguments: " + "; ".join(parts)
+    return f"invalid arguments: {error}"
+
+
+# --- the core's cross-domain tools ------------------------------------------------------------
+
+
+class ExplainArgs(ToolArgs):
+    model: Identifier = Field(
+        description="Model name, as listed by list_models (e.g. 'job_failure_predictor')."
+    )
+    keys: dict[Identifier, Identifier] = Field(
+        description="The prediction's keys, column -> value, e.g. {'job_id': '42', 'run_date': '2025-06-30'}; "
+        "list_models shows each model's keys.",
+        max_length=8,
+    )
+    top_k: Limit = Field(5, description="How many contributing features to return, 1 to 100.")
+
+
+def _explain(context: OnlineToolContext, args: ExplainArgs) -> dict[str, Any]:
+    return context.explain(args.model, dict(args.keys), min(args.top_k, 50))
+
+
+class SummaryArgs(ToolArgs):
+    domain: str | None = Field(
+        None,
+        description=f"Only this domain ({', '.join(DOMAINS)}); default: every domain.",
+        pattern="^[a-z]+$",
+    )
+    top: Limit = Field(3, description="How many most at-risk entities to show per model, 1 to 100.")
+
+
+def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
+    if args.domain is not None and args.domain not in DOMAINS:
+        raise ToolException(f"unknown domain {args.domain!r}; choose one of {', '.join(DOMAINS)}")
+    out: dict[str, Any] = {}
+    for name, owned in sorted(context.champions.host.models.items()):
+        spec = owned.spec
+        if args.domain is not None and spec.domain != args.domain:
+            continue
+        try:
+            rows = context.query(name, latest_only=True, limit=100_000)
+        except ToolException as exc:
+            out.setdefault(spec.domain, {})[name] = {"status": str(exc)}
+            continue
+        rank = {
+            ProblemType.ANOMALY_DETECTION: "anomaly_score",
+            ProblemType.CLASSIFICATION: "probability",
+            ProblemType.MULTICLASS: "probability",
+            ProblemType.REGRESSION: "prediction",
+        }[spec.problem_type]
+        flagged = (
+            sum(1 for r in rows if r.get("prediction") == 1.0)
+            if spec.problem_type in (ProblemType.ANOMALY_DETECTION, ProblemType.CLASSIFICATION)
+            else None
+        )
+        top = sorted(rows, key=lambda r: -(r.get(rank) or 0.0))[: args.top]
+        out.setdefault(spec.domain, {})[name] = {
+            "day": context.latest_day(name),
+            "rows": len(rows),
+            "flagged": flagged,
+            "top": [{**{k: r.get(k) for k in spec.keys}, rank: r.get(rank)} for r in top],
+        }
+    return out
+
+
+class NoArgs(ToolArgs):
+    domain: str | None = Field(
+        None,
+        description=f"Only this domain ({', '.join(DOMAINS)}); default: every domain.",
+        pattern="^[a-z]+$",
+    )
+
+
+def _list_models(context: OnlineToolContext, args: NoArgs) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": name,
+            "domain": o.spec.domain,
+            "problem_type": o.spec.problem_type.value,
+            "keys": list(o.spec.keys),
+            "time_column": o.spec.time_column,
+            "outputs": [n for n, _ in o.spec.outputs],
+            "description": o.spec.description,
+        }
+        for name, o in sorted(context.champions.host.models.items())
+        if args.domain is None or o.spec.domain == args.domain
+    ]
+
+
+def _core_tool(name: str, description: str, args: type[BaseModel], run) -> AgentTool:
+    return AgentTool(name=name, domain="all", description=description, args=args, run=run)
+
+
+CORE_TOOLS: tuple[AgentTool, ...] = (
+    _core_tool(
+        "explain_prediction",
+        "Explain one prediction of any model: its top contributing features, their values and "
+        "signed weights. Use after a lookup tool returned a row you want to understand.",
+        ExplainArgs,
+        _explain,
+    ),
+    _core_tool(
+        "health_summary",
+        "Cross-domain health summary on the latest scored day: per model, rows scored, how many "
+        "are flagged, and the entities most at risk.",
+        SummaryArgs,
+        _summary,
+    ),
+    _core_tool(
+        "list_models",
+        "List the installed models with their domain, keys, time column and extra output columns.",
+        NoArgs,
+        _list_models,
+    ),
+)

@@ -1,0 +1,67 @@
+"""Argument types agent tools share: strict, bounded, described. A plugin builds its tool's
+pydantic argument model from these, so every toolkit validates the same way.
+
+Identifiers are checked against a pattern before any lookup (no quotes, no spaces, no SQL
+fragments get through), dates are ``YYYY-MM-DD`` only, limits are bounded integers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+
+MAX_LIMIT = 100
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date(value: object) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError(f"use a date as YYYY-MM-DD text, got {str(value)[:40]!r}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a real calendar date: {value!r}") from None
+
+
+IsoDate = Annotated[
+    dt.date,
+    BeforeValidator(_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _DATE.pattern}),
+]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@+-]{1,128}$")]
+NumericId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+TableName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,128}(\.[A-Za-z0-9_]{1,128}){2}$")]
+Limit = Annotated[StrictInt, Field(ge=1, le=MAX_LIMIT)]
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown arguments are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def workspace_field(required: bool = True):
+    return Field(
+        ... if required else None,
+        description="Databricks workspace ID, digits only (e.g. '1234567890123456'); "
+        "list valid ones with the domain's list tool.",
+    )
+
+
+def limit_field(default: int = 10):
+    return Field(default, description=f"How many rows to return at most, 1 to {MAX_LIMIT}.")
+
+
+def start_field():
+    return Field(None, description="First day to include, YYYY-MM-DD. Default: the latest scored day.")
+
+
+def end_field():
+    return Field(None, description="Last day to include, YYYY-MM-DD. Default: same as start.")

@@ -1,0 +1,188 @@
+"""Spark-free reads for agents and real-time scoring: tables held in memory with key indexes.
+
+:class:`OnlineStore` reads a table once through the lakehouse port (Arrow), keeps it as a pandas
+frame with hash indexes on the columns it is filtered by, and reloads it when the table's Delta
+version moves (checked at most every ``refresh_seconds``). A lookup is then a dictionary access
+plus a small slice: no Spark session, no SQL text, nothing written.
+
+Key values are compared as text (``"1234"`` finds a bigint 1234; a date column matches
+``"2025-06-30"``), so callers never need the column's type.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from health_monitor.errors import ConfigError, TableNotFoundError
+from health_monitor.featurestore import FeatureSpec
+from health_monitor.lakehouse import Lakehouse
+
+
+def as_text(values: pd.Series) -> np.ndarray:
+    """A key column as text: dates as ``YYYY-MM-DD``, midnight timestamps as dates, numbers bare."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = pd.to_datetime(values)
+        if stamps.dropna().dt.normalize().eq(stamps.dropna()).all():
+            return stamps.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+        return stamps.map(lambda t: t.isoformat() if pd.notna(t) else None).to_numpy(dtype=object)
+    if values.dtype == object:
+        return values.map(
+            lambda v: v.isoformat() if hasattr(v, "isoformat") else (None if v is None else str(v))
+        ).to_numpy(dtype=object)
+    return values.astype(str).to_numpy(dtype=object)
+
+
+@dataclass
+class OnlineTable:
+    """One table version in memory, indexed on demand by any tuple of columns."""
+
+    name: str
+    version: int
+    frame: pd.DataFrame
+    primary_keys: list[str]
+    timestamp_key: str | None
+    _indexes: dict[tuple[str, ...], dict[tuple, np.ndarray]] = field(default_factory=dict, repr=False)
+    _times: np.ndarray | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def index(self, columns: tuple[str, ...]) -> dict[tuple, np.ndarray]:
+        """``{(text values...): row positions}`` for ``columns``; built once per version.
+
+        Positions are in ascending time order when the table has a timestamp key."""
+        found = self._indexes.get(columns)
+        if found is not None:
+            return found
+        with self._lock:
+            if columns in self._indexes:
+                return self._indexes[columns]
+            missing = [c for c in columns if c not in self.frame.columns]
+            if missing:
+                raise ConfigError(f"table {self.name} has no column(s) {missing}")
+            keys = list(zip(*(as_text(self.frame[c]) for c in columns), strict=True))
+            groups: dict[tuple, list[int]] = {}
+            for position, key in enumerate(keys):
+                groups.setdefault(key, []).append(position)
+            built = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+            self._indexes[columns] = built
+            return built
+
+    def times(self) -> np.ndarray:
+        if self._times is None:
+            stamps = pd.to_datetime(self.frame[self.timestamp_key], utc=True).dt.tz_convert(None)
+            self._times = stamps.to_numpy(dtype="datetime64[ns]")
+        return self._times
+
+    def values(self, column: str) -> list[str]:
+        """Distinct values of ``column`` as text, sorted: what an error message offers."""
+        return sorted(k[0] for k in self.index((column,)) if k[0] is not None)
+
+    def rows(self, where: dict[str, Any]) -> pd.DataFrame:
+        """Rows whose columns equal ``where``'s values (compared as text)."""
+        if not where:
+            return self.frame
+        columns = tuple(where)
+        positions = self.index(columns).get(tuple(str(where[c]) for c in columns))
+        if positions is None:
+            return self.frame.iloc[0:0]
+        return self.frame.iloc[positions]
+
+    def as_of(self, key: dict[str, Any], at: Any | None) -> pd.Series | None:
+        """The latest row for ``key`` (the non-time primary keys) at or before ``at`` (None: latest)."""
+        columns = tuple(key)
+        positions = self.index(columns).get(tuple(str(key[c]) for c in columns))
+        if positions is None or not len(positions):
+            return None
+        if self.timestamp_key is None or at is None:
+            if self.timestamp_key is None:
+                return self.frame.iloc[positions[-1]]
+            return self.frame.iloc[positions[np.argmax(self.times()[positions])]]
+        times = self.times()[positions]
+        order = np.argsort(times, kind="stable")
+        limit = np.datetime64(utc(at).tz_convert(None), "ns")
+        cut = np.searchsorted(times[order], limit, side="right")
+        return None if cut == 0 else self.frame.iloc[positions[order[cut - 1]]]
+
+
+class OnlineStore:
+    """Tables in memory for lookups, reloaded when their version moves. Thread-safe."""
+
+    def __init__(self, lakehouse: Lakehouse, refresh_seconds: float = 5.0):
+        self.lakehouse = lakehouse
+        self.refresh_seconds = refresh_seconds
+        self._tables: dict[str, tuple[OnlineTable, float]] = {}
+        self._lock = threading.Lock()
+
+    def table(self, name: str, hint: str = "") -> OnlineTable:
+        now = time.monotonic()
+        cached = self._tables.get(name)
+        if cached is not None and now - cached[1] < self.refresh_seconds:
+            return cached[0]
+        with self._lock:
+            cached = self._tables.get(name)
+            if cached is not None and now - cached[1] < self.refresh_seconds:
+                return cached[0]
+            if not self.lakehouse.exists(name):
+                raise TableNotFoundError(name, hint)
+            version = self.lakehouse.version(name)
+            if cached is not None and cached[0].version == version:
+                self._tables[name] = (cached[0], now)
+                return cached[0]
+            info = self.lakehouse.describe(name)
+            frame = self.lakehouse.read_arrow(name).to_pandas()
+            table = OnlineTable(
+                name, info.version or version, frame, list(info.primary_keys), info.timestamp_key
+            )
+            self._tables[name] = (table, now)
+            return table
+
+    def features(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
+        """One row of model inputs, looked up the way the feature store joins them.
+
+        ``base`` holds the lookup keys (as text or values). A point-in-time lookup uses
+        ``base[timestamp_lookup_key]`` when present, else ``at``, else the latest row."""
+        out: dict[str, Any] = {}
+        for lookup in spec.lookups:
+            table = self.table(lookup.table_name, "run `health-monitor features` first")
+            table_keys = [
+                k
+                for k in table.primary_keys
+                if not (lookup.timestamp_lookup_key and k == table.timestamp_key)
+            ]
+            key = {tk: base[bk] for tk, bk in zip(table_keys, lookup.keys, strict=True)}
+            if lookup.timestamp_lookup_key:
+                stamp = base.get(lookup.timestamp_lookup_key, at)
+                row = table.as_of(key, stamp)
+                if row is not None and lookup.lookback_window is not None and stamp is not None:
+                    age = utc(stamp) - utc(row[table.timestamp_key])
+                    row = row if age <= lookup.lookback_window else None
+            else:
+                rows = table.rows(key)
+                row = rows.iloc[-1] if len(rows) else None
+            names = lookup.feature_names
+            names = [names] if isinstance(names, str) else list(names or [])
+            renames = lookup.rename_outputs or {}
+            defaults = lookup.default_values or {}
+            for name in names:
+                output = renames.get(name, name)
+                value = None if row is None else row.get(name)
+                out[output] = defaults.get(output) if value is None or _isnan(value) else value
+        return out
+
+
+def utc(value: Any) -> pd.Timestamp:
+    """A date, datetime or ISO text as a UTC timestamp (naive values are taken as UTC)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _isnan(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
