@@ -15,6 +15,8 @@ from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 
+from health_monitor.agents.args import Identifier
+from health_monitor.agents.tooling import entity_tool, listing_tool, ranking_tool
 from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
 from health_monitor.hookspecs import hookimpl
 from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
@@ -122,3 +124,35 @@ class ExplodingEstimator(LogisticRegression):
 
     def fit(self, X, y):
         raise RuntimeError("boom in fit")
+
+
+ENTITY = (Identifier, "Entity name, e.g. 'e1'")
+FAKE_TOOLS = (
+    entity_tool(
+        "entity_failure_risk",
+        "reliability",
+        "fake_failure",
+        "entity",
+        "Failure risk of one entity per day.",
+        "list_entities",
+        kind=ENTITY,
+    ),
+    ranking_tool(
+        "riskiest_entities",
+        "reliability",
+        "fake_failure",
+        "probability",
+        "Entities most likely to fail on a day.",
+        within=None,
+    ),
+    listing_tool("list_entities", "reliability", "fake_failure", "entity", "List entities with predictions."),
+)
+
+
+class ToolPlugin(FakePlugin):
+    """FakePlugin plus three agent tools over ``fake_failure``."""
+
+    @hookimpl
+    def register_tools(self, register):
+        for tool in FAKE_TOOLS:
+            register(tool)

@@ -9,68 +9,12 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from health_monitor.agents import get_toolkit, make_context
-from health_monitor.agents.args import Identifier
-from health_monitor.agents.tooling import entity_tool, listing_tool, ranking_tool
 from health_monitor.errors import ConfigError
-from health_monitor.hookspecs import hookimpl
-from health_monitor.pipelines import run_features, run_infer, run_train
-from tests.fakes import FakePlugin, write_fake_gold
-
-ENTITY = (Identifier, "Entity name, e.g. 'e1'")
-FAKE_TOOLS = (
-    entity_tool(
-        "entity_failure_risk",
-        "reliability",
-        "fake_failure",
-        "entity",
-        "Failure risk of one entity per day.",
-        "list_entities",
-        kind=ENTITY,
-    ),
-    ranking_tool(
-        "riskiest_entities",
-        "reliability",
-        "fake_failure",
-        "probability",
-        "Entities most likely to fail on a day.",
-        within=None,
-    ),
-    listing_tool("list_entities", "reliability", "fake_failure", "entity", "List entities with predictions."),
-)
-
-
-class ScriptedChatModel(GenericFakeChatModel):
-    """A chat model that replays scripted replies; tool binding is a no-op."""
-
-    def bind_tools(self, tools, **kwargs):
-        return self
-
-
-class ToolPlugin(FakePlugin):
-    @hookimpl
-    def register_tools(self, register):
-        for tool in FAKE_TOOLS:
-            register(tool)
 
 
 @pytest.fixture(scope="module")
-def agent_home(tmp_path_factory, spark):
-    from health_monitor.config import Settings
-    from health_monitor.host import load_host
-    from health_monitor.plugins import make_plugin_manager
-    from health_monitor.runtime import Runtime
-
-    runtime = Runtime.embedded(Settings(home=tmp_path_factory.mktemp("agents") / "home"))
-    write_fake_gold(runtime)
-    host = load_host(make_plugin_manager(load_entry_points=False, plugins={"fake": ToolPlugin()}))
-    for stage in (run_features, run_train, run_infer):
-        stage(runtime, host, progress=False)
-    return runtime, host
-
-
-@pytest.fixture(scope="module")
-def toolkit(agent_home):
-    runtime, host = agent_home
+def toolkit(fake_trained_home):
+    runtime, host = fake_trained_home
     return {t.name: t for t in get_toolkit("reliability", context=make_context(runtime=runtime, host=host))}
 
 
@@ -138,10 +82,12 @@ HOSTILE = [
 @pytest.mark.parametrize(
     ("name", "args", "message"), HOSTILE, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(HOSTILE)]
 )
-def test_hostile_arguments_get_a_clear_message_and_change_nothing(agent_home, toolkit, name, args, message):
+def test_hostile_arguments_get_a_clear_message_and_change_nothing(
+    fake_trained_home, toolkit, name, args, message
+):
     import re
 
-    runtime, _ = agent_home
+    runtime, _ = fake_trained_home
     before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
     out = toolkit[name].invoke(args)
     assert isinstance(out, str) and re.search(message, out), out
@@ -149,10 +95,17 @@ def test_hostile_arguments_get_a_clear_message_and_change_nothing(agent_home, to
     assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
 
 
-def test_unknown_domain_is_refused(agent_home):
-    runtime, host = agent_home
+def test_unknown_domain_is_refused(fake_trained_home):
+    runtime, host = fake_trained_home
     with pytest.raises(ConfigError, match="unknown domain 'weather'"):
         get_toolkit("weather", context=make_context(runtime=runtime, host=host))
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """A chat model that replays scripted replies; tool binding is a no-op."""
+
+    def bind_tools(self, tools, **kwargs):
+        return self
 
 
 def test_a_fake_agent_loop_calls_tools_and_survives_a_tool_error(toolkit):

@@ -50,6 +50,13 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is at most 65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -134,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=_positive_int, default=5, help="how many features (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     p = add("plugins", "List the loaded plugins with their distribution, version and models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
@@ -318,6 +328,28 @@ def cmd_explain(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings: Settings) -> int:
+    from health_monitor.champions import Champions
+    from health_monitor.serve import ScoringService, check_loopback, make_server
+
+    check_loopback(args.host)
+    service = ScoringService(Champions(_runtime(settings), _host()))
+    for model, status in service.warm().items():
+        print(f"  {model:<36} {status}")
+    server = make_server(service, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(
+        f"serving {len(service.routes)} endpoints on http://{host}:{port} (GET /openapi.json); Ctrl-C stops"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_plugins(args, settings: Settings) -> int:
     host = _host()
     rows = [
@@ -404,6 +436,7 @@ COMMANDS = {
     "infer": _stage("run_infer"),
     "evaluate": cmd_evaluate,
     "explain": cmd_explain,
+    "serve": cmd_serve,
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,

@@ -1,0 +1,120 @@
+"""Real-time scoring over HTTP on loopback: requests, hostile requests, OpenAPI, health."""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import pytest
+
+from health_monitor.champions import Champions
+from health_monitor.errors import ConfigError
+from health_monitor.serve import ENDPOINTS, ScoringService, check_loopback, serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def server(fake_trained_home):
+    runtime, host = fake_trained_home
+    service = ScoringService(Champions(runtime, host))
+    assert service.warm() == {"fake_anomaly": "v1", "fake_failure": "v1"}
+    httpd, url = serve_in_thread(service)
+    yield httpd.server_address[1], runtime
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def request(port, method, path, body=None, raw=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+    response = conn.getresponse()
+    payload = json.loads(response.read() or b"null")
+    conn.close()
+    return response.status, payload
+
+
+def test_scores_a_point_in_time_model_as_of_a_day_or_latest(server):
+    port, _ = server
+    status, latest = request(port, "POST", "/models/fake_failure", {"entity": "e1"})
+    assert status == 200, latest
+    assert latest["model"] == "fake_failure" and latest["model_version"] == 1
+    assert 0 <= latest["probability"] <= 1 and latest["prediction"] in (0.0, 1.0)
+    status, early = request(port, "POST", "/models/fake_failure", {"entity": "e1", "as_of": "2026-01-05"})
+    assert status == 200 and early["request"]["as_of"] == "2026-01-05"
+
+
+def test_scores_an_exact_lookup_model(server):
+    port, _ = server
+    status, out = request(port, "POST", "/models/fake_anomaly", {"entity": "e2", "day": "2026-01-20"})
+    assert status == 200, out
+    assert 0 <= out["anomaly_score"] <= 1 and out["is_anomaly"] in (0, 1)
+
+
+def test_health_and_openapi(server):
+    port, _ = server
+    status, health = request(port, "GET", "/health")
+    assert status == 200 and health["models"]["fake_failure"]["champion_version"] == 1
+    status, spec = request(port, "GET", "/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.1")
+    schema = spec["paths"]["/models/fake_failure"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert schema["required"] == ["entity"] and "as_of" in schema["properties"]
+    assert schema["additionalProperties"] is False
+
+
+HOSTILE = [
+    ("/models/fake_failure", {}, 400, "entity", "required"),
+    ("/models/fake_failure", {"entity": "e1'; DROP TABLE t; --"}, 400, "entity", "characters"),
+    ("/models/fake_failure", {"entity": "nobody"}, 404, "entity", "unknown entity='nobody'"),
+    ("/models/fake_failure", {"entity": ["e1"]}, 400, "entity", "must be a string"),
+    ("/models/fake_failure", {"entity": True}, 400, "entity", "must be a string"),
+    ("/models/fake_failure", {"entity": "e1", "as_of": "2026-13-01"}, 400, "as_of", "not a real date"),
+    ("/models/fake_failure", {"entity": "e1", "as_of": "1999-01-01"}, 404, "as_of", "as of 1999-01-01"),
+    ("/models/fake_failure", {"entity": "e1", "limit": 10**30}, 400, "limit", "unknown field"),
+    ("/models/fake_failure", {"entity": "x" * 5000}, 400, "entity", "too long"),
+    ("/models/fake_anomaly", {"entity": "e1", "day": "20260101"}, 400, "day", "YYYY-MM-DD"),
+    (
+        "/models/fake_anomaly",
+        {"entity": "e1", "day": "2026-01-01", "as_of": "2026-01-01"},
+        400,
+        "as_of",
+        "unknown",
+    ),
+    ("/models/nope", {"entity": "e1"}, 404, None, "no endpoint"),
+    ("/models/fake_failure", [1, 2], 400, None, "JSON object"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field", "message"), HOSTILE)
+def test_bad_requests_get_a_4xx_naming_the_field(server, path, body, status, field, message):
+    port, runtime = server
+    before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
+    got, payload = request(port, "POST", path, body)
+    assert got == status, payload
+    assert payload["field"] == field and message in payload["error"]
+    assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
+
+
+def test_malformed_bodies_and_methods(server):
+    port, _ = server
+    assert request(port, "POST", "/models/fake_failure", raw=b"{not json")[0] == 400
+    assert request(port, "POST", "/models/fake_failure", raw=b"\xff\xfe")[0] == 400
+    assert request(port, "POST", "/models/fake_failure", raw=b"x" * 20000)[0] == 413
+    assert request(port, "GET", "/models/fake_failure")[0] == 405
+    assert request(port, "GET", "/../../etc/passwd")[0] == 404
+    # the server is still up after all of that
+    assert request(port, "GET", "/health")[0] == 200
+
+
+def test_only_installed_models_get_the_documents_paths(fake_trained_home):
+    runtime, host = fake_trained_home
+    service = ScoringService(Champions(runtime, host))
+    assert not set(ENDPOINTS) & set(service.routes)
+    assert set(service.routes) == {"/models/fake_anomaly", "/models/fake_failure"}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "8.8.8.8"])
+def test_refuses_to_bind_beyond_loopback(host):
+    with pytest.raises(ConfigError, match="loopback"):
+        check_loopback(host)
