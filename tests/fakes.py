@@ -138,12 +138,7 @@ FAKE_TOOLS = (
         kind=ENTITY,
     ),
     ranking_tool(
-        "riskiest_entities",
-        "reliability",
-        "fake_failure",
-        "probability",
-        "Entities most likely to fail on a day.",
-        within=None,
+        "riskiest_entities", "reliability", "fake_failure", "Entities most likely to fail on a day."
     ),
     listing_tool("list_entities", "reliability", "fake_failure", "entity", "List entities with predictions."),
 )

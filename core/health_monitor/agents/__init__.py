@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from health_monitor.agents.args import Identifier, Limit, ToolArgs
 from health_monitor.agents.context import OnlineToolContext
+from health_monitor.agents.tooling import RANK_COLUMN
 from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError, HealthMonitorError
@@ -139,12 +140,7 @@ def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
         except ToolException as exc:
             out.setdefault(spec.domain, {})[name] = {"status": str(exc)}
             continue
-        rank = {
-            ProblemType.ANOMALY_DETECTION: "anomaly_score",
-            ProblemType.CLASSIFICATION: "probability",
-            ProblemType.MULTICLASS: "probability",
-            ProblemType.REGRESSION: "prediction",
-        }[spec.problem_type]
+        rank = RANK_COLUMN[spec.problem_type]
         flagged = (
             sum(1 for r in rows if r.get("prediction") == 1.0)
             if spec.problem_type in (ProblemType.ANOMALY_DETECTION, ProblemType.CLASSIFICATION)

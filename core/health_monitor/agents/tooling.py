@@ -27,7 +27,15 @@ from health_monitor.agents.args import (
     limit_field,
     start_field,
 )
-from health_monitor.specs import AgentTool, ToolContext
+from health_monitor.specs import AgentTool, ProblemType, ToolContext
+
+# What "most at risk" means for each problem type when a ranking names no column.
+RANK_COLUMN = {
+    ProblemType.ANOMALY_DETECTION: "anomaly_score",
+    ProblemType.CLASSIFICATION: "probability",
+    ProblemType.MULTICLASS: "probability",
+    ProblemType.REGRESSION: "prediction",
+}
 
 # Entity columns the simulated and real accounts share, with their formats.
 ENTITIES: dict[str, tuple[Any, str]] = {
@@ -95,13 +103,14 @@ def ranking_tool(
     name: str,
     domain: str,
     model: str,
-    order_by: str,
     description: str,
-    within: str | None = "workspace_id",
+    order_by: str | None = None,
+    within: str | None = None,
     listed_by: str | None = None,
     kind: tuple[Any, str] | None = None,
 ) -> AgentTool:
-    """The rows of one day with the highest ``order_by``, optionally within one ``within`` value."""
+    """The rows of one day with the highest ``order_by`` (default: the model's risk column:
+    anomaly score, probability or prediction), optionally within one ``within`` value."""
     fields: dict[str, Any] = {
         "day": (
             IsoDate | None,
@@ -118,17 +127,18 @@ def ranking_tool(
         where = {}
         if within is not None and getattr(a, within) is not None:
             where[within] = context.require(model, within, getattr(a, within), listed_by or "list tools")
+        ranked_by = order_by or RANK_COLUMN[context.model(model).problem_type]
         rows = context.query(
             model,
             where=where,
             start=a.day,
             end=a.day,
-            order_by=order_by,
+            order_by=ranked_by,
             descending=True,
             limit=a.limit,
             latest_only=a.day is None,
         )
-        return {"model": model, "ranked_by": order_by, "rows": rows}
+        return {"model": model, "ranked_by": ranked_by, "rows": rows}
 
     return AgentTool(name, domain, description, args, run, reads=(model,))
 

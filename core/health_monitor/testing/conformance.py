@@ -40,6 +40,8 @@ class PluginConformance:
     # Feature tables with a known look-ahead, each with the reason: their point-in-time test is a
     # strict expected failure, so it fails the day the leak is fixed and the entry must go.
     known_leaks: dict[str, str] = {}
+    # How many agent tools the plugin must ship for its domain's toolkit.
+    min_tools: int = 0
 
     @pytest.fixture(scope="class")
     def plugin_host(self):
@@ -163,3 +165,83 @@ class PluginConformance:
             assert not found, f"{name} looks past {cutoff}: rows differing per column {found}"
         if known:
             pytest.xfail("known look-ahead: " + "; ".join(known))
+
+    # -- agent tools -------------------------------------------------------------------------
+
+    HOSTILE_VALUES = ("x'; DROP TABLE users; --", 10**30, ["a"], {"$gt": ""}, "../../etc/passwd", "", None)
+
+    def _tools(self, host):
+        return [o.spec for _, o in sorted(host.tools.items()) if o.plugin.name == self.plugin_name]
+
+    def _valid_args(self, context, tool) -> dict:
+        if tool.entity is None:
+            return {}
+        values = context.distinct(tool.reads[0], tool.entity, limit=1)
+        assert values, f"{tool.reads[0]} has no {tool.entity} to call {tool.name} with"
+        return {tool.entity: values[0]}
+
+    def test_ships_its_agent_tools(self, plugin_host):
+        tools = self._tools(plugin_host)
+        assert len(tools) >= self.min_tools, (
+            f"{self.plugin_name} ships {len(tools)} tools, wants {self.min_tools}"
+        )
+        for tool in tools:
+            assert tool.domain in (self.plugin_name, "all")
+            for name in tool.reads:
+                assert name in plugin_host.models, f"tool {tool.name} reads unknown model {name}"
+
+    def test_tools_answer_on_a_simulated_account(self, trained_home):
+        import json
+
+        from health_monitor.agents import make_context, to_langchain
+
+        runtime, host, _ = trained_home
+        context = make_context(runtime=runtime, host=host)
+        for spec in self._tools(host):
+            tool = to_langchain(spec, context)
+            out = tool.invoke(self._valid_args(context, spec))
+            try:
+                answer = json.loads(out)
+            except json.JSONDecodeError:
+                raise AssertionError(f"tool {spec.name} answered with an error: {out}") from None
+            found = answer.get("rows", answer.get("values"))
+            assert found, f"tool {spec.name} found nothing on the simulated account: {answer}"
+
+    def test_explain_tool_explains_each_model(self, trained_home, plugin_models):
+        import json
+
+        from health_monitor.agents import CORE_TOOLS, make_context, to_langchain
+
+        runtime, host, _ = trained_home
+        context = make_context(runtime=runtime, host=host)
+        explain = to_langchain(next(t for t in CORE_TOOLS if t.name == "explain_prediction"), context)
+        for spec in plugin_models:
+            row = context.query(spec.name, limit=1)[0]
+            keys = {k: str(row[k]) for k in spec.keys}
+            out = explain.invoke({"model": spec.name, "keys": keys, "top_k": 3})
+            answer = json.loads(out) if out.startswith("{") else out
+            assert isinstance(answer, dict), f"explaining {spec.name} {keys} failed: {answer}"
+            assert 1 <= len(answer["contributions"]) <= 3
+            assert {c["feature"] for c in answer["contributions"]} <= set(spec.input_names)
+
+    def test_tools_refuse_hostile_arguments_and_change_nothing(self, trained_home):
+        from health_monitor.agents import make_context, to_langchain
+
+        runtime, host, _ = trained_home
+        context = make_context(runtime=runtime, host=host)
+        before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
+        for spec in self._tools(host):
+            tool = to_langchain(spec, context)
+            valid = self._valid_args(context, spec)
+            fields = list(spec.args.model_fields)
+            for field in fields:
+                for hostile in self.HOSTILE_VALUES:
+                    if hostile is None and field not in valid:
+                        continue  # None is the default of an optional field
+                    out = tool.invoke({**valid, field: hostile})
+                    assert isinstance(out, str) and not out.startswith("{"), (
+                        f"{spec.name} accepted {field}={hostile!r}: {out[:200]}"
+                    )
+            out = tool.invoke({**valid, "sql": "SELECT 1"})
+            assert "sql" in out and not out.startswith("{"), f"{spec.name} accepted an unknown argument"
+        assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
