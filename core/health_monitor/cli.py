@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=_positive_int, default=5, help="how many features (default 5)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("model-cards", "Write a Markdown model card per model (spec + measured metrics) and an index.")
+    p.add_argument(
+        "--out", type=Path, default=Path("docs/model-cards"), help="folder (default docs/model-cards)"
+    )
+    p.add_argument(
+        "--measured-on",
+        default="this home",
+        help="what the metrics were measured on, printed on each card (e.g. 'the medium simulated account')",
+    )
     p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
@@ -328,6 +337,16 @@ def cmd_explain(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_model_cards(args, settings: Settings) -> int:
+    from health_monitor.cards import write_cards
+
+    runtime = _runtime(settings)
+    runtime.registry.configure()
+    written = write_cards(runtime, _host(), args.out, args.measured_on)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     from health_monitor.champions import Champions
     from health_monitor.serve import ScoringService, check_loopback, make_server
@@ -437,6 +456,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "explain": cmd_explain,
     "serve": cmd_serve,
+    "model-cards": cmd_model_cards,
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,

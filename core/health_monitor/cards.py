@@ -1,0 +1,146 @@
+"""Model cards: one Markdown page per model from its spec and what training measured.
+
+``health-monitor model-cards --out docs/model-cards --home H`` writes ``<model>.md`` for every
+model plus an ``index.md``. Everything on a card comes from the model's spec (purpose, keys,
+features, label, algorithm, baseline, notes) or from the MLflow run of its champion on home
+``H`` (metrics, baseline metrics on the same test rows, row counts, verdict), so regenerating
+the cards on a new measurement keeps them true.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from health_monitor.host import Host
+from health_monitor.runtime import Runtime
+from health_monitor.scorecards import scorecards
+from health_monitor.specs import Model
+
+# Metrics shown first on a card, in this order, when measured.
+LEAD_METRICS = (
+    "f1",
+    "precision",
+    "recall",
+    "pr_auc",
+    "roc_auc",
+    "accuracy",
+    "mape",
+    "median_abs_pct_error",
+    "mae",
+    "rmse",
+    "r2",
+    "coverage_p10_p90",
+    "positive_rate",
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def _algorithm(spec: Model) -> str:
+    estimator = spec.estimator()
+    text = repr(estimator).replace("\n", " ")
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def render_card(spec: Model, host: Host, card: dict[str, Any], measured_on: str) -> str:
+    labels = host.labels.get(spec.name)
+    plugin = host.models[spec.name].plugin
+    lookups = "\n".join(
+        f"- `{lk.table}` by {', '.join(f'`{k}`' for k in lk.lookup_key)}"
+        + (f" as of `{lk.timestamp_lookup_key}`" if lk.timestamp_lookup_key else " (exact)")
+        + ": "
+        + ", ".join(f"`{n}`" + (" (context)" if n in spec.context else "") for n in lk.output_names)
+        for lk in spec.lookups
+    )
+    label = labels.spec.description if labels else "none: trained without labels"
+    lines = [
+        f"# {spec.name}",
+        "",
+        f"*{spec.domain} domain, {plugin.distribution or plugin.name} {plugin.version or ''}*".rstrip(),
+        "",
+        spec.description or "(no description)",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Problem type | {spec.problem_type.value} |",
+        f"| Keys (one prediction per) | {', '.join(f'`{k}`' for k in spec.keys)} |",
+        f"| Time column (split and as-of) | `{spec.time_column}` |",
+        f"| Label | {label} |",
+        f"| Algorithm | `{_algorithm(spec)}` |",
+        f"| Baseline | {spec.baseline_name} |",
+        f"| Test set | latest {spec.test_fraction:.0%} of distinct `{spec.time_column}` values |",
+        f"| Prediction table | `{spec.prediction_table}` |",
+        f"| Own output columns | {', '.join(f'`{n}` ({t})' for n, t in spec.outputs) or 'none'} |",
+        "",
+        "## Features",
+        "",
+        lookups,
+        "",
+        f"## Evaluation ({measured_on})",
+        "",
+    ]
+    if card.get("status") != "trained":
+        lines += ["Not trained on the measured home.", ""]
+    else:
+        metrics, baseline = card["metrics"], card["baseline_metrics"]
+        names = [m for m in LEAD_METRICS if m in metrics or m in baseline]
+        names += sorted((set(metrics) | set(baseline)) - set(names))
+        headline = card["headline_metric"]
+        lines += [
+            f"Train {card['train_rows']:,} rows, test {card['test_rows']:,} rows (test from "
+            f"{card['split_cutoff']}); champion v{card['version']}. Headline metric: **{headline}** "
+            f"({'higher' if card['higher_is_better'] else 'lower'} is better).",
+            "",
+            "| metric | model | baseline |",
+            "|---|---|---|",
+            *[
+                f"| {'**' + m + '**' if m == headline else m} | {_fmt(metrics.get(m))} | {_fmt(baseline.get(m))} |"
+                for m in names
+            ],
+            "",
+            f"**Verdict: {card['verdict']}.**"
+            if metrics
+            else "**Not evaluated** (no labels on this account).",
+            "",
+        ]
+    if spec.notes:
+        lines += ["## Notes", "", spec.notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def write_cards(runtime: Runtime, host: Host, out: Path, measured_on: str) -> list[Path]:
+    """Write one card per model and an index into ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    cards = {c["model"]: c for c in scorecards(runtime, host)}
+    written = []
+    index = [
+        "# Model cards",
+        "",
+        f"Measured on {measured_on}. Regenerate with `health-monitor model-cards --out docs/model-cards`",
+        "on a home after `health-monitor demo` (see each card for the details).",
+        "",
+        "| model | domain | problem | headline | model | baseline | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, owned in sorted(host.models.items(), key=lambda kv: (kv[1].spec.domain, kv[0])):
+        spec, card = owned.spec, cards[name]
+        path = out / f"{name}.md"
+        path.write_text(render_card(spec, host, card, measured_on))
+        written.append(path)
+        headline = card.get("headline_metric", "")
+        index.append(
+            f"| [{name}]({name}.md) | {spec.domain} | {spec.problem_type.value} | {headline} | "
+            f"{_fmt(card.get('metrics', {}).get(headline))} | {_fmt(card.get('baseline_metrics', {}).get(headline))} | "
+            f"{card.get('verdict', card.get('status'))} |"
+        )
+    (out / "index.md").write_text("\n".join(index) + "\n")
+    return [*written, out / "index.md"]
