@@ -18,11 +18,28 @@ PRIVILEGE_ACTIONS = r"(?i)(permission|grant|acl|addPrincipal|changeOwner|setAdmi
 OFF_HOURS = (6, 22)  # activity before 06:00 or from 22:00 UTC counts as off-hours
 
 
-def security_features(tables: Tables):
+def is_off_hours(timestamp: str = "event_time"):
+    return (F.hour(timestamp) < OFF_HOURS[0]) | (F.hour(timestamp) >= OFF_HOURS[1])
+
+
+def user_audit(tables: Tables):
+    """Audit events of people and service principals, with ``user_id`` (background identities out)."""
     audit = tables.gold("fact_audit_logs").where(
         F.col("user_identity_email").isNotNull() & ~F.col("user_identity_email").isin(*SYSTEM_IDENTITIES)
     )
-    audit = audit.withColumn("user_id", F.col("user_identity_email"))
+    return audit.withColumn("user_id", F.col("user_identity_email"))
+
+
+def user_lineage(tables: Tables):
+    """Table lineage events of people and service principals, with ``user_id``."""
+    lineage = tables.gold("fact_table_lineage").where(
+        F.col("created_by").isNotNull() & ~F.col("created_by").isin(*SYSTEM_IDENTITIES)
+    )
+    return lineage.withColumn("user_id", F.col("created_by"))
+
+
+def security_features(tables: Tables):
+    audit = user_audit(tables)
     first_seen = Window.partitionBy("user_id", "source_ip_address")
     audit = audit.withColumn("ip_first_date", F.min("event_date").over(first_seen))
     user_first = audit.groupBy("user_id").agg(F.min("event_date").alias("user_first_date"))
@@ -33,19 +50,18 @@ def security_features(tables: Tables):
         F.countDistinct(
             F.when(F.col("ip_first_date") == F.col("event_date"), F.col("source_ip_address"))
         ).alias("new_ips"),
-        F.sum(
-            ((F.hour("event_time") < OFF_HOURS[0]) | (F.hour("event_time") >= OFF_HOURS[1])).cast("int")
-        ).alias("off_hours_events"),
+        F.sum(is_off_hours().cast("int")).alias("off_hours_events"),
         F.sum(F.col("action_name").rlike(EXPORT_ACTIONS).cast("int")).alias("export_events"),
         F.sum(F.col("action_name").rlike(PRIVILEGE_ACTIONS).cast("int")).alias("privilege_events"),
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
-    lineage = tables.gold("fact_table_lineage").where(
-        F.col("created_by").isNotNull() & ~F.col("created_by").isin(*SYSTEM_IDENTITIES)
-    )
-    reads = lineage.groupBy(F.col("created_by").alias("user_id"), "event_date").agg(
-        F.countDistinct("source_table_full_name").alias("tables_accessed"),
-        F.count(F.lit(1)).alias("lineage_events"),
+    reads = (
+        user_lineage(tables)
+        .groupBy("user_id", "event_date")
+        .agg(
+            F.countDistinct("source_table_full_name").alias("tables_accessed"),
+            F.count(F.lit(1)).alias("lineage_events"),
+        )
     )
     daily = daily.join(reads, ["user_id", "event_date"], "left").fillna(
         0, ["tables_accessed", "lineage_events"]

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
-from sklearn.ensemble import IsolationForest
+from xgboost import XGBRegressor
 
-from health_monitor.baselines import ZScoreRule
+from health_monitor.baselines import LastValueRegressor, ZScoreRule
+from health_monitor.featurekit import with_next_day
 from health_monitor.specs import Lookup, Model, ProblemType
+from health_monitor_security.detectors import ConsensusTailDetector, NonAdminGrantRule
+from health_monitor_security.outputs import (
+    deviation_outputs,
+    exfiltration_outputs,
+    privilege_outputs,
+    threat_outputs,
+)
+from health_monitor_security.profile import daily_events
+from health_monitor_security.regressors import RelativeErrorRegressor
+
+USER_DAY = ("user_id", "event_date")
+
+GROUND_TRUTH_NOTE = (
+    "Scored against the simulator's one security incident type, compromised_user (1-2 days each; 8 "
+    "at medium scale, 3 of their days in the test split), which always reads and exports in bulk "
+    "and grants itself privileges: F1 on 3 positive days is a coarse estimate."
+)
+
+
+def _user_days(table: str):
+    def base(tables):
+        return tables.features(table).select(*USER_DAY)
+
+    return base
+
 
 SECURITY_THREAT_DETECTOR = Model(
     name="security_threat_detector",
     domain="security",
     problem_type=ProblemType.ANOMALY_DETECTION,
-    keys=("user_id", "event_date"),
+    keys=USER_DAY,
     time_column="event_date",
     lookups=(
         Lookup(
             "security_features",
-            ("user_id", "event_date"),
+            USER_DAY,
             (
                 "event_count_z_7d",
                 "failed_auth_count",
@@ -30,9 +56,189 @@ SECURITY_THREAT_DETECTOR = Model(
             ),
         ),
     ),
-    base=lambda tables: tables.features("security_features").select("user_id", "event_date"),
-    estimator=lambda: IsolationForest(n_estimators=200, contamination=0.01, random_state=0),
+    base=_user_days("security_features"),
+    estimator=lambda: ConsensusTailDetector(quantile=0.999, min_votes=3),
     baseline=lambda: ZScoreRule(column="event_count_z_7d", threshold=3.0),
     baseline_name="z-score > 3 on the user's daily event count vs the prior 7 days",
     description="A user's day that departs from their own history and their peers': new IPs, off-hours, exports.",
+    notes=(
+        "Medium scale (test from 2025-05-17, 20,960 user-days): F1 1.000 vs 0.004 for the z-score rule. "
+        "It was IsolationForest(contamination=0.01) before: F1 0.023 (precision 0.011, recall 1.0, ROC "
+        "AUC 1.0), ranking right but flagging 1% of all user-days. " + GROUND_TRUTH_NOTE
+    ),
+    outputs=(("risk_level", "string"), ("threat_type", "string")),
+    enrich=threat_outputs,
+)
+
+EXFILTRATION_DETECTOR = Model(
+    name="exfiltration_detector",
+    domain="security",
+    problem_type=ProblemType.ANOMALY_DETECTION,
+    keys=USER_DAY,
+    time_column="event_date",
+    # Judges a day by its own volumes against the user's prior 30 days: an exact lookup.
+    lookups=(
+        Lookup(
+            "data_egress_features",
+            USER_DAY,
+            (
+                "egress_z_30d",
+                "egress_vs_peer",
+                "tables_vs_baseline",
+                "new_tables_read",
+                "exports_above_baseline",
+                "denied_above_baseline",
+                "off_hours_data_events",
+                "bytes_vs_baseline",
+                "large_queries",
+                "export_events",
+                "volume_vs_baseline",
+            ),
+        ),
+    ),
+    context=("export_events", "volume_vs_baseline"),
+    base=_user_days("data_egress_features"),
+    estimator=lambda: ConsensusTailDetector(quantile=0.999, min_votes=3),
+    baseline=lambda: ZScoreRule(column="egress_z_30d", threshold=3.0),
+    baseline_name="z-score > 3 on the user's daily read+export volume vs the prior 30 days",
+    description=(
+        "Unusual data egress per user-day: reads, exports, first-time tables and SQL bytes far above "
+        "the user's own 30 days and their peers', on several measures at once."
+    ),
+    notes=(
+        "Medium scale (23,234 test user-days): F1 1.000 (precision 1.0, recall 1.0) vs 0.019 for the "
+        "z-score rule (precision 0.010, recall 0.67: about 200 honest busy days flagged). quantile and "
+        "min_votes are fixed in advance, not tuned. bytes_vs_baseline comes from SQL statements; the "
+        "simulated attacker reads through notebooks, so it shows in volume_vs_baseline, not in bytes. "
+        + GROUND_TRUTH_NOTE
+    ),
+    outputs=(("risk_level", "string"), ("volume_vs_baseline", "double"), ("bytes_vs_baseline", "double")),
+    enrich=exfiltration_outputs,
+)
+
+PRIVILEGE_ESCALATION_DETECTOR = Model(
+    name="privilege_escalation_detector",
+    domain="security",
+    problem_type=ProblemType.ANOMALY_DETECTION,
+    keys=USER_DAY,
+    time_column="event_date",
+    lookups=(
+        Lookup(
+            "privilege_features",
+            USER_DAY,
+            (
+                "permission_changes",
+                "group_changes",
+                "admin_group_grants",
+                "self_grants",
+                "token_events",
+                "off_hours_privilege_events",
+                "privilege_by_non_admin",
+                "denied_above_30d",
+                "is_known_admin",
+                "admin_grants_by_non_admin",
+            ),
+        ),
+        Lookup("security_features", USER_DAY, ("new_ip_count", "failed_auth_count")),
+    ),
+    context=("is_known_admin", "admin_grants_by_non_admin"),
+    base=_user_days("privilege_features"),
+    estimator=lambda: ConsensusTailDetector(quantile=0.999, min_votes=3),
+    baseline=lambda: NonAdminGrantRule(grant_column="admin_group_grants", admin_column="is_known_admin"),
+    baseline_name="any grant into an admin group by a user with no admin activity in the prior 90 days",
+    description=(
+        "Privilege escalation per user-day: self-grants, admin-group grants and permission changes by "
+        "non-admins, together with denials, failed logins and new IPs."
+    ),
+    notes=(
+        "Medium scale (20,960 test user-days): F1 1.000 vs 0.500 for the rule (precision 1.0, recall "
+        "0.33): 2 of the 3 test incident days are a compromised real admin, whom a non-admin rule "
+        "cannot see; the detector flags them by the self-grants, denials, failed logins and new IP "
+        "of the same day. " + GROUND_TRUTH_NOTE
+    ),
+    outputs=(("risk_level", "string"), ("suspicious_action", "string")),
+    enrich=privilege_outputs,
+)
+
+PROFILE_FEATURES = (
+    "last_active_events",
+    "avg_active_events_7d",
+    "avg_active_events_28d",
+    "std_active_events_28d",
+    "median_active_events_28d",
+    "avg_weekday_events_28d",
+    "avg_weekend_events_28d",
+    "active_share_28d",
+    "weekday_active_share_28d",
+    "active_days_total",
+    "next_day_of_week",
+    "next_is_weekend",
+    "next_days_to_month_end",
+    "next_day_type_avg_28d",
+)
+
+
+def activity_base(tables):
+    days = daily_events(tables).select(*USER_DAY)
+    return with_next_day(days, "user_id", "event_date", active_within_days=7)
+
+
+USER_BEHAVIOR_BASELINE = Model(
+    name="user_behavior_baseline",
+    domain="security",
+    problem_type=ProblemType.REGRESSION,
+    keys=USER_DAY,
+    time_column="event_date",
+    lookups=(
+        # The forecast of day d reads the profile as of d - 1 ...
+        Lookup(
+            "user_activity_profile",
+            ("user_id",),
+            ("events_today", *PROFILE_FEATURES),
+            timestamp_lookup_key="as_of_date",
+            rename=(("events_today", "events_last_day"),),
+        ),
+        # ... and the day's actual count is context only, for the deviation (null for tomorrow).
+        Lookup(
+            "user_activity_profile", USER_DAY, ("events_today",), rename=(("events_today", "actual_events"),)
+        ),
+    ),
+    context=("actual_events",),
+    base=activity_base,
+    estimator=lambda: RelativeErrorRegressor(
+        XGBRegressor(
+            n_estimators=300,
+            max_depth=4,
+            learning_rate=0.05,
+            min_child_weight=5,
+            subsample=0.8,
+            objective="reg:absoluteerror",
+            n_jobs=2,
+            random_state=0,
+        )
+    ),
+    baseline=lambda: LastValueRegressor(column="avg_active_events_7d"),
+    baseline_name="the user's own mean events per active day over the prior 7 days",
+    description=(
+        "Each user's expected audit events on their next active day with a P10-P90 range; "
+        "deviation_score says how far the actual day fell outside the user's own pattern."
+    ),
+    notes=(
+        "Medium scale (20,960 test user-days): MAPE 0.383 vs 0.820 for the 7-day mean, P10-P90 "
+        "coverage 0.778, median APE 0.263. The 0.15 MAPE goal is out of reach: daily counts are small "
+        "and Poisson-like (a few events on a weekend, ~8 on a weekday), and even the true mean of "
+        "1 + Poisson(8) leaves a MAPE of 0.27 (0.40 at 3). Other naive rules on the same rows: last "
+        "active day 0.901, the 28-day mean of the same kind of day (weekday/weekend) 0.495. "
+        "deviation_score ranks the medium account's 11 incident days first of 86,007 scored "
+        "user-days; deviation_alert fires on 2.5% of days, so read it as a ranking."
+    ),
+    outputs=(("deviation_score", "double"), ("deviation_alert", "boolean")),
+    enrich=deviation_outputs,
+)
+
+MODELS = (
+    SECURITY_THREAT_DETECTOR,
+    EXFILTRATION_DETECTOR,
+    PRIVILEGE_ESCALATION_DETECTOR,
+    USER_BEHAVIOR_BASELINE,
 )
