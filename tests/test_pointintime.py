@@ -47,3 +47,20 @@ def test_versioned_tables_are_current_as_of_the_cutoff(simulated_home):
     jobs = GoldAsOf(simulated_home.tables, dt.date(2100, 1, 1)).gold("dim_job")
     per_job = jobs.groupBy("job_id").agg(F.sum(F.col("is_current").cast("int")).alias("n"))
     assert per_job.where("n != 1").count() == 0
+
+
+def test_timestamp_keys_match_across_arrow_and_spark_readers():
+    import datetime as dt
+
+    import pandas as pd
+
+    from health_monitor.specs import FeatureTable
+    from health_monitor.testing.pointintime import leaks
+
+    stamps = pd.to_datetime(["2026-01-01 10:00", "2026-01-02 23:30"])
+    spec = FeatureTable("run_table", ("run_id", "ended_at"), lambda t: None, timestamp_key="ended_at")
+    from_delta = pd.DataFrame({"run_id": [1, 2], "ended_at": stamps.tz_localize("UTC"), "x": [1.0, 2.0]})
+    from_spark = pd.DataFrame({"run_id": [1, 2], "ended_at": stamps, "x": [1.0, 2.0]})
+    assert leaks(spec, from_delta, from_spark, dt.date(2026, 1, 2)) == {}
+    from_spark.loc[1, "x"] = 3.0
+    assert leaks(spec, from_delta, from_spark, dt.date(2026, 1, 2)) == {"x": 1}

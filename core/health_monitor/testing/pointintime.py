@@ -54,12 +54,23 @@ class GoldAsOf:
         return self._tables.has_ground_truth()
 
 
+def naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as naive UTC: Delta reads (Arrow) give tz-aware columns, Spark's ``toPandas``
+    naive ones in the session time zone (UTC); compared as they are, no key would match."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
 def leaks(table: FeatureTable, full: pd.DataFrame, as_of: pd.DataFrame, cutoff: dt.date) -> dict[str, int]:
     """Per column, how many rows at or before ``cutoff`` differ between the full computation and the
     one from Gold as of ``cutoff`` (``__rows__``: rows present in only one of them)."""
     ts, keys = table.timestamp_key, list(table.primary_keys)
 
     def upto(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = naive_utc(frame)
         when = pd.to_datetime(frame[ts]).dt.date
         return frame[when <= cutoff].set_index(keys).sort_index()
 
