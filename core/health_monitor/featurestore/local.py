@@ -37,6 +37,10 @@ class TrainingSet:
         return self._df
 
 
+# Spark type names of output columns -> MLflow's signature type names.
+MLFLOW_TYPES = {"int": "integer", "bigint": "long"}
+
+
 class LocalFeatureStore:
     def __init__(self, lakehouse: LocalLakehouse):
         self.lakehouse = lakehouse
@@ -145,7 +149,7 @@ class LocalFeatureStore:
         packed = FeatureStoreModel(model, training_set.feature_spec, outputs)
         signature = ModelSignature(
             inputs=Schema([ColSpec("double", c) for c in training_set.feature_spec.input_columns]),
-            outputs=Schema([ColSpec("integer" if t == "int" else t, n) for n, t in outputs]),
+            outputs=Schema([ColSpec(MLFLOW_TYPES.get(t, t), n) for n, t in outputs]),
         )
         # MLflow prints registration chatter straight to stderr; keep the caller's output readable.
         with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():

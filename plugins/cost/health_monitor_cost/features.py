@@ -1,35 +1,89 @@
-"""Cost feature tables: daily spend per workspace with point-in-time history."""
+"""Workspace-day cost feature tables, each row as known at the end of its day."""
 
 from __future__ import annotations
 
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.featurekit import calendar, previous, prior_days, ratio, zscore
 from health_monitor.specs import FeatureTable, Tables
-
-# Jobs compute lists at roughly 0.15-0.30 USD/DBU against 0.40-0.55 for all-purpose compute:
-# moving a job off an all-purpose cluster saves about this share of its cost.
-JOB_CLUSTER_SAVINGS_SHARE = 0.6
+from health_monitor_cost.billing import dense_days, known_same_day, same_day, settled
+from health_monitor_cost.outputs import JOB_CLUSTER_SAVINGS_SHARE
 
 
-def cost_features(tables: Tables):
-    usage = tables.gold("fact_usage")
-    # Usage on all-purpose compute carries no job_id (as in Databricks): a job running there is
-    # found through the run timeline, on clusters not created by the job scheduler.
+def _jobs_on_all_purpose(tables: Tables):
+    """(cluster_id, usage_date) of all-purpose clusters that ran a job that day. Usage on
+    all-purpose compute carries no job_id (as in Databricks): the run timeline finds them."""
     interactive = (
         tables.gold("dim_cluster").where(F.col("cluster_source") != "JOB").select("cluster_id").distinct()
     )
-    job_clusters = (
+    return (
         tables.gold("fact_job_run_timeline")
         .select("cluster_id", F.to_date("period_start_time").alias("usage_date"))
         .join(interactive, "cluster_id")
         .distinct()
         .withColumn("runs_jobs", F.lit(True))
     )
-    usage = usage.join(job_clusters, ["cluster_id", "usage_date"], "left")
-    # Corrections (RETRACTION with negative quantities, RESTATEMENT) are summed in: the net is the bill.
+
+
+def _resource_spikes(reported):
+    """Per workspace-day, the largest increase of one job's cost and of one all-purpose
+    cluster's billed hours over their own prior 7-day average (first reports): a runaway job or
+    a cluster left running is a small part of a workspace's bill but a large change of its own."""
+    keys = ["workspace_id", "usage_date"]
+    jobs = (
+        reported.where(F.col("job_id").isNotNull())
+        .groupBy(*keys, "job_id")
+        .agg(F.sum("list_cost").alias("c"))
+    )
+    w = prior_days(["workspace_id", "job_id"], "usage_date", 7)
+    jobs = (
+        jobs.select(
+            *keys,
+            (F.col("c") - F.coalesce(F.avg("c").over(w), F.col("c"))).alias("up"),
+            ratio(F.col("c"), F.avg("c").over(w)).alias("r"),
+        )
+        .groupBy(*keys)
+        .agg(F.max("up").alias("max_job_cost_increase"), F.max("r").alias("max_job_cost_ratio_7d"))
+    )
+    hours = (F.unix_timestamp("usage_end_time") - F.unix_timestamp("usage_start_time")) / 3600.0
+    clusters = (
+        reported.where(
+            F.col("sku_name").contains("ALL_PURPOSE")
+            & (F.col("record_type") == "ORIGINAL")
+            & F.col("cluster_id").isNotNull()
+        )
+        .groupBy(*keys, "cluster_id")
+        .agg(F.sum(hours).alias("h"))
+    )
+    w = prior_days(["workspace_id", "cluster_id"], "usage_date", 7)
+    clusters = (
+        clusters.select(*keys, "h", (F.col("h") - F.coalesce(F.avg("h").over(w), F.col("h"))).alias("up"))
+        .groupBy(*keys)
+        .agg(F.max("h").alias("max_cluster_hours"), F.max("up").alias("max_cluster_extra_hours"))
+    )
+    return jobs.join(clusters, keys, "full")
+
+
+def cost_features(tables: Tables):
+    usage = tables.gold("fact_usage")
+    days = dense_days(usage, ["workspace_id"])
+    # A day is judged by its first report (rows ingested that day, ~70% of its bill) and compared
+    # with the first reports of earlier days: like with like, and known at the end of the day.
+    # Corrections (RETRACTION/RESTATEMENT) that land that day are summed in.
+    api = (
+        tables.gold("dim_cluster")
+        .where(F.col("cluster_source") == "API")
+        .select("cluster_id", F.lit(True).alias("api_cluster"))
+        .distinct()
+    )
+    reported = (
+        usage.where(known_same_day())
+        .join(_jobs_on_all_purpose(tables), ["cluster_id", "usage_date"], "left")
+        .join(api, "cluster_id", "left")
+    )
     all_purpose = F.col("sku_name").contains("ALL_PURPOSE")
-    daily = usage.groupBy("workspace_id", "usage_date").agg(
+    daily = reported.groupBy("workspace_id", "usage_date").agg(
         F.sum("usage_quantity").alias("daily_dbu"),
         F.sum("list_cost").alias("daily_cost"),
         F.sum("effective_cost").alias("daily_effective_cost"),
@@ -41,9 +95,25 @@ def cost_features(tables: Tables):
         ),
         F.sum(F.when(~F.col("is_tagged"), F.col("list_cost")).otherwise(0.0)).alias("untagged_cost"),
         F.sum(F.when(all_purpose, F.col("list_cost")).otherwise(0.0)).alias("all_purpose_cost"),
+        F.sum(F.when(F.col("billing_origin_product") == "JOBS", F.col("list_cost")).otherwise(0.0)).alias(
+            "jobs_cost"
+        ),
+        F.sum(F.when(F.col("api_cluster").isNotNull(), F.col("list_cost")).otherwise(0.0)).alias(
+            "api_cluster_cost"
+        ),
         F.sum(F.when(all_purpose & F.col("runs_jobs").isNotNull(), F.col("list_cost")).otherwise(0.0)).alias(
             "jobs_on_all_purpose_cost"
         ),
+    )
+    # What the day after adds: yesterday's bill as known today (every original record).
+    settled_daily = usage.groupBy("workspace_id", "usage_date").agg(
+        F.sum(settled(F.col("list_cost"))).alias("settled_cost")
+    )
+    daily = (
+        days.join(daily, ["workspace_id", "usage_date"], "left")
+        .join(settled_daily, ["workspace_id", "usage_date"], "left")
+        .fillna(0)
+        .join(_resource_spikes(reported), ["workspace_id", "usage_date"], "left")
     )
     w7 = prior_days("workspace_id", "usage_date", 7)
     w30 = prior_days("workspace_id", "usage_date", 30)
@@ -58,8 +128,14 @@ def cost_features(tables: Tables):
         F.avg("daily_cost").over(w30).alias("avg_cost_30d"),
         F.avg(cost_per_dbu).over(w7).alias("avg_cost_per_dbu_7d"),
         F.avg("sku_count").over(w7).alias("avg_sku_count_7d"),
+        F.avg("settled_cost").over(w7).alias("avg_settled_cost_7d"),
+        F.avg("jobs_cost").over(w7).alias("__jobs_avg_7d"),
+        F.stddev("jobs_cost").over(w7).alias("__jobs_std_7d"),
+        F.avg("all_purpose_cost").over(w7).alias("__ap_avg_7d"),
+        F.stddev("all_purpose_cost").over(w7).alias("__ap_std_7d"),
         previous("daily_dbu", "workspace_id", "usage_date").alias("dbu_lag_1d"),
         previous("daily_dbu", "workspace_id", "usage_date", 7).alias("dbu_lag_7d"),
+        previous("settled_cost", "workspace_id", "usage_date").alias("prev_day_cost"),
     )
     return hist.select(
         "workspace_id",
@@ -76,7 +152,21 @@ def cost_features(tables: Tables):
         "std_cost_7d",
         "dbu_lag_1d",
         "dbu_lag_7d",
+        "prev_day_cost",
+        "avg_settled_cost_7d",
         zscore(F.col("daily_cost"), F.col("avg_cost_7d"), F.col("std_cost_7d")).alias("z_score_7d"),
+        zscore(F.col("jobs_cost"), F.col("__jobs_avg_7d"), F.col("__jobs_std_7d")).alias("jobs_cost_z_7d"),
+        zscore(F.col("all_purpose_cost"), F.col("__ap_avg_7d"), F.col("__ap_std_7d")).alias(
+            "all_purpose_cost_z_7d"
+        ),
+        ratio(F.col("jobs_on_all_purpose_cost"), F.col("daily_cost")).alias("jobs_on_all_purpose_share"),
+        F.coalesce(ratio(F.col("max_job_cost_increase"), F.col("avg_cost_7d")), F.lit(0.0)).alias(
+            "max_job_increase_vs_7d"
+        ),
+        F.coalesce("max_job_cost_ratio_7d", F.lit(1.0)).alias("max_job_cost_ratio_7d"),
+        F.coalesce("max_cluster_hours", F.lit(0.0)).alias("max_cluster_hours"),
+        ratio(F.col("api_cluster_cost"), F.col("daily_cost")).alias("api_cluster_cost_share"),
+        F.coalesce("max_cluster_extra_hours", F.lit(0.0)).alias("max_cluster_extra_hours"),
         ratio(F.col("daily_dbu") - F.col("dbu_lag_1d"), F.col("dbu_lag_1d")).alias("dbu_change_pct_1d"),
         ratio(F.col("daily_dbu") - F.col("avg_dbu_7d"), F.col("avg_dbu_7d")).alias("dbu_change_pct_7d"),
         ratio(F.col("daily_cost"), F.col("avg_cost_30d")).alias("cost_vs_30d_ratio"),
@@ -101,6 +191,207 @@ COST_FEATURES = FeatureTable(
     primary_keys=("workspace_id", "usage_date"),
     timestamp_key="usage_date",
     compute=cost_features,
-    description="Daily DBUs and list cost per workspace, with 7/30-day history that ends the day before.",
+    description=(
+        "Daily DBUs and list cost per workspace as first reported (billing rows ingested on the usage "
+        "day), with 7/30-day history of first reports that ends the day before; prev_day_cost and "
+        "avg_settled_cost_7d are earlier days as known at the end of the row's day."
+    ),
     sources=("fact_usage", "dim_cluster", "fact_job_run_timeline"),
+)
+
+
+def _commits(tables: Tables):
+    """The account commit and the monthly budgets, or None when the table is absent."""
+    try:
+        return tables.gold("commit_configurations")
+    except Exception:  # an account without commit data: commit outputs stay null
+        return None
+
+
+def spend_features(tables: Tables):
+    """Per workspace and day ``d``: spend as known at the end of ``d``, about the month that
+    ``d + 1`` falls in (the month a forecast made that evening is for)."""
+    usage = tables.gold("fact_usage")
+    days = dense_days(usage, ["workspace_id"])
+    daily = usage.groupBy("workspace_id", "usage_date").agg(
+        F.sum(same_day(F.col("list_cost"))).alias("cost_same"),
+        F.sum(settled(F.col("list_cost"))).alias("cost_settled"),
+        F.sum(same_day(F.col("effective_cost"))).alias("eff_same"),
+        F.sum(settled(F.col("effective_cost"))).alias("eff_settled"),
+    )
+    d = days.join(daily, ["workspace_id", "usage_date"], "left").fillna(0.0)
+    nxt = F.date_add("usage_date", 1)
+    d = d.withColumn("month", F.trunc("usage_date", "month")).withColumn("next_month", F.trunc(nxt, "month"))
+
+    w7, w28 = prior_days("workspace_id", "usage_date", 7), prior_days("workspace_id", "usage_date", 28)
+    w30 = prior_days("workspace_id", "usage_date", 30)
+    before = (
+        Window.partitionBy("workspace_id")
+        .orderBy(F.datediff("usage_date", F.lit("1970-01-01").cast("date")))
+        .rangeBetween(-56, -29)
+    )
+    in_month = (
+        Window.partitionBy("workspace_id", "month")
+        .orderBy("usage_date")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    month_totals = d.groupBy("workspace_id", "month").agg(
+        F.sum("cost_settled").alias("month_settled"), F.count("*").alias("month_days")
+    )
+    d = d.select(
+        "*",
+        F.avg("cost_settled").over(w7).alias("avg_cost_7d"),
+        F.stddev("cost_settled").over(w7).alias("std_cost_7d"),
+        F.avg("cost_settled").over(w28).alias("avg_cost_28d"),
+        F.sum("cost_settled").over(w30).alias("cost_last_30d"),
+        F.avg("cost_settled").over(before).alias("__avg_28d_before"),
+        F.count("*").over(w30).alias("__days_30d"),
+        previous("cost_settled", "workspace_id", "usage_date").alias("cost_prev_day"),
+        (F.coalesce(F.sum("cost_settled").over(in_month), F.lit(0.0)) + F.col("cost_same")).alias("__mtd_d"),
+        (F.count("*").over(in_month) + 1).alias("__mtd_days"),
+        (F.coalesce(F.sum("eff_settled").over(in_month), F.lit(0.0)) + F.col("eff_same")).alias(
+            "__mtd_eff_d"
+        ),
+    )
+    prev_month = month_totals.select(
+        "workspace_id",
+        F.add_months("month", 1).alias("next_month"),
+        F.col("month_settled").alias("__prev_month_settled"),
+        F.col("month_days").alias("__prev_month_days"),
+    )
+    d = d.join(prev_month, ["workspace_id", "next_month"], "left")
+    same_month = F.col("month") == F.col("next_month")
+    days_in_month = F.dayofmonth(F.last_day(nxt))
+    d = d.select(
+        "*",
+        F.when(same_month, F.col("__mtd_d")).otherwise(F.lit(0.0)).alias("mtd_cost"),
+        F.when(same_month, F.col("__mtd_eff_d")).otherwise(F.lit(0.0)).alias("mtd_effective_cost"),
+        (F.dayofmonth(nxt) - 1).alias("days_elapsed"),
+        days_in_month.alias("days_in_month"),
+        (days_in_month - F.dayofmonth(nxt) + 1).alias("days_remaining"),
+        F.size(F.filter(F.sequence(nxt, F.last_day(nxt)), lambda x: F.dayofweek(x).isin(1, 7))).alias(
+            "weekend_days_remaining"
+        ),
+        # Last month as known today; a month the data starts inside of does not count.
+        F.when(same_month, F.col("__prev_month_settled")).otherwise(F.col("__mtd_d")).alias("__last_month"),
+        F.when(same_month, F.col("__prev_month_days"))
+        .otherwise(F.col("__mtd_days"))
+        .alias("__last_month_days"),
+        F.dayofmonth(F.last_day(F.add_months(nxt, -1))).alias("__last_month_len"),
+    )
+    last_month_cost = F.when(F.col("__last_month_days") == F.col("__last_month_len"), F.col("__last_month"))
+    d = d.withColumn("last_month_cost", last_month_cost)
+    naive = (
+        F.when(F.col("days_elapsed") > 0, F.col("mtd_cost") / F.col("days_elapsed") * F.col("days_in_month"))
+        .when(
+            F.col("last_month_cost").isNotNull(),
+            F.col("last_month_cost") / F.col("__last_month_len") * F.col("days_in_month"),
+        )
+        .otherwise(F.col("avg_cost_28d") * F.col("days_in_month"))
+    )
+    d = d.select(
+        "*",
+        naive.alias("naive_month_projection"),
+        (F.col("mtd_cost") + F.coalesce("avg_cost_7d", F.lit(0.0)) * F.col("days_remaining")).alias(
+            "run_rate_projection"
+        ),
+        ratio(F.col("avg_cost_28d"), F.col("__avg_28d_before")).alias("cost_trend_28d"),
+        ratio(F.col("cost_last_30d"), F.col("__days_30d")).alias("__avg30"),
+    )
+    d = _with_commits(tables, d)
+    return d.select(
+        "workspace_id",
+        "usage_date",
+        F.col("cost_same").alias("cost_today_reported"),
+        "cost_prev_day",
+        "avg_cost_7d",
+        "std_cost_7d",
+        "avg_cost_28d",
+        "cost_last_30d",
+        (F.col("__avg30") * 30).alias("cost_30d_run_rate"),
+        "cost_trend_28d",
+        ratio(F.col("avg_cost_7d"), F.col("avg_cost_28d")).alias("cost_7d_vs_28d"),
+        ratio(F.col("std_cost_7d"), F.col("avg_cost_7d")).alias("cost_cv_7d"),
+        "mtd_cost",
+        "mtd_effective_cost",
+        "days_elapsed",
+        "days_in_month",
+        "days_remaining",
+        "weekend_days_remaining",
+        "last_month_cost",
+        "naive_month_projection",
+        "run_rate_projection",
+        (F.coalesce("avg_cost_7d", F.lit(0.0)) * F.col("days_remaining")).alias("run_rate_remaining"),
+        ratio(F.col("mtd_cost"), F.col("run_rate_projection")).alias("mtd_share_of_projection"),
+        ratio(F.col("run_rate_projection"), F.col("last_month_cost")).alias("projection_vs_last_month"),
+        ratio(ratio(F.col("mtd_cost"), F.col("days_elapsed")), F.col("avg_cost_28d")).alias(
+            "mtd_rate_vs_28d"
+        ),
+        ratio(F.col("naive_month_projection"), F.col("run_rate_projection")).alias("naive_vs_run_rate"),
+        F.dayofweek(nxt).alias("next_day_of_week"),
+        F.month(nxt).alias("next_month_of_year"),
+        "monthly_budget",
+        "discount_pct",
+        "ytd_effective_cost",
+        "account_ytd_effective_cost",
+        "account_commit_usd",
+        "commit_days_after_month",
+    )
+
+
+def _with_commits(tables: Tables, d):
+    """Budget of the month of ``d + 1``, the account commit whose period holds it, and the
+    effective (contract-price) spend since that period began, per workspace and account."""
+    commits = _commits(tables)
+    nxt = F.date_add("usage_date", 1)
+    if commits is None:
+        nulls = ("monthly_budget", "discount_pct", "ytd_effective_cost", "account_ytd_effective_cost",
+                 "account_commit_usd", "commit_days_after_month")  # fmt: skip
+        return d.select("*", *[F.lit(None).cast("double").alias(n) for n in nulls])
+    budgets = commits.where(F.col("commit_type") == "WORKSPACE_MONTHLY_BUDGET").select(
+        "workspace_id",
+        F.col("period_start").alias("next_month"),
+        F.col("commit_amount_usd").alias("monthly_budget"),
+    )
+    d = d.join(budgets, ["workspace_id", "next_month"], "left")
+    account = commits.where(F.col("commit_type") == "ACCOUNT_COMMIT").select(
+        F.col("commit_id").alias("__commit"),
+        F.col("period_start").alias("__start"),
+        F.col("period_end").alias("__end"),
+        F.col("commit_amount_usd").alias("account_commit_usd"),
+        F.col("discount_pct").alias("discount_pct"),
+    )
+    d = d.join(F.broadcast(account), (nxt >= F.col("__start")) & (nxt <= F.col("__end")), "left")
+    in_period = F.col("usage_date") >= F.col("__start")
+    ytd_window = (
+        Window.partitionBy("workspace_id", "__commit")
+        .orderBy("usage_date")
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    d = d.withColumn(
+        "ytd_effective_cost",
+        F.when(
+            F.col("__commit").isNotNull(),
+            F.coalesce(F.sum(F.when(in_period, F.col("eff_settled"))).over(ytd_window), F.lit(0.0))
+            + F.when(in_period, F.col("eff_same")).otherwise(F.lit(0.0)),
+        ),
+    )
+    totals = d.groupBy("usage_date").agg(F.sum("ytd_effective_cost").alias("account_ytd_effective_cost"))
+    return d.join(totals, "usage_date", "left").withColumn(
+        "commit_days_after_month",
+        F.greatest(F.datediff("__end", F.last_day(nxt)), F.lit(0)).cast("double"),
+    )
+
+
+SPEND_FEATURES = FeatureTable(
+    name="spend_features",
+    primary_keys=("workspace_id", "usage_date"),
+    timestamp_key="usage_date",
+    compute=spend_features,
+    description=(
+        "Per workspace and day d, spend as known at the end of d (earlier days settled, d as first "
+        "reported): 7/28/30-day run rates, month-to-date and last month for the month of d+1, its "
+        "budget, and contract-price spend since the account commit began."
+    ),
+    sources=("fact_usage", "commit_configurations"),
 )

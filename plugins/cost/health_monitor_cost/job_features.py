@@ -1,0 +1,160 @@
+"""Job-day cost features: what a job cost, ran and used, as known at the end of each day."""
+
+from __future__ import annotations
+
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from health_monitor.featurekit import calendar, day_number, prior_days, ratio
+from health_monitor.specs import FeatureTable, Tables
+from health_monitor_cost.billing import dense_days, same_day, settled
+
+JOB_KEYS = ["workspace_id", "job_id"]
+
+
+def job_usage(tables: Tables):
+    """Billing rows of jobs: those carrying a job_id, plus the usage of API-created all-purpose
+    clusters on the days they ran exactly one job (Databricks bills those without a job_id;
+    ``on_all_purpose`` marks them)."""
+    usage = tables.gold("fact_usage")
+    api = tables.gold("dim_cluster").where(F.col("cluster_source") == "API").select("cluster_id").distinct()
+    ran = (
+        tables.gold("fact_job_run_timeline")
+        .where(F.col("cluster_id").isNotNull())
+        .join(api, "cluster_id")
+        .groupBy("cluster_id", F.to_date("period_start_time").alias("usage_date"))
+        .agg(F.min("job_id").alias("__job"), F.countDistinct("job_id").alias("__jobs"))
+        .where(F.col("__jobs") == 1)
+        .drop("__jobs")
+    )
+    usage = usage.join(ran, ["cluster_id", "usage_date"], "left")
+    return (
+        usage.select(
+            "*",
+            (F.col("job_id").isNull() & F.col("__job").isNotNull()).alias("on_all_purpose"),
+            F.coalesce("job_id", "__job").alias("__job_id"),
+        )
+        .where(F.col("__job_id").isNotNull())
+        .drop("job_id")
+        .withColumnRenamed("__job_id", "job_id")
+    )
+
+
+def _runs(tables: Tables):
+    """Runs started, run hours and average CPU of the job's classic clusters, per job-day. Run
+    slices and node hours are known at their end, by midnight of the day they start."""
+    slices = tables.gold("fact_job_run_timeline").select(
+        "workspace_id",
+        "job_id",
+        "run_id",
+        "cluster_id",
+        F.to_date("period_start_time").alias("usage_date"),
+        (F.unix_timestamp("period_end_time") - F.unix_timestamp("period_start_time")).alias("__secs"),
+    )
+    runs = slices.groupBy(*JOB_KEYS, "usage_date").agg(
+        F.countDistinct("run_id").alias("runs"), (F.sum("__secs") / 3600.0).alias("run_hours")
+    )
+    nodes = (
+        tables.gold("fact_node_timeline")
+        .where(~F.col("driver"))
+        .groupBy("cluster_id", F.to_date("start_time").alias("usage_date"))
+        .agg(F.avg(F.col("cpu_user_percent") + F.col("cpu_system_percent")).alias("__cpu"))
+    )
+    cpu = (
+        slices.where(F.col("cluster_id").isNotNull())
+        .select(*JOB_KEYS, "cluster_id", "usage_date")
+        .distinct()
+        .join(nodes, ["cluster_id", "usage_date"])
+        .groupBy(*JOB_KEYS, "usage_date")
+        .agg(F.avg("__cpu").alias("cpu_percent"))
+    )
+    return runs.join(cpu, [*JOB_KEYS, "usage_date"], "left")
+
+
+def job_cost_features(tables: Tables):
+    usage = job_usage(tables)
+    days = dense_days(usage, JOB_KEYS)
+    cost = F.col("list_cost")
+    daily = usage.groupBy(*JOB_KEYS, "usage_date").agg(
+        F.sum(same_day(cost)).alias("cost_same"),
+        F.sum(settled(cost)).alias("cost_settled"),
+        F.sum(settled(F.when(F.col("on_all_purpose"), cost).otherwise(0.0))).alias("ap_settled"),
+        F.sum(settled(F.when(F.col("product_features_is_serverless"), cost).otherwise(0.0))).alias(
+            "serverless_settled"
+        ),
+    )
+    d = (
+        days.join(daily, [*JOB_KEYS, "usage_date"], "left")
+        .join(_runs(tables), [*JOB_KEYS, "usage_date"], "left")
+        .fillna(
+            0.0, subset=["cost_same", "cost_settled", "ap_settled", "serverless_settled", "runs", "run_hours"]
+        )
+    )
+    active = F.when(F.col("cost_settled") > 0, F.col("cost_settled"))
+    w7, w28 = prior_days(JOB_KEYS, "usage_date", 7), prior_days(JOB_KEYS, "usage_date", 28)
+    w7_today = prior_days(JOB_KEYS, "usage_date", 7, include_today=True)
+    earlier = (
+        Window.partitionBy(*JOB_KEYS)
+        .orderBy(day_number("usage_date"))
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    d = d.select(
+        "*",
+        F.last(active, ignorenulls=True).over(earlier).alias("last_active_cost"),
+        F.last(F.when(F.col("cost_settled") > 0, F.col("usage_date")), ignorenulls=True)
+        .over(earlier)
+        .alias("__last_active_day"),
+        F.sum("cost_settled").over(w7).alias("cost_7d"),
+        F.avg(active).over(w7).alias("avg_active_cost_7d"),
+        F.avg(active).over(w28).alias("avg_active_cost_28d"),
+        F.max("cost_settled").over(w28).alias("max_cost_28d"),
+        F.stddev(active).over(w28).alias("__std_28d"),
+        F.count(active).over(w7).alias("active_days_7d"),
+        F.count(active).over(w28).alias("active_days_28d"),
+        F.avg("runs").over(w7).alias("avg_runs_7d"),
+        F.sum("run_hours").over(w28).alias("__hours_28d"),
+        F.sum("cost_settled").over(w28).alias("__cost_28d"),
+        F.sum("runs").over(w28).alias("__runs_28d"),
+        F.avg("cpu_percent").over(w7_today).alias("avg_cpu_7d"),
+        F.sum("ap_settled").over(w7).alias("all_purpose_cost_7d"),
+        F.sum("serverless_settled").over(w7).alias("__serverless_7d"),
+    )
+    return d.select(
+        *JOB_KEYS,
+        "usage_date",
+        F.col("cost_same").alias("cost_today_reported"),
+        "runs",
+        "last_active_cost",
+        "cost_7d",
+        "avg_active_cost_7d",
+        "avg_active_cost_28d",
+        "max_cost_28d",
+        ratio(F.col("__std_28d"), F.col("avg_active_cost_28d")).alias("cost_cv_28d"),
+        ratio(F.col("avg_active_cost_7d"), F.col("avg_active_cost_28d")).alias("cost_trend_7d_28d"),
+        ratio(F.col("last_active_cost"), F.col("avg_active_cost_28d")).alias("last_vs_28d"),
+        "active_days_7d",
+        "active_days_28d",
+        F.datediff("usage_date", "__last_active_day").alias("days_since_active"),
+        "avg_runs_7d",
+        ratio(F.col("__hours_28d"), F.col("__runs_28d")).alias("avg_run_hours_28d"),
+        ratio(F.col("__cost_28d"), F.col("__hours_28d")).alias("cost_per_run_hour_28d"),
+        ratio(F.col("__cost_28d"), F.col("__runs_28d")).alias("cost_per_run_28d"),
+        "avg_cpu_7d",
+        "all_purpose_cost_7d",
+        ratio(F.col("__serverless_7d"), F.col("cost_7d")).alias("serverless_share_7d"),
+        *calendar("usage_date"),
+    )
+
+
+JOB_COST_FEATURES = FeatureTable(
+    name="job_cost_features",
+    primary_keys=("workspace_id", "job_id", "usage_date"),
+    timestamp_key="usage_date",
+    compute=job_cost_features,
+    description=(
+        "Per job and calendar day, as known at the end of the day: the day's first-reported cost and "
+        "runs, and 7/28-day history of settled cost, runs, run hours, CPU of its clusters, and cost "
+        "billed on all-purpose compute."
+    ),
+    sources=("fact_usage", "dim_cluster", "fact_job_run_timeline", "fact_node_timeline"),
+)
