@@ -11,26 +11,14 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.specs import FeatureTable, Tables
+from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, fingerprint
 
-# system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
-SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
 STATEMENT_TYPES = ["SELECT", "INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "COPY", "OPTIMIZE", "OTHER"]
-
-
-def _code(column: str, values: list[str]):
-    """1-based position of the column's value in ``values`` (case, '-' and ' ' ignored); unknown -> len+1."""
-    normalized = F.upper(F.regexp_replace(F.col(column), "[- ]", "_"))
-    expr = F.lit(len(values) + 1)
-    for i, value in reversed(list(enumerate(values, start=1))):
-        expr = F.when(normalized == value, F.lit(i)).otherwise(expr)
-    return expr
 
 
 def query_features(tables: Tables):
     queries = tables.gold("fact_query_history").where(F.col("warehouse_id").isNotNull())
     text = F.upper(F.coalesce(F.col("statement_text"), F.lit("")))
-    # Literals differ between runs of one query; the fingerprint ignores them.
-    fingerprint = F.sha2(F.regexp_replace(F.regexp_replace(text, r"'[^']*'", "?"), r"\b\d+\b", "?"), 256)
     q = queries.select(
         "statement_id",
         "warehouse_id",
@@ -40,13 +28,20 @@ def query_features(tables: Tables):
         "read_bytes",
         "spilled_local_bytes",
         "from_result_cache",
-        fingerprint.alias("fingerprint"),
+        # Literals differ between runs of one query; the fingerprint ignores them.
+        fingerprint(text).alias("fingerprint"),
+        (F.col("spilled_local_bytes") > 0).cast("int").alias("spilled"),
+        F.when(
+            ~F.col("from_result_cache"),
+            ((F.col("pruned_files") == 0) & (F.col("read_files") >= FULL_SCAN_MIN_FILES)).cast("int"),
+        ).alias("full_scan"),
+        (F.col("waiting_at_capacity_duration_ms") / 1000.0).alias("queue_s"),
         F.length(text).alias("query_text_length"),
         (F.size(F.split(text, r"\bJOIN\b")) - 1).alias("join_count"),
         (F.size(F.split(text, r"\bSELECT\b")) - 2).alias("subquery_count"),
         text.contains("GROUP BY").cast("int").alias("has_aggregation"),
         text.contains(" OVER").cast("int").alias("has_window_function"),
-        _code("statement_type", STATEMENT_TYPES).alias("statement_type_code"),
+        code("statement_type", STATEMENT_TYPES).alias("statement_type_code"),
         F.hour("start_time").alias("hour_of_day"),
         F.dayofweek("start_time").alias("day_of_week"),
     )
@@ -67,11 +62,17 @@ def query_features(tables: Tables):
         F.avg("spilled_local_bytes").over(earlier).alias("historical_spill_bytes"),
         F.avg(F.col("from_result_cache").cast("double")).over(earlier).alias("historical_cache_rate"),
         F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"),
+        F.avg("spilled").over(earlier).alias("historical_spill_share"),
+        F.avg("full_scan").over(earlier).alias("historical_full_scan_share"),
+        F.avg("queue_s").over(earlier).alias("historical_queue_s"),
+        (F.max("total_duration_ms").over(earlier) / 1000).alias("historical_max_duration_s"),
+        F.lag("spilled").over(by_fp).alias("prev_spilled"),
+        F.lag("full_scan").over(by_fp).alias("prev_full_scan"),
     )
     warehouses = tables.gold("dim_warehouse").select(
         "warehouse_id",
         "change_time",
-        _code("warehouse_size", SIZES).alias("warehouse_size_code"),
+        code("warehouse_size", SIZES).alias("warehouse_size_code"),
         "max_clusters",
         "warehouse_type",
     )
@@ -110,6 +111,12 @@ def query_features(tables: Tables):
         "historical_spill_bytes",
         "historical_cache_rate",
         "warehouse_recent_queries_10m",
+        "historical_spill_share",
+        "historical_full_scan_share",
+        "historical_queue_s",
+        "historical_max_duration_s",
+        "prev_spilled",
+        "prev_full_scan",
         "warehouse_size_code",
         "warehouse_max_clusters",
         "is_serverless",

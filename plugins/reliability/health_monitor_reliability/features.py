@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from health_monitor.featurekit import calendar, prior_days, ratio
 from health_monitor.specs import FeatureTable, Tables
-from health_monitor_reliability.runs import job_runs
+from health_monitor_reliability.runs import job_runs, sla_runs
 
 MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
@@ -31,8 +31,29 @@ def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
     return F.coalesce(F.datediff(F.col(date), last), F.lit(NEVER_DAYS))
 
 
-def _daily_runs(tables: Tables):
-    runs = job_runs(tables)
+def _window_median(column: str, window):
+    """The median of ``column`` over a framed window (Spark's median cannot take a frame)."""
+    values = F.array_sort(F.collect_list(column).over(window))
+    n = F.size(values)
+    lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
+    upper = F.element_at(values, F.floor(n / 2).cast("int") + 1)
+    return F.when(n > 0, (lower + upper) / 2.0)
+
+
+def _daily_sla(tables: Tables, runs):
+    """Per job and day: SLA breaches and how close the runs came to the duration and deadline."""
+    return (
+        sla_runs(tables, runs)
+        .groupBy("job_id", "run_date")
+        .agg(
+            F.sum("sla_breach").alias("sla_breaches"),
+            F.max("duration_sla_ratio").alias("max_duration_sla_ratio"),
+            F.min("end_margin_hours").alias("min_end_margin_hours"),
+        )
+    )
+
+
+def _daily_runs(tables: Tables, runs):
     clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
     # The runtime a run used: the cluster's version in force when the run started.
     versions = (
@@ -61,9 +82,15 @@ def _daily_runs(tables: Tables):
         F.count(F.lit(1)).alias("total_runs"),
         F.sum("failed").alias("failures"),
         F.avg("duration_sec").alias("avg_duration_sec"),
+        F.avg(F.when(F.col("result_state") == "SUCCEEDED", F.col("duration_sec"))).alias(
+            "success_avg_duration_sec"
+        ),
         F.max("duration_sec").alias("max_duration_sec"),
         F.stddev("duration_sec").alias("std_duration_sec"),
         F.sum("is_repair").alias("repair_runs"),
+        F.sum(((F.col("is_repair") == 1) & (F.col("result_state") == "SUCCEEDED")).cast("int")).alias(
+            "repair_successes"
+        ),
         F.max_by("failed", "start_time").alias("last_run_failed"),
         F.avg("avg_mem_used_percent").alias("avg_mem_used_percent"),
         F.max("peak_mem_used_percent").alias("peak_mem_used_percent"),
@@ -86,7 +113,7 @@ def _dense(daily):
         .select("job_id", F.explode(F.sequence("first_date", "horizon")).alias("run_date"))
     )
     return spine.join(daily, ["job_id", "run_date"], "left").fillna(
-        0, subset=["total_runs", "failures", "repair_runs", "memory_pressure_runs"]
+        0, subset=["total_runs", "failures", "repair_runs", "repair_successes", "memory_pressure_runs"]
     )
 
 
@@ -124,10 +151,17 @@ def _upstream_jobs(tables: Tables):
 
 
 def reliability_features(tables: Tables):
-    daily = _dense(_daily_runs(tables)).join(_job_changes(tables), ["job_id", "run_date"], "left")
+    runs = job_runs(tables)
+    daily = (
+        _dense(_daily_runs(tables, runs))
+        .join(_job_changes(tables), ["job_id", "run_date"], "left")
+        .join(_daily_sla(tables, runs), ["job_id", "run_date"], "left")
+        .fillna(0, subset=["sla_breaches"])
+    )
     w7 = prior_days("job_id", "run_date", 7, include_today=True)
     w3 = prior_days("job_id", "run_date", 3, include_today=True)
     w30 = prior_days("job_id", "run_date", 30, include_today=True)
+    w28 = prior_days("job_id", "run_date", 28, include_today=True)
     before = prior_days("job_id", "run_date", 7)
     upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
     ran = F.col("total_runs") > 0
@@ -136,6 +170,11 @@ def reliability_features(tables: Tables):
         ran.alias("ran"),
         (F.col("failures") > 0).alias("failed_day"),
         (ran & (F.col("failures") == 0)).alias("clean_day"),
+        (F.col("sla_breaches") > 0).alias("breached_day"),
+        # The day ended badly: its last run failed (not recovered that day) or a run breached its SLA.
+        ((F.coalesce(F.col("last_run_failed"), F.lit(0)) == 1) | (F.col("sla_breaches") > 0)).alias(
+            "incident_day"
+        ),
         # The runtime most recently used, and whether it is newer than the one used before.
         F.last("dbr_version_num", ignorenulls=True).over(upto).alias("dbr_current"),
         F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
@@ -176,12 +215,37 @@ def reliability_features(tables: Tables):
         _days_since("job_changed").alias("days_since_job_change"),
         _days_since("dbr_upgraded").alias("days_since_dbr_upgrade"),
         (F.col("last_end_hour") - F.col("usual_end_hour_14d")).alias("end_hour_delay"),
+        # Durations of successful runs (failed runs stop early): the usual one and its trend.
+        F.last("success_avg_duration_sec", ignorenulls=True).over(upto).alias("last_success_duration_sec"),
+        _window_median("success_avg_duration_sec", w7).alias("success_duration_median_7d"),
+        _window_median("success_avg_duration_sec", w28).alias("success_duration_median_28d"),
+        F.avg("success_avg_duration_sec").over(w7).alias("success_duration_avg_7d"),
+        F.stddev("success_avg_duration_sec").over(w28).alias("success_duration_std_28d"),
+        F.avg("success_avg_duration_sec").over(w28).alias("success_duration_avg_28d"),
+        # SLA history: breached days, and how close runs came to the duration limit and deadline.
+        F.sum(F.col("breached_day").cast("int")).over(w7).alias("sla_breached_days_7d"),
+        F.sum(F.col("breached_day").cast("int")).over(w30).alias("sla_breached_days_30d"),
+        F.sum(F.col("breached_day").cast("int")).over(upto).alias("sla_breached_days_all"),
+        F.max("max_duration_sla_ratio").over(w7).alias("duration_sla_ratio_max_7d"),
+        F.min("min_end_margin_hours").over(w7).alias("end_margin_hours_min_7d"),
+        _days_since("breached_day").alias("days_since_sla_breach"),
+        F.sum(F.col("incident_day").cast("int")).over(w7).alias("incident_days_7d"),
+        F.sum(F.col("incident_day").cast("int")).over(w30).alias("incident_days_30d"),
+        _days_since("incident_day").alias("days_since_incident"),
+        F.sum("repair_runs").over(upto).alias("repairs_all"),
+        F.sum("repair_successes").over(upto).alias("repair_successes_all"),
     )
     jobs = (
         tables.gold("dim_job")
         .where("is_current")
         .select("job_id", "task_count", "max_retries", "timeout_seconds")
     )
+    slas = tables.gold("dim_job_sla").select(
+        "job_id",
+        "sla_duration_seconds",
+        F.col("sla_end_hour_utc").isNotNull().cast("int").alias("has_deadline"),
+    )
+    jobs = jobs.join(slas, "job_id", "left")
     own = hist.join(jobs, "job_id", "left")
     # What the job's upstream jobs did on the same day: late or failed upstreams break readers.
     up = (
@@ -248,7 +312,37 @@ def reliability_features(tables: Tables):
         "task_count",
         "max_retries",
         "timeout_seconds",
+        "success_avg_duration_sec",
+        "last_success_duration_sec",
+        "success_duration_median_7d",
+        "success_duration_median_28d",
+        ratio(F.col("success_duration_avg_7d"), F.col("success_duration_avg_28d")).alias(
+            "duration_trend_7d_28d"
+        ),
+        ratio(F.col("success_duration_std_28d"), F.col("success_duration_avg_28d")).alias("duration_cv_28d"),
+        "sla_duration_seconds",
+        "has_deadline",
+        "sla_breaches",
+        F.col("breached_day").cast("int").alias("sla_breached"),
+        "sla_breached_days_7d",
+        "sla_breached_days_30d",
+        ratio(F.col("sla_breached_days_all"), F.col("run_days_all")).alias("sla_breach_day_rate_all"),
+        "days_since_sla_breach",
+        "max_duration_sla_ratio",
+        "duration_sla_ratio_max_7d",
+        "min_end_margin_hours",
+        "end_margin_hours_min_7d",
+        F.col("incident_day").cast("int").alias("incident"),
+        "incident_days_7d",
+        "incident_days_30d",
+        "days_since_incident",
+        ratio(F.col("repair_successes_all"), F.col("repairs_all")).alias("retry_success_rate_all"),
         *calendar("run_date"),
+        # Tomorrow's calendar is known today: month-end days carry more data.
+        F.dayofweek(F.date_add("run_date", 1)).alias("next_day_of_week"),
+        (F.datediff(F.last_day(F.date_add("run_date", 1)), F.date_add("run_date", 1)) <= 2)
+        .cast("int")
+        .alias("next_is_month_end"),
     )
 
 
@@ -262,4 +356,114 @@ RELIABILITY_FEATURES = FeatureTable(
         "pressure, runtime upgrades, job edits and the health of upstream jobs."
     ),
     sources=("fact_job_run_timeline", "dim_cluster", "fact_node_timeline", "dim_job", "fact_table_lineage"),
+)
+
+
+DAY_SECONDS = 86400
+TERMINATIONS = {  # termination codes a failure's cause shows in
+    "term_execution_error": "RUN_EXECUTION_ERROR",
+    "term_driver_error": "DRIVER_ERROR",
+}
+
+
+def _before(seconds: int | None):
+    """Runs of the same job that ended before this one, within ``seconds`` (all when None)."""
+    w = Window.partitionBy("job_id").orderBy("end_sec")
+    return w.rangeBetween(Window.unboundedPreceding if seconds is None else -seconds, -1)
+
+
+def failed_run_features(tables: Tables):
+    runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    ok = (F.col("result_state") == "SUCCEEDED").cast("int")
+    retry = F.col("is_repair") == 1
+    upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
+    hist = runs.select(
+        "*",
+        F.sum("failed").over(_before(DAY_SECONDS)).alias("failures_24h"),
+        F.count(F.lit(1)).over(_before(DAY_SECONDS)).alias("runs_24h"),
+        F.sum(F.when(retry, 1).otherwise(0)).over(_before(None)).alias("retries_before"),
+        F.sum(F.when(retry, ok).otherwise(0)).over(_before(None)).alias("retry_successes_before"),
+        F.sum(F.when(retry, F.col("failed")).otherwise(0))
+        .over(_before(7 * DAY_SECONDS))
+        .alias("retry_failures_7d"),
+        F.last(F.when(retry, ok), ignorenulls=True).over(_before(None)).alias("last_retry_succeeded"),
+        F.expr("percentile_approx(duration_sec, 0.5)")
+        .over(_before(14 * DAY_SECONDS))
+        .alias("usual_duration_14d"),
+        # Failed runs in a row up to this one (a success resets the count).
+        F.sum(ok).over(upto).alias("success_group"),
+    )
+    hist = hist.withColumn(
+        "consecutive_failed_runs",
+        F.sum("failed").over(
+            Window.partitionBy("job_id", "success_group")
+            .orderBy("end_sec", "run_id")
+            .rowsBetween(Window.unboundedPreceding, 0)
+        ),
+    )
+    failed = hist.where(F.col("failed") == 1)
+    # Peak memory on the run's own cluster while it ran (node rows ended by the run's end).
+    nodes = tables.gold("fact_node_timeline").select(
+        "cluster_id",
+        F.col("start_time").alias("n_start"),
+        F.col("end_time").alias("n_end"),
+        "mem_used_percent",
+    )
+    memory = (
+        failed.select("run_id", "cluster_id", "start_time", "end_time")
+        .join(nodes, "cluster_id")
+        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
+        .groupBy("run_id")
+        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
+    )
+    # The job's last edit before the failure: bad deploys fail every run until reverted.
+    edits = (
+        tables.gold("dim_job")
+        .where(F.col("change_time") > F.col("create_time"))
+        .select("job_id", "change_time")
+        .join(failed.select("run_id", "job_id", "end_time"), "job_id")
+        .where(F.col("change_time") <= F.col("end_time"))
+        .groupBy("run_id")
+        .agg(F.max("change_time").alias("last_edit"))
+    )
+    out = failed.join(memory, "run_id", "left").join(edits, "run_id", "left")
+    return out.select(
+        "run_id",
+        F.to_date("end_time").alias("failed_date"),
+        "job_id",
+        F.col("is_repair").alias("is_retry"),
+        (F.col("result_state") == "TIMED_OUT").cast("int").alias("timed_out"),
+        (F.col("result_state") == "ERROR").cast("int").alias("error_state"),
+        *[(F.col("termination_code") == code).cast("int").alias(name) for name, code in TERMINATIONS.items()],
+        "duration_sec",
+        ratio(F.col("duration_sec"), F.col("usual_duration_14d")).alias("duration_vs_usual"),
+        "peak_mem_used_percent",
+        (F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT).cast("int").alias("memory_pressure"),
+        F.coalesce("failures_24h", F.lit(0)).alias("failures_24h"),
+        F.coalesce("runs_24h", F.lit(0)).alias("runs_24h"),
+        "consecutive_failed_runs",
+        F.coalesce("retries_before", F.lit(0)).alias("retries_before"),
+        ratio(F.col("retry_successes_before"), F.col("retries_before")).alias("retry_success_rate_before"),
+        F.coalesce("retry_failures_7d", F.lit(0)).alias("retry_failures_7d"),
+        "last_retry_succeeded",
+        F.coalesce(
+            (F.unix_timestamp("end_time") - F.unix_timestamp("last_edit")) / 3600.0,
+            F.lit(float(NEVER_DAYS * 24)),
+        ).alias("hours_since_job_edit"),
+        F.hour("end_time").alias("hour_of_day"),
+    )
+
+
+FAILED_RUN_FEATURES = FeatureTable(
+    name="failed_run_features",
+    # Keyed by the day the run ended (one row per run): a date key keeps as-of lookups exact and
+    # compares equal across readers, where a timestamp key would carry a time zone.
+    primary_keys=("run_id", "failed_date"),
+    timestamp_key="failed_date",
+    compute=failed_run_features,
+    description=(
+        "Per failed job run, as known when it ended: how it failed (state, termination code, duration, "
+        "memory), the job's failures and retry outcomes before it, and how recently the job was edited."
+    ),
+    sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job"),
 )

@@ -1,21 +1,31 @@
 """Entry point of the reliability plugin: the hook implementations health-monitor loads."""
 
 from health_monitor.hookspecs import hookimpl
-from health_monitor_reliability.features import RELIABILITY_FEATURES
-from health_monitor_reliability.labels import FAILURE_LABELS
-from health_monitor_reliability.models import JOB_FAILURE_PREDICTOR
+from health_monitor_reliability.features import FAILED_RUN_FEATURES, RELIABILITY_FEATURES
+from health_monitor_reliability.labels import (
+    DURATION_LABELS,
+    FAILURE_LABELS,
+    HEALTH_LABELS,
+    RETRY_LABELS,
+    SLA_BREACH_LABELS,
+)
+from health_monitor_reliability.models import MODELS
+from health_monitor_reliability.tools import register_tools  # noqa: F401 - the register_tools hook
 
 
 @hookimpl
 def register_feature_tables(register):
     register(RELIABILITY_FEATURES)
+    register(FAILED_RUN_FEATURES)
 
 
 @hookimpl
 def register_models(register):
-    register(JOB_FAILURE_PREDICTOR)
+    for model in MODELS:
+        register(model)
 
 
 @hookimpl
 def register_labels(register):
-    register(FAILURE_LABELS)
+    for labels in (FAILURE_LABELS, DURATION_LABELS, SLA_BREACH_LABELS, RETRY_LABELS, HEALTH_LABELS):
+        register(labels)

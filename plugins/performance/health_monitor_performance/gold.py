@@ -1,0 +1,87 @@
+"""Gold rows the performance feature tables and labels share: statements with the warehouse
+size they ran on, and finished job runs with the runtime they ran on."""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from health_monitor.specs import Tables
+
+# system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
+SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
+FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
+# A "full scan": a statement that read at least this many files and pruned none.
+FULL_SCAN_MIN_FILES = 8
+
+
+def code(column: str, values: list[str]):
+    """1-based position of the column's value in ``values`` (case, '-' and ' ' ignored); unknown -> len+1."""
+    normalized = F.upper(F.regexp_replace(F.col(column), "[- ]", "_"))
+    expr = F.lit(len(values) + 1)
+    for i, value in reversed(list(enumerate(values, start=1))):
+        expr = F.when(normalized == value, F.lit(i)).otherwise(expr)
+    return expr
+
+
+def power(size_code):
+    """Relative compute of a size: each size doubles the previous one (2X_SMALL = 1)."""
+    return F.pow(F.lit(2.0), size_code - F.lit(1))
+
+
+def fingerprint(text):
+    """A statement's text with literals replaced, hashed: the runs of one query share it."""
+    return F.sha2(F.regexp_replace(F.regexp_replace(text, r"'[^']*'", "?"), r"\b\d+\b", "?"), 256)
+
+
+def sized_statements(tables: Tables):
+    """Warehouse statements with their fingerprint and the warehouse size in force at their start."""
+    q = tables.gold("fact_query_history").where(F.col("warehouse_id").isNotNull())
+    q = q.withColumn("fingerprint", fingerprint(F.upper(F.coalesce(F.col("statement_text"), F.lit("")))))
+    warehouses = tables.gold("dim_warehouse").select(
+        "warehouse_id", "change_time", code("warehouse_size", SIZES).alias("size_code")
+    )
+    sizes = (
+        q.select("statement_id", "warehouse_id", "start_time")
+        .join(warehouses, "warehouse_id")
+        .where(F.col("change_time") <= F.col("start_time"))
+        .groupBy("statement_id")
+        .agg(F.max_by("size_code", "change_time").alias("size_code"))
+    )
+    return q.join(sizes, "statement_id", "left")
+
+
+def _dbr_number(column: str):
+    # "15.4.x-scala2.12" -> 15.4; photon/ml variants keep their numeric prefix.
+    return F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1).cast("double")
+
+
+def finished_runs(tables: Tables):
+    """One row per finished job run: its end date (when the run became known), duration, failure
+    flag and the runtime version of its cluster at its start (null on serverless)."""
+    slices = tables.gold("fact_job_run_timeline")
+    runs = (
+        slices.groupBy("workspace_id", "job_id", "run_id")
+        .agg(
+            F.min("period_start_time").alias("start_time"),
+            F.max("period_end_time").alias("end_time"),
+            F.max("result_state").alias("result_state"),  # set on the final slice only
+            F.max("cluster_id").alias("cluster_id"),
+        )
+        .where(F.col("result_state").isNotNull())
+    )
+    clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
+    versions = (
+        runs.select("run_id", "cluster_id", "end_time")
+        .join(clusters, "cluster_id")
+        .where(F.col("change_time") <= F.col("end_time"))
+        .groupBy("run_id")
+        .agg(F.max_by(_dbr_number("dbr_version"), "change_time").alias("dbr"))
+    )
+    return (
+        runs.join(versions, "run_id", "left")
+        .withColumn("end_date", F.to_date("end_time"))
+        .withColumn(
+            "duration_s", (F.unix_timestamp("end_time") - F.unix_timestamp("start_time")).cast("double")
+        )
+        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
+    )

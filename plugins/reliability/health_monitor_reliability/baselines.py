@@ -1,0 +1,56 @@
+"""The reliability domain's naive baselines, as scikit-learn estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+
+class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):
+    """Predict the positive class when one history feature of the entity (its own breach days,
+    retry success rate, failure rate) reaches a threshold tuned for F1 on the training rows.
+
+    Unlike the core's HistoryRateClassifier it tries every threshold (flagging every row
+    included, which is the right call when the positive class is the common one) and fills a
+    missing history with the training rows' mean. ``scale`` turns a count into a probability
+    (value / scale, clipped to [0, 1]); ``negate`` flips a feature where low values mean positive.
+    """
+
+    def __init__(self, column: str = "rolling_failure_rate_30d", scale: float = 1.0, negate: bool = False):
+        self.column = column
+        self.scale = scale
+        self.negate = negate
+
+    def _value(self, X) -> np.ndarray:
+        if not isinstance(X, pd.DataFrame) or self.column not in X.columns:
+            raise KeyError(f"baseline needs feature column {self.column!r}")
+        value = pd.to_numeric(X[self.column], errors="coerce").to_numpy(dtype="float64")
+        value = np.where(np.isnan(value), self.fill_, value) / self.scale
+        return 1.0 - value if self.negate else value
+
+    def fit(self, X, y):
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.array([0, 1])
+        raw = pd.to_numeric(X[self.column], errors="coerce") if self.column in X else None
+        self.fill_ = float(np.nanmean(raw)) if raw is not None and raw.notna().any() else 0.0
+        value = self._value(X)
+        best, best_f1 = np.inf, -1.0
+        for t in np.unique(np.quantile(value, np.linspace(0.0, 1.0, 201))):
+            pred = value >= t
+            tp = np.sum(pred & (y == 1))
+            f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
+            if f1 > best_f1:
+                best, best_f1 = float(t), f1
+        self.threshold_ = best
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        p = np.clip(self._value(X), 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return (self._value(X) >= self.threshold_).astype(int)
