@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from health_monitor.cli import build_parser, main
+from health_monitor.specs import DOMAINS
 
 COMMANDS = [
     "demo",
@@ -46,6 +47,8 @@ def test_every_command_has_help(capsys):
             ["explain", "--model", "cost_anomaly_detector", "--key", "oops"],
             "--key must look like COLUMN=VALUE",
         ),
+        (["tools", "--domain", "weather"], "unknown domain 'weather'"),
+        (["serve", "--host", "0.0.0.0"], "--host must be a loopback address"),
     ],
 )
 def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, capsys):
@@ -59,6 +62,7 @@ def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, c
     [
         (["simulate", "--seed", "minus"], "expected a whole number"),
         (["demo", "--scale", "huge"], "invalid choice"),
+        (["serve", "--port", "70000"], "at most 65535"),
     ],
 )
 def test_argparse_errors_exit_2(argv, message, capsys):
@@ -78,6 +82,7 @@ def test_plugins_and_models_as_json(capsys):
     assert main(["models", "--json"]) == 0
     models = json.loads(capsys.readouterr().out)
     assert {m["domain"] for m in models} == {"cost", "performance", "quality", "reliability", "security"}
+    assert len(models) == 26
     for m in models:
         assert (
             m["prediction_table"].endswith(f".ml.{m['name']}_predictions")
@@ -197,3 +202,13 @@ def test_the_demo_command_runs_end_to_end(tmp_path):
         timeout=600,
     )
     assert again.returncode == 0 and "cost_anomaly_detector" in again.stdout, again.stderr[-3000:]
+
+
+def test_tools_lists_every_toolkit_with_described_arguments(capsys):
+    assert main(["tools", "--json"]) == 0
+    tools = json.loads(capsys.readouterr().out)
+    per_toolkit = {d: [t for t in tools if t["toolkit"] in (d, "all")] for d in DOMAINS}
+    assert all(len(found) >= 4 for found in per_toolkit.values()), {d: len(f) for d, f in per_toolkit.items()}
+    assert len({t["name"] for t in tools}) == len(tools)
+    for tool in tools:
+        assert tool["description"] and all(a["description"] for a in tool["arguments"].values()), tool["name"]

@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add("tools", "List the agent tools of each domain's toolkit with their arguments.")
+    p.add_argument("--domain", help="only this domain's toolkit")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("tables", "List the tables in the home with rows and columns.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--schema", help="only this schema (gold, features, ml, ground_truth)")
@@ -400,6 +403,40 @@ def cmd_plugins(args, settings: Settings) -> int:
     return 1 if problems else 0
 
 
+def cmd_tools(args, settings: Settings) -> int:
+    from health_monitor.agents import CORE_TOOLS
+    from health_monitor.specs import DOMAINS
+
+    if args.domain is not None and args.domain not in DOMAINS:
+        raise ConfigError(f"unknown domain {args.domain!r}; choose one of {', '.join(DOMAINS)}")
+    host = _host()
+    specs = [(o.spec, o.plugin.name) for _, o in sorted(host.tools.items())] + [
+        (t, "core") for t in CORE_TOOLS
+    ]
+    rows = [
+        {
+            "name": spec.name,
+            "toolkit": spec.domain,
+            "plugin": plugin,
+            "reads": list(spec.reads),
+            "description": spec.description,
+            "arguments": {
+                n: {"required": f.is_required(), "description": f.description}
+                for n, f in spec.args.model_fields.items()
+            },
+        }
+        for spec, plugin in specs
+        if args.domain is None or spec.domain in (args.domain, "all")
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        arguments = ", ".join(n + ("" if a["required"] else "?") for n, a in r["arguments"].items())
+        print(f"{r['toolkit']:<12} {r['name']:<30} ({arguments})")
+    return 0
+
+
 def cmd_models(args, settings: Settings) -> int:
     host = _host()
     rows = []
@@ -412,7 +449,9 @@ def cmd_models(args, settings: Settings) -> int:
                 "problem_type": spec.problem_type.value,
                 "feature_tables": sorted({settings.feature_table(lk.table) for lk in spec.lookups}),
                 "keys": list(spec.keys),
-                "features": list(spec.feature_names),
+                "features": list(spec.input_names),
+                "context": list(spec.context),
+                "outputs": [n for n, _ in spec.outputs],
                 "baseline": spec.baseline_name,
                 "prediction_table": settings.predictions(name),
                 "registered_model": settings.registered_model(name),
@@ -456,6 +495,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "explain": cmd_explain,
     "serve": cmd_serve,
+    "tools": cmd_tools,
     "model-cards": cmd_model_cards,
     "plugins": cmd_plugins,
     "models": cmd_models,
