@@ -245,3 +245,33 @@ class PluginConformance:
             out = tool.invoke({**valid, "sql": "SELECT 1"})
             assert "sql" in out and not out.startswith("{"), f"{spec.name} accepted an unknown argument"
         assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
+
+    # -- real-time endpoints -----------------------------------------------------------------
+
+    def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
+        from health_monitor.champions import Champions
+        from health_monitor.serve import ENDPOINTS, RequestError, ScoringService
+
+        runtime, host, _ = trained_home
+        service = ScoringService(Champions(runtime, host))
+        before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
+        for spec in plugin_models:
+            paths = [f"/models/{spec.name}"] + [p for p, m in ENDPOINTS.items() if m == spec.name]
+            champion = service.champions.get(spec.name)
+            fields = service.fields(champion)
+            table = service.champions.store.table(runtime.settings.predictions(spec.name))
+            row = table.frame.iloc[len(table.frame) // 2]
+            valid = {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
+            for path in paths:
+                out = service.score(path, valid)
+                assert out["model"] == spec.name and "prediction" in out, out
+            for field in [*fields, "as_of"]:
+                for hostile in self.HOSTILE_VALUES:
+                    body = {**valid, field: hostile}
+                    try:
+                        service.score(paths[0], body)
+                    except RequestError as exc:
+                        assert 400 <= exc.status < 500, exc.message
+                    else:
+                        raise AssertionError(f"{paths[0]} accepted {field}={hostile!r}")
+        assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
