@@ -82,6 +82,7 @@ class Champions:
             if cached is not None and cached[0].version == current.version:
                 champion = cached[0]
             else:
+                self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
                 packed = load_packed_model(current.uri)
                 champion = Champion(spec, current.version, packed.model, packed.feature_spec)
             self._loaded[model] = (champion, now)

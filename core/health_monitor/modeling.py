@@ -41,14 +41,26 @@ OUTPUT_COLUMNS: dict[ProblemType, list[tuple[str, str]]] = {
 
 
 def as_matrix(X: pd.DataFrame, columns: list[str], medians: dict[str, float] | None = None) -> pd.DataFrame:
-    """Inputs in training order as float64, nulls filled with training medians (then 0)."""
+    """Inputs in training order as float64, nulls filled with training medians (then 0).
+
+    Column by column in numpy: scoring one row (real-time) must not pay pandas' per-column
+    ``apply``/``fillna`` overhead."""
     missing = [c for c in columns if c not in X.columns]
     if missing:
         raise KeyError(f"input has no column(s) {missing}")
-    out = X[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
-    if medians:
-        out = out.fillna(value=medians)
-    return out.fillna(0.0)
+    values = np.empty((len(X), len(columns)), dtype="float64")
+    for j, column in enumerate(columns):
+        series = X[column]
+        if series.dtype.kind not in "fiub":
+            series = pd.to_numeric(series, errors="coerce")
+        array = series.to_numpy(dtype="float64", na_value=np.nan)
+        holes = np.isnan(array)
+        if holes.any():
+            array = array.copy()
+            fill = (medians or {}).get(column, 0.0)
+            array[holes] = 0.0 if fill is None or np.isnan(fill) else fill
+        values[:, j] = array
+    return pd.DataFrame(values, columns=list(columns), index=X.index)
 
 
 CALIBRATION_SHARE = 0.2  # latest share of training times that calibrates regression intervals

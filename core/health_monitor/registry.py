@@ -40,9 +40,8 @@ class ModelRegistry:
         return cls(uri, uri, (directory / "artifacts").resolve().as_uri())
 
     def configure(self) -> None:
-        """Point this process's MLflow at the store (idempotent)."""
-        if self._configured:
-            return
+        """Point this process's MLflow at the store. Always sets the URIs: MLflow's are process-wide,
+        and another home's registry may have been configured since."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
         import mlflow
