@@ -31,7 +31,6 @@ class ModelRegistry:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_root = artifact_root
-        self._configured = False
 
     @classmethod
     def local(cls, directory: Path) -> ModelRegistry:
@@ -48,7 +47,6 @@ class ModelRegistry:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
-        self._configured = True
 
     def client(self):
         self.configure()
