@@ -78,6 +78,12 @@ class OnlineTable:
             self._times = stamps.to_numpy(dtype="datetime64[ns]")
         return self._times
 
+    def keys_for(self, lookup) -> list[str]:
+        """The primary keys a lookup matches by equality: all of them, or all but the timestamp
+        key when the lookup is point in time (``timestamp_lookup_key``)."""
+        stamp = lookup.timestamp_lookup_key
+        return [k for k in self.primary_keys if not (stamp and k == self.timestamp_key)]
+
     def values(self, column: str) -> list[str]:
         """Distinct values of ``column`` as text, sorted: what an error message offers."""
         return sorted(k[0] for k in self.index((column,)) if k[0] is not None)
@@ -149,12 +155,7 @@ class OnlineStore:
         out: dict[str, Any] = {}
         for lookup in spec.lookups:
             table = self.table(lookup.table_name, "run `health-monitor features` first")
-            table_keys = [
-                k
-                for k in table.primary_keys
-                if not (lookup.timestamp_lookup_key and k == table.timestamp_key)
-            ]
-            key = {tk: base[bk] for tk, bk in zip(table_keys, lookup.keys, strict=True)}
+            key = {tk: base[bk] for tk, bk in zip(table.keys_for(lookup), lookup.keys, strict=True)}
             if lookup.timestamp_lookup_key:
                 stamp = base.get(lookup.timestamp_lookup_key, at)
                 row = table.as_of(key, stamp)

@@ -92,8 +92,7 @@ class ScoringService:
         for lookup in champion.feature_spec.lookups:
             table = self.champions.store.table(lookup.table_name)
             stamp = lookup.timestamp_lookup_key
-            table_keys = [k for k in table.primary_keys if not (stamp and k == table.timestamp_key)]
-            for table_key, key in zip(table_keys, lookup.keys, strict=True):
+            for table_key, key in zip(table.keys_for(lookup), lookup.keys, strict=True):
                 if key in out or key == stamp:
                     continue
                 column = table.frame[table_key]
@@ -137,8 +136,7 @@ class ScoringService:
         for lookup in champion.feature_spec.lookups:
             table = self.champions.store.table(lookup.table_name)
             stamp = lookup.timestamp_lookup_key
-            table_keys = [k for k in table.primary_keys if not (stamp and k == table.timestamp_key)]
-            key = {tk: keys[bk] for tk, bk in zip(table_keys, lookup.keys, strict=True)}
+            key = {tk: keys[bk] for tk, bk in zip(table.keys_for(lookup), lookup.keys, strict=True)}
             field = lookup.keys[0]
             if tuple(key.values()) not in table.index(tuple(key)):
                 shown = ", ".join(f"{b}={keys[b]!r}" for b in lookup.keys)
