@@ -16,7 +16,9 @@ from health_monitor.serve import ENDPOINTS, ScoringService, check_loopback, serv
 def server(fake_trained_home):
     runtime, host = fake_trained_home
     service = ScoringService(Champions(runtime, host))
-    assert service.warm() == {"fake_anomaly": "v1", "fake_failure": "v1"}
+    warmed = service.warm()
+    assert warmed.keys() == {"fake_anomaly", "fake_failure"}
+    assert all(status.startswith("v1, ") and status.endswith(" rows scored") for status in warmed.values())
     httpd, url = serve_in_thread(service)
     yield httpd.server_address[1], runtime
     httpd.shutdown()

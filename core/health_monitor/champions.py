@@ -4,13 +4,24 @@ Real-time endpoints, agent tools and ``health-monitor explain`` share this path:
 packed model (its feature spec included) is loaded from the registry once and reloaded only when
 the ``champion`` alias moves; features come from the :class:`OnlineStore`, looked up the way the
 feature store joins them in batch.
+
+Scores are cached by the feature rows they were computed from. A request resolves its keys to
+row positions in the current version of each feature table (microseconds); the same positions
+under the same champion and table versions always give the same prediction, so it is computed
+once. :meth:`Champions.prefill` scores every row of a single-lookup model's feature table in
+one vectorized call (what ``infer`` does), so a request is a lookup; a cache miss (a
+multi-lookup model, a table that moved) is scored live and kept. When the champion or a table
+moves, the cache of that model starts over and prefilled models are prefilled again in the
+background while misses are scored live.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,10 +32,15 @@ from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.modeling import ScoringModel
-from health_monitor.online import OnlineStore
+from health_monitor.online import OnlineStore, OnlineTable
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Contribution, Model
+
+log = logging.getLogger(__name__)
+
+PREFILL_CHUNK = 50_000  # rows scored per vectorized call when prefilling
+CACHE_SIZE = 100_000  # live-scored predictions kept per model (least recently used dropped)
 
 
 @dataclass(frozen=True)
@@ -46,8 +62,34 @@ class Champion:
         return any(lk.timestamp_lookup_key for lk in self.feature_spec.lookups)
 
 
+@dataclass
+class _Scores:
+    """Predictions of one champion version over one version of its feature tables."""
+
+    stamp: tuple
+    by_row: dict[str, np.ndarray] | None = None  # prefilled: output column -> value per table row
+    by_positions: OrderedDict = field(default_factory=OrderedDict)  # live: positions -> output dict
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, positions: tuple[int, ...]) -> dict[str, Any] | None:
+        if self.by_row is not None and len(positions) == 1 and positions[0] >= 0:
+            i = positions[0]
+            return {column: plain(values[i]) for column, values in self.by_row.items()}
+        with self.lock:
+            found = self.by_positions.get(positions)
+            if found is not None:
+                self.by_positions.move_to_end(positions)
+            return found
+
+    def put(self, positions: tuple[int, ...], scored: dict[str, Any]) -> None:
+        with self.lock:
+            self.by_positions[positions] = scored
+            while len(self.by_positions) > CACHE_SIZE:
+                self.by_positions.popitem(last=False)
+
+
 class Champions:
-    """The champion of every model, loaded on first use. Thread-safe."""
+    """The champion of every model, loaded on first use, with its scores cached. Thread-safe."""
 
     def __init__(
         self, runtime: Runtime, host: Host, store: OnlineStore | None = None, refresh_seconds: float = 30.0
@@ -58,6 +100,9 @@ class Champions:
         self.refresh_seconds = refresh_seconds
         self._loaded: dict[str, tuple[Champion, float]] = {}
         self._lock = threading.Lock()
+        self._scores: dict[str, _Scores] = {}
+        self._prefill: set[str] = set()  # models to prefill again when their versions move
+        self._prefilling: set[str] = set()
         runtime.registry.configure()
 
     def spec(self, model: str) -> Model:
@@ -95,11 +140,101 @@ class Champions:
         columns = list(champion.feature_spec.input_columns)
         return pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
 
-    def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
+    def resolve(
+        self, champion: Champion, base: dict[str, Any], at: Any | None = None
+    ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
+        """The feature tables and row positions ``champion``'s lookups join for ``base``."""
+        return self.store.resolve(champion.feature_spec, base, at)
+
+    def score(
+        self, model: str, base: dict[str, Any], at: Any | None = None, *, cached: bool = True
+    ) -> dict[str, Any]:
+        """One prediction: the standard output columns and the model's own, JSON-ready.
+
+        ``cached=False`` scores the looked-up features live, bypassing the cache (tests compare
+        the two)."""
         champion = self.get(model)
-        X = self.features(model, base, at)
-        out = champion.model.predict(X).iloc[0].to_dict()
-        return {k: plain(v) for k, v in out.items()}
+        tables, positions = self.resolve(champion, base, at)
+        return self.score_rows(champion, tables, positions, cached=cached)
+
+    def score_rows(
+        self,
+        champion: Champion,
+        tables: tuple[OnlineTable, ...],
+        positions: tuple[int, ...],
+        *,
+        cached: bool = True,
+    ) -> dict[str, Any]:
+        """The prediction for resolved feature rows (see :meth:`resolve`)."""
+        if not cached:
+            return self._live(champion, tables, positions)
+        scores = self._scores_of(champion, tables)
+        found = scores.get(positions)
+        if found is None:
+            found = self._live(champion, tables, positions)
+            scores.put(positions, found)
+        return dict(found)
+
+    def _live(
+        self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
+    ) -> dict[str, Any]:
+        row = self.store.values(champion.feature_spec, tables, positions)
+        columns = list(champion.feature_spec.input_columns)
+        X = pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
+        return {name: plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
+
+    def _scores_of(self, champion: Champion, tables: tuple[OnlineTable, ...]) -> _Scores:
+        model = champion.spec.name
+        stamp = (champion.version, tuple(t.version for t in tables))
+        scores = self._scores.get(model)
+        if scores is not None and scores.stamp == stamp:
+            return scores
+        with self._lock:
+            scores = self._scores.get(model)
+            if scores is None or scores.stamp != stamp:
+                scores = self._scores[model] = _Scores(stamp)
+                if model in self._prefill and model not in self._prefilling:
+                    self._prefilling.add(model)
+                    threading.Thread(
+                        target=self._prefill_quietly, args=(model,), daemon=True, name=f"prefill-{model}"
+                    ).start()
+            return scores
+
+    def _prefill_quietly(self, model: str) -> None:
+        try:
+            self.prefill(model)
+        except Exception:  # the model is still served, live; the next version move tries again
+            log.exception("prefilling %s failed; scoring it live", model)
+        finally:
+            with self._lock:
+                self._prefilling.discard(model)
+
+    def prefill(self, model: str, chunk: int = PREFILL_CHUNK) -> int:
+        """Score every row of a single-lookup model's feature table at once, so requests for
+        it are lookups. Returns the rows scored (0 for a model with several lookups, whose
+        combinations are cached as they are asked for)."""
+        champion = self.get(model)
+        spec = champion.feature_spec
+        with self._lock:
+            self._prefill.add(model)
+        if len(spec.lookups) != 1:
+            return 0
+        table = self.store.table(spec.lookups[0].table_name, "run `health-monitor features` first")
+        columns = list(spec.input_columns)
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(table.frame), chunk):
+            positions = np.arange(start, min(start + chunk, len(table.frame)))[:, None]
+            X = self.store.frame(spec, (table,), positions).reindex(columns=columns)
+            for name, values in champion.model.predict(X).items():
+                parts.setdefault(name, []).append(values.to_numpy())
+        by_row = {name: np.concatenate(values) for name, values in parts.items()}
+        scores = _Scores((champion.version, (table.version,)), by_row=by_row)
+        with self._lock:
+            current = self._scores.get(model)
+            if current is not None and current.stamp == scores.stamp:
+                scores.by_positions = current.by_positions  # keep what was scored live meanwhile
+            self._scores[model] = scores
+        return len(table.frame)
 
     def explain(
         self, model: str, base: dict[str, Any], top_k: int = 5

@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    p.add_argument(
+        "--no-prefill",
+        action="store_true",
+        help="start at once and score every request live (default: score every feature row first, "
+        "so requests are lookups)",
+    )
     p = add("plugins", "List the loaded plugins with their distribution, version and models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
@@ -351,12 +357,18 @@ def cmd_model_cards(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    from tqdm.auto import tqdm
+
     from health_monitor.champions import Champions
     from health_monitor.serve import ScoringService, check_loopback, make_server
 
     check_loopback(args.host)
     service = ScoringService(Champions(_runtime(settings), _host()))
-    for model, status in service.warm().items():
+    with tqdm(
+        total=len(set(service.routes.values())), desc="warm", unit="model", disable=None, leave=False
+    ) as bar:
+        warmed = service.warm(prefill=not args.no_prefill, progress=lambda model: bar.update())
+    for model, status in warmed.items():
         print(f"  {model:<36} {status}")
     server = make_server(service, args.host, args.port)
     host, port = server.server_address[:2]

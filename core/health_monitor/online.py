@@ -38,6 +38,10 @@ def as_text(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
+MISSING = -1  # no row for the key (as of the time asked)
+EXPIRED = -2  # a row, but older than the lookup's lookback window
+
+
 @dataclass
 class OnlineTable:
     """One table version in memory, indexed on demand by any tuple of columns."""
@@ -100,19 +104,25 @@ class OnlineTable:
 
     def as_of(self, key: dict[str, Any], at: Any | None) -> pd.Series | None:
         """The latest row for ``key`` (the non-time primary keys) at or before ``at`` (None: latest)."""
+        position = self.position(key, at)
+        return None if position < 0 else self.frame.iloc[position]
+
+    def position(self, key: dict[str, Any], at: Any | None = None) -> int:
+        """Row position of :meth:`as_of` (``MISSING`` when there is none); without a timestamp
+        key, the last row that matches ``key``."""
         columns = tuple(key)
         positions = self.index(columns).get(tuple(str(key[c]) for c in columns))
         if positions is None or not len(positions):
-            return None
-        if self.timestamp_key is None or at is None:
-            if self.timestamp_key is None:
-                return self.frame.iloc[positions[-1]]
-            return self.frame.iloc[positions[np.argmax(self.times()[positions])]]
+            return MISSING
+        if self.timestamp_key is None:
+            return int(positions[-1])
         times = self.times()[positions]
+        if at is None:
+            return int(positions[np.argmax(times)])
         order = np.argsort(times, kind="stable")
         limit = np.datetime64(utc(at).tz_convert(None), "ns")
         cut = np.searchsorted(times[order], limit, side="right")
-        return None if cut == 0 else self.frame.iloc[positions[order[cut - 1]]]
+        return MISSING if cut == 0 else int(positions[order[cut - 1]])
 
 
 class OnlineStore:
@@ -152,28 +162,76 @@ class OnlineStore:
 
         ``base`` holds the lookup keys (as text or values). A point-in-time lookup uses
         ``base[timestamp_lookup_key]`` when present, else ``at``, else the latest row."""
-        out: dict[str, Any] = {}
+        return self.values(spec, *self.resolve(spec, base, at))
+
+    def resolve(
+        self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None
+    ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
+        """The table version and row position each of ``spec``'s lookups joins for ``base``:
+        ``MISSING`` when there is no row, ``EXPIRED`` when the row is older than the lookup's
+        lookback window.
+
+        Positions identify a feature vector within those table versions, so they key a cache of
+        scores (see :class:`health_monitor.champions.Champions`)."""
+        tables, out = [], []
         for lookup in spec.lookups:
             table = self.table(lookup.table_name, "run `health-monitor features` first")
             key = {tk: base[bk] for tk, bk in zip(table.keys_for(lookup), lookup.keys, strict=True)}
             if lookup.timestamp_lookup_key:
                 stamp = base.get(lookup.timestamp_lookup_key, at)
-                row = table.as_of(key, stamp)
-                if row is not None and lookup.lookback_window is not None and stamp is not None:
-                    age = utc(stamp) - utc(row[table.timestamp_key])
-                    row = row if age <= lookup.lookback_window else None
+                position = table.position(key, stamp)
+                if position >= 0 and lookup.lookback_window is not None and stamp is not None:
+                    age = utc(stamp) - utc(table.frame[table.timestamp_key].iat[position])
+                    position = position if age <= lookup.lookback_window else EXPIRED
             else:
-                rows = table.rows(key)
-                row = rows.iloc[-1] if len(rows) else None
-            names = lookup.feature_names
-            names = [names] if isinstance(names, str) else list(names or [])
+                positions = table.index(tuple(key)).get(tuple(str(v) for v in key.values()))
+                position = int(positions[-1]) if positions is not None and len(positions) else MISSING
+            tables.append(table)
+            out.append(position)
+        return tuple(tables), tuple(out)
+
+    @staticmethod
+    def values(
+        spec: FeatureSpec, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """The looked-up features (renamed, defaults applied) of resolved row ``positions``."""
+        out: dict[str, Any] = {}
+        for lookup, table, position in zip(spec.lookups, tables, positions, strict=True):
             renames = lookup.rename_outputs or {}
             defaults = lookup.default_values or {}
-            for name in names:
+            for name in _names(lookup):
                 output = renames.get(name, name)
-                value = None if row is None else row.get(name)
+                value = table.frame[name].iat[position] if position >= 0 else None
                 out[output] = defaults.get(output) if value is None or _isnan(value) else value
         return out
+
+    @staticmethod
+    def frame(spec: FeatureSpec, tables: tuple[OnlineTable, ...], positions: np.ndarray) -> pd.DataFrame:
+        """:meth:`values` for many rows at once: ``positions`` is (rows, lookups)."""
+        columns: dict[str, Any] = {}
+        for j, (lookup, table) in enumerate(zip(spec.lookups, tables, strict=True)):
+            taken = positions[:, j]
+            found = taken >= 0
+            renames = lookup.rename_outputs or {}
+            defaults = lookup.default_values or {}
+            for name in _names(lookup):
+                output = renames.get(name, name)
+                source = table.frame[name]
+                if not len(source):
+                    values = pd.Series([None] * len(taken), dtype=object)
+                else:
+                    values = source.iloc[np.where(found, taken, 0)].reset_index(drop=True)
+                    if not found.all():
+                        values = values.where(pd.Series(found))
+                if defaults.get(output) is not None:
+                    values = values.where(values.notna(), defaults[output])
+                columns[output] = values
+        return pd.DataFrame(columns)
+
+
+def _names(lookup) -> list[str]:
+    names = lookup.feature_names
+    return [names] if isinstance(names, str) else list(names or [])
 
 
 def utc(value: Any) -> pd.Timestamp:

@@ -31,6 +31,7 @@ import pandas as pd
 import health_monitor
 from health_monitor.champions import Champion, Champions
 from health_monitor.errors import ConfigError, HealthMonitorError
+from health_monitor.online import MISSING, OnlineTable
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,24 @@ class ScoringService:
         installed = champions.host.models
         self.routes: dict[str, str] = {p: m for p, m in ENDPOINTS.items() if m in installed}
         self.routes.update({f"/models/{m}": m for m in sorted(installed)})
+        self._fields: dict[str, tuple[tuple, dict[str, str]]] = {}
 
-    def warm(self) -> dict[str, str]:
-        """Load every champion and its feature tables now, so the first request is not slow."""
+    def warm(self, prefill: bool = True, progress=None) -> dict[str, str]:
+        """Load every champion and its feature tables now, and (``prefill``) score every row of
+        single-lookup models' tables, so that requests are lookups. ``progress(model)`` is
+        called after each model."""
         status = {}
         for model in sorted(set(self.routes.values())):
             try:
                 champion = self.champions.get(model)
                 for lookup in champion.feature_spec.lookups:
                     self.champions.store.table(lookup.table_name)
-                status[model] = f"v{champion.version}"
+                rows = self.champions.prefill(model) if prefill else 0
+                status[model] = f"v{champion.version}" + (f", {rows:,} rows scored" if rows else "")
             except HealthMonitorError as exc:
                 status[model] = f"unavailable: {exc}"
+            if progress is not None:
+                progress(model)
         return status
 
     def health(self) -> dict[str, Any]:
@@ -88,9 +95,13 @@ class ScoringService:
 
     def fields(self, champion: Champion) -> dict[str, str]:
         """Request fields of a model -> 'date' or 'text', from its feature tables' columns."""
+        tables = [self.champions.store.table(lk.table_name) for lk in champion.feature_spec.lookups]
+        stamp = (champion.version, tuple(t.version for t in tables))
+        cached = self._fields.get(champion.spec.name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         out = {}
-        for lookup in champion.feature_spec.lookups:
-            table = self.champions.store.table(lookup.table_name)
+        for lookup, table in zip(champion.feature_spec.lookups, tables, strict=True):
             stamp = lookup.timestamp_lookup_key
             for table_key, key in zip(table.keys_for(lookup), lookup.keys, strict=True):
                 if key in out or key == stamp:
@@ -100,6 +111,7 @@ class ScoringService:
                     len(column) > 0 and isinstance(column.iloc[0], dt.date)
                 )
                 out[key] = "date" if is_date else "text"
+        self._fields[champion.spec.name] = (stamp, out)
         return out
 
     def score(self, path: str, body: Any) -> dict[str, Any]:
@@ -127,24 +139,24 @@ class ScoringService:
                 raise RequestError(HTTPStatus.BAD_REQUEST, f"field {name!r} is required", name)
             keys[name] = _value(name, body[name], kind)
         at = _value("as_of", body["as_of"], "date") if "as_of" in body else None
-        self._check_entities(champion, keys, at)
-        result = self.champions.score(model, keys, at)
+        tables, positions = self.champions.resolve(champion, keys, at)
+        for lookup, table, position in zip(champion.feature_spec.lookups, tables, positions, strict=True):
+            if position == MISSING:
+                self._not_found(lookup, table, keys, at)
+        result = self.champions.score_rows(champion, tables, positions)
         return {"model": model, "model_version": champion.version, "request": {**keys, "as_of": at}, **result}
 
-    def _check_entities(self, champion: Champion, keys: dict[str, str], at: str | None) -> None:
-        """404 naming the field when an entity has no feature row (at all, or as of ``at``)."""
-        for lookup in champion.feature_spec.lookups:
-            table = self.champions.store.table(lookup.table_name)
-            stamp = lookup.timestamp_lookup_key
-            key = {tk: keys[bk] for tk, bk in zip(table.keys_for(lookup), lookup.keys, strict=True)}
-            field = lookup.keys[0]
-            if tuple(key.values()) not in table.index(tuple(key)):
-                shown = ", ".join(f"{b}={keys[b]!r}" for b in lookup.keys)
-                raise RequestError(HTTPStatus.NOT_FOUND, f"unknown {shown}: no features for it", field)
-            if stamp and table.as_of(key, at) is None:
-                raise RequestError(
-                    HTTPStatus.NOT_FOUND, f"no features for {field}={keys[field]!r} as of {at}", "as_of"
-                )
+    @staticmethod
+    def _not_found(lookup, table: OnlineTable, keys: dict[str, str], at: str | None) -> None:
+        """404 naming the field: the entity has no feature row at all, or none as of ``at``."""
+        field = lookup.keys[0]
+        key = tuple(keys[b] for b in lookup.keys)
+        if key not in table.index(tuple(table.keys_for(lookup))):
+            shown = ", ".join(f"{b}={keys[b]!r}" for b in lookup.keys)
+            raise RequestError(HTTPStatus.NOT_FOUND, f"unknown {shown}: no features for it", field)
+        raise RequestError(
+            HTTPStatus.NOT_FOUND, f"no features for {field}={keys[field]!r} as of {at}", "as_of"
+        )
 
     def openapi(self) -> dict[str, Any]:
         paths: dict[str, Any] = {

@@ -248,6 +248,34 @@ class PluginConformance:
 
     # -- real-time endpoints -----------------------------------------------------------------
 
+    def test_served_scores_are_the_live_scores(self, trained_home, plugin_models):
+        """Prefilled and cached predictions equal scoring the looked-up features live: ``enrich``
+        and the estimator must be row for row, not depend on the batch they are scored in."""
+        import math
+
+        from health_monitor.champions import Champions
+        from health_monitor.serve import ScoringService
+
+        runtime, host, _ = trained_home
+        service = ScoringService(Champions(runtime, host))
+        for spec in plugin_models:
+            champion = service.champions.get(spec.name)
+            service.champions.prefill(spec.name)
+            fields = service.fields(champion)
+            table = service.champions.store.table(runtime.settings.predictions(spec.name))
+            step = max(1, len(table.frame) // 20)
+            for _, row in table.frame.iloc[::step].iterrows():
+                keys = {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
+                served = service.champions.score(spec.name, keys)
+                live = service.champions.score(spec.name, keys, cached=False)
+                for name, value in live.items():
+                    other = served[name]
+                    assert value == other or (
+                        isinstance(value, float)
+                        and isinstance(other, float)
+                        and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+                    ), f"{spec.name} {keys}: {name} served {other!r}, live {value!r}"
+
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
         from health_monitor.champions import Champions
         from health_monitor.serve import ENDPOINTS, RequestError, ScoringService
