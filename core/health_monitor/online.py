@@ -38,6 +38,7 @@ def as_text(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
+NO_DAY = np.iinfo(np.int64).min  # a null date in OnlineTable.days
 MISSING = -1  # no row for the key (as of the time asked)
 EXPIRED = -2  # a row, but older than the lookup's lookback window
 
@@ -53,6 +54,7 @@ class OnlineTable:
     timestamp_key: str | None
     _indexes: dict[tuple[str, ...], dict[tuple, np.ndarray]] = field(default_factory=dict, repr=False)
     _times: np.ndarray | None = field(default=None, repr=False)
+    _derived: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def index(self, columns: tuple[str, ...]) -> dict[tuple, np.ndarray]:
@@ -87,6 +89,59 @@ class OnlineTable:
         key when the lookup is point in time (``timestamp_lookup_key``)."""
         stamp = lookup.timestamp_lookup_key
         return [k for k in self.primary_keys if not (stamp and k == self.timestamp_key)]
+
+    def positions(self, where: dict[str, Any]) -> np.ndarray:
+        """Positions of the rows whose columns equal ``where``'s values (all rows for ``{}``)."""
+        if not where:
+            return np.arange(len(self.frame))
+        columns = tuple(where)
+        found = self.index(columns).get(tuple(str(where[c]) for c in columns))
+        return found if found is not None else np.empty(0, dtype=np.int64)
+
+    def days(self, column: str) -> np.ndarray:
+        """``column`` (dates or timestamps, read as UTC) as whole days since 1970-01-01;
+        ``NO_DAY`` where it is null."""
+        key = ("days", column)
+        if key not in self._derived:
+            stamps = pd.to_datetime(self.frame[column], utc=True).dt.tz_convert(None)
+            ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64")
+            days = np.floor_divide(ns, 86_400 * 10**9)
+            self._derived[key] = np.where(stamps.isna().to_numpy(), NO_DAY, days)
+        return self._derived[key]
+
+    def by_day(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(row positions, their day) in day order, nulls left out: a day range is a slice."""
+        key = ("by_day", column)
+        if key not in self._derived:
+            days = self.days(column)
+            order = np.argsort(days, kind="stable")
+            order = order[days[order] != NO_DAY]
+            self._derived[key] = (order, days[order])
+        return self._derived[key]
+
+    def sort_key(self, column: str) -> np.ndarray:
+        """``column`` as float64 in its own order (numbers, times, or text by rank); NaN for null."""
+        key = ("sort", column)
+        if key not in self._derived:
+            values = self.frame[column]
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                ordered = values.to_numpy(dtype="float64", na_value=np.nan)
+            elif pd.api.types.is_bool_dtype(values):
+                ordered = values.astype("float64").to_numpy()
+            elif pd.api.types.is_datetime64_any_dtype(values):
+                stamps = pd.to_datetime(values, utc=True).dt.tz_convert(None)
+                ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+                ordered = np.where(stamps.isna().to_numpy(), np.nan, ns)
+            else:
+                codes, _ = pd.factorize(values, sort=True)
+                ordered = np.where(codes < 0, np.nan, codes.astype("float64"))
+            self._derived[key] = ordered
+        return self._derived[key]
+
+    def records(self, positions: np.ndarray, hidden: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """The rows at ``positions`` as dicts (pandas scalars), without the ``hidden`` columns."""
+        arrays = [(c, self.frame[c].array) for c in self.frame.columns if c not in hidden]
+        return [{c: a[p] for c, a in arrays} for p in positions]
 
     def values(self, column: str) -> list[str]:
         """Distinct values of ``column`` as text, sorted: what an error message offers."""

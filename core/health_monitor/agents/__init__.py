@@ -135,24 +135,15 @@ def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
         spec = owned.spec
         if args.domain is not None and spec.domain != args.domain:
             continue
+        rank = RANK_COLUMN[spec.problem_type]
+        flags = spec.problem_type in (ProblemType.ANOMALY_DETECTION, ProblemType.CLASSIFICATION)
         try:
-            rows = context.query(name, latest_only=True, limit=100_000)
+            day = context.day_summary(name, rank, args.top, flags)
         except ToolException as exc:
             out.setdefault(spec.domain, {})[name] = {"status": str(exc)}
             continue
-        rank = RANK_COLUMN[spec.problem_type]
-        flagged = (
-            sum(1 for r in rows if r.get("prediction") == 1.0)
-            if spec.problem_type in (ProblemType.ANOMALY_DETECTION, ProblemType.CLASSIFICATION)
-            else None
-        )
-        top = sorted(rows, key=lambda r: -(r.get(rank) or 0.0))[: args.top]
-        out.setdefault(spec.domain, {})[name] = {
-            "day": context.latest_day(name),
-            "rows": len(rows),
-            "flagged": flagged,
-            "top": [{**{k: r.get(k) for k in spec.keys}, rank: r.get(rank)} for r in top],
-        }
+        day["top"] = [{**{k: r.get(k) for k in spec.keys}, rank: r.get(rank)} for r in day["top"]]
+        out.setdefault(spec.domain, {})[name] = day
     return out
 
 

@@ -7,16 +7,16 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from langchain_core.tools import ToolException
 
 from health_monitor.champions import Champions, plain
 from health_monitor.errors import HealthMonitorError
 from health_monitor.explain import explain_prediction
-from health_monitor.online import OnlineTable, as_text
+from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.specs import Model
 
 MAX_ROWS = 100
+HIDDEN = frozenset({"scored_at"})
 
 
 class OnlineToolContext:
@@ -65,31 +65,39 @@ class OnlineToolContext:
         limit: int = 20,
         latest_only: bool = False,
     ) -> list[dict[str, Any]]:
+        """Prediction rows of ``model`` matching ``where`` on days [start, end] (or the latest
+        day), the top ``limit`` by ``order_by``. Index slices and a partial sort: no full scan of
+        a large table, no SQL."""
         spec = self.model(model)
         table = self.table(model)
-        rows = table.rows(dict(where or {}))
-        if rows.empty:
-            return []
-        times = pd.to_datetime(rows[spec.time_column], utc=True).dt.tz_convert(None).dt.normalize()
-        if latest_only and start is None and end is None:
-            rows = rows[times == times.max()]
-        elif start is not None or end is not None:
-            if start is not None and end is not None and end < start:
-                raise ToolException(f"end {end} is before start {start}")
-            lo = pd.Timestamp(start) if start is not None else times.min()
-            hi = pd.Timestamp(end if end is not None else start)
-            rows = rows[(times >= lo) & (times <= hi)]
+        if start is not None and end is not None and end < start:
+            raise ToolException(f"end {end} is before start {start}")
+        if order_by is not None and order_by not in table.frame.columns:
+            raise ToolException(f"{model} predictions have no column {order_by!r}")
+        latest = latest_only and start is None and end is None
+        ranged = start is not None or end is not None
+        lo = _day(start) if start is not None else NO_DAY + 1
+        hi = _day(end if end is not None else start) if ranged else None
+        if where:
+            positions = table.positions(dict(where))
+            if latest or ranged:
+                days = table.days(spec.time_column)[positions]
+                known = days != NO_DAY
+                if latest:
+                    lo = hi = days[known].max() if known.any() else NO_DAY
+                positions = positions[known & (days >= lo) & (days <= hi)]
+        elif latest or ranged:
+            ordered, days = table.by_day(spec.time_column)  # nulls left out
+            if latest:
+                lo = hi = days[-1] if len(days) else NO_DAY
+            first, last = np.searchsorted(days, lo, side="left"), np.searchsorted(days, hi, side="right")
+            positions = np.sort(ordered[first:last])
+        else:
+            positions = np.arange(len(table.frame))
+        limit = max(1, min(int(limit), MAX_ROWS))
         if order_by is not None:
-            if order_by not in rows.columns:
-                raise ToolException(f"{model} predictions have no column {order_by!r}")
-            rows = rows.sort_values(order_by, ascending=not descending, kind="stable")
-        rows = rows.head(max(1, min(int(limit), MAX_ROWS)))
-        return [self._record(spec, r) for r in rows.to_dict("records")]
-
-    @staticmethod
-    def _record(spec: Model, row: dict[str, Any]) -> dict[str, Any]:
-        hidden = {"scored_at"}
-        return {k: _round(plain(v)) for k, v in row.items() if k not in hidden}
+            positions = _top(positions, table.sort_key(order_by)[positions], descending, limit)
+        return [_record(r) for r in table.records(positions[:limit], HIDDEN)]
 
     def explain(self, model: str, keys: dict[str, str], top_k: int = 5) -> dict[str, Any]:
         try:
@@ -97,12 +105,47 @@ class OnlineToolContext:
         except HealthMonitorError as exc:
             raise ToolException(str(exc)) from None
 
-    def latest_day(self, model: str) -> str | None:
+    def day_summary(self, model: str, rank: str, top: int, flags: bool) -> dict[str, Any]:
+        """The latest scored day of ``model``: how many rows, how many flagged
+        (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
         spec = self.model(model)
         table = self.table(model)
-        if table.frame.empty:
-            return None
-        return str(as_text(table.frame[spec.time_column].sort_values().tail(1))[0])[:10]
+        ordered, days = table.by_day(spec.time_column)
+        if not len(days):
+            return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
+        positions = np.sort(ordered[np.searchsorted(days, days[-1], side="left") :])
+        flagged = int((table.sort_key("prediction")[positions] == 1.0).sum()) if flags else None
+        best = _top(positions, table.sort_key(rank)[positions], True, max(1, min(top, MAX_ROWS)))
+        return {
+            "day": str(np.datetime64(int(days[-1]), "D")),
+            "rows": len(positions),
+            "flagged": flagged,
+            "top": [_record(r) for r in table.records(best[:top], HIDDEN)],
+        }
+
+
+def _day(value: dt.date) -> int:
+    return (value - dt.date(1970, 1, 1)).days
+
+
+def _top(positions: np.ndarray, key: np.ndarray, descending: bool, limit: int) -> np.ndarray:
+    """``positions`` ordered by ``key`` (nulls last, ties in table order), the first ``limit``
+    exactly: a partial sort keeps the candidates at or above the limit's value, then sorts them."""
+    order = np.argsort(positions, kind="stable")
+    positions, key = positions[order], key[order]
+    value = -key if descending else key
+    null = np.isnan(value)
+    filled = np.where(null, np.inf, value)
+    if len(filled) > 4 * limit:
+        cut = np.partition(filled, limit - 1)[limit - 1]
+        if np.isfinite(cut):
+            chosen = filled <= cut
+            positions, filled, null = positions[chosen], filled[chosen], null[chosen]
+    return positions[np.lexsort((filled, null))]
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _round(plain(v)) for k, v in row.items()}
 
 
 def _round(value: Any) -> Any:
