@@ -5,15 +5,21 @@ python benchmarks/bench_serving.py --home H [--seconds 20] [--clients 4] [--json
 ``H`` is a home after ``health-monitor demo`` (e.g. ``bench_demo.py --scale medium --keep``).
 
 1. Lookups: every tool of every toolkit is called in this process with valid arguments (a
-   random entity each call), after one warm-up call; p50/p99 per tool and overall.
-2. Endpoints: ``health-monitor serve`` runs in its own process on a free loopback port; this
-   process (the second one) drives every installed endpoint from ``--clients`` threads with
-   keep-alive connections for ``--seconds``; p50/p99 per endpoint, overall, and throughput.
+   random entity each call), after one warm-up call; p50/p99 per tool and overall. The core's
+   ``explain_prediction`` (a live occlusion, not a lookup) is timed on its own line.
+2. Live scoring: each endpoint's model scores looked-up features in this process without the
+   score cache: what a cache miss costs.
+3. Endpoints: ``health-monitor serve`` runs in its own process on a free loopback port (it
+   prefills its score cache first); this process (the second one) drives every installed
+   endpoint from ``--clients`` threads with keep-alive connections for ``--seconds``, a random
+   entity of 200 per endpoint each request, a fifth of point-in-time requests with an
+   ``as_of`` day; p50/p99 per endpoint, overall, and throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import os
@@ -27,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+AS_OF_SHARE = 0.2  # share of point-in-time endpoint requests that name an as_of day
+
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ms = np.asarray(samples) * 1000.0
@@ -38,34 +46,89 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def timed(tool, make_args, calls: int) -> list[float]:
+    """Seconds per ``tool.invoke`` over ``calls`` calls, after one warm-up call."""
+    tool.invoke(make_args())  # warm: loads the table and builds its indexes once
+    samples = []
+    for _ in range(calls):
+        args = make_args()
+        start = time.perf_counter()
+        out = tool.invoke(args)
+        samples.append(time.perf_counter() - start)
+        if not out.startswith(("{", "[")):
+            raise RuntimeError(f"{tool.name}({args}) failed: {out}")
+    return samples
+
+
 def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
+    """Every plugin tool and the core's summary and listing tools; explain (a live occlusion
+    over every feature, not a lookup) is reported on its own line, outside "all lookups"."""
     from health_monitor.agents import get_toolkit, make_context
     from health_monitor.specs import DOMAINS
 
     context = make_context(home)
     result, everything = {}, []
     for domain in DOMAINS:
+        toolkit = {t.name: t for t in get_toolkit(domain, context=context)}
         for spec in [o.spec for o in context.champions.host.tools.values() if o.spec.domain == domain]:
-            tool = next(t for t in get_toolkit(domain, context=context) if t.name == spec.name)
             entities = context.distinct(spec.reads[0], spec.entity, limit=10_000) if spec.entity else [None]
 
             def args(entities=entities, column=spec.entity):
                 entity = rng.choice(entities)
                 return {column: entity} if entity is not None else {}
 
-            tool.invoke(args())  # warm: loads the table and builds its index once
-            samples = []
-            for _ in range(calls):
-                a = args()
-                start = time.perf_counter()
-                out = tool.invoke(a)
-                samples.append(time.perf_counter() - start)
-                if not out.startswith("{"):
-                    raise RuntimeError(f"{spec.name}({a}) failed: {out}")
-            result[spec.name] = percentiles(samples)
+            result[spec.name] = percentiles(samples := timed(toolkit[spec.name], args, calls))
             everything += samples
-    result["all tools"] = percentiles(everything)
+    toolkit = {t.name: t for t in get_toolkit("cost", context=context)}
+    for name in ("health_summary", "list_models"):
+        result[name] = percentiles(samples := timed(toolkit[name], dict, max(1, calls // 10)))
+        everything += samples
+    result["all lookups"] = percentiles(everything)
+
+    models = sorted(context.champions.host.models)
+    rows = {m: context.query(m, limit=100) for m in models}
+
+    def explain_args():
+        model = rng.choice(models)
+        spec = context.model(model)
+        row = rng.choice(rows[model])
+        return {
+            "model": model,
+            "keys": {k: str(row[k])[:10] if k == spec.time_column else str(row[k]) for k in spec.keys},
+        }
+
+    result["explain_prediction (live)"] = percentiles(
+        timed(toolkit["explain_prediction"], explain_args, calls)
+    )
     return result
+
+
+def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
+    """A cache miss: the endpoints' models scored from looked-up features in this process,
+    without the cache (what a request costs before its features are prefilled or cached)."""
+    from health_monitor.agents import make_context
+    from health_monitor.serve import ENDPOINTS, ScoringService
+
+    context = make_context(home)
+    service = ScoringService(context.champions)
+    out = {}
+    for path, model in ENDPOINTS.items():
+        if path not in service.routes:
+            continue
+        fields = service.fields(context.champions.get(model))
+        rows = context.query(model, limit=100)
+        context.champions.score(
+            model, {f: str(rows[0][f])[:10] if fields[f] == "date" else str(rows[0][f]) for f in fields}
+        )
+        samples = []
+        for _ in range(calls):
+            row = rng.choice(rows)
+            keys = {f: str(row[f])[:10] if fields[f] == "date" else str(row[f]) for f in fields}
+            start = time.perf_counter()
+            context.champions.score(model, keys, cached=False)
+            samples.append(time.perf_counter() - start)
+        out[path] = percentiles(samples)
+    return out
 
 
 def free_port() -> int:
@@ -87,9 +150,17 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
             continue
         champion = service.champions.get(model)
         fields = service.fields(champion)
-        rows = context.query(model, limit=100_000)
-        sample = rng.sample(rows, min(200, len(rows)))
-        bodies[path] = [{f: str(r[f]) for f in fields} for r in sample if all(f in r for f in fields)]
+        table = context.table(model)
+        sample = table.records(rng.sample(range(len(table.frame)), min(200, len(table.frame))))
+        as_of = context.model(model).time_column if champion.point_in_time else None
+        bodies[path] = [
+            {
+                **{f: str(r[f])[:10] if kind == "date" else str(r[f]) for f, kind in fields.items()},
+                # a share of point-in-time requests ask as of the day the row was scored for
+                **({"as_of": str(r[as_of])[:10]} if as_of and rng.random() < AS_OF_SHARE else {}),
+            }
+            for r in sample
+        ]
     return bodies
 
 
@@ -112,6 +183,8 @@ def bench_endpoints(home: str, seconds: float, clients: int, rng: random.Random)
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start: {line}")
         bodies = request_bodies(home, rng)
+        gc.collect()
+        gc.freeze()  # this process's own tables must not stall its clients' timing
         samples: dict[str, list[float]] = {p: [] for p in bodies}
         errors: list[str] = []
         stop = time.monotonic() + seconds
@@ -165,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(0)
     result = {
         "lookups": bench_lookups(args.home, args.calls, rng),
+        "live scoring": bench_live_scoring(args.home, max(1, args.calls // 4), rng),
         "endpoints": bench_endpoints(args.home, args.seconds, args.clients, rng),
         "clients": args.clients,
         "seconds": args.seconds,
@@ -172,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for section in ("lookups", "endpoints"):
+    for section in ("lookups", "live scoring", "endpoints"):
         print(section)
         for name, stats in result[section].items():
             if isinstance(stats, dict):

@@ -32,7 +32,7 @@ from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.modeling import ScoringModel
-from health_monitor.online import OnlineStore, OnlineTable
+from health_monitor.online import MISSING, OnlineStore, OnlineTable, as_text
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Contribution, Model
@@ -67,14 +67,21 @@ class _Scores:
     """Predictions of one champion version over one version of its feature tables."""
 
     stamp: tuple
-    by_row: dict[str, np.ndarray] | None = None  # prefilled: output column -> value per table row
+    columns: dict[str, np.ndarray] | None = None  # prefilled: output column -> values
+    rows: dict[tuple[int, ...], int] | None = None  # prefilled, several lookups: positions -> row
     by_positions: OrderedDict = field(default_factory=OrderedDict)  # live: positions -> output dict
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, positions: tuple[int, ...]) -> dict[str, Any] | None:
-        if self.by_row is not None and len(positions) == 1 and positions[0] >= 0:
-            i = positions[0]
-            return {column: plain(values[i]) for column, values in self.by_row.items()}
+        if self.columns is not None:
+            # One lookup: the table row is the prefilled row. Several: the combinations prefilled.
+            i = (
+                (positions[0] if positions[0] >= 0 else None)
+                if self.rows is None
+                else self.rows.get(positions)
+            )
+            if i is not None:
+                return {column: plain(values[i]) for column, values in self.columns.items()}
         with self.lock:
             found = self.by_positions.get(positions)
             if found is not None:
@@ -210,31 +217,53 @@ class Champions:
                 self._prefilling.discard(model)
 
     def prefill(self, model: str, chunk: int = PREFILL_CHUNK) -> int:
-        """Score every row of a single-lookup model's feature table at once, so requests for
-        it are lookups. Returns the rows scored (0 for a model with several lookups, whose
-        combinations are cached as they are asked for)."""
+        """Score, in vectorized calls, every feature vector a request for the latest features
+        can resolve to, so such requests are lookups; returns how many were scored.
+
+        One lookup: every row of its table (as-of requests are covered too). Several: the
+        combinations the latest request of every entity resolves to, the entities taken from
+        the first table holding all request keys (as-of requests are scored live, then kept)."""
         champion = self.get(model)
         spec = champion.feature_spec
         with self._lock:
             self._prefill.add(model)
-        if len(spec.lookups) != 1:
-            return 0
-        table = self.store.table(spec.lookups[0].table_name, "run `health-monitor features` first")
+        if len(spec.lookups) == 1:
+            table = self.store.table(spec.lookups[0].table_name, "run `health-monitor features` first")
+            tables, positions, rows = (table,), np.arange(len(table.frame))[:, None], None
+        else:
+            bases = self._entities(champion)
+            if bases is None:
+                return 0
+            resolved: dict[tuple[int, ...], None] = {}
+            tables = None
+            for base in bases:
+                found_tables, found = self.resolve(champion, base)
+                if tables is not None and found_tables != tables:
+                    return 0  # a table moved meanwhile: the new version gets prefilled
+                tables = found_tables
+                if MISSING not in found:
+                    resolved[found] = None
+            if tables is None:
+                return 0
+            rows = {p: i for i, p in enumerate(resolved)}
+            positions = np.array(list(resolved), dtype=np.int64).reshape(len(resolved), len(spec.lookups))
         columns = list(spec.input_columns)
         parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(table.frame), chunk):
-            positions = np.arange(start, min(start + chunk, len(table.frame)))[:, None]
-            X = self.store.frame(spec, (table,), positions).reindex(columns=columns)
+        for start in range(0, len(positions), chunk):
+            X = self.store.frame(spec, tables, positions[start : start + chunk]).reindex(columns=columns)
             for name, values in champion.model.predict(X).items():
                 parts.setdefault(name, []).append(values.to_numpy())
-        by_row = {name: np.concatenate(values) for name, values in parts.items()}
-        scores = _Scores((champion.version, (table.version,)), by_row=by_row)
+        scores = _Scores(
+            (champion.version, tuple(t.version for t in tables)),
+            columns={name: np.concatenate(values) for name, values in parts.items()},
+            rows=rows,
+        )
         with self._lock:
             current = self._scores.get(model)
             if current is not None and current.stamp == scores.stamp:
                 scores.by_positions = current.by_positions  # keep what was scored live meanwhile
             self._scores[model] = scores
-        return len(table.frame)
+        return len(positions)
 
     def explain(
         self, model: str, base: dict[str, Any], top_k: int = 5
@@ -249,6 +278,18 @@ class Champions:
                 champion.model.estimator, X[champion.model.input_columns], top_k
             )[0]
         return champion, champion.model.explain(X, top_k)[0]
+
+    def _entities(self, champion: Champion) -> list[dict[str, str]] | None:
+        """Every request (its keys, as text) for the entities of the first lookup table that
+        holds all of ``champion``'s request keys; None when no table does."""
+        for lookup in champion.feature_spec.lookups:
+            table = self.store.table(lookup.table_name, "run `health-monitor features` first")
+            renamed = dict(zip(lookup.keys, table.keys_for(lookup), strict=True))
+            columns = [renamed.get(k, k) for k in champion.request_keys]
+            if all(c in table.frame.columns for c in columns):
+                combos = dict.fromkeys(zip(*(as_text(table.frame[c]) for c in columns), strict=True))
+                return [dict(zip(champion.request_keys, combo, strict=True)) for combo in combos]
+        return None
 
 
 def plain(value: Any) -> Any:
