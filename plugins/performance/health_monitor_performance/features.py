@@ -23,6 +23,7 @@ def query_features(tables: Tables):
         "statement_id",
         "warehouse_id",
         "start_time",
+        "end_time",
         "statement_type",
         "total_duration_ms",
         "read_bytes",
@@ -45,30 +46,10 @@ def query_features(tables: Tables):
         F.hour("start_time").alias("hour_of_day"),
         F.dayofweek("start_time").alias("day_of_week"),
     )
-    earlier = (
-        Window.partitionBy("fingerprint")
-        .orderBy("start_time", "statement_id")
-        .rowsBetween(Window.unboundedPreceding, -1)
-    )
-    by_fp = Window.partitionBy("fingerprint").orderBy("start_time", "statement_id")
+    q = q.join(_history(q), "statement_id", "left")
     seconds = F.col("start_time").cast("long")
     recent = Window.partitionBy("warehouse_id").orderBy(seconds).rangeBetween(-600, -1)
-    q = q.select(
-        "*",
-        (F.avg("total_duration_ms").over(earlier) / 1000).alias("query_historical_avg_s"),
-        (F.lag("total_duration_ms").over(by_fp) / 1000).alias("prev_duration_s"),
-        F.count(F.lit(1)).over(earlier).alias("query_history_count"),
-        F.avg("read_bytes").over(earlier).alias("historical_bytes_read"),
-        F.avg("spilled_local_bytes").over(earlier).alias("historical_spill_bytes"),
-        F.avg(F.col("from_result_cache").cast("double")).over(earlier).alias("historical_cache_rate"),
-        F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"),
-        F.avg("spilled").over(earlier).alias("historical_spill_share"),
-        F.avg("full_scan").over(earlier).alias("historical_full_scan_share"),
-        F.avg("queue_s").over(earlier).alias("historical_queue_s"),
-        (F.max("total_duration_ms").over(earlier) / 1000).alias("historical_max_duration_s"),
-        F.lag("spilled").over(by_fp).alias("prev_spilled"),
-        F.lag("full_scan").over(by_fp).alias("prev_full_scan"),
-    )
+    q = q.select("*", F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"))
     warehouses = tables.gold("dim_warehouse").select(
         "warehouse_id",
         "change_time",
@@ -123,10 +104,68 @@ def query_features(tables: Tables):
     )
 
 
+def _history(q):
+    """Per statement, its fingerprint's runs that had *finished* before it started: what was
+    known at its start. (Ordering by start time alone would count runs still in flight, whose
+    duration, bytes and spill were not known yet.)
+
+    An as-of aggregation without a self-join: each run becomes a completion event at its end
+    time and a question at its start time; running aggregates over the events in time order,
+    read at the questions, see exactly the completions before them (a completion at the very
+    instant a statement starts is not counted)."""
+    done = q.where(F.col("end_time").isNotNull()).select(
+        "fingerprint",
+        F.col("end_time").alias("at"),
+        F.lit(1).alias("event"),
+        F.lit(None).cast("string").alias("asked"),
+        (F.col("total_duration_ms") / 1000.0).alias("duration_s"),
+        F.col("read_bytes").cast("double").alias("bytes"),
+        F.col("spilled_local_bytes").cast("double").alias("spill"),
+        F.col("from_result_cache").cast("double").alias("cached"),
+        F.col("spilled").cast("double").alias("spilled"),
+        F.col("full_scan").cast("double").alias("full_scan"),
+        F.col("queue_s").alias("queue_s"),
+    )
+    asked = q.select(
+        "fingerprint",
+        F.col("start_time").alias("at"),
+        F.lit(0).alias("event"),
+        F.col("statement_id").alias("asked"),
+    )
+    events = done.unionByName(asked, allowMissingColumns=True)
+    # Questions sort before completions at the same instant: "finished before it started".
+    so_far = (
+        Window.partitionBy("fingerprint")
+        .orderBy("at", "event", "asked")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    return (
+        events.select(
+            "asked",
+            "event",
+            F.avg("duration_s").over(so_far).alias("query_historical_avg_s"),
+            F.last("duration_s", ignorenulls=True).over(so_far).alias("prev_duration_s"),
+            F.count("duration_s").over(so_far).alias("query_history_count"),
+            F.avg("bytes").over(so_far).alias("historical_bytes_read"),
+            F.avg("spill").over(so_far).alias("historical_spill_bytes"),
+            F.avg("cached").over(so_far).alias("historical_cache_rate"),
+            F.avg("spilled").over(so_far).alias("historical_spill_share"),
+            F.avg("full_scan").over(so_far).alias("historical_full_scan_share"),
+            F.avg("queue_s").over(so_far).alias("historical_queue_s"),
+            F.max("duration_s").over(so_far).alias("historical_max_duration_s"),
+            F.last("spilled", ignorenulls=True).over(so_far).cast("int").alias("prev_spilled"),
+            F.last("full_scan", ignorenulls=True).over(so_far).cast("int").alias("prev_full_scan"),
+        )
+        .where(F.col("event") == 0)
+        .drop("event")
+        .withColumnRenamed("asked", "statement_id")
+    )
+
+
 QUERY_FEATURES = FeatureTable(
     name="query_features",
     primary_keys=("statement_id",),
     compute=query_features,
-    description="Per SQL statement: shape of its text, its fingerprint's earlier runs, the warehouse's size and load at its start.",
+    description="Per SQL statement: shape of its text, its fingerprint's runs finished before it started, the warehouse's size and load at its start.",
     sources=("fact_query_history", "dim_warehouse"),
 )
