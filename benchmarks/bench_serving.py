@@ -88,8 +88,8 @@ def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
     models = sorted(context.champions.host.models)
     rows = {m: context.query(m, limit=100) for m in models}
 
-    def explain_args():
-        model = rng.choice(models)
+    def explain_args(model: str | None = None):
+        model = model or rng.choice(models)
         spec = context.model(model)
         row = rng.choice(rows[model])
         return {
@@ -97,6 +97,8 @@ def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
             "keys": {k: str(row[k])[:10] if k == spec.time_column else str(row[k]) for k in spec.keys},
         }
 
+    for model in models:  # load every champion, its feature tables and their indexes first
+        context.explain(model, explain_args(model)["keys"])
     result["explain_prediction (live)"] = percentiles(
         timed(toolkit["explain_prediction"], explain_args, calls)
     )
@@ -107,7 +109,7 @@ def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
     """A cache miss: the endpoints' models scored from looked-up features in this process,
     without the cache (what a request costs before its features are prefilled or cached)."""
     from health_monitor.agents import make_context
-    from health_monitor.serve import ENDPOINTS, ScoringService
+    from health_monitor.serve import ENDPOINTS, ScoringService, body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
@@ -117,18 +119,26 @@ def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
             continue
         fields = service.fields(context.champions.get(model))
         rows = context.query(model, limit=100)
-        context.champions.score(
-            model, {f: str(rows[0][f])[:10] if fields[f] == "date" else str(rows[0][f]) for f in fields}
-        )
+        context.champions.score(model, body_for(fields, rows[0]))
         samples = []
         for _ in range(calls):
             row = rng.choice(rows)
-            keys = {f: str(row[f])[:10] if fields[f] == "date" else str(row[f]) for f in fields}
+            keys = body_for(fields, row)
             start = time.perf_counter()
             context.champions.score(model, keys, cached=False)
             samples.append(time.perf_counter() - start)
         out[path] = percentiles(samples)
     return out
+
+
+def rss_gib(pid: int) -> float | None:
+    """Resident memory of a process (Linux), in GiB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return None if kib is None else round(kib / 2**20, 2)
 
 
 def free_port() -> int:
@@ -140,7 +150,7 @@ def free_port() -> int:
 def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
     """Valid request bodies per endpoint: entities that have features, from the online store."""
     from health_monitor.agents import make_context
-    from health_monitor.serve import ScoringService
+    from health_monitor.serve import ScoringService, body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
@@ -155,7 +165,7 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
         as_of = context.model(model).time_column if champion.point_in_time else None
         bodies[path] = [
             {
-                **{f: str(r[f])[:10] if kind == "date" else str(r[f]) for f, kind in fields.items()},
+                **body_for(fields, r),
                 # a share of point-in-time requests ask as of the day the row was scored for
                 **({"as_of": str(r[as_of])[:10]} if as_of and rng.random() < AS_OF_SHARE else {}),
             }
@@ -216,6 +226,7 @@ def bench_endpoints(home: str, seconds: float, clients: int, rng: random.Random)
         out = {p: percentiles(s) for p, s in samples.items() if s}
         out["all endpoints"] = percentiles([x for s in samples.values() for x in s])
         out["throughput_rps"] = round(total / seconds, 1)
+        out["server_rss_gib"] = rss_gib(server.pid)
         out["errors"] = len(errors)
         if errors:
             out["first_errors"] = errors[:3]

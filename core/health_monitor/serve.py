@@ -231,6 +231,12 @@ class ScoringService:
         }
 
 
+def body_for(fields: dict[str, str], row: Any) -> dict[str, str]:
+    """The request body naming ``row``'s entity (a prediction or feature row): each field of
+    :meth:`ScoringService.fields` as text, dates as ``YYYY-MM-DD``."""
+    return {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
+
+
 def _value(name: str, value: Any, kind: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise RequestError(HTTPStatus.BAD_REQUEST, f"field {name!r} must be a string", name)

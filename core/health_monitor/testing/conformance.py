@@ -254,7 +254,7 @@ class PluginConformance:
         import math
 
         from health_monitor.champions import Champions
-        from health_monitor.serve import ScoringService
+        from health_monitor.serve import ScoringService, body_for
 
         runtime, host, _ = trained_home
         service = ScoringService(Champions(runtime, host))
@@ -265,7 +265,7 @@ class PluginConformance:
             table = service.champions.store.table(runtime.settings.predictions(spec.name))
             step = max(1, len(table.frame) // 20)
             for _, row in table.frame.iloc[::step].iterrows():
-                keys = {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
+                keys = body_for(fields, row)
                 served = service.champions.score(spec.name, keys)
                 live = service.champions.score(spec.name, keys, cached=False)
                 for name, value in live.items():
@@ -278,7 +278,7 @@ class PluginConformance:
 
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
         from health_monitor.champions import Champions
-        from health_monitor.serve import ENDPOINTS, RequestError, ScoringService
+        from health_monitor.serve import ENDPOINTS, RequestError, ScoringService, body_for
 
         runtime, host, _ = trained_home
         service = ScoringService(Champions(runtime, host))
@@ -289,7 +289,7 @@ class PluginConformance:
             fields = service.fields(champion)
             table = service.champions.store.table(runtime.settings.predictions(spec.name))
             row = table.frame.iloc[len(table.frame) // 2]
-            valid = {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
+            valid = body_for(fields, row)
             for path in paths:
                 out = service.score(path, valid)
                 assert out["model"] == spec.name and "prediction" in out, out
