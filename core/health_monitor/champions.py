@@ -221,8 +221,9 @@ class Champions:
         can resolve to, so such requests are lookups; returns how many were scored.
 
         One lookup: every row of its table (as-of requests are covered too). Several: the
-        combinations the latest request of every entity resolves to, the entities taken from
-        the first table holding all request keys (as-of requests are scored live, then kept)."""
+        combinations that every entity's latest request resolves to, and its request as of
+        the day of each of its rows, the entities and days taken from the first table holding
+        all request keys; other as-of requests are scored live, then kept."""
         champion = self.get(model)
         spec = champion.feature_spec
         with self._lock:
@@ -231,13 +232,13 @@ class Champions:
             table = self.store.table(spec.lookups[0].table_name, "run `health-monitor features` first")
             tables, positions, rows = (table,), np.arange(len(table.frame))[:, None], None
         else:
-            bases = self._entities(champion)
-            if bases is None:
+            requests = self._requests(champion)
+            if requests is None:
                 return 0
             resolved: dict[tuple[int, ...], None] = {}
             tables = None
-            for base in bases:
-                found_tables, found = self.resolve(champion, base)
+            for base, at in requests:
+                found_tables, found = self.resolve(champion, base, at)
                 if tables is not None and found_tables != tables:
                     return 0  # a table moved meanwhile: the new version gets prefilled
                 tables = found_tables
@@ -279,16 +280,22 @@ class Champions:
             )[0]
         return champion, champion.model.explain(X, top_k)[0]
 
-    def _entities(self, champion: Champion) -> list[dict[str, str]] | None:
-        """Every request (its keys, as text) for the entities of the first lookup table that
-        holds all of ``champion``'s request keys; None when no table does."""
+    def _requests(self, champion: Champion) -> list[tuple[dict[str, str], str | None]] | None:
+        """(keys as text, as_of) of every entity's latest request and of its requests as of the
+        day of each of its rows, from the first lookup table holding all of ``champion``'s
+        request keys; None when no table does."""
         for lookup in champion.feature_spec.lookups:
             table = self.store.table(lookup.table_name, "run `health-monitor features` first")
             renamed = dict(zip(lookup.keys, table.keys_for(lookup), strict=True))
             columns = [renamed.get(k, k) for k in champion.request_keys]
-            if all(c in table.frame.columns for c in columns):
-                combos = dict.fromkeys(zip(*(as_text(table.frame[c]) for c in columns), strict=True))
-                return [dict(zip(champion.request_keys, combo, strict=True)) for combo in combos]
+            if not all(c in table.frame.columns for c in columns):
+                continue
+            keys = list(zip(*(as_text(table.frame[c]) for c in columns), strict=True))
+            days: list[str | None] = [None] * len(keys)
+            if champion.point_in_time and table.timestamp_key is not None:
+                days = [None if d is None else d[:10] for d in as_text(table.frame[table.timestamp_key])]
+            pairs = dict.fromkeys([(k, None) for k in keys] + list(zip(keys, days, strict=True)))
+            return [(dict(zip(champion.request_keys, k, strict=True)), day) for k, day in pairs]
         return None
 
 

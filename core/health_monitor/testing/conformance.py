@@ -266,15 +266,17 @@ class PluginConformance:
             step = max(1, len(table.frame) // 20)
             for _, row in table.frame.iloc[::step].iterrows():
                 keys = body_for(fields, row)
-                served = service.champions.score(spec.name, keys)
-                live = service.champions.score(spec.name, keys, cached=False)
-                for name, value in live.items():
-                    other = served[name]
-                    assert value == other or (
-                        isinstance(value, float)
-                        and isinstance(other, float)
-                        and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
-                    ), f"{spec.name} {keys}: {name} served {other!r}, live {value!r}"
+                days = [None, str(row[spec.time_column])[:10]] if champion.point_in_time else [None]
+                for at in days:
+                    served = service.champions.score(spec.name, keys, at)
+                    live = service.champions.score(spec.name, keys, at, cached=False)
+                    for name, value in live.items():
+                        other = served[name]
+                        assert value == other or (
+                            isinstance(value, float)
+                            and isinstance(other, float)
+                            and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+                        ), f"{spec.name} {keys} as of {at}: {name} served {other!r}, live {value!r}"
 
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
         from health_monitor.champions import Champions
