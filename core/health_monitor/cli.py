@@ -357,6 +357,8 @@ def cmd_model_cards(args, settings: Settings) -> int:
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    import gc
+
     from tqdm.auto import tqdm
 
     from health_monitor.champions import Champions
@@ -370,6 +372,10 @@ def cmd_serve(args, settings: Settings) -> int:
         warmed = service.warm(prefill=not args.no_prefill, progress=lambda model: bar.update())
     for model, status in warmed.items():
         print(f"  {model:<36} {status}")
+    # Everything loaded so far lives as long as the server. A full garbage collection walks all
+    # of it (up to 0.29 s measured on the medium home) and would stall requests: freeze it out.
+    gc.collect()
+    gc.freeze()
     server = make_server(service, args.host, args.port)
     host, port = server.server_address[:2]
     print(

@@ -16,7 +16,6 @@ latest. A bad request gets a 4xx whose message names the field. Nothing is ever 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import ipaddress
 import json
 import logging
@@ -89,10 +88,6 @@ class ScoringService:
                 status[model] = f"unavailable: {exc}"
             if progress is not None:
                 progress(model)
-        # Millions of long-lived objects (indexes, cached scores) now exist; a full garbage
-        # collection walking them stalls every request for up to a second. Freeze them out of it.
-        gc.collect()
-        gc.freeze()
         return status
 
     def health(self) -> dict[str, Any]:
