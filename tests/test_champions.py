@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,3 +93,33 @@ def test_a_moved_feature_table_is_never_answered_from_the_old_cache(fake_trained
     assert same(after, champions.score("fake_failure", {"entity": "e1"}, cached=False))
     assert after["probability"] > before["probability"]  # failures follow hot days
     assert champions._scores["fake_failure"].stamp[1] == (runtime.lakehouse.version(name) + 1,)
+
+
+def test_background_refresh_swaps_in_a_moved_table_and_prefills_it_again(fake_trained_home):
+    runtime, host = fake_trained_home
+    lakehouse = MovableLakehouse(runtime.lakehouse)
+    champions = Champions(runtime, host, store=OnlineStore(lakehouse, refresh_seconds=0.1))
+    name = runtime.settings.feature_table("fake_features")
+    champions.prefill("fake_failure")
+    before = champions.score("fake_failure", {"entity": "e1"})
+    stop = champions.start_refresh(interval=0.1)
+    try:
+        arrow = runtime.lakehouse.read_arrow(name)
+        lakehouse.move(
+            name,
+            arrow.set_column(arrow.schema.get_field_index("value"), "value", pc.add(arrow["value"], 50.0)),
+        )
+        new_stamp = (1, (runtime.lakehouse.version(name) + 1,))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            scores = champions._scores.get("fake_failure")
+            if scores is not None and scores.stamp == new_stamp and scores.columns is not None:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the moved table was not prefilled again in the background")
+        after = champions.score("fake_failure", {"entity": "e1"})
+        assert same(after, champions.score("fake_failure", {"entity": "e1"}, cached=False))
+        assert after["probability"] > before["probability"]
+    finally:
+        stop.set()

@@ -105,6 +105,7 @@ class Champions:
         self.host = host
         self.store = store or OnlineStore(runtime.lakehouse)
         self.refresh_seconds = refresh_seconds
+        self.background = False  # set by start_refresh: requests never check versions themselves
         self._loaded: dict[str, tuple[Champion, float]] = {}
         self._lock = threading.Lock()
         self._scores: dict[str, _Scores] = {}
@@ -122,11 +123,10 @@ class Champions:
         spec = self.spec(model)
         now = time.monotonic()
         cached = self._loaded.get(model)
-        if cached is not None and now - cached[1] < self.refresh_seconds:
+        if cached is not None and (self.background or now - cached[1] < self.refresh_seconds):
             return cached[0]
         with self._lock:
-            name = self.runtime.settings.registered_model(model)
-            current = self.runtime.registry.version_by_alias(name, CHAMPION)
+            current = self._current(model)
             if current is None:
                 raise HealthMonitorError(
                     f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
@@ -134,11 +134,50 @@ class Champions:
             if cached is not None and cached[0].version == current.version:
                 champion = cached[0]
             else:
-                self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
-                packed = load_packed_model(current.uri)
-                champion = Champion(spec, current.version, packed.model, packed.feature_spec)
+                champion = self._load(spec, current)
             self._loaded[model] = (champion, now)
             return champion
+
+    def _current(self, model: str):
+        return self.runtime.registry.version_by_alias(self.runtime.settings.registered_model(model), CHAMPION)
+
+    def _load(self, spec: Model, current) -> Champion:
+        self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
+        packed = load_packed_model(current.uri)
+        return Champion(spec, current.version, packed.model, packed.feature_spec)
+
+    def refresh(self) -> list[str]:
+        """Reload every loaded model whose ``champion`` alias moved; returns them."""
+        moved = []
+        for model, (old, _) in list(self._loaded.items()):
+            current = self._current(model)
+            champion = old
+            if current is not None and current.version != old.version:
+                champion = self._load(old.spec, current)
+                moved.append(model)
+            with self._lock:
+                self._loaded[model] = (champion, time.monotonic())
+        return moved
+
+    def start_refresh(self, interval: float | None = None) -> threading.Event:
+        """Check table versions and champion aliases in a background thread every ``interval``
+        seconds (default: the store's ``refresh_seconds``), reloading what moved there, so a
+        request never waits for a check or a reload. Set the returned event to stop it."""
+        stop = threading.Event()
+        self.store.background = self.background = True
+
+        def loop() -> None:
+            while not stop.wait(interval or self.store.refresh_seconds):
+                try:
+                    self.store.refresh()
+                    self.refresh()
+                    for model in list(self._prefill):
+                        self._refill(model)
+                except Exception:  # keep serving what is loaded; try again next time
+                    log.exception("background refresh failed")
+
+        threading.Thread(target=loop, daemon=True, name="health-monitor-refresh").start()
+        return stop
 
     def features(self, model: str, base: dict[str, Any], at: Any | None = None) -> pd.DataFrame:
         """One row of the model's looked-up features (context included), in training order."""
@@ -215,6 +254,19 @@ class Champions:
         finally:
             with self._lock:
                 self._prefilling.discard(model)
+
+    def _refill(self, model: str) -> None:
+        """Prefill ``model`` again, in this thread, if its champion or a table has moved."""
+        champion = self.get(model)
+        tables = tuple(self.store.table(lk.table_name) for lk in champion.feature_spec.lookups)
+        scores = self._scores.get(model)
+        if scores is not None and scores.stamp == (champion.version, tuple(t.version for t in tables)):
+            return
+        with self._lock:
+            if model in self._prefilling:
+                return
+            self._prefilling.add(model)
+        self._prefill_quietly(model)
 
     def prefill(self, model: str, chunk: int = PREFILL_CHUNK) -> int:
         """Score, in vectorized calls, every feature vector a request for the latest features

@@ -376,6 +376,7 @@ def cmd_serve(args, settings: Settings) -> int:
     # of it (up to 0.29 s measured on the medium home) and would stall requests: freeze it out.
     gc.collect()
     gc.freeze()
+    service.champions.start_refresh()  # version checks and reloads off the request path
     server = make_server(service, args.host, args.port)
     host, port = server.server_address[:2]
     print(

@@ -90,6 +90,17 @@ class OnlineTable:
         stamp = lookup.timestamp_lookup_key
         return [k for k in self.primary_keys if not (stamp and k == self.timestamp_key)]
 
+    def warm_like(self, other: OnlineTable) -> None:
+        """Build the indexes and derived columns ``other`` (an older version) has built."""
+        for columns in list(other._indexes):
+            if all(c in self.frame.columns for c in columns):
+                self.index(columns)
+        if other._times is not None and self.timestamp_key is not None:
+            self.times()
+        for method, column in list(other._derived):
+            if column in self.frame.columns:
+                getattr(self, method)(column)
+
     def positions(self, where: dict[str, Any]) -> np.ndarray:
         """Positions of the rows whose columns equal ``where``'s values (all rows for ``{}``)."""
         if not where:
@@ -121,7 +132,7 @@ class OnlineTable:
 
     def sort_key(self, column: str) -> np.ndarray:
         """``column`` as float64 in its own order (numbers, times, or text by rank); NaN for null."""
-        key = ("sort", column)
+        key = ("sort_key", column)
         if key not in self._derived:
             values = self.frame[column]
             if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -181,18 +192,24 @@ class OnlineTable:
 
 
 class OnlineStore:
-    """Tables in memory for lookups, reloaded when their version moves. Thread-safe."""
+    """Tables in memory for lookups, reloaded when their version moves. Thread-safe.
+
+    By default a lookup that finds its table older than ``refresh_seconds`` checks the version
+    itself (and reloads it when it moved). A server calls :meth:`refresh` from a background
+    thread and sets ``background``: lookups then never wait for a check or a reload, and a
+    moved table is swapped in with the indexes of the old one already built."""
 
     def __init__(self, lakehouse: Lakehouse, refresh_seconds: float = 5.0):
         self.lakehouse = lakehouse
         self.refresh_seconds = refresh_seconds
+        self.background = False
         self._tables: dict[str, tuple[OnlineTable, float]] = {}
         self._lock = threading.Lock()
 
     def table(self, name: str, hint: str = "") -> OnlineTable:
         now = time.monotonic()
         cached = self._tables.get(name)
-        if cached is not None and now - cached[1] < self.refresh_seconds:
+        if cached is not None and (self.background or now - cached[1] < self.refresh_seconds):
             return cached[0]
         with self._lock:
             cached = self._tables.get(name)
@@ -204,13 +221,32 @@ class OnlineStore:
             if cached is not None and cached[0].version == version:
                 self._tables[name] = (cached[0], now)
                 return cached[0]
-            info = self.lakehouse.describe(name)
-            frame = self.lakehouse.read_arrow(name).to_pandas()
-            table = OnlineTable(
-                name, info.version or version, frame, list(info.primary_keys), info.timestamp_key
-            )
+            table = self._load(name, version)
             self._tables[name] = (table, now)
             return table
+
+    def refresh(self) -> list[str]:
+        """Reload every held table whose version moved, building the indexes and derived
+        columns its old version had before swapping it in. Returns the tables reloaded."""
+        moved = []
+        for name, (old, _) in list(self._tables.items()):
+            if not self.lakehouse.exists(name):
+                continue  # dropped: keep answering from what was read
+            version = self.lakehouse.version(name)
+            if version != old.version:
+                table = self._load(name, version)
+                table.warm_like(old)
+                moved.append(name)
+            else:
+                table = old
+            with self._lock:
+                self._tables[name] = (table, time.monotonic())
+        return moved
+
+    def _load(self, name: str, version: int) -> OnlineTable:
+        info = self.lakehouse.describe(name)
+        frame = self.lakehouse.read_arrow(name).to_pandas()
+        return OnlineTable(name, info.version or version, frame, list(info.primary_keys), info.timestamp_key)
 
     def features(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
         """One row of model inputs, looked up the way the feature store joins them.
