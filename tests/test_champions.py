@@ -78,42 +78,39 @@ def test_an_unknown_entity_resolves_to_missing(fake_trained_home):
     assert champions.resolve(champion, {"entity": "e1"}, "1999-01-01")[1] == (MISSING,)
 
 
-def test_a_moved_feature_table_is_never_answered_from_the_old_cache(fake_trained_home):
+def prefilled_over_a_movable_lakehouse(fake_trained_home, refresh_seconds: float):
+    """Champions prefilled over a lakehouse whose feature table can move: (champions, move,
+    score of e1 before, stamp after the move). ``move()`` makes every day 50 hotter."""
     runtime, host = fake_trained_home
     lakehouse = MovableLakehouse(runtime.lakehouse)
-    champions = Champions(runtime, host, store=OnlineStore(lakehouse, refresh_seconds=0))
+    champions = Champions(runtime, host, store=OnlineStore(lakehouse, refresh_seconds=refresh_seconds))
     name = runtime.settings.feature_table("fake_features")
     champions.prefill("fake_failure")
     before = champions.score("fake_failure", {"entity": "e1"})
-
     arrow = runtime.lakehouse.read_arrow(name)
     hot = arrow.set_column(arrow.schema.get_field_index("value"), "value", pc.add(arrow["value"], 50.0))
-    lakehouse.move(name, hot)
+    moved_stamp = (champions.get("fake_failure").version, (runtime.lakehouse.version(name) + 1,))
+    return champions, lambda: lakehouse.move(name, hot), before, moved_stamp
+
+
+def test_a_moved_feature_table_is_never_answered_from_the_old_cache(fake_trained_home):
+    champions, move, before, moved_stamp = prefilled_over_a_movable_lakehouse(fake_trained_home, 0)
+    move()
     after = champions.score("fake_failure", {"entity": "e1"})
     assert same(after, champions.score("fake_failure", {"entity": "e1"}, cached=False))
     assert after["probability"] > before["probability"]  # failures follow hot days
-    assert champions._scores["fake_failure"].stamp[1] == (runtime.lakehouse.version(name) + 1,)
+    assert champions._scores["fake_failure"].stamp == moved_stamp
 
 
 def test_background_refresh_swaps_in_a_moved_table_and_prefills_it_again(fake_trained_home):
-    runtime, host = fake_trained_home
-    lakehouse = MovableLakehouse(runtime.lakehouse)
-    champions = Champions(runtime, host, store=OnlineStore(lakehouse, refresh_seconds=0.1))
-    name = runtime.settings.feature_table("fake_features")
-    champions.prefill("fake_failure")
-    before = champions.score("fake_failure", {"entity": "e1"})
+    champions, move, before, moved_stamp = prefilled_over_a_movable_lakehouse(fake_trained_home, 0.1)
     stop = champions.start_refresh(interval=0.1)
     try:
-        arrow = runtime.lakehouse.read_arrow(name)
-        lakehouse.move(
-            name,
-            arrow.set_column(arrow.schema.get_field_index("value"), "value", pc.add(arrow["value"], 50.0)),
-        )
-        new_stamp = (1, (runtime.lakehouse.version(name) + 1,))
+        move()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             scores = champions._scores.get("fake_failure")
-            if scores is not None and scores.stamp == new_stamp and scores.columns is not None:
+            if scores is not None and scores.stamp == moved_stamp and scores.columns is not None:
                 break
             time.sleep(0.1)
         else:
