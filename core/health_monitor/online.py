@@ -80,8 +80,7 @@ class OnlineTable:
 
     def times(self) -> np.ndarray:
         if self._times is None:
-            stamps = pd.to_datetime(self.frame[self.timestamp_key], utc=True).dt.tz_convert(None)
-            self._times = stamps.to_numpy(dtype="datetime64[ns]")
+            self._times = _utc_ns(self.frame[self.timestamp_key])
         return self._times
 
     def keys_for(self, lookup) -> list[str]:
@@ -114,10 +113,9 @@ class OnlineTable:
         ``NO_DAY`` where it is null."""
         key = ("days", column)
         if key not in self._derived:
-            stamps = pd.to_datetime(self.frame[column], utc=True).dt.tz_convert(None)
-            ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64")
-            days = np.floor_divide(ns, 86_400 * 10**9)
-            self._derived[key] = np.where(stamps.isna().to_numpy(), NO_DAY, days)
+            stamps = _utc_ns(self.frame[column])
+            days = np.floor_divide(stamps.astype("int64"), 86_400 * 10**9)
+            self._derived[key] = np.where(np.isnat(stamps), NO_DAY, days)
         return self._derived[key]
 
     def by_day(self, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +128,18 @@ class OnlineTable:
             self._derived[key] = (order, days[order])
         return self._derived[key]
 
+    def last_day(self, column: str) -> int:
+        """The latest day of ``column`` (``NO_DAY`` when it has none)."""
+        days = self.by_day(column)[1]
+        return int(days[-1]) if len(days) else NO_DAY
+
+    def between_days(self, column: str, lo: int, hi: int) -> np.ndarray:
+        """Positions, in table order, of the rows whose day of ``column`` is in [lo, hi]."""
+        ordered, days = self.by_day(column)
+        return np.sort(
+            ordered[np.searchsorted(days, lo, side="left") : np.searchsorted(days, hi, side="right")]
+        )
+
     def sort_key(self, column: str) -> np.ndarray:
         """``column`` as float64 in its own order (numbers, times, or text by rank); NaN for null."""
         key = ("sort_key", column)
@@ -140,9 +150,8 @@ class OnlineTable:
             elif pd.api.types.is_bool_dtype(values):
                 ordered = values.astype("float64").to_numpy()
             elif pd.api.types.is_datetime64_any_dtype(values):
-                stamps = pd.to_datetime(values, utc=True).dt.tz_convert(None)
-                ns = stamps.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
-                ordered = np.where(stamps.isna().to_numpy(), np.nan, ns)
+                stamps = _utc_ns(values)
+                ordered = np.where(np.isnat(stamps), np.nan, stamps.astype("int64").astype("float64"))
             else:
                 codes, _ = pd.factorize(values, sort=True)
                 ordered = np.where(codes < 0, np.nan, codes.astype("float64"))
@@ -160,22 +169,12 @@ class OnlineTable:
 
     def rows(self, where: dict[str, Any]) -> pd.DataFrame:
         """Rows whose columns equal ``where``'s values (compared as text)."""
-        if not where:
-            return self.frame
-        columns = tuple(where)
-        positions = self.index(columns).get(tuple(str(where[c]) for c in columns))
-        if positions is None:
-            return self.frame.iloc[0:0]
-        return self.frame.iloc[positions]
-
-    def as_of(self, key: dict[str, Any], at: Any | None) -> pd.Series | None:
-        """The latest row for ``key`` (the non-time primary keys) at or before ``at`` (None: latest)."""
-        position = self.position(key, at)
-        return None if position < 0 else self.frame.iloc[position]
+        return self.frame if not where else self.frame.iloc[self.positions(where)]
 
     def position(self, key: dict[str, Any], at: Any | None = None) -> int:
-        """Row position of :meth:`as_of` (``MISSING`` when there is none); without a timestamp
-        key, the last row that matches ``key``."""
+        """Row position of the latest row for ``key`` (the non-time primary keys) at or before
+        ``at`` (None: latest), ``MISSING`` when there is none; without a timestamp key, the last
+        row that matches ``key``."""
         columns = tuple(key)
         positions = self.index(columns).get(tuple(str(key[c]) for c in columns))
         if positions is None or not len(positions):
@@ -323,6 +322,11 @@ class OnlineStore:
 def _names(lookup) -> list[str]:
     names = lookup.feature_names
     return [names] if isinstance(names, str) else list(names or [])
+
+
+def _utc_ns(values: pd.Series) -> np.ndarray:
+    """Dates or timestamps (naive ones taken as UTC) as naive-UTC ``datetime64[ns]``; NaT for null."""
+    return pd.to_datetime(values, utc=True).dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
 
 
 def utc(value: Any) -> pd.Timestamp:

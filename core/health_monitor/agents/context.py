@@ -87,11 +87,9 @@ class OnlineToolContext:
                     lo = hi = days[known].max() if known.any() else NO_DAY
                 positions = positions[known & (days >= lo) & (days <= hi)]
         elif latest or ranged:
-            ordered, days = table.by_day(spec.time_column)  # nulls left out
             if latest:
-                lo = hi = days[-1] if len(days) else NO_DAY
-            first, last = np.searchsorted(days, lo, side="left"), np.searchsorted(days, hi, side="right")
-            positions = np.sort(ordered[first:last])
+                lo = hi = table.last_day(spec.time_column)
+            positions = table.between_days(spec.time_column, lo, hi)  # nulls left out
         else:
             positions = np.arange(len(table.frame))
         limit = max(1, min(int(limit), MAX_ROWS))
@@ -110,14 +108,14 @@ class OnlineToolContext:
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
         spec = self.model(model)
         table = self.table(model)
-        ordered, days = table.by_day(spec.time_column)
-        if not len(days):
+        day = table.last_day(spec.time_column)
+        if day == NO_DAY:
             return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        positions = np.sort(ordered[np.searchsorted(days, days[-1], side="left") :])
+        positions = table.between_days(spec.time_column, day, day)
         flagged = int((table.sort_key("prediction")[positions] == 1.0).sum()) if flags else None
         best = _top(positions, table.sort_key(rank)[positions], True, max(1, min(top, MAX_ROWS)))
         return {
-            "day": str(np.datetime64(int(days[-1]), "D")),
+            "day": str(np.datetime64(day, "D")),
             "rows": len(positions),
             "flagged": flagged,
             "top": [_record(r) for r in table.records(best[:top], HIDDEN)],
