@@ -61,6 +61,16 @@ class Champion:
     def point_in_time(self) -> bool:
         return any(lk.timestamp_lookup_key for lk in self.feature_spec.lookups)
 
+    def stamp(self, tables: tuple[OnlineTable, ...] | list[OnlineTable]) -> tuple:
+        """What anything derived from this champion and its feature ``tables`` is valid for:
+        the champion's version and each table's version."""
+        return (self.version, tuple(t.version for t in tables))
+
+    def inputs(self, row: dict[str, Any]) -> pd.DataFrame:
+        """One row of looked-up features as the model's input frame, in training order."""
+        columns = list(self.feature_spec.input_columns)
+        return pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
+
 
 @dataclass
 class _Scores:
@@ -182,9 +192,7 @@ class Champions:
     def features(self, model: str, base: dict[str, Any], at: Any | None = None) -> pd.DataFrame:
         """One row of the model's looked-up features (context included), in training order."""
         champion = self.get(model)
-        row = self.store.features(champion.feature_spec, base, at)
-        columns = list(champion.feature_spec.input_columns)
-        return pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
+        return champion.inputs(self.store.features(champion.feature_spec, base, at))
 
     def resolve(
         self, champion: Champion, base: dict[str, Any], at: Any | None = None
@@ -224,14 +232,12 @@ class Champions:
     def _live(
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
     ) -> dict[str, Any]:
-        row = self.store.values(champion.feature_spec, tables, positions)
-        columns = list(champion.feature_spec.input_columns)
-        X = pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
+        X = champion.inputs(self.store.values(champion.feature_spec, tables, positions))
         return {name: plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
 
     def _scores_of(self, champion: Champion, tables: tuple[OnlineTable, ...]) -> _Scores:
         model = champion.spec.name
-        stamp = (champion.version, tuple(t.version for t in tables))
+        stamp = champion.stamp(tables)
         scores = self._scores.get(model)
         if scores is not None and scores.stamp == stamp:
             return scores
@@ -260,7 +266,7 @@ class Champions:
         champion = self.get(model)
         tables = tuple(self.store.table(lk.table_name) for lk in champion.feature_spec.lookups)
         scores = self._scores.get(model)
-        if scores is not None and scores.stamp == (champion.version, tuple(t.version for t in tables)):
+        if scores is not None and scores.stamp == champion.stamp(tables):
             return
         with self._lock:
             if model in self._prefilling:
@@ -307,7 +313,7 @@ class Champions:
             for name, values in champion.model.predict(X).items():
                 parts.setdefault(name, []).append(values.to_numpy())
         scores = _Scores(
-            (champion.version, tuple(t.version for t in tables)),
+            champion.stamp(tables),
             columns={name: np.concatenate(values) for name, values in parts.items()},
             rows=rows,
         )

@@ -100,22 +100,21 @@ class ScoringService:
     def fields(self, champion: Champion) -> dict[str, str]:
         """Request fields of a model -> 'date' or 'text', from its feature tables' columns."""
         tables = [self.champions.store.table(lk.table_name) for lk in champion.feature_spec.lookups]
-        stamp = (champion.version, tuple(t.version for t in tables))
+        valid_for = champion.stamp(tables)
         cached = self._fields.get(champion.spec.name)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == valid_for:
             return cached[1]
         out = {}
         for lookup, table in zip(champion.feature_spec.lookups, tables, strict=True):
-            stamp = lookup.timestamp_lookup_key
             for table_key, key in zip(table.keys_for(lookup), lookup.keys, strict=True):
-                if key in out or key == stamp:
+                if key in out or key == lookup.timestamp_lookup_key:
                     continue
                 column = table.frame[table_key]
                 is_date = pd.api.types.is_datetime64_any_dtype(column) or (
                     len(column) > 0 and isinstance(column.iloc[0], dt.date)
                 )
                 out[key] = "date" if is_date else "text"
-        self._fields[champion.spec.name] = (stamp, out)
+        self._fields[champion.spec.name] = (valid_for, out)
         return out
 
     def score(self, path: str, body: Any) -> dict[str, Any]:
