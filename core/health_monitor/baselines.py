@@ -11,6 +11,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from health_monitor.evaluation import best_f1_threshold
+
 
 def _column(X, column: str) -> np.ndarray:
     if not isinstance(X, pd.DataFrame) or column not in X.columns:
@@ -47,16 +49,8 @@ class HistoryRateClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         rate = np.nan_to_num(_column(X, self.column))
-        y = np.asarray(y).astype(int)
         self.classes_ = np.array([0, 1])
-        best, best_f1 = 0.5, -1.0
-        for t in np.unique(np.quantile(rate, np.linspace(0.5, 0.995, 60))):
-            pred = rate >= t
-            tp = np.sum(pred & (y == 1))
-            f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
-            if f1 > best_f1:
-                best, best_f1 = float(t), f1
-        self.threshold_ = best
+        self.threshold_ = best_f1_threshold(y, rate, np.linspace(0.5, 0.995, 60))
         return self
 
     def predict_proba(self, X):

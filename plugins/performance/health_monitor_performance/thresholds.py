@@ -8,17 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
-
-def best_f1_threshold(y, proba) -> float:
-    y = np.asarray(y).astype(int)
-    best, best_f1 = 0.5, -1.0
-    for t in np.unique(np.quantile(proba, np.linspace(0.5, 0.995, 80))):
-        pred = proba >= t
-        tp = np.sum(pred & (y == 1))
-        f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
-        if f1 > best_f1:
-            best, best_f1 = float(t), f1
-    return best
+from health_monitor.evaluation import best_f1_threshold
 
 
 class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
@@ -33,7 +23,7 @@ class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
         if folds >= 2:
             cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
             proba = cross_val_predict(clone(self.estimator), X, y, cv=cv, method="predict_proba")[:, 1]
-            self.threshold_ = best_f1_threshold(y, proba)
+            self.threshold_ = best_f1_threshold(y, proba, np.linspace(0.5, 0.995, 80))
         else:
             self.threshold_ = 0.5
         self.estimator_ = clone(self.estimator).fit(X, y)

@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from health_monitor.evaluation import best_f1_threshold
+
 
 class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):
     """Predict the positive class when one history feature of the entity (its own breach days,
@@ -35,15 +37,7 @@ class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         raw = pd.to_numeric(X[self.column], errors="coerce") if self.column in X else None
         self.fill_ = float(np.nanmean(raw)) if raw is not None and raw.notna().any() else 0.0
-        value = self._value(X)
-        best, best_f1 = np.inf, -1.0
-        for t in np.unique(np.quantile(value, np.linspace(0.0, 1.0, 201))):
-            pred = value >= t
-            tp = np.sum(pred & (y == 1))
-            f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
-            if f1 > best_f1:
-                best, best_f1 = float(t), f1
-        self.threshold_ = best
+        self.threshold_ = best_f1_threshold(y, self._value(X), np.linspace(0.0, 1.0, 201), default=np.inf)
         return self
 
     def predict_proba(self, X):

@@ -9,14 +9,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from health_monitor.evaluation import best_f1_threshold
+
 
 def _rows(X, index):
     return X.iloc[index] if isinstance(X, pd.DataFrame) else np.asarray(X)[index]
-
-
-def _f1(pred: np.ndarray, y: np.ndarray) -> float:
-    tp = float(np.sum(pred & (y == 1)))
-    return 2 * tp / max(float(pred.sum() + (y == 1).sum()), 1.0)
 
 
 class GuardedThresholdClassifier(ClassifierMixin, BaseEstimator):
@@ -55,14 +52,7 @@ class GuardedThresholdClassifier(ClassifierMixin, BaseEstimator):
             return 0.5
         oof, y = oof[known], y[known]
         limit = self.max_positive_ratio * rate
-        best, best_f1 = None, -1.0
-        for t in np.unique(np.quantile(oof, np.linspace(0.0, 1.0, 201))):
-            pred = oof >= t
-            if pred.mean() > limit + 1e-12:
-                continue
-            f1 = _f1(pred, y)
-            if f1 > best_f1:
-                best, best_f1 = float(t), f1
+        best = best_f1_threshold(y, oof, np.linspace(0.0, 1.0, 201), default=None, max_flagged=limit + 1e-12)
         return best if best is not None else float(np.quantile(oof, 1.0 - rate))
 
     def predict_proba(self, X):
