@@ -15,8 +15,12 @@ from health_monitor.errors import ConfigError
 
 ENV_HOME = "HEALTH_MONITOR_HOME"
 ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
+ENV_SOURCE_CATALOG = "HEALTH_MONITOR_SOURCE_CATALOG"
+ENV_ACCOUNT_FILE = "HEALTH_MONITOR_ACCOUNT_FILE"
 DEFAULT_HOME = Path("~/.health-monitor")
 DEFAULT_CATALOG = "health_monitor"
+DEFAULT_SOURCE_CATALOG = "system"
+ACCOUNT_FILE_NAME = "account.yaml"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
@@ -39,6 +43,7 @@ class Schemas:
     features: str = "features"
     ml: str = "ml"  # registered models and their prediction tables
     ground_truth: str = "ground_truth"  # simulator incidents; never read by feature code
+    ops: str = "ops"  # bookkeeping of the jobs themselves (the Gold build's state)
 
     def __post_init__(self) -> None:
         for kind, value in self.__dict__.items():
@@ -55,16 +60,48 @@ class Settings:
     home: Path
     catalog: str = DEFAULT_CATALOG
     schemas: Schemas = field(default_factory=Schemas)
+    # Where the Databricks system tables are read from: `system` on Databricks and in the embedded
+    # home (simulated or loaded with `load-system-tables`); another catalog for a copy of them.
+    source_catalog: str = DEFAULT_SOURCE_CATALOG
+    # The user-edited file of what no system table holds (commitments, job SLAs); None: in the home.
+    account_file: Path | None = None
 
     def __post_init__(self) -> None:
         check_identifier(self.catalog, "catalog")
+        check_identifier(self.source_catalog, "source catalog")
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        if self.account_file is not None:
+            object.__setattr__(self, "account_file", Path(self.account_file).expanduser().resolve())
 
     @classmethod
-    def from_env(cls, home: str | os.PathLike | None = None, catalog: str | None = None) -> Settings:
+    def from_env(
+        cls,
+        home: str | os.PathLike | None = None,
+        catalog: str | None = None,
+        source_catalog: str | None = None,
+        account_file: str | os.PathLike | None = None,
+    ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
-        return cls(home=Path(home), catalog=catalog)
+        source_catalog = source_catalog or os.environ.get(ENV_SOURCE_CATALOG) or DEFAULT_SOURCE_CATALOG
+        account_file = account_file or os.environ.get(ENV_ACCOUNT_FILE) or None
+        return cls(
+            home=Path(home),
+            catalog=catalog,
+            source_catalog=source_catalog,
+            account_file=Path(account_file) if account_file else None,
+        )
+
+    def system(self, table: str) -> str:
+        """``billing.usage`` -> ``system.billing.usage`` (in the source catalog)."""
+        return f"{self.source_catalog}.{table}"
+
+    @property
+    def account_inputs_path(self) -> Path:
+        return self.account_file or self.home / ACCOUNT_FILE_NAME
+
+    def ops(self, table: str) -> str:
+        return f"{self.catalog}.{self.schemas.ops}.{table}"
 
     # Three-part names of the tables the core owns.
     def gold(self, table: str) -> str:

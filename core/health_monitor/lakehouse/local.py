@@ -145,13 +145,15 @@ class LocalLakehouse:
         """The current (or a past) version as a Spark DataFrame; Spark reads the snapshot's files."""
         dt = self._delta(name, version=version)
         uris = dt.file_uris()
-        schema = dt.schema().to_arrow()
-        if not uris:
-            return self.spark.createDataFrame(pa.Table.from_batches([], schema=pa.schema(schema)))
-        # The Delta log knows the schema: passing it spares Spark a schema-inference job per read.
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        return self.spark.read.schema(from_arrow_schema(pa.schema(schema))).parquet(*uris)
+        # The Delta log knows the schema: passing it spares Spark a schema-inference job per read.
+        spark_schema = from_arrow_schema(pa.schema(dt.schema().to_arrow()))
+        if not uris:
+            # From the Spark schema, not an empty Arrow table: pyspark cannot build a frame from an
+            # empty Arrow table with a map or struct column (ArrowInvalid).
+            return self.spark.createDataFrame([], schema=spark_schema)
+        return self.spark.read.schema(spark_schema).parquet(*uris)
 
     def read_arrow(self, name: str, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
         """The table as Arrow, without Spark (milliseconds for small tables)."""

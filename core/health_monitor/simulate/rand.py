@@ -17,6 +17,11 @@ _STREAMS = {
     "security": 6,
     "quality": 7,
     "ids": 8,
+    "system-billing": 9,
+    "system-lakeflow": 10,
+    "system-compute": 11,
+    "system-access": 12,
+    "system-quality": 13,
 }
 
 

@@ -1,0 +1,87 @@
+"""The simulated account as Databricks has it: system tables, with their schemas and quirks.
+
+The simulator generates its account at Gold grain (:mod:`health_monitor.simulate.account`); this
+package writes that account out as the system tables it would have come from, with the shapes of
+the real ones: struct columns, ``decimal(38,18)`` quantities, RETRACTION/RESTATEMENT pairs,
+hourly run slices with the result on the last slice, per-minute node metrics, SCD2 rows, columns
+that are NULL on older rows, and job usage on all-purpose clusters without a ``job_id``.
+``health-monitor gold`` then builds the Gold layer from them, as it does for a real account.
+
+One module per family of system tables; each exposes ``to_system(gold, rng, config) -> dict``
+mapping ``schema.table`` (``billing.usage``) to an Arrow table made with :func:`build_system`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from health_monitor.system.reference import system_table
+
+
+def build_system(name: str, columns: dict[str, Any], n: int | None = None) -> pa.Table:
+    """An Arrow table with exactly the reference schema of system table ``name``.
+
+    ``columns`` maps column names to arrays (Arrow or numpy) or, for struct columns, to a dict of
+    field name -> array (nested structs nest the same way). Columns and struct fields not given
+    are NULL, as newer or unused columns are in a real account. ``n`` is the row count when no
+    column is given.
+    """
+    schema = system_table(name).arrow_schema()
+    unknown = sorted(set(columns) - set(schema.names))
+    if unknown:
+        raise ValueError(f"system.{name} has no column(s) {unknown}")
+    if n is None:
+        if not columns:
+            raise ValueError("build_system: pass n when no column is given")
+        first = next(iter(columns.values()))
+        n = _length(first)
+    arrays = [_array(f"{name}.{f.name}", f.type, columns.get(f.name), n) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _length(value: Any) -> int:
+    if isinstance(value, dict):
+        return _length(next(iter(value.values())))
+    return len(value)
+
+
+def _array(where: str, type_: pa.DataType, value: Any, n: int) -> pa.Array:
+    if value is None:
+        return pa.nulls(n, type_)
+    if pa.types.is_struct(type_) and isinstance(value, dict):
+        unknown = sorted(set(value) - {f.name for f in type_})
+        if unknown:
+            raise ValueError(f"{where} has no field(s) {unknown}")
+        children = [_array(f"{where}.{f.name}", f.type, value.get(f.name), n) for f in type_]
+        return pa.StructArray.from_arrays(children, fields=list(type_))
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if isinstance(value, np.ndarray):
+        value = pa.array(value)
+    if not isinstance(value, pa.Array):
+        value = pa.array(value, type=type_)
+    if len(value) != n:
+        raise ValueError(f"{where}: {len(value)} values for {n} rows")
+    if not value.type.equals(type_):
+        value = value.cast(type_, safe=not pa.types.is_decimal(type_))
+    return value
+
+
+def simulate_system_tables(gold: dict[str, pa.Table], seed: int, config) -> dict[str, pa.Table]:
+    """Every system table of the simulated account, by ``schema.table``."""
+    from health_monitor.simulate.rand import stream
+    from health_monitor.simulate.system import access, billing, compute, lakeflow, quality
+
+    tables: dict[str, pa.Table] = {}
+    for module in (billing, lakeflow, compute, access, quality):
+        produced = module.to_system(
+            gold, stream(seed, f"system-{module.__name__.rsplit('.', 1)[-1]}"), config
+        )
+        clash = set(produced) & set(tables)
+        if clash:
+            raise RuntimeError(f"simulator bug: system tables produced twice: {sorted(clash)}")
+        tables.update(produced)
+    return dict(sorted(tables.items()))
