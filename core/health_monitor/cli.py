@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from health_monitor import __version__
-from health_monitor.config import ENV_CATALOG, ENV_HOME, Settings
+from health_monitor.config import ENV_ACCOUNT_FILE, ENV_CATALOG, ENV_HOME, ENV_SOURCE_CATALOG, Settings
 from health_monitor.errors import ConfigError, HealthMonitorError
 
 log = logging.getLogger("health_monitor")
@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--catalog", default=argparse.SUPPRESS, help=f"catalog of all tables (env {ENV_CATALOG})"
     )
     common.add_argument(
+        "--source-catalog",
+        default=argparse.SUPPRESS,
+        help=f"catalog to read the Databricks system tables from (env {ENV_SOURCE_CATALOG}; default system)",
+    )
+    common.add_argument(
+        "--account-file",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"YAML file of commitments and job SLAs (env {ENV_ACCOUNT_FILE}; default <home>/account.yaml)",
+    )
+    common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
     )
 
@@ -104,15 +115,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "demo",
-        "The main job: simulate an account if the home has none, then features, train, infer; print a summary.",
+        "The main job: simulate an account if the home has none, build Gold from the system tables, "
+        "then features, train, infer; print a summary.",
     )
     simulation(p)
     p = add(
         "simulate",
-        "Generate a simulated Databricks account's Gold tables (and its ground truth) into the home.",
+        "Generate a simulated Databricks account into the home: its system tables, account file, "
+        "past snapshots and ground truth. Then run `gold`.",
     )
     simulation(p)
-    p.add_argument("--force", action="store_true", help="replace Gold tables that already exist")
+    p.add_argument("--force", action="store_true", help="replace an account that already exists")
+    p = add(
+        "gold",
+        "Build the Gold tables from the system tables: only the days since the last build (plus a "
+        "late-arrival window), or everything with --full.",
+    )
+    p.add_argument("--full", action="store_true", help="rebuild every Gold table from all of the history")
+    p.add_argument(
+        "--table",
+        action="append",
+        default=None,
+        metavar="GOLD_TABLE",
+        help="only this Gold table (repeatable)",
+    )
+    p = add(
+        "snapshot",
+        "Append today's information_schema tables/columns and workspaces to their Gold history tables "
+        "(the system tables keep only the current state; run it daily, before `gold`).",
+    )
+    p.add_argument("--date", type=_date, default=None, help="the snapshot's date (default: today, UTC)")
+    p = add(
+        "load-system-tables",
+        "Load exports of your account's system tables (Parquet, CSV or JSON lines; one file or folder "
+        "per table, named like billing.usage), checked against the reference schemas first.",
+    )
+    p.add_argument(
+        "source", type=Path, help="folder with billing.usage.parquet, access.audit/, ... per table"
+    )
     p = add(
         "load-gold", "Load your own Gold tables (Parquet or CSV exports), checked against the Gold contract."
     )
@@ -168,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("tables", "List the tables in the home with rows and columns.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--schema", help="only this schema (gold, features, ml, ground_truth)")
+    p.add_argument(
+        "--schema",
+        help="only this schema (gold, features, ml, ground_truth, ops; or a system schema: billing, ...)",
+    )
     return parser
 
 
@@ -184,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
 
     owns_spark = not spark_started()  # a caller's session (tests, notebooks) is not ours to stop
     try:
-        settings = Settings.from_env(home=getattr(args, "home", None), catalog=getattr(args, "catalog", None))
+        settings = Settings.from_env(
+            home=getattr(args, "home", None),
+            catalog=getattr(args, "catalog", None),
+            source_catalog=getattr(args, "source_catalog", None),
+            account_file=getattr(args, "account_file", None),
+        )
         return COMMANDS[args.command](args, settings)
     except (HealthMonitorError, ValueError) as exc:
         if verbose:
@@ -247,14 +295,23 @@ def cmd_demo(args, settings: Settings) -> int:
     print(f"health-monitor {__version__} demo: home {settings.home}")
     result = run_demo(runtime, host, scale=args.scale, seed=args.seed, days=args.days, end_date=args.end_date)
     if "simulated" in result.details:
-        gold = {k: v for k, v in result.details["simulated"].items() if f".{settings.schemas.gold}." in k}
+        system = {
+            k: v
+            for k, v in result.details["simulated"].items()
+            if k.startswith(f"{settings.source_catalog}.")
+        }
         print(
-            f"simulated a {args.scale} account (seed {args.seed}): {len(gold)} Gold tables, {sum(gold.values()):,} rows"
+            f"simulated a {args.scale} account (seed {args.seed}): {len(system)} system tables, "
+            f"{sum(system.values()):,} rows"
+        )
+    elif "gold" in result.details:
+        print(
+            "using the system tables already in the home (remove the home or use another --home to simulate anew)"
         )
     else:
-        print(
-            "using the Gold tables already in the home (remove the home or use another --home to simulate anew)"
-        )
+        print("using the Gold tables already in the home (no system tables: Gold was loaded with load-gold)")
+    if "gold" in result.details:
+        _print_gold_report(result.details["gold"])
     _print_reports(result.reports)
     print("\ntop findings:")
     for domain, lines in sorted(findings_by_domain(runtime, host).items()):
@@ -271,14 +328,68 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
+    from health_monitor.gold.build.runner import reset_state
     from health_monitor.jobs import simulate_into
 
     runtime = _runtime(settings)
-    if runtime.has_gold() and not args.force:
-        raise ConfigError(f"{settings.home} already has Gold tables; pass --force to replace them")
+    if (runtime.has_system_tables() or runtime.has_gold()) and not args.force:
+        raise ConfigError(f"{settings.home} already has an account; pass --force to replace it")
     rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date)
+    reset_state(runtime)  # a new account: the next `gold` rebuilds everything
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
+    print(f"account file: {settings.account_inputs_path}\nnext: health-monitor gold")
+    return 0
+
+
+def _print_gold_report(report) -> None:
+    print("gold:")
+    for step in report.steps:
+        since = f" since {step.since}" if step.since else ""
+        if step.status == "failed":
+            line = f"FAILED: {step.error}"
+        elif step.status == "skipped":
+            line = "skipped"
+        else:
+            line = f"{step.rows:>12,} rows  {step.status}{since}  {step.seconds:5.1f}s"
+        print(f"  {step.table:<44} {line}")
+        for note in step.notes:
+            print(f"  {'':<44} note: {note}")
+
+
+def cmd_gold(args, settings: Settings) -> int:
+    from health_monitor.jobs import build_gold_into
+
+    runtime = _runtime(settings)
+    if not runtime.has_system_tables():
+        raise ConfigError(
+            f"no system tables in catalog {settings.source_catalog!r} of {settings.home}: "
+            "run `health-monitor load-system-tables DIR` (your account) or `health-monitor simulate`"
+        )
+    report = build_gold_into(runtime, full=args.full, tables=args.table)
+    _print_gold_report(report)
+    return 0 if report.ok else 1
+
+
+def cmd_snapshot(args, settings: Settings) -> int:
+    from health_monitor.gold.snapshot import take_snapshot
+
+    rows = take_snapshot(_runtime(settings), args.date)
+    for name, n in rows.items():
+        print(f"{name:<70} {n:>12,} rows")
+    return 0
+
+
+def cmd_load_system_tables(args, settings: Settings) -> int:
+    from health_monitor.gold.build.runner import reset_state
+    from health_monitor.system.loader import load_system_tables_into
+
+    runtime = _runtime(settings)
+    rows = load_system_tables_into(runtime, args.source)
+    reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
+    for name, n in rows.items():
+        print(f"{name:<70} {n:>12,} rows")
+    print("next: health-monitor snapshot && health-monitor gold")
     return 0
 
 
@@ -493,6 +604,7 @@ def cmd_tables(args, settings: Settings) -> int:
     runtime = _runtime(settings)
     schema = args.schema
     names = runtime.lakehouse.list_tables(settings.catalog, schema)
+    names += runtime.lakehouse.list_tables(settings.source_catalog, schema)
     infos = [runtime.lakehouse.describe(n) for n in names]
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
@@ -507,6 +619,9 @@ def cmd_tables(args, settings: Settings) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "simulate": cmd_simulate,
+    "gold": cmd_gold,
+    "snapshot": cmd_snapshot,
+    "load-system-tables": cmd_load_system_tables,
     "load-gold": cmd_load_gold,
     "features": _stage("run_features"),
     "train": _stage("run_train"),

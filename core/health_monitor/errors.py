@@ -19,6 +19,11 @@ class TableNotFoundError(HealthMonitorError, LookupError):
         super().__init__(f"table {name} does not exist" + (f": {hint}" if hint else ""))
 
 
+class MissingInputError(TableNotFoundError):
+    """A Gold or feature table an item needs was never built (its system tables are not loaded,
+    or the feature table was skipped): the item is skipped with this note, not failed."""
+
+
 class SchemaError(HealthMonitorError, ValueError):
     """A DataFrame lacks a column, has the wrong type, or breaks a key constraint."""
 

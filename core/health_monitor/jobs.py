@@ -41,11 +41,25 @@ def write_tables(
     return rows
 
 
+# Gold tables the system tables keep no history of: the simulator writes their past daily
+# snapshots (as `health-monitor snapshot` would have, day after day); `gold` never rebuilds them.
+SNAPSHOT_HISTORY = (
+    "information_schema_tables_snapshot",
+    "information_schema_columns_snapshot",
+    "dim_workspace",
+)
+
+
 def simulate_into(
     runtime: Runtime, scale: str, seed: int, days: int | None, end_date: dt.date | None
 ) -> dict[str, int]:
-    """Generate a simulated account and write its Gold and ground-truth tables into the home."""
+    """Generate a simulated account and write what a real one would have into the home: its
+    system tables (``system.*``), the account file of commitments and job SLAs, the past daily
+    snapshots of what the system tables keep no history of, and (apart) its ground truth.
+    Build Gold from it with :func:`build_gold_into` (``health-monitor gold``)."""
     from health_monitor.simulate import SimulationConfig, simulate_account
+    from health_monitor.simulate.system import simulate_system_tables
+    from health_monitor.system.inputs import AccountInputs
 
     kwargs = {"scale": scale, "seed": seed, "days": days}
     if end_date is not None:
@@ -56,10 +70,38 @@ def simulate_into(
         raise ConfigError(str(exc)) from None
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
         account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        bar.set_postfix_str("system tables")
+        system = simulate_system_tables(account.gold, seed, config)
     settings = runtime.settings
-    rows = write_tables(runtime, account.gold, settings.gold, "write gold")
+    inputs = AccountInputs(
+        commitments=account.gold["commit_configurations"].select(
+            [
+                "commit_id",
+                "account_id",
+                "workspace_id",
+                "commit_type",
+                "period_start",
+                "period_end",
+                "commit_amount_usd",
+                "discount_pct",
+                "currency_code",
+            ]
+        ),
+        job_slas=account.gold["dim_job_sla"],
+    )
+    inputs.write(settings.account_inputs_path)
+    rows = write_tables(runtime, system, settings.system, "write system tables")
+    history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
+    rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
     rows.update(write_tables(runtime, account.ground_truth, settings.ground_truth, "write ground truth"))
     return rows
+
+
+def build_gold_into(runtime: Runtime, full: bool = False, tables: list[str] | None = None):
+    """``health-monitor gold``: build (or update) the Gold tables from the system tables."""
+    from health_monitor.gold.build.runner import build_gold
+
+    return build_gold(runtime, full=full, tables=tables)
 
 
 def load_gold_into(runtime: Runtime, source: Path) -> dict[str, int]:
@@ -93,10 +135,15 @@ def run_demo(
     days: int | None = None,
     end_date: dt.date | None = None,
 ) -> JobResult:
-    """The main job: simulate an account when the home has no Gold tables, then the pipelines."""
+    """The main job. A home with neither system tables nor Gold gets a simulated account; system
+    tables are then built into Gold (incrementally: only what changed); then the pipelines."""
     result = JobResult()
-    if not runtime.has_gold():
+    if not runtime.has_system_tables() and not runtime.has_gold():
         start = time.perf_counter()
         result.details["simulated"] = simulate_into(runtime, scale, seed, days, end_date)
         result.timings["simulate"] = time.perf_counter() - start
+    if runtime.has_system_tables():
+        start = time.perf_counter()
+        result.details["gold"] = build_gold_into(runtime)
+        result.timings["gold"] = time.perf_counter() - start
     return run_pipelines(runtime, host, result=result)

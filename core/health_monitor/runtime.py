@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from health_monitor.config import Settings
-from health_monitor.errors import TableNotFoundError
+from health_monitor.errors import MissingInputError, TableNotFoundError
 from health_monitor.featurestore import FeatureStore
 from health_monitor.lakehouse import Lakehouse
 from health_monitor.registry import ModelRegistry
@@ -42,6 +42,9 @@ class Runtime:
     def has_gold(self) -> bool:
         return bool(self.lakehouse.list_tables(self.settings.catalog, self.settings.schemas.gold))
 
+    def has_system_tables(self) -> bool:
+        return bool(self.lakehouse.list_tables(self.settings.source_catalog))
+
 
 class TableReader:
     """The read-only :class:`health_monitor.specs.Tables` that spec functions receive."""
@@ -56,12 +59,20 @@ class TableReader:
         return self._lakehouse.read(full_name)
 
     def gold(self, table: str):
-        return self._read(
-            self._settings.gold(table), "load Gold tables with `health-monitor simulate` or `load-gold`"
-        )
+        from health_monitor.gold.contract import GOLD_TABLES
+
+        full_name = self._settings.gold(table)
+        if table in GOLD_TABLES and not self._lakehouse.exists(full_name):
+            raise MissingInputError(
+                full_name, "not built: its system tables are not loaded (see `health-monitor gold`)"
+            )
+        return self._read(full_name, "not a Gold table of the contract (docs/gold-contract.md)")
 
     def features(self, table: str):
-        return self._read(self._settings.feature_table(table), "run `health-monitor features` first")
+        full_name = self._settings.feature_table(table)
+        if not self._lakehouse.exists(full_name):
+            raise MissingInputError(full_name, "not computed: run `health-monitor features` first")
+        return self._read(full_name, "")
 
     def ground_truth(self, table: str):
         return self._read(self._settings.ground_truth(table), "only simulated accounts have ground truth")

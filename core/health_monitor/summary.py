@@ -35,6 +35,9 @@ def stage_lines(report: StageReport) -> list[str]:
             lines.append(f"  FAILED {item.item} [{item.plugin}]: {item.error}")
             continue
         d = item.details
+        if "skipped" in d:
+            lines.append(f"  {item.item:<34} skipped: {d['skipped']}")
+            continue
         if report.stage == "train":
             headline = d["headline"]
             metric = d["metrics"].get(headline)

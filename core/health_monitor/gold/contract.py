@@ -758,6 +758,21 @@ def conform(name: str, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=arrow_schema(spec))
 
 
+def _build_steps() -> dict:
+    from health_monitor.gold.build import gold_steps
+
+    return gold_steps()
+
+
+def _sources(table: GoldTable, steps: dict) -> str:
+    step = steps.get(table.name)
+    if step is None:
+        return table.source
+    parts = [f"`system.{s}`" for s in step.sources]
+    parts += [f"account file: `{i}`" for i in step.inputs]
+    return ", ".join(parts) + (" (*snapshot*)" if step.snapshot else "")
+
+
 def render_markdown() -> str:
     """The Gold contract as Markdown; docs/gold-contract.md is exactly this text."""
     lines = [
@@ -778,19 +793,33 @@ def render_markdown() -> str:
         "- Columns outside the contract are dropped on load; a missing column, a wrong type, a null in a",
         "  non-nullable column or a duplicate primary key is an error naming the table and column.",
         "",
-        "| Table | Primary key | Source |",
+        "Each table is built from the system tables by one step of `health-monitor gold`",
+        "(`core/health_monitor/gold/build/`); the sources and the transformation below are the step's own,",
+        "so they cannot drift from the code. Tables marked *snapshot* are appended to daily by",
+        "`health-monitor snapshot`, because the system tables keep only their current state.",
+        "",
+        "| Table | Primary key | Built from |",
         "|---|---|---|",
     ]
+    steps = _build_steps()
     for t in _TABLES:
-        lines.append(f"| [`{t.name}`](#{t.name}) | {', '.join(t.primary_key)} | {t.source} |")
+        lines.append(f"| [`{t.name}`](#{t.name}) | {', '.join(t.primary_key)} | {_sources(t, steps)} |")
     for t in _TABLES:
+        step = steps.get(t.name)
+        how = [f"- Transformation: {step.transform}"] if step is not None else []
+        if step is not None and step.grain:
+            how.append(
+                f"- Incremental: rows whose `{step.grain}` falls on or after the last build's latest day "
+                f"minus {step.late_days} day(s) are rebuilt; older rows are kept"
+            )
         lines += [
             "",
             f"## {t.name}",
             "",
             t.description,
             "",
-            f"- Source: {t.source}",
+            f"- Built from: {_sources(t, steps)}",
+            *how,
             f"- Primary key: `({', '.join(t.primary_key)})`",
             f"- Known at: `{t.time_column}`" if t.time_column else "- Known at: static (no time column)",
             "",

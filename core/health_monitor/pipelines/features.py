@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from health_monitor.errors import MissingInputError
 from health_monitor.host import Host
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
@@ -12,6 +13,13 @@ def run_features(
     runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
 ) -> StageReport:
     def work(table: FeatureTable) -> dict:
+        missing = [s for s in table.sources if not runtime.lakehouse.exists(runtime.settings.gold(s))]
+        if missing:
+            raise MissingInputError(
+                ", ".join(runtime.settings.gold(s) for s in missing),
+                "not built (the system tables they come from are not loaded); "
+                f"{table.name} and the models that read it are skipped",
+            )
         df = table.compute(runtime.tables).persist()  # checked for key violations, then written
         try:
             info = runtime.feature_store.create_table(

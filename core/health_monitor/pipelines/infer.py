@@ -11,7 +11,7 @@ from health_monitor.errors import HealthMonitorError
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.pipelines.report import StageReport, run_items
-from health_monitor.pipelines.train import model_base
+from health_monitor.pipelines.train import model_base, require_feature_tables
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model
@@ -35,6 +35,7 @@ def run_infer(
 def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
     settings = runtime.settings
     name = settings.registered_model(spec.name)
+    require_feature_tables(runtime, spec)  # a model skipped for want of data has no champion either
     champion = runtime.registry.version_by_alias(name, CHAMPION)
     if champion is None:
         raise HealthMonitorError(

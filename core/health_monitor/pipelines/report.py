@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
+from health_monitor.errors import MissingInputError
 from health_monitor.host import Host, Owned
 from health_monitor.plugins import PluginInfo
 
@@ -56,6 +57,10 @@ class StageReport:
     def failed(self) -> list[ItemResult]:
         return [item for item in self.items if not item.ok]
 
+    @property
+    def skipped(self) -> list[ItemResult]:
+        return [item for item in self.items if item.ok and "skipped" in item.details]
+
 
 def run_items(
     stage: str,
@@ -77,6 +82,14 @@ def run_items(
         start = time.perf_counter()
         try:
             details = work(owned.spec) or {}
+        except MissingInputError as exc:
+            # Not a failure: the account lacks what this item reads (a missing system table).
+            result = ItemResult(
+                stage, item, owned.plugin, True, time.perf_counter() - start, {"skipped": str(exc)}
+            )
+            log.warning("%s %s skipped: %s", stage, item, exc)
+            report.items.append(result)
+            continue
         except Exception as exc:
             result = ItemResult(
                 stage,

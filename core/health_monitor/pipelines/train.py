@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 import health_monitor
 from health_monitor import evaluation
-from health_monitor.errors import SchemaError
+from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
@@ -66,7 +66,19 @@ def base_columns(spec: Model) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def require_feature_tables(runtime: Runtime, spec: Model) -> None:
+    """Skip (not fail) a model whose feature tables were not computed, e.g. for want of Gold."""
+    missing = [
+        runtime.settings.feature_table(lk.table)
+        for lk in spec.lookups
+        if not runtime.lakehouse.exists(runtime.settings.feature_table(lk.table))
+    ]
+    if missing:
+        raise MissingInputError(", ".join(missing), "not computed (see `health-monitor features`)")
+
+
 def model_base(runtime: Runtime, spec: Model):
+    require_feature_tables(runtime, spec)
     base = spec.base(runtime.tables)
     needed = base_columns(spec)
     missing = [c for c in needed if c not in base.columns]

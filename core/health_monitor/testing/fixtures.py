@@ -55,13 +55,17 @@ def make_host() -> Callable:
 
 @pytest.fixture(scope="session")
 def simulated_home(tmp_path_factory, spark):
-    """A home holding a small simulated account (Gold and ground truth), shared by the session.
-    Treat it as read-only."""
-    from health_monitor.jobs import simulate_into
+    """A home holding a small simulated account (its system tables, the Gold built from them,
+    and ground truth), shared by the session. Treat it as read-only."""
+    from health_monitor.jobs import build_gold_into, simulate_into
     from health_monitor.runtime import Runtime
 
     runtime = Runtime.embedded(Settings(home=tmp_path_factory.mktemp("simulated") / "home"))
     simulate_into(runtime, TEST_SCALE, TEST_SEED, TEST_DAYS, TEST_END_DATE)
+    report = build_gold_into(runtime)
+    if not report.ok:
+        failed = [f"{s.table}: {s.error}" for s in report.steps if s.status == "failed"]
+        raise RuntimeError(f"Gold build of the simulated account failed: {failed}")
     return runtime
 
 
