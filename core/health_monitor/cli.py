@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulation(p)
     p.add_argument("--force", action="store_true", help="replace an account that already exists")
+    p.add_argument(
+        "--advance",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="let the home's simulated account live N more days (then run `gold`): exercises the daily run",
+    )
     p = add(
         "gold",
         "Build the Gold tables from the system tables: only the days since the last build (plus a "
@@ -332,6 +339,14 @@ def cmd_simulate(args, settings: Settings) -> int:
     from health_monitor.jobs import simulate_into
 
     runtime = _runtime(settings)
+    if args.advance is not None:
+        from health_monitor.jobs import advance_into
+
+        rows = advance_into(runtime, args.advance)
+        for name, n in rows.items():
+            print(f"{name:<70} {n:>12,} rows")
+        print("next: health-monitor gold   (incremental: only the new days and the late-arrival window)")
+        return 0
     if (runtime.has_system_tables() or runtime.has_gold()) and not args.force:
         raise ConfigError(f"{settings.home} already has an account; pass --force to replace it")
     rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date)

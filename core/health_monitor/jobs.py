@@ -94,6 +94,73 @@ def simulate_into(
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
     rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
     rows.update(write_tables(runtime, account.ground_truth, settings.ground_truth, "write ground truth"))
+    _write_simulation(settings, config)
+    return rows
+
+
+SIMULATION_FILE = "simulation.json"
+
+
+def _write_simulation(settings, config) -> None:
+    import json
+
+    doc = {
+        "scale": config.scale,
+        "seed": config.seed,
+        "days": config.n_days,
+        "end_date": config.end_date.isoformat(),
+    }
+    path = settings.home / SIMULATION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
+    """``simulate --advance N``: the home's simulated account lives ``days`` more days. Its system
+    tables, snapshot history and ground truth gain the new days (see simulate/advance.py); run
+    ``gold`` (incremental) and the pipelines afterwards, as the daily job would."""
+    import json
+
+    from health_monitor.simulate import SimulationConfig, simulate_account
+    from health_monitor.simulate.advance import splice
+    from health_monitor.simulate.system import simulate_system_tables
+
+    settings = runtime.settings
+    path = settings.home / SIMULATION_FILE
+    if not path.exists():
+        raise ConfigError(f"--advance: {settings.home} holds no simulated account ({path.name} is missing)")
+    if days < 1:
+        raise ConfigError(f"--advance: expected at least 1 day, got {days}")
+    doc = json.loads(path.read_text())
+    old_end = dt.date.fromisoformat(doc["end_date"])
+    config = SimulationConfig(
+        scale=doc["scale"],
+        seed=doc["seed"],
+        days=doc["days"] + days,
+        end_date=old_end + dt.timedelta(days=days),
+    )
+    with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
+        account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        system = simulate_system_tables(account.gold, config.seed, config)
+    boundary = old_end + dt.timedelta(days=1)
+
+    def spliced(tables: dict, full_name) -> dict:
+        out = {}
+        for name, new in tables.items():
+            old_name = full_name(name)
+            old = runtime.lakehouse.read_arrow(old_name) if runtime.lakehouse.exists(old_name) else None
+            out[name] = new if old is None else splice(old, new, boundary)
+        return out
+
+    rows = write_tables(runtime, spliced(system, settings.system), settings.system, "write system tables")
+    history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
+    rows.update(
+        write_tables(runtime, spliced(history, settings.gold), settings.gold, "write snapshot history")
+    )
+    truth = spliced(account.ground_truth, settings.ground_truth)
+    rows.update(write_tables(runtime, truth, settings.ground_truth, "write ground truth"))
+    _write_simulation(settings, config)
     return rows
 
 
