@@ -16,6 +16,9 @@ from health_monitor.specs import DOMAINS
 COMMANDS = [
     "demo",
     "simulate",
+    "gold",
+    "snapshot",
+    "load-system-tables",
     "load-gold",
     "features",
     "train",

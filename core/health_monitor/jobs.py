@@ -58,8 +58,7 @@ def simulate_into(
     snapshots of what the system tables keep no history of, and (apart) its ground truth.
     Build Gold from it with :func:`build_gold_into` (``health-monitor gold``)."""
     from health_monitor.simulate import SimulationConfig, simulate_account
-    from health_monitor.simulate.system import simulate_system_tables
-    from health_monitor.system.inputs import AccountInputs
+    from health_monitor.simulate.system import account_inputs, simulate_system_tables
 
     kwargs = {"scale": scale, "seed": seed, "days": days}
     if end_date is not None:
@@ -73,23 +72,7 @@ def simulate_into(
         bar.set_postfix_str("system tables")
         system = simulate_system_tables(account.gold, seed, config)
     settings = runtime.settings
-    inputs = AccountInputs(
-        commitments=account.gold["commit_configurations"].select(
-            [
-                "commit_id",
-                "account_id",
-                "workspace_id",
-                "commit_type",
-                "period_start",
-                "period_end",
-                "commit_amount_usd",
-                "discount_pct",
-                "currency_code",
-            ]
-        ),
-        job_slas=account.gold["dim_job_sla"],
-    )
-    inputs.write(settings.account_inputs_path)
+    account_inputs(account.gold).write(settings.account_inputs_path)
     rows = write_tables(runtime, system, settings.system, "write system tables")
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
     rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
