@@ -103,7 +103,7 @@ _TABLES: tuple[GoldTable, ...] = (
         description="Billable usage, one row per hourly (or shorter) usage slice per resource and SKU. "
         "Corrections are kept: sum usage_quantity over record types for true totals.",
         source="system.billing.usage joined to system.billing.list_prices (effective_list price at usage_end_time) "
-        "and the account discount",
+        "and the account discount (account file)",
         primary_key=("record_id",),
         columns=(
             _k("record_id", "string", "UUID of the usage record"),
@@ -118,7 +118,12 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("usage_unit", "string", "DBU, DSU or GB"),
             _k("usage_type", "string", "COMPUTE_TIME, STORAGE_SPACE, ..."),
             _k("record_type", "string", "ORIGINAL, RETRACTION or RESTATEMENT"),
-            _k("ingestion_date", "date"),
+            _k(
+                "ingestion_date",
+                "date",
+                "Day the row became known: billing.usage.ingestion_date, or date(usage_end_time) + 1 day "
+                "when an export has none",
+            ),
             _k(
                 "billing_origin_product",
                 "string",
@@ -126,12 +131,22 @@ _TABLES: tuple[GoldTable, ...] = (
             ),
             _c("product_features_is_serverless", "boolean", "product_features.is_serverless"),
             _c("product_features_is_photon", "boolean", "product_features.is_photon"),
-            _k("list_price", "double", "USD per unit at usage time (pricing.effective_list.default)"),
-            _k("effective_price", "double", "USD per unit after the contract discount"),
-            _k("list_cost", "double", "usage_quantity * list_price"),
-            _k("effective_cost", "double", "usage_quantity * effective_price"),
+            _c(
+                "list_price",
+                "double",
+                "USD per unit at usage_end_time (pricing.effective_list.default); NULL when "
+                "billing.list_prices has no period for the SKU then",
+            ),
+            _c("effective_price", "double", "USD per unit after the ACCOUNT_COMMIT discount"),
+            _c("list_cost", "double", "usage_quantity * list_price"),
+            _c("effective_cost", "double", "usage_quantity * effective_price"),
             _c("cluster_id", "string", "usage_metadata.cluster_id (classic compute)"),
-            _c("job_id", "string", "usage_metadata.job_id (job compute and serverless jobs only)"),
+            _c(
+                "job_id",
+                "string",
+                "usage_metadata.job_id (job compute and serverless jobs only; NULL for jobs on "
+                "all-purpose compute)",
+            ),
             _c("job_run_id", "string", "usage_metadata.job_run_id (= fact_job_run_timeline.run_id)"),
             _c("warehouse_id", "string", "usage_metadata.warehouse_id"),
             _c("dlt_pipeline_id", "string", "usage_metadata.dlt_pipeline_id"),
@@ -172,9 +187,18 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("cloud", "string"),
             _k("usage_unit", "string"),
             _k("billing_origin_product", "string"),
-            _k("product_family", "string", "JOBS, ALL_PURPOSE, SQL, DLT, MODEL_SERVING or STORAGE"),
+            _k(
+                "product_family",
+                "string",
+                "JOBS, ALL_PURPOSE, SQL, DLT, MODEL_SERVING, STORAGE, or OTHER for other products",
+            ),
             _k("is_serverless", "boolean"),
-            _k("current_list_price", "double"),
+            _c(
+                "current_list_price",
+                "double",
+                "Effective list price of the latest price period; NULL when billing.list_prices has "
+                "none for the SKU",
+            ),
         ),
     ),
     GoldTable(
@@ -200,7 +224,8 @@ _TABLES: tuple[GoldTable, ...] = (
         name="commit_configurations",
         description="The account's spend commitments: the contract (ACCOUNT_COMMIT, workspace_id NULL) and "
         "monthly budgets per workspace (WORKSPACE_MONTHLY_BUDGET).",
-        source="Entered by the account owner (no system table); the discount applies to every SKU",
+        source="Entered by the account owner in the account file (no system table; account_id from "
+        "system.billing.usage when left empty); the discount applies to every SKU",
         primary_key=("commit_id",),
         columns=(
             _k("commit_id", "string"),
@@ -257,14 +282,23 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("event_time", "timestamp"),
             _k("event_date", "date"),
             _c("created_by", "string", "User email, service principal or System-User"),
-            _c("entity_type", "string", "NOTEBOOK, JOB, PIPELINE, DBSQL_QUERY, DASHBOARD_V3 or NULL"),
+            _c(
+                "entity_type",
+                "string",
+                "NOTEBOOK, JOB, PIPELINE, DBSQL_QUERY, DASHBOARD_V3, DBSQL_DASHBOARD or NULL",
+            ),
             _c("entity_id", "string"),
             _c("entity_run_id", "string", "job_run_id for jobs, statement_id for queries"),
             _c("source_table_full_name", "string"),
             _c("source_table_catalog", "string"),
             _c("source_table_schema", "string"),
             _c("source_table_name", "string"),
-            _c("source_type", "string", "TABLE, VIEW, MATERIALIZED_VIEW, STREAMING_TABLE, PATH"),
+            _c(
+                "source_type",
+                "string",
+                "TABLE, VIEW, MATERIALIZED_VIEW, METRIC_VIEW, STREAMING_TABLE or PATH (then the "
+                "source_table_* columns are NULL: the path itself is not carried)",
+            ),
             _c("target_table_full_name", "string"),
             _c("target_table_catalog", "string"),
             _c("target_table_schema", "string"),
@@ -287,8 +321,12 @@ _TABLES: tuple[GoldTable, ...] = (
             _c("session_id", "string"),
             _k("executed_by", "string"),
             _k("compute_type", "string", "WAREHOUSE or SERVERLESS_COMPUTE"),
-            _k("warehouse_id", "string"),
-            _k("statement_type", "string", "SELECT, INSERT, MERGE, ..."),
+            _c(
+                "warehouse_id",
+                "string",
+                "compute.warehouse_id; NULL for SERVERLESS_COMPUTE statements (serverless notebooks, jobs)",
+            ),
+            _k("statement_type", "string", "SELECT, INSERT, MERGE, ...; new values kept as they are"),
             _k("statement_text", "string"),
             _c("client_application", "string"),
             _k("execution_status", "string", "FINISHED, FAILED or CANCELED"),
@@ -828,4 +866,28 @@ def render_markdown() -> str:
         ]
         for c in t.columns:
             lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description} |")
+    lines += ["", *_account_inputs_section()]
     return "\n".join(lines) + "\n"
+
+
+def _account_inputs_section() -> list[str]:
+    """The account file's format, from the docstring of the module that reads it."""
+    import inspect
+
+    from health_monitor.system import inputs
+
+    doc = inspect.getdoc(inputs) or ""
+    intro, _, rest = doc.partition("::")
+    example, _, after = rest.lstrip("\n").partition("\n\n")
+    body = [line[4:] if line.startswith("    ") else line for line in example.strip("\n").splitlines()]
+    return [
+        "## Account inputs",
+        "",
+        " ".join(intro.split()) + ":",
+        "",
+        "```yaml",
+        *body,
+        "```",
+        "",
+        " ".join(line.strip() for line in after.strip().splitlines()),
+    ]
