@@ -389,10 +389,12 @@ def cmd_gold(args, settings: Settings) -> int:
 def cmd_snapshot(args, settings: Settings) -> int:
     from health_monitor.gold.snapshot import take_snapshot
 
-    rows = take_snapshot(_runtime(settings), args.date)
-    for name, n in rows.items():
+    report = take_snapshot(_runtime(settings), args.date)
+    for name, n in dict(report).items():
         print(f"{name:<70} {n:>12,} rows")
-    return 0
+    for message in report.messages():
+        print(f"note: {message}")
+    return 0 if report.ok else 1
 
 
 def cmd_load_system_tables(args, settings: Settings) -> int:

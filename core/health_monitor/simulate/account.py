@@ -41,7 +41,8 @@ def _dim_workspace(rng: np.random.Generator, cal: Calendar, acct: entities.Accou
     # One workspace is renamed mid-window, so the dimension carries history (is_current).
     renamed = int(rng.integers(0, n))
     rows = np.concatenate([np.arange(n), [renamed]])
-    change = np.concatenate([ws.create_us, [cal.day_start_us[cal.days // 2] + 10 * HOUR]])
+    created = ws.create_us // 1_000_000 * 1_000_000  # workspaces_latest.create_time has whole seconds
+    change = np.concatenate([created, [cal.day_start_us[cal.days // 2] + 10 * HOUR]])
     names = ws.name + [ws.name[renamed] + "-v2"]
     name_idx = np.concatenate([np.arange(n), [n]])
     order = np.lexsort((change, rows))
@@ -53,10 +54,10 @@ def _dim_workspace(rng: np.random.Generator, cal: Calendar, acct: entities.Accou
             "workspace_id": take(ws.id, rows),
             "workspace_name": take(names, name_idx),
             "workspace_url": take(ws.url, rows),
-            "region": C.REGION,
+            "region": None,  # no system table records a workspace's region
             "cloud": C.CLOUD,
             "status": "RUNNING",
-            "create_time": ws.create_us[rows],
+            "create_time": created[rows],
             "change_time": change,
             "is_current": np.append(rows[1:] != rows[:-1], True),
         },
