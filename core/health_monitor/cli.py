@@ -402,7 +402,11 @@ def cmd_load_system_tables(args, settings: Settings) -> int:
     from health_monitor.system.loader import load_system_tables_into
 
     runtime = _runtime(settings)
-    rows = load_system_tables_into(runtime, args.source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = load_system_tables_into(runtime, args.source)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
