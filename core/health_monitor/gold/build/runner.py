@@ -84,6 +84,7 @@ def build_gold(
     report = GoldBuildReport()
     selected = [s for s in steps.values() if not s.snapshot and (not tables or s.table in tables)]
     spark = lakehouse.spark
+    fingerprints: dict[str, list] = {}  # one scan per source per run, however many steps read it
     for step in tqdm(selected, desc="gold", unit="table", disable=None if progress is None else not progress):
         start = time.perf_counter()
         missing = [s for s in step.sources if not lakehouse.exists(settings.system(s))]
@@ -94,7 +95,7 @@ def build_gold(
             )
             continue
         try:
-            result = _run_step(runtime, spark, step, inputs, state.get(step.table), full, today)
+            result = _run_step(runtime, spark, step, inputs, state.get(step.table), full, today, fingerprints)
         except (GoldContractError, MissingSourceError) as exc:
             result = StepResult(step.table, "failed", error=str(exc))
         result.seconds = time.perf_counter() - start
@@ -105,20 +106,35 @@ def build_gold(
     return report
 
 
-def _run_step(runtime, spark, step: GoldStep, inputs, previous: dict | None, full: bool, today) -> StepResult:
+def _run_step(
+    runtime, spark, step: GoldStep, inputs, previous: dict | None, full: bool, today, fingerprints: dict
+) -> StepResult:
     from pyspark.sql import functions as F
 
     settings, lakehouse = runtime.settings, runtime.lakehouse
     gold_name = settings.gold(step.table)
-    fingerprint = {s: _fingerprint(lakehouse.read(settings.system(s))) for s in step.sources}
+    for s in step.sources:
+        if s not in fingerprints:
+            fingerprints[s] = _fingerprint(lakehouse.read(settings.system(s)))
+    fingerprint = {s: fingerprints[s] for s in step.sources}
     fingerprint.update({f"input:{i}": _input_fingerprint(getattr(inputs, i)) for i in step.inputs})
     fp_text = json.dumps(fingerprint, sort_keys=True)
     exists = lakehouse.exists(gold_name)
     if not full and previous is not None and exists and previous["fingerprint"] == fp_text:
         return StepResult(step.table, "unchanged", rows=lakehouse.describe(gold_name).rows)
 
+    # A changed account-file section (a new contract discount) reprices every row, not only recent days.
+    before = json.loads(previous["fingerprint"]) if previous is not None else {}
+    inputs_changed = any(before.get(k) != v for k, v in fingerprint.items() if k.startswith("input:"))
     since = None
-    if not full and step.grain and previous is not None and exists and previous["built_through"] is not None:
+    if (
+        not full
+        and not inputs_changed
+        and step.grain
+        and previous is not None
+        and exists
+        and previous["built_through"] is not None
+    ):
         since = previous["built_through"] - dt.timedelta(days=step.late_days)
 
     def read_system(name: str) -> DataFrame:
