@@ -157,21 +157,28 @@ def _run_step(
         _read_gold=read_gold,
         _has_system=lambda name: lakehouse.exists(settings.system(name)),
     )
-    built = conform_frame(step.table, step.build(ctx))
-    if since is not None:
-        grain_day = F.to_date(F.col(step.grain))
-        outside = built.filter(grain_day < F.lit(since))
-        if not outside.isEmpty():
-            raise GoldContractError(
-                f"{step.table}: the incremental build returned rows before {since} (Gold step bug)"
-            )
-        kept = lakehouse.read(gold_name).filter(F.to_date(F.col(step.grain)) < F.lit(since))
-        built = kept.unionByName(conform_frame(step.table, built))
-    rows, through = check_frame(step.table, built, step.grain)
-    spec = GOLD_TABLES[step.table]
-    info = lakehouse.write(
-        gold_name, built, primary_keys=list(spec.primary_key), description=spec.description
-    )
+    # Cached: the checks and the write read the step's result, which must be computed once
+    # (measured on node_timeline of the tiny account: 21 s through the runner uncached, 4 s alone).
+    built = conform_frame(step.table, step.build(ctx)).persist()
+    cached = [built]
+    try:
+        if since is not None:
+            grain_day = F.to_date(F.col(step.grain))
+            if not built.filter(grain_day < F.lit(since)).isEmpty():
+                raise GoldContractError(
+                    f"{step.table}: the incremental build returned rows before {since} (Gold step bug)"
+                )
+            kept = lakehouse.read(gold_name).filter(F.to_date(F.col(step.grain)) < F.lit(since))
+            built = kept.unionByName(built).persist()
+            cached.append(built)
+        rows, through = check_frame(step.table, built, step.grain)
+        spec = GOLD_TABLES[step.table]
+        info = lakehouse.write(
+            gold_name, built, primary_keys=list(spec.primary_key), description=spec.description
+        )
+    finally:
+        for frame in cached:
+            frame.unpersist()
     if info.rows != rows:
         raise GoldContractError(f"{step.table}: {rows} rows built but {info.rows} committed")
     result = StepResult(
