@@ -110,7 +110,8 @@ def _schedule(rng: np.random.Generator, cal: Calendar, jobs: E.Jobs) -> tuple[np
     start = np.where(fa, start + (rng.normal(0, 1.5, len(job)) * HOUR).astype(np.int64), start)
     ad = sched == E.ADHOC
     start = np.where(ad, cal.day_start_us[day] + rng.integers(7 * HOUR, 21 * HOUR, len(job)), start)
-    trigger = np.where(fa, 1, np.where(ad | (jobs.run_type[job] == 1), 2, 0))
+    # A SUBMIT_RUN job has no trigger of its own: its runs are one-time, even on a file-arrival schedule.
+    trigger = np.where(jobs.run_type[job] == 1, 2, np.where(fa, 1, np.where(ad, 2, 0)))
     start = np.clip(start, cal.day_start_us[day], cal.day_start_us[day] + DAY - MINUTE)
     return job, day, start, trigger
 
