@@ -127,7 +127,7 @@ _TABLES: tuple[GoldTable, ...] = (
             _k(
                 "billing_origin_product",
                 "string",
-                "JOBS, ALL_PURPOSE, SQL, DLT, MODEL_SERVING, DEFAULT_STORAGE",
+                "JOBS, ALL_PURPOSE, SQL, DLT, MODEL_SERVING, DEFAULT_STORAGE, ... (newer products pass through)",
             ),
             _c("product_features_is_serverless", "boolean", "product_features.is_serverless"),
             _c("product_features_is_photon", "boolean", "product_features.is_photon"),
@@ -180,7 +180,8 @@ _TABLES: tuple[GoldTable, ...] = (
     GoldTable(
         name="dim_sku",
         description="One row per SKU seen in usage, with its product family and current list price.",
-        source="DISTINCT system.billing.usage (sku_name, cloud, usage_unit) joined to the open list price",
+        source="DISTINCT system.billing.usage (sku_name, cloud, usage_unit, billing_origin_product) joined to the "
+        "latest system.billing.list_prices period",
         primary_key=("sku_name",),
         columns=(
             _k("sku_name", "string"),
@@ -204,7 +205,7 @@ _TABLES: tuple[GoldTable, ...] = (
     GoldTable(
         name="dim_workspace",
         time_column="change_time",
-        description="Workspaces, daily-snapshot SCD2: a new row when the name or status changes.",
+        description="Workspaces, daily-snapshot SCD2: a new row when the name, status or URL changes.",
         source="system.access.workspaces_latest (snapshotted daily)",
         primary_key=("workspace_id", "change_time"),
         columns=(
@@ -212,8 +213,13 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("workspace_id", "string"),
             _k("workspace_name", "string"),
             _k("workspace_url", "string"),
-            _k("region", "string", "Cloud region, e.g. us-east-1"),
-            _k("cloud", "string"),
+            _c(
+                "region",
+                "string",
+                "Cloud region, e.g. us-east-1. NULL from system tables: workspaces_latest has no region "
+                "and no other system table records it",
+            ),
+            _c("cloud", "string", "AWS, AZURE or GCP, from the workspace URL's domain; else NULL"),
             _k("status", "string", "RUNNING, NOT_PROVISIONED, PROVISIONING, FAILED, BANNED"),
             _k("create_time", "timestamp"),
             _k("change_time", "timestamp"),
@@ -255,7 +261,11 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("event_date", "date"),
             _k("service_name", "string"),
             _k("action_name", "string"),
-            _k("user_identity_email", "string", "user_identity.email; System-User for background tasks"),
+            _k(
+                "user_identity_email",
+                "string",
+                "user_identity.email (subject_name when NULL); System-User for background tasks",
+            ),
             _c("source_ip_address", "string"),
             _c("user_agent", "string"),
             _c("session_id", "string"),
@@ -311,7 +321,7 @@ _TABLES: tuple[GoldTable, ...] = (
     GoldTable(
         name="fact_query_history",
         time_column="end_time",
-        description="SQL statements run on SQL warehouses, one row per statement.",
+        description="SQL statements run on SQL warehouses and serverless compute, one row per finished statement.",
         source="system.query.history (compute and query_source structs flattened)",
         primary_key=("statement_id",),
         columns=(
@@ -378,7 +388,12 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("max_clusters", "int"),
             _k("auto_stop_minutes", "int"),
             _k("tags", "map<string,string>"),
-            _c("created_by", "string"),
+            _c(
+                "created_by",
+                "string",
+                "Creator of the warehouse. NULL from system tables when every row of the warehouse predates "
+                "the column (Databricks added it later); otherwise filled from the warehouse's newer rows",
+            ),
             _k("change_time", "timestamp"),
             _c("delete_time", "timestamp"),
             _k("is_current", "boolean"),
@@ -403,26 +418,67 @@ _TABLES: tuple[GoldTable, ...] = (
     GoldTable(
         name="dim_job",
         time_column="change_time",
-        description="Jobs, SCD2: one row per job version; is_current marks the latest.",
-        source="system.lakeflow.jobs (trigger struct reduced to trigger_type and quartz_cron_expression)",
+        description="Jobs, SCD2: one row per job version; is_current marks the latest. Rows emitted before "
+        "Dec 2025 lack the newer lakeflow.jobs columns: what they cannot give is NULL or derived as each "
+        "column says.",
+        source="system.lakeflow.jobs (trigger struct reduced to trigger_type and quartz_cron_expression), "
+        "system.lakeflow.job_tasks (task_count), system.lakeflow.job_run_timeline and system.compute.clusters "
+        "(compute_kind; trigger_type and create_time on rows before Dec 2025)",
         primary_key=("workspace_id", "job_id", "change_time"),
         columns=(
             _k("account_id", "string"),
             _k("workspace_id", "string"),
             _k("job_id", "string", "Numeric string"),
             _k("name", "string"),
-            _c("description", "string"),
-            _k("creator_user_name", "string"),
-            _k("run_as", "string", "User email or service principal application ID"),
+            _c("description", "string", "NULL from system tables on rows emitted before late Aug 2024"),
+            _c(
+                "creator_user_name",
+                "string",
+                "Email or service principal ID (creator_user_name, on rows since Dec 2025); on older rows the "
+                "name another lakeflow.jobs row gives the same creator_id. NULL from system tables when no row "
+                "names the creator (older rows hold only a numeric creator_id)",
+            ),
+            _k(
+                "run_as",
+                "string",
+                "User email or service principal application ID (run_as_user_name, on rows since Dec 2025); on "
+                "older rows the name another row gives the same principal, else the principal ID (lakeflow.jobs.run_as)",
+            ),
             _k("tags", "map<string,string>"),
-            _k("task_count", "int"),
-            _k("max_retries", "int"),
-            _k("timeout_seconds", "bigint", "0 = no timeout"),
-            _c("trigger_type", "string", "CRON, FILE_ARRIVAL or NULL (manual)"),
-            _c("quartz_cron_expression", "string"),
-            _k("compute_kind", "string", "JOB_CLUSTER or SERVERLESS"),
-            _k("paused", "boolean"),
-            _k("create_time", "timestamp"),
+            _c(
+                "task_count",
+                "int",
+                "Tasks of the version in lakeflow.job_tasks as of change_time; NULL when job_tasks holds no row "
+                "of the job by then (rows older than 365 days are purged)",
+            ),
+            _c("max_retries", "int", "NULL from system tables: only the Jobs API knows a task's max_retries"),
+            _c(
+                "timeout_seconds",
+                "bigint",
+                "0 = no timeout. NULL from system tables on rows before Dec 2025 (a newer lakeflow.jobs column)",
+            ),
+            _c(
+                "trigger_type",
+                "string",
+                "CRON, FILE_ARRIVAL, CONTINUOUS, ... or NULL (manual), from the trigger struct. Rows before Dec 2025 "
+                "have none: there it is the trigger type of the version's non-manual runs (NULL when it only ran by "
+                "hand; a version without runs takes its neighbour's)",
+            ),
+            _c("quartz_cron_expression", "string", "NULL from system tables on rows before Dec 2025"),
+            _c(
+                "compute_kind",
+                "string",
+                "JOB_CLUSTER, SERVERLESS or ALL_PURPOSE: the compute of the version's latest run (empty compute_ids: "
+                "SERVERLESS; else the cluster's compute.clusters cluster_source). NULL when that cluster is not in "
+                "compute.clusters or the job never ran",
+            ),
+            _c("paused", "boolean", "NULL from system tables on rows before Dec 2025"),
+            _k(
+                "create_time",
+                "timestamp",
+                "lakeflow.jobs.create_time (rows since Dec 2025); else the earliest of the job's first retained "
+                "version and its first run",
+            ),
             _k("change_time", "timestamp"),
             _c("delete_time", "timestamp"),
             _k("is_current", "boolean"),
@@ -450,7 +506,11 @@ _TABLES: tuple[GoldTable, ...] = (
                 "SUCCEEDED, FAILED, SKIPPED, CANCELLED, TIMED_OUT, ERROR; final slice only",
             ),
             _c("termination_code", "string", "Final slice only"),
-            _c("cluster_id", "string", "The run's classic cluster; NULL on serverless"),
+            _c(
+                "cluster_id",
+                "string",
+                "The run's classic cluster: the first cluster ID of compute (2026) or compute_ids; NULL on serverless",
+            ),
         ),
     ),
     GoldTable(
@@ -465,13 +525,17 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("workspace_id", "string"),
             _k("job_id", "string"),
             _k("run_id", "string", "Task run ID"),
-            _k("job_run_id", "string", "The parent job run (fact_job_run_timeline.run_id)"),
+            _c(
+                "job_run_id",
+                "string",
+                "The parent job run (fact_job_run_timeline.run_id); NULL on rows before late Aug 2024 (system-table gap)",
+            ),
             _k("task_key", "string"),
             _k("period_start_time", "timestamp"),
             _k("period_end_time", "timestamp"),
             _c("result_state", "string"),
             _c("termination_code", "string"),
-            _c("cluster_id", "string"),
+            _c("cluster_id", "string", "First cluster of compute (2026) or compute_ids; NULL on serverless"),
         ),
     ),
     GoldTable(
@@ -487,7 +551,7 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("cluster_id", "string", "MMDD-HHMMSS-xxxxxxxx"),
             _k("cluster_name", "string"),
             _k("owned_by", "string"),
-            _k("create_time", "timestamp"),
+            _k("create_time", "timestamp", "The earliest create_time of the cluster's rows"),
             _c("delete_time", "timestamp"),
             _k("driver_node_type", "string"),
             _k("worker_node_type", "string"),
@@ -497,8 +561,13 @@ _TABLES: tuple[GoldTable, ...] = (
             _c("auto_termination_minutes", "bigint", "0 = never"),
             _k("cluster_source", "string", "UI, API, JOB"),
             _k("dbr_version", "string", "e.g. 15.4.x-scala2.12"),
-            _k("data_security_mode", "string"),
-            _k("tags", "map<string,string>"),
+            _k(
+                "data_security_mode",
+                "string",
+                "DATA_SECURITY_MODE_STANDARD, DATA_SECURITY_MODE_DEDICATED, ...; the legacy USER_ISOLATION and "
+                "SINGLE_USER are renamed to these",
+            ),
+            _k("tags", "map<string,string>", "Custom tags; empty when the cluster has none"),
             _k("change_time", "timestamp"),
             _k("change_date", "date"),
             _k("is_current", "boolean"),
@@ -508,7 +577,8 @@ _TABLES: tuple[GoldTable, ...] = (
         name="fact_node_timeline",
         time_column="end_time",
         description="Instance utilisation at hourly grain (the system table is per minute): one row per instance per "
-        "clock hour it ran, start_time/end_time clipped to the instance's uptime; metrics are averages over the row.",
+        "clock hour it ran, start_time/end_time clipped to the instance's uptime; cpu and swap are duration-weighted "
+        "averages over the row, mem_used_percent its peak, network bytes its totals.",
         source="system.compute.node_timeline (aggregated from minutes to clock hours)",
         primary_key=("workspace_id", "instance_id", "start_time"),
         columns=(
@@ -525,15 +595,16 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("cpu_wait_percent", "double"),
             _k("mem_used_percent", "double", "Peak over the hour"),
             _k("mem_swap_percent", "double"),
-            _k("network_sent_bytes", "bigint"),
-            _k("network_received_bytes", "bigint"),
+            _k("network_sent_bytes", "bigint", "Total over the row"),
+            _k("network_received_bytes", "bigint", "Total over the row"),
         ),
     ),
     GoldTable(
         name="dim_job_sla",
         description="The service level agreed per job: a maximum run duration and, for daily jobs, the UTC hour by "
         "which the run must have finished.",
-        source="Entered by job owners (no system table); jobs.health_rules RUN_DURATION_SECONDS is the closest",
+        source="The job_slas section of the account file, entered by job owners (no system table holds SLAs; "
+        "lakeflow.jobs.health_rules RUN_DURATION_SECONDS, since Dec 2025, is the closest)",
         primary_key=("workspace_id", "job_id"),
         columns=(
             _k("workspace_id", "string"),
@@ -561,7 +632,7 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("created_by", "string"),
             _k("last_altered", "timestamp", "Last definition change"),
             _k("last_altered_by", "string"),
-            _k("data_source_format", "string"),
+            _c("data_source_format", "string", "DELTA, PARQUET, ...; may be NULL for views"),
             _c("comment", "string"),
         ),
     ),
@@ -577,7 +648,7 @@ _TABLES: tuple[GoldTable, ...] = (
             _k("table_schema", "string"),
             _k("table_name", "string"),
             _k("column_name", "string"),
-            _k("ordinal_position", "int", "From 1"),
+            _k("ordinal_position", "int", "From 1 (the real information_schema view counts from 0)"),
             _k("data_type", "string", "STRING, LONG, INT, DOUBLE, DECIMAL, DATE, TIMESTAMP, BOOLEAN, ..."),
             _k("full_data_type", "string"),
             _k("is_nullable", "string", "YES or NO"),
@@ -842,6 +913,14 @@ def render_markdown() -> str:
     steps = _build_steps()
     for t in _TABLES:
         lines.append(f"| [`{t.name}`](#{t.name}) | {', '.join(t.primary_key)} | {_sources(t, steps)} |")
+    gaps = [(t.name, c) for t in _TABLES for c in t.columns if "NULL from system tables" in c.description]
+    lines += [
+        "",
+        "Columns that no system table fills (always, or on rows older than the column in Databricks):",
+        "they are NULL, and the features that read them lose that signal on a real account.",
+        "",
+        *[f"- `{table}.{c.name}`: {c.description}" for table, c in gaps],
+    ]
     for t in _TABLES:
         step = steps.get(t.name)
         how = [f"- Transformation: {step.transform}"] if step is not None else []
