@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from health_monitor.system.reference import TypeParseError, parse_type, system_table, system_tables
+from health_monitor.system.reference import TypeParseError, parse_type, system_table, system_tables, type_text
 
 REFERENCE = (
     Path(__file__).resolve().parents[2] / "core" / "health_monitor" / "system" / "reference-columns.csv"
@@ -106,4 +106,4 @@ def test_a_simulated_home_lists_the_system_tables_with_the_reference_columns_and
         found = {c["name"]: c["type"] for c in listed[full]["columns"]}
         for col in system_tables()[name].columns:
             assert col.name in found, f"{full}.{col.name} is missing"
-            assert found[col.name] == str(col.arrow_type), f"{full}.{col.name}: {found[col.name]}"
+            assert found[col.name] == type_text(col.arrow_type), f"{full}.{col.name}: {found[col.name]}"

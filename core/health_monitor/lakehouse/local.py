@@ -183,7 +183,7 @@ class LocalLakehouse:
         return TableInfo(
             full_name=str(TableName.parse(name)),
             rows=rows,
-            columns=[(f.name, str(f.type)) for f in pa.schema(schema)],
+            columns=[(f.name, _sql_type(f.type)) for f in pa.schema(schema)],
             location=str(self.path(name)),
             version=dt.version(),
             primary_keys=meta.get("primary_keys", []),
@@ -193,6 +193,16 @@ class LocalLakehouse:
 
     def drop(self, name: str) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
+
+
+def _sql_type(t: pa.DataType) -> str:
+    """A column type as Databricks SQL writes it (``decimal(38,18)``, ``map<string,string>``)."""
+    from health_monitor.system.reference import TypeParseError, type_text
+
+    try:
+        return type_text(t)
+    except TypeParseError:
+        return str(t)
 
 
 def _column_names(data) -> list[str]:
