@@ -622,3 +622,56 @@ def test_empty_sources_build_empty_tables(system_home):
     assert {t: steps[t].rows for t in TABLES} == dict.fromkeys(TABLES, 0)
     for table in TABLES:
         assert _gold(system_home, table).num_rows == 0
+
+
+def test_a_hand_written_export_goes_through_load_system_tables_and_gold(tmp_path, spark, capsys):
+    """The user's path, end to end: files of a `SELECT *` export (with a column newer than our
+    reference and a product we have never seen) -> load-system-tables -> gold -> Gold rows."""
+    import pyarrow.parquet as pq
+
+    from health_monitor.cli import main
+    from health_monitor.system.inputs import AccountInputs
+
+    export = tmp_path / "export"
+    export.mkdir()
+    usage = _quirk_usage()
+    usage = usage.append_column(
+        "usage_policy_v2", pa.array(["p"] * usage.num_rows)
+    )  # added after our reference
+    product = [
+        "QUANTUM_COMPUTE" if p == "SUPERVISOR_AGENT" else p
+        for p in usage["billing_origin_product"].to_pylist()
+    ]
+    usage = usage.set_column(
+        usage.schema.get_field_index("billing_origin_product"), "billing_origin_product", pa.array(product)
+    )  # a product we have never seen
+    pq.write_table(usage, export / "billing.usage.parquet")
+    pq.write_table(_quirk_prices(), export / "system.billing.list_prices.parquet")
+    home = tmp_path / "home"
+    AccountInputs(_quirk_commitments(), AccountInputs.empty().job_slas).write(home / "account.yaml")
+
+    assert main(["load-system-tables", str(export), "--home", str(home)]) == 0
+    err = capsys.readouterr().err
+    assert "usage_policy_v2" in err and "QUANTUM_COMPUTE" in err, err
+    assert "access.audit" in err and "fact_audit_logs" in err and "serving" not in err, err
+    assert main(["gold", "--home", str(home), "--table", "fact_usage"]) == 0
+    out = capsys.readouterr().out
+    assert "fact_usage" in out and "10 rows" in out, out
+    assert "1 row(s) have no ingestion_date" in out, out
+
+    from health_monitor.config import Settings
+    from health_monitor.runtime import Runtime
+
+    runtime = Runtime.embedded(Settings(home=home))
+    rows = {r["record_id"]: r for r in _gold(runtime, "fact_usage").to_pylist()}
+    assert math.isclose(rows["r-edge"]["list_price"], 0.39) and math.isclose(
+        rows["r-before"]["effective_price"], 0.315
+    )
+    assert rows["r-ap"]["job_id"] is None and rows["r-ap"]["cluster_id"] == "0310-120000-abcdefgh"
+    net = sum(rows[r]["usage_quantity"] for r in ("r-ap", "r-ap-retract", "r-ap-restate"))
+    assert math.isclose(net, 2.5)
+    assert rows["r-new-product"]["billing_origin_product"] == "QUANTUM_COMPUTE"
+    assert rows["r-no-ingest"]["ingestion_date"] == dt.date(2025, 3, 12)
+    # Nothing changed: the second run writes nothing.
+    assert main(["gold", "--home", str(home), "--table", "fact_usage"]) == 0
+    assert "unchanged" in capsys.readouterr().out

@@ -183,10 +183,18 @@ def load_system_tables_into(
     for message in export.warnings:
         warnings.warn(message, SystemExportWarning, stacklevel=2)
     settings = runtime.settings
-    if export.missing:
+    from health_monitor.gold.build import gold_steps
+
+    needs: dict[str, list[str]] = {}
+    for step in gold_steps().values():
+        for source in step.sources:
+            needs.setdefault(source, []).append(step.table)
+    missing = [name for name in export.missing if name in needs]
+    if missing:
+        skipped = sorted({gold for name in missing for gold in needs[name]})
         warnings.warn(
-            f"tables not in the export (the Gold tables and models that need them are skipped): "
-            f"{', '.join(export.missing)}",
+            f"tables not in the export: {', '.join(missing)}; the Gold tables built from them "
+            f"({', '.join(skipped)}) and the models that read those will be skipped",
             SystemExportWarning,
             stacklevel=2,
         )
