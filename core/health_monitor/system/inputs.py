@@ -53,6 +53,7 @@ _SLA_FIELDS: dict[str, tuple[str, bool]] = {
     "sla_end_hour_utc": ("int", False),
     "sla_owner": ("string", True),
 }
+COMMITMENT_COLUMNS = tuple(_COMMITMENT_FIELDS)
 COMMIT_TYPES = ("ACCOUNT_COMMIT", "WORKSPACE_MONTHLY_BUDGET")
 _ARROW = {
     "string": pa.string(),

@@ -72,20 +72,9 @@ def _array(where: str, type_: pa.DataType, value: Any, n: int) -> pa.Array:
 
 def account_inputs(gold: dict[str, pa.Table]):
     """The account file a simulated account's owner would have written: its commitments and SLAs."""
-    from health_monitor.system.inputs import AccountInputs
+    from health_monitor.system.inputs import COMMITMENT_COLUMNS, AccountInputs
 
-    columns = [
-        "commit_id",
-        "account_id",
-        "workspace_id",
-        "commit_type",
-        "period_start",
-        "period_end",
-        "commit_amount_usd",
-        "discount_pct",
-        "currency_code",
-    ]
-    return AccountInputs(gold["commit_configurations"].select(columns), gold["dim_job_sla"])
+    return AccountInputs(gold["commit_configurations"].select(list(COMMITMENT_COLUMNS)), gold["dim_job_sla"])
 
 
 def simulate_system_tables(gold: dict[str, pa.Table], seed: int, config) -> dict[str, pa.Table]:
