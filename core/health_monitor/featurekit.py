@@ -74,3 +74,27 @@ def with_next_day(days: DataFrame, key: str, date_column: str, active_within_day
         .select(key, F.date_add("__horizon", 1).alias(date_column))
     )
     return days.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub(date_column, 1))
+
+
+def version_as_of(
+    rows: DataFrame,
+    versions: DataFrame,
+    key: str,
+    date_column: str,
+    columns: dict[str, Column],
+    version_time: str = "change_time",
+) -> DataFrame:
+    """For each ``(key, date_column)`` of ``rows``, ``columns`` computed on the latest version in
+    ``versions`` (an SCD2 dimension) that existed by the end of that day. A day before the first
+    known version gets nulls, never a later version's values. Returns ``key``, ``date_column`` and
+    the named columns."""
+    day_end = F.to_timestamp(F.date_add(F.col(date_column), 1))
+    picked = (
+        rows.select(key, date_column)
+        .distinct()
+        .join(versions, key)
+        .where(F.col(version_time) < day_end)
+        .groupBy(key, date_column)
+        .agg(*[F.max_by(column, version_time).alias(name) for name, column in columns.items()])
+    )
+    return rows.select(key, date_column).distinct().join(picked, [key, date_column], "left")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import calendar, prior_days, ratio
+from health_monitor.featurekit import calendar, prior_days, ratio, version_as_of
 from health_monitor.specs import FeatureTable, Tables
 from health_monitor_reliability.runs import job_runs, sla_runs
 
@@ -235,18 +235,20 @@ def reliability_features(tables: Tables):
         F.sum("repair_runs").over(upto).alias("repairs_all"),
         F.sum("repair_successes").over(upto).alias("repair_successes_all"),
     )
-    jobs = (
-        tables.gold("dim_job")
-        .where("is_current")
-        .select("job_id", "task_count", "max_retries", "timeout_seconds")
+    # The job's definition as it stood that day (dim_job is SCD2): a later edit never leaks back.
+    jobs = version_as_of(
+        hist,
+        tables.gold("dim_job"),
+        "job_id",
+        "run_date",
+        {name: F.col(name) for name in ("task_count", "max_retries", "timeout_seconds")},
     )
     slas = tables.gold("dim_job_sla").select(
         "job_id",
         "sla_duration_seconds",
         F.col("sla_end_hour_utc").isNotNull().cast("int").alias("has_deadline"),
     )
-    jobs = jobs.join(slas, "job_id", "left")
-    own = hist.join(jobs, "job_id", "left")
+    own = hist.join(jobs, ["job_id", "run_date"], "left").join(slas, "job_id", "left")
     # What the job's upstream jobs did on the same day: late or failed upstreams break readers.
     up = (
         _upstream_jobs(tables)
