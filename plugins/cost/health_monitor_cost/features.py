@@ -1,4 +1,9 @@
-"""Workspace-day cost feature tables, each row as known at the end of its day."""
+"""Workspace-day cost feature tables, each row as known at the end of its day.
+
+A billing feed can land days late (see billing.py): ``cost_features`` judges each usage day on
+the day its billing is known (``as_of_date``); ``spend_features`` describes each day's spend up
+to the last usage day known. Both say the lag they were computed at (``billing_lag_days``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,18 @@ from pyspark.sql import functions as F
 
 from health_monitor.featurekit import calendar, previous, prior_days, ratio, zscore
 from health_monitor.specs import FeatureTable, Tables
-from health_monitor_cost.billing import dense_days, known_same_day, same_day, settled
+from health_monitor_cost.billing import (
+    LAG,
+    anchored_days,
+    billing_lag,
+    first_report,
+    in_first_report,
+    judged_days,
+    lag_views,
+    lags_in_use,
+    settled,
+    view_days,
+)
 from health_monitor_cost.outputs import JOB_CLUSTER_SAVINGS_SHARE
 
 
@@ -27,16 +43,16 @@ def _jobs_on_all_purpose(tables: Tables):
 
 
 def _resource_spikes(reported):
-    """Per workspace-day, the largest increase of one job's cost and of one all-purpose
+    """Per workspace-day (and lag), the largest increase of one job's cost and of one all-purpose
     cluster's billed hours over their own prior 7-day average (first reports): a runaway job or
     a cluster left running is a small part of a workspace's bill but a large change of its own."""
-    keys = ["workspace_id", "usage_date"]
+    keys = ["workspace_id", LAG, "usage_date"]
     jobs = (
         reported.where(F.col("job_id").isNotNull())
         .groupBy(*keys, "job_id")
         .agg(F.sum("list_cost").alias("c"))
     )
-    w = prior_days(["workspace_id", "job_id"], "usage_date", 7)
+    w = prior_days(["workspace_id", LAG, "job_id"], "usage_date", 7)
     jobs = (
         jobs.select(
             *keys,
@@ -56,7 +72,7 @@ def _resource_spikes(reported):
         .groupBy(*keys, "cluster_id")
         .agg(F.sum(hours).alias("h"))
     )
-    w = prior_days(["workspace_id", "cluster_id"], "usage_date", 7)
+    w = prior_days(["workspace_id", LAG, "cluster_id"], "usage_date", 7)
     clusters = (
         clusters.select(*keys, "h", (F.col("h") - F.coalesce(F.avg("h").over(w), F.col("h"))).alias("up"))
         .groupBy(*keys)
@@ -67,10 +83,15 @@ def _resource_spikes(reported):
 
 def cost_features(tables: Tables):
     usage = tables.gold("fact_usage")
-    days = dense_days(usage, ["workspace_id"])
-    # A day is judged by its first report (rows ingested that day, ~70% of its bill) and compared
-    # with the first reports of earlier days: like with like, and known at the end of the day.
-    # Corrections (RETRACTION/RESTATEMENT) that land that day are summed in.
+    ws = ["workspace_id"]
+    judged = judged_days(billing_lag(usage, ws), ws)
+    lags = lags_in_use(judged)
+    # A day is judged by its first report (rows ingested within the lag: ~70% of its bill on a
+    # feed that lands on time) and compared with the first reports of earlier days at the same
+    # lag: like with like, and known on the day it is judged. Corrections that land within the
+    # lag are summed in. Each lag in use is its own series (``billing_lag_days``).
+    views = lag_views(usage, lags)
+    keys = ["workspace_id", LAG, "usage_date"]
     api = (
         tables.gold("dim_cluster")
         .where(F.col("cluster_source") == "API")
@@ -78,12 +99,12 @@ def cost_features(tables: Tables):
         .distinct()
     )
     reported = (
-        usage.where(known_same_day())
+        views.where(in_first_report())
         .join(_jobs_on_all_purpose(tables), ["cluster_id", "usage_date"], "left")
         .join(api, "cluster_id", "left")
     )
     all_purpose = F.col("sku_name").contains("ALL_PURPOSE")
-    daily = reported.groupBy("workspace_id", "usage_date").agg(
+    daily = reported.groupBy(*keys).agg(
         F.sum("usage_quantity").alias("daily_dbu"),
         F.sum("list_cost").alias("daily_cost"),
         F.sum("effective_cost").alias("daily_effective_cost"),
@@ -105,18 +126,19 @@ def cost_features(tables: Tables):
             "jobs_on_all_purpose_cost"
         ),
     )
-    # What the day after adds: yesterday's bill as known today (every original record).
-    settled_daily = usage.groupBy("workspace_id", "usage_date").agg(
-        F.sum(settled(F.col("list_cost"))).alias("settled_cost")
-    )
+    # What the day after adds: a day's bill as known one day after it was judged (every
+    # original record), for the days before the row's.
+    settled_daily = views.groupBy(*keys).agg(F.sum(settled(F.col("list_cost"))).alias("settled_cost"))
     daily = (
-        days.join(daily, ["workspace_id", "usage_date"], "left")
-        .join(settled_daily, ["workspace_id", "usage_date"], "left")
+        view_days(usage, lags, ws)
+        .join(daily, keys, "left")
+        .join(settled_daily, keys, "left")
         .fillna(0)
-        .join(_resource_spikes(reported), ["workspace_id", "usage_date"], "left")
+        .join(_resource_spikes(reported), keys, "left")
     )
-    w7 = prior_days("workspace_id", "usage_date", 7)
-    w30 = prior_days("workspace_id", "usage_date", 30)
+    series = ["workspace_id", LAG]
+    w7 = prior_days(series, "usage_date", 7)
+    w30 = prior_days(series, "usage_date", 30)
     cost_per_dbu = ratio(F.col("daily_cost"), F.col("daily_dbu"))
     hist = daily.select(
         "*",
@@ -133,13 +155,15 @@ def cost_features(tables: Tables):
         F.stddev("jobs_cost").over(w7).alias("__jobs_std_7d"),
         F.avg("all_purpose_cost").over(w7).alias("__ap_avg_7d"),
         F.stddev("all_purpose_cost").over(w7).alias("__ap_std_7d"),
-        previous("daily_dbu", "workspace_id", "usage_date").alias("dbu_lag_1d"),
-        previous("daily_dbu", "workspace_id", "usage_date", 7).alias("dbu_lag_7d"),
-        previous("settled_cost", "workspace_id", "usage_date").alias("prev_day_cost"),
-    )
+        previous("daily_dbu", series, "usage_date").alias("dbu_lag_1d"),
+        previous("daily_dbu", series, "usage_date", 7).alias("dbu_lag_7d"),
+        previous("settled_cost", series, "usage_date").alias("prev_day_cost"),
+    ).join(judged, keys)
     return hist.select(
         "workspace_id",
         "usage_date",
+        "as_of_date",
+        LAG,
         "daily_dbu",
         "daily_cost",
         "daily_effective_cost",
@@ -188,13 +212,15 @@ def cost_features(tables: Tables):
 
 COST_FEATURES = FeatureTable(
     name="cost_features",
-    primary_keys=("workspace_id", "usage_date"),
-    timestamp_key="usage_date",
+    primary_keys=("workspace_id", "usage_date", "as_of_date"),
+    timestamp_key="as_of_date",
     compute=cost_features,
     description=(
-        "Daily DBUs and list cost per workspace as first reported (billing rows ingested on the usage "
-        "day), with 7/30-day history of first reports that ends the day before; prev_day_cost and "
-        "avg_settled_cost_7d are earlier days as known at the end of the row's day."
+        "Daily DBUs and list cost per workspace and usage day, judged on as_of_date, the first day "
+        "the billing feed's lag (billing_lag_days = as_of_date - usage_date, 0 when billing lands on "
+        "the usage day) makes the day known: as first reported (billing rows ingested within the "
+        "lag), with 7/30-day history of first reports at the same lag that ends the day before; "
+        "prev_day_cost and avg_settled_cost_7d are earlier days as known on as_of_date."
     ),
     sources=("fact_usage", "dim_cluster", "fact_job_run_timeline"),
 )
@@ -210,32 +236,39 @@ def _commits(tables: Tables):
 
 def spend_features(tables: Tables):
     """Per workspace and day ``d``: spend as known at the end of ``d``, about the month that
-    ``d + 1`` falls in (the month a forecast made that evening is for)."""
+    ``d + 1`` falls in (the month a forecast made that evening is for).
+
+    With a billing lag of ``k`` days, what ``d`` knows ends at its anchor ``d - k``: the anchor
+    as first reported, earlier days settled (both at lag ``k``). Month-to-date counts the days
+    of the month up to the anchor (``days_elapsed``); the days after it are the rest of the
+    month (``days_remaining``), as the day itself is with a feed that lands on time."""
     usage = tables.gold("fact_usage")
-    days = dense_days(usage, ["workspace_id"])
-    daily = usage.groupBy("workspace_id", "usage_date").agg(
-        F.sum(same_day(F.col("list_cost"))).alias("cost_same"),
+    ws = ["workspace_id"]
+    rows = anchored_days(billing_lag(usage, ws), ws)
+    lags = lags_in_use(rows)
+    views = lag_views(usage, lags)
+    series = ["workspace_id", LAG]
+    keys = [*series, "usage_date"]
+    daily = views.groupBy(*keys).agg(
+        F.sum(first_report(F.col("list_cost"))).alias("cost_same"),
         F.sum(settled(F.col("list_cost"))).alias("cost_settled"),
-        F.sum(same_day(F.col("effective_cost"))).alias("eff_same"),
+        F.sum(first_report(F.col("effective_cost"))).alias("eff_same"),
         F.sum(settled(F.col("effective_cost"))).alias("eff_settled"),
     )
-    d = days.join(daily, ["workspace_id", "usage_date"], "left").fillna(0.0)
-    nxt = F.date_add("usage_date", 1)
-    d = d.withColumn("month", F.trunc("usage_date", "month")).withColumn("next_month", F.trunc(nxt, "month"))
+    days = view_days(usage, lags, ws).join(daily, keys, "left").fillna(0.0)
+    d = days.withColumn("month", F.trunc("usage_date", "month"))
 
-    w7, w28 = prior_days("workspace_id", "usage_date", 7), prior_days("workspace_id", "usage_date", 28)
-    w30 = prior_days("workspace_id", "usage_date", 30)
+    w7, w28 = prior_days(series, "usage_date", 7), prior_days(series, "usage_date", 28)
+    w30 = prior_days(series, "usage_date", 30)
     before = (
-        Window.partitionBy("workspace_id")
+        Window.partitionBy(*series)
         .orderBy(F.datediff("usage_date", F.lit("1970-01-01").cast("date")))
         .rangeBetween(-56, -29)
     )
     in_month = (
-        Window.partitionBy("workspace_id", "month")
-        .orderBy("usage_date")
-        .rowsBetween(Window.unboundedPreceding, -1)
+        Window.partitionBy(*series, "month").orderBy("usage_date").rowsBetween(Window.unboundedPreceding, -1)
     )
-    month_totals = d.groupBy("workspace_id", "month").agg(
+    month_totals = d.groupBy(*series, "month").agg(
         F.sum("cost_settled").alias("month_settled"), F.count("*").alias("month_days")
     )
     d = d.select(
@@ -246,33 +279,40 @@ def spend_features(tables: Tables):
         F.sum("cost_settled").over(w30).alias("cost_last_30d"),
         F.avg("cost_settled").over(before).alias("__avg_28d_before"),
         F.count("*").over(w30).alias("__days_30d"),
-        previous("cost_settled", "workspace_id", "usage_date").alias("cost_prev_day"),
+        previous("cost_settled", series, "usage_date").alias("cost_prev_day"),
         (F.coalesce(F.sum("cost_settled").over(in_month), F.lit(0.0)) + F.col("cost_same")).alias("__mtd_d"),
         (F.count("*").over(in_month) + 1).alias("__mtd_days"),
         (F.coalesce(F.sum("eff_settled").over(in_month), F.lit(0.0)) + F.col("eff_same")).alias(
             "__mtd_eff_d"
         ),
     )
+    # From here on a row is a day d (as_of_date) with its anchor (usage_date).
+    d = rows.join(d, keys)
+    nxt = F.date_add("as_of_date", 1)
+    d = d.withColumn("next_month", F.trunc(nxt, "month"))
     prev_month = month_totals.select(
-        "workspace_id",
+        *series,
         F.add_months("month", 1).alias("next_month"),
         F.col("month_settled").alias("__prev_month_settled"),
         F.col("month_days").alias("__prev_month_days"),
     )
-    d = d.join(prev_month, ["workspace_id", "next_month"], "left")
+    d = d.join(prev_month, [*series, "next_month"], "left")
     same_month = F.col("month") == F.col("next_month")
     days_in_month = F.dayofmonth(F.last_day(nxt))
+    covered = F.when(same_month, F.dayofmonth("usage_date")).otherwise(F.lit(0))
+    first_open = F.greatest(F.date_add("usage_date", 1), F.col("next_month"))
     d = d.select(
         "*",
         F.when(same_month, F.col("__mtd_d")).otherwise(F.lit(0.0)).alias("mtd_cost"),
         F.when(same_month, F.col("__mtd_eff_d")).otherwise(F.lit(0.0)).alias("mtd_effective_cost"),
-        (F.dayofmonth(nxt) - 1).alias("days_elapsed"),
+        covered.alias("days_elapsed"),
         days_in_month.alias("days_in_month"),
-        (days_in_month - F.dayofmonth(nxt) + 1).alias("days_remaining"),
-        F.size(F.filter(F.sequence(nxt, F.last_day(nxt)), lambda x: F.dayofweek(x).isin(1, 7))).alias(
+        (days_in_month - covered).alias("days_remaining"),
+        F.size(F.filter(F.sequence(first_open, F.last_day(nxt)), lambda x: F.dayofweek(x).isin(1, 7))).alias(
             "weekend_days_remaining"
         ),
-        # Last month as known today; a month the data starts inside of does not count.
+        # Last month as known today; a month the data starts inside of, or whose last days are
+        # not known yet (a lagging feed early in the month), does not count.
         F.when(same_month, F.col("__prev_month_settled")).otherwise(F.col("__mtd_d")).alias("__last_month"),
         F.when(same_month, F.col("__prev_month_days"))
         .otherwise(F.col("__mtd_days"))
@@ -298,10 +338,11 @@ def spend_features(tables: Tables):
         ratio(F.col("avg_cost_28d"), F.col("__avg_28d_before")).alias("cost_trend_28d"),
         ratio(F.col("cost_last_30d"), F.col("__days_30d")).alias("__avg30"),
     )
-    d = _with_commits(tables, d)
+    d = _with_commits(tables, d, days)
     return d.select(
         "workspace_id",
-        "usage_date",
+        F.col("as_of_date").alias("usage_date"),
+        LAG,
         F.col("cost_same").alias("cost_today_reported"),
         "cost_prev_day",
         "avg_cost_7d",
@@ -339,11 +380,13 @@ def spend_features(tables: Tables):
     )
 
 
-def _with_commits(tables: Tables, d):
+def _with_commits(tables: Tables, d, days):
     """Budget of the month of ``d + 1``, the account commit whose period holds it, and the
-    effective (contract-price) spend since that period began, per workspace and account."""
+    effective (contract-price) spend since that period began up to the row's anchor, per
+    workspace and account. ``d`` holds the rows (day ``as_of_date``, anchor ``usage_date``);
+    ``days`` the lag views' days, with their settled effective cost."""
     commits = _commits(tables)
-    nxt = F.date_add("usage_date", 1)
+    nxt = F.date_add("as_of_date", 1)
     if commits is None:
         nulls = ("monthly_budget", "discount_pct", "ytd_effective_cost", "account_ytd_effective_cost",
                  "account_commit_usd", "commit_days_after_month")  # fmt: skip
@@ -362,24 +405,36 @@ def _with_commits(tables: Tables, d):
         F.col("discount_pct").alias("discount_pct"),
     )
     d = d.join(F.broadcast(account), (nxt >= F.col("__start")) & (nxt <= F.col("__end")), "left")
-    in_period = F.col("usage_date") >= F.col("__start")
-    ytd_window = (
-        Window.partitionBy("workspace_id", "__commit")
+    series = ["workspace_id", LAG]
+    earlier = (
+        Window.partitionBy(*series, "__commit")
         .orderBy("usage_date")
         .rowsBetween(Window.unboundedPreceding, -1)
     )
-    d = d.withColumn(
+    in_period = F.col("usage_date") >= F.col("__start")
+    spent = days.crossJoin(F.broadcast(account.select("__commit", "__start"))).select(
+        *series,
+        "usage_date",
+        "__commit",
+        F.coalesce(F.sum(F.when(in_period, F.col("eff_settled"))).over(earlier), F.lit(0.0)).alias(
+            "__ytd_before"
+        ),
+    )
+    d = d.join(spent, [*series, "usage_date", "__commit"], "left").withColumn(
         "ytd_effective_cost",
         F.when(
             F.col("__commit").isNotNull(),
-            F.coalesce(F.sum(F.when(in_period, F.col("eff_settled"))).over(ytd_window), F.lit(0.0))
-            + F.when(in_period, F.col("eff_same")).otherwise(F.lit(0.0)),
+            F.col("__ytd_before") + F.when(in_period, F.col("eff_same")).otherwise(F.lit(0.0)),
         ),
     )
-    totals = d.groupBy("usage_date").agg(F.sum("ytd_effective_cost").alias("account_ytd_effective_cost"))
-    return d.join(totals, "usage_date", "left").withColumn(
-        "commit_days_after_month",
-        F.greatest(F.datediff("__end", F.last_day(nxt)), F.lit(0)).cast("double"),
+    return d.select(
+        "*",
+        F.sum("ytd_effective_cost")
+        .over(Window.partitionBy("as_of_date"))
+        .alias("account_ytd_effective_cost"),
+        F.greatest(F.datediff("__end", F.last_day(nxt)), F.lit(0))
+        .cast("double")
+        .alias("commit_days_after_month"),
     )
 
 
@@ -389,9 +444,10 @@ SPEND_FEATURES = FeatureTable(
     timestamp_key="usage_date",
     compute=spend_features,
     description=(
-        "Per workspace and day d, spend as known at the end of d (earlier days settled, d as first "
-        "reported): 7/28/30-day run rates, month-to-date and last month for the month of d+1, its "
-        "budget, and contract-price spend since the account commit began."
+        "Per workspace and day d, spend as known at the end of d: with a billing lag of "
+        "billing_lag_days (0 when billing lands on the usage day), up to d - lag, that day as first "
+        "reported and earlier days settled: 7/28/30-day run rates, month-to-date and last month for "
+        "the month of d+1, its budget, and contract-price spend since the account commit began."
     ),
     sources=("fact_usage", "commit_configurations"),
 )

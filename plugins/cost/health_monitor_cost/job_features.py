@@ -7,7 +7,17 @@ from pyspark.sql import functions as F
 
 from health_monitor.featurekit import calendar, day_number, prior_days, ratio
 from health_monitor.specs import FeatureTable, Tables
-from health_monitor_cost.billing import dense_days, same_day, settled
+from health_monitor_cost.billing import (
+    LAG,
+    anchored_days,
+    billing_lag,
+    dense_days,
+    first_report,
+    lag_views,
+    lags_in_use,
+    settled,
+    view_days,
+)
 
 JOB_KEYS = ["workspace_id", "job_id"]
 
@@ -40,9 +50,9 @@ def job_usage(tables: Tables):
     )
 
 
-def _runs(tables: Tables):
-    """Runs started, run hours and average CPU of the job's classic clusters, per job-day. Run
-    slices and node hours are known at their end, by midnight of the day they start."""
+def _runs(tables: Tables, cpu: bool = True):
+    """Runs started, run hours and (``cpu``) average CPU of the job's classic clusters, per
+    job-day. Run slices and node hours are known at their end, by midnight of the day they start."""
     slices = tables.gold("fact_job_run_timeline").select(
         "workspace_id",
         "job_id",
@@ -54,6 +64,8 @@ def _runs(tables: Tables):
     runs = slices.groupBy(*JOB_KEYS, "usage_date").agg(
         F.countDistinct("run_id").alias("runs"), (F.sum("__secs") / 3600.0).alias("run_hours")
     )
+    if not cpu:
+        return runs
     nodes = (
         tables.gold("fact_node_timeline")
         .where(~F.col("driver"))
@@ -72,34 +84,44 @@ def _runs(tables: Tables):
 
 
 def job_cost_features(tables: Tables):
+    """Per job and day ``d`` as known at its end. Billing is known up to the anchor ``d - k``
+    (``k``, the workspace's billing lag): the anchor's first report and the settled days before
+    it, as with a feed that lands on time on the anchor's own day. Runs and CPU come from the
+    run and node timelines, known on ``d`` itself."""
     usage = job_usage(tables)
-    days = dense_days(usage, JOB_KEYS)
+    ws = ["workspace_id"]
+    rows = anchored_days(billing_lag(tables.gold("fact_usage"), ws), ws)
+    lags = lags_in_use(rows)
+    views = lag_views(usage, lags)
+    series = [*JOB_KEYS, LAG]
     cost = F.col("list_cost")
-    daily = usage.groupBy(*JOB_KEYS, "usage_date").agg(
-        F.sum(same_day(cost)).alias("cost_same"),
+    daily = views.groupBy(*series, "usage_date").agg(
+        F.sum(first_report(cost)).alias("cost_same"),
         F.sum(settled(cost)).alias("cost_settled"),
         F.sum(settled(F.when(F.col("on_all_purpose"), cost).otherwise(0.0))).alias("ap_settled"),
         F.sum(settled(F.when(F.col("product_features_is_serverless"), cost).otherwise(0.0))).alias(
             "serverless_settled"
         ),
     )
-    d = (
-        days.join(daily, [*JOB_KEYS, "usage_date"], "left")
-        .join(_runs(tables), [*JOB_KEYS, "usage_date"], "left")
+    b = (
+        view_days(usage, lags, JOB_KEYS)
+        .join(daily, [*series, "usage_date"], "left")
+        .join(_runs(tables, cpu=False), [*JOB_KEYS, "usage_date"], "left")
         .fillna(
             0.0, subset=["cost_same", "cost_settled", "ap_settled", "serverless_settled", "runs", "run_hours"]
         )
     )
     active = F.when(F.col("cost_settled") > 0, F.col("cost_settled"))
-    w7, w28 = prior_days(JOB_KEYS, "usage_date", 7), prior_days(JOB_KEYS, "usage_date", 28)
-    w7_today = prior_days(JOB_KEYS, "usage_date", 7, include_today=True)
+    w7, w28 = prior_days(series, "usage_date", 7), prior_days(series, "usage_date", 28)
     earlier = (
-        Window.partitionBy(*JOB_KEYS)
+        Window.partitionBy(*series)
         .orderBy(day_number("usage_date"))
         .rowsBetween(Window.unboundedPreceding, -1)
     )
-    d = d.select(
-        "*",
+    b = b.select(
+        *series,
+        "usage_date",
+        "cost_same",
         F.last(active, ignorenulls=True).over(earlier).alias("last_active_cost"),
         F.last(F.when(F.col("cost_settled") > 0, F.col("usage_date")), ignorenulls=True)
         .over(earlier)
@@ -111,17 +133,38 @@ def job_cost_features(tables: Tables):
         F.stddev(active).over(w28).alias("__std_28d"),
         F.count(active).over(w7).alias("active_days_7d"),
         F.count(active).over(w28).alias("active_days_28d"),
-        F.avg("runs").over(w7).alias("avg_runs_7d"),
         F.sum("run_hours").over(w28).alias("__hours_28d"),
         F.sum("cost_settled").over(w28).alias("__cost_28d"),
         F.sum("runs").over(w28).alias("__runs_28d"),
-        F.avg("cpu_percent").over(w7_today).alias("avg_cpu_7d"),
         F.sum("ap_settled").over(w7).alias("all_purpose_cost_7d"),
         F.sum("serverless_settled").over(w7).alias("__serverless_7d"),
+    )
+    # The days themselves (the timelines know them on the day): runs, 7-day runs and CPU.
+    jobs = JOB_KEYS
+    k7 = prior_days(jobs, "usage_date", 7)
+    k7_today = prior_days(jobs, "usage_date", 7, include_today=True)
+    d = (
+        dense_days(usage, jobs)
+        .join(_runs(tables), [*jobs, "usage_date"], "left")
+        .fillna(0.0, subset=["runs"])
+        .select(
+            *jobs,
+            "usage_date",
+            "runs",
+            F.avg("runs").over(k7).alias("avg_runs_7d"),
+            F.avg("cpu_percent").over(k7_today).alias("avg_cpu_7d"),
+        )
+    )
+    anchors = rows.select(
+        *ws, F.col("as_of_date").alias("usage_date"), LAG, F.col("usage_date").alias("__anchor")
+    )
+    d = d.join(anchors, [*ws, "usage_date"]).join(
+        b.withColumnRenamed("usage_date", "__anchor"), [*series, "__anchor"]
     )
     return d.select(
         *JOB_KEYS,
         "usage_date",
+        LAG,
         F.col("cost_same").alias("cost_today_reported"),
         "runs",
         "last_active_cost",
@@ -134,7 +177,7 @@ def job_cost_features(tables: Tables):
         ratio(F.col("last_active_cost"), F.col("avg_active_cost_28d")).alias("last_vs_28d"),
         "active_days_7d",
         "active_days_28d",
-        F.datediff("usage_date", "__last_active_day").alias("days_since_active"),
+        F.datediff("__anchor", "__last_active_day").alias("days_since_active"),
         "avg_runs_7d",
         ratio(F.col("__hours_28d"), F.col("__runs_28d")).alias("avg_run_hours_28d"),
         ratio(F.col("__cost_28d"), F.col("__hours_28d")).alias("cost_per_run_hour_28d"),
@@ -152,9 +195,10 @@ JOB_COST_FEATURES = FeatureTable(
     timestamp_key="usage_date",
     compute=job_cost_features,
     description=(
-        "Per job and calendar day, as known at the end of the day: the day's first-reported cost and "
-        "runs, and 7/28-day history of settled cost, runs, run hours, CPU of its clusters, and cost "
-        "billed on all-purpose compute."
+        "Per job and calendar day, as known at the end of the day: its runs and 7-day runs and CPU "
+        "of its clusters; billing up to the day minus the workspace's billing lag "
+        "(billing_lag_days, 0 when billing lands on the usage day): that day's first-reported cost "
+        "and 7/28-day history of settled cost, run hours and cost billed on all-purpose compute."
     ),
     sources=("fact_usage", "dim_cluster", "fact_job_run_timeline", "fact_node_timeline"),
 )

@@ -24,7 +24,8 @@ from health_monitor_cost.outputs import (
 
 
 def _workspace_days(tables: Tables):
-    return tables.features("cost_features").select("workspace_id", "usage_date")
+    """Each usage day of a workspace, on the day it is judged (its billing known, see billing.py)."""
+    return tables.features("cost_features").select("workspace_id", "usage_date", "as_of_date")
 
 
 COST_ANOMALY_DETECTOR = Model(
@@ -46,6 +47,7 @@ COST_ANOMALY_DETECTOR = Model(
                 "max_cluster_hours",
                 "max_cluster_extra_hours",
             ),
+            timestamp_lookup_key="as_of_date",
         ),
     ),
     base=_workspace_days,
@@ -53,17 +55,20 @@ COST_ANOMALY_DETECTOR = Model(
     baseline=lambda: ZScoreRule(column="z_score_7d", threshold=3.0),
     baseline_name="z-score > 3 on daily cost vs the prior 7 days",
     notes=(
-        "Judged on each day's first report (billing rows ingested that day, ~70% of the bill), "
-        "compared with earlier first reports: point-in-time, like with like. Medium scale (180 "
-        "days, test from 2025-05-17, 276 workspace-days, ~8 spike days): F1 0.286 vs 0.000 for the "
-        "z-score rule. A runaway job or a forgotten cluster is a few % of a workspace's bill "
+        "Judged on each day's first report (the billing rows ingested within the workspace's "
+        "measured billing lag: on the usage day itself, ~70% of the bill, when the feed lands on "
+        "time), compared with earlier first reports at the same lag: point-in-time, like with like. "
+        "A usage day is judged on as_of_date = usage_date + billing_lag_days; predictions carry "
+        "as_of_date. Medium scale (180 days, test from 2025-05-17, 276 workspace-days, ~8 spike "
+        "days): F1 0.286 vs 0.000 for the z-score rule. A runaway job or a forgotten cluster is a few % of a workspace's bill "
         "(SQL warehouses dominate), so the inputs are per-resource jumps (largest job cost vs its "
         "own week, longest all-purpose cluster uptime) and all-purpose/API-cluster shares; "
         "wrong-SKU days remain mostly invisible. Far from F1 0.85."
     ),
     description=(
         "Unusual daily spend of a workspace against its own recent history, judged at the end of "
-        "the day on the billing rows known by then."
+        "the day its billing is known (the usage day itself, or later on a lagging billing feed) on "
+        "the billing rows known by then."
     ),
 )
 
@@ -133,8 +138,10 @@ BUDGET_FORECASTER = Model(
         "(month-to-date plus a learnt forecast of the days left against the prior week's rate), "
         "trained on months without such a shift, leans on the prior weeks early in the month. "
         "Both converge as the month ends. Month-to-date counts billing rows known the evening "
-        "before (today's late rows and later corrections are missing). commit_variance splits the "
-        "account commit by each workspace's share of contract-price spend so far."
+        "before (today's late rows and later corrections are missing); on a billing feed k days "
+        "late (billing_lag_days) it ends k days earlier and those days count as the rest of the "
+        "month. commit_variance splits the account commit by each workspace's share of "
+        "contract-price spend so far."
     ),
     description=(
         "The workspace's calendar-month list cost (P10/P50/P90), forecast each day from the spend "
@@ -196,9 +203,10 @@ COMMITMENT_RECOMMENDER = Model(
 
 
 def _job_days(tables: Tables):
-    """Days each job started a run and was billed, plus the day after the data for jobs billed
-    in its last week; each looked up as of the day before. Days billed only for a run that
-    started the day before (past midnight) are not run days."""
+    """Days each job started a run and was billed, plus the day after the last day of its
+    features (the data's last day, later on a lagging billing feed) for jobs billed in the data's
+    last week; each looked up as of the day before. Days billed only for a run that started the
+    day before (past midnight) are not run days."""
     started = (
         tables.gold("fact_job_run_timeline")
         .groupBy("workspace_id", "job_id", "run_id")
@@ -215,12 +223,18 @@ def _job_days(tables: Tables):
         .join(started, ["workspace_id", "job_id", "forecast_date"])
     )
     horizon = billed.agg(F.max("forecast_date").alias("__horizon"))
+    known = (
+        tables.features("job_cost_features")
+        .groupBy("workspace_id", "job_id")
+        .agg(F.max("usage_date").alias("__known"))
+    )
     upcoming = (
         billed.groupBy("workspace_id", "job_id")
         .agg(F.max("forecast_date").alias("__last"))
         .crossJoin(horizon)
         .where(F.col("__last") >= F.date_sub("__horizon", 7))
-        .select("workspace_id", "job_id", F.date_add("__horizon", 1).alias("forecast_date"))
+        .join(known, ["workspace_id", "job_id"])
+        .select("workspace_id", "job_id", F.date_add("__known", 1).alias("forecast_date"))
     )
     return billed.unionByName(upcoming).distinct().withColumn("as_of_date", F.date_sub("forecast_date", 1))
 
@@ -336,7 +350,9 @@ TAG_RECOMMENDER = Model(
 
 
 def _resource_days(tables: Tables):
-    return tables.features("resource_daily_spend").select("resource_type", "resource_id", "usage_date")
+    return tables.features("resource_daily_spend").select(
+        "resource_type", "resource_id", "usage_date", "as_of_date"
+    )
 
 
 CHARGEBACK_DAILY = (
@@ -372,6 +388,7 @@ CHARGEBACK_ATTRIBUTION = Model(
             "resource_daily_spend",
             ("resource_type", "resource_id", "usage_date"),
             (*CHARGEBACK_DAILY, "is_tagged"),
+            timestamp_lookup_key="as_of_date",
         ),
         Lookup("resource_tag_features", ("resource_type", "resource_id"), (*CHARGEBACK_STATIC, "team")),
     ),

@@ -11,7 +11,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.specs import FeatureTable, Tables
-from health_monitor_cost.billing import known_same_day, team_tag
+from health_monitor_cost.billing import LAG, billing_lag, in_first_report, judged_days, team_tag
 
 RESOURCE_KEYS = ["resource_type", "resource_id"]
 RESOURCE_TYPES = ("JOB", "CLUSTER", "WAREHOUSE", "PIPELINE")
@@ -191,11 +191,15 @@ RESOURCE_TAG_FEATURES = FeatureTable(
 
 
 def resource_daily_spend(tables: Tables):
-    """Per resource and day, its spend as first reported (rows ingested that day)."""
-    usage = _usage_resources(tables.gold("fact_usage")).where(known_same_day())
+    """Per resource and usage day, its spend as first reported when the day is judged (rows
+    ingested within the workspace's billing lag, see :func:`~health_monitor_cost.billing.judged_days`)."""
+    usage = tables.gold("fact_usage")
+    judged = judged_days(billing_lag(usage, ["workspace_id"]), ["workspace_id"])
+    usage = _usage_resources(usage.join(judged, ["workspace_id", "usage_date"]).where(in_first_report()))
     family = F.col("billing_origin_product")
-    return usage.groupBy(*RESOURCE_KEYS, "usage_date").agg(
+    return usage.groupBy(*RESOURCE_KEYS, "usage_date", "as_of_date").agg(
         F.first("workspace_id").alias("workspace_id"),
+        F.first(LAG).alias(LAG),
         F.sum("list_cost").alias("cost_reported"),
         F.sum("usage_quantity").alias("quantity_reported"),
         F.count("*").alias("records"),
@@ -214,12 +218,13 @@ def resource_daily_spend(tables: Tables):
 
 RESOURCE_DAILY_SPEND = FeatureTable(
     name="resource_daily_spend",
-    primary_keys=("resource_type", "resource_id", "usage_date"),
-    timestamp_key="usage_date",
+    primary_keys=("resource_type", "resource_id", "usage_date", "as_of_date"),
+    timestamp_key="as_of_date",
     compute=resource_daily_spend,
     description=(
-        "Per billed resource and day, its spend as first reported (rows ingested on the usage day): "
-        "cost, quantity, product mix, serverless and photon shares, whether it is tagged."
+        "Per billed resource and usage day, its spend as first reported on as_of_date, the day the "
+        "workspace's billing lag (billing_lag_days) makes the usage day known (rows ingested by "
+        "then): cost, quantity, product mix, serverless and photon shares, whether it is tagged."
     ),
     sources=("fact_usage",),
 )
