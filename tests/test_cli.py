@@ -173,8 +173,9 @@ def test_load_gold_with_a_missing_column_writes_nothing(gold_export, tmp_path, c
     assert not (home / "lakehouse").exists() or not list((home / "lakehouse").rglob("_delta_log"))
 
 
-def test_the_demo_command_runs_end_to_end(tmp_path):
-    """The README's main command, in a subprocess, for one plugin to keep CI short."""
+def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
+    """The README's main command, in a subprocess, for one plugin and 45 days to keep CI short;
+    then `infer` again on the home it left, in this process (its Spark is already up)."""
     env = {**os.environ, "HEALTH_MONITOR_PLUGINS": "cost", "HEALTH_MONITOR_HOME": str(tmp_path / "home")}
     proc = subprocess.run(
         [sys.executable, "-m", "health_monitor.cli", "demo", "--days", "45"],
@@ -197,14 +198,12 @@ def test_the_demo_command_runs_end_to_end(tmp_path):
         "mlflow:",
     ]:
         assert expected in out, out
-    again = subprocess.run(
-        [sys.executable, "-m", "health_monitor.cli", "infer"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert again.returncode == 0 and "cost_anomaly_detector" in again.stdout, again.stderr[-3000:]
+    monkeypatch.setenv("HEALTH_MONITOR_PLUGINS", "cost")
+    monkeypatch.setenv("HEALTH_MONITOR_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    assert main(["infer"]) == 0
+    again = capsys.readouterr()
+    assert "cost_anomaly_detector" in again.out, again.err[-3000:]
 
 
 def test_tools_lists_every_toolkit_with_described_arguments(capsys):
