@@ -71,3 +71,77 @@ def test_a_second_lakehouse_object_sees_the_same_tables(lake, tmp_path):
     lake.write("c.s.t", pa.table({"a": [1, 2]}))
     other = LocalLakehouse(tmp_path / "lake")
     assert other.read_arrow("c.s.t").num_rows == 2
+
+
+# ------------------------------------------------------------------ days clustered, days replaced
+
+
+def _days(spark, first: dt.date, days: int, per_day: int, value: str):
+    """``per_day`` rows for each of ``days`` days from ``first``, with a timestamp column."""
+    return spark.range(days * per_day).selectExpr(
+        f"cast(id as string) || '-{value}' as k",
+        f"timestamp(date_add(date'{first}', cast(floor(id / {per_day}) as int))) + make_interval(0, 0, 0, 0, 0, 0, id % {per_day}) as ts",
+        f"'{value}' as v",
+    )
+
+
+def _file_days(lake, name):
+    from health_monitor.lakehouse.local import _day_range
+
+    path = lake.path(name)
+    return {
+        a: _day_range(path / a, "ts")
+        for a in lake._delta(name).get_add_actions(flatten=True)["path"].to_pylist()
+    }
+
+
+@pytest.fixture
+def clustered(lake, spark, monkeypatch):
+    """60 days of 10 rows, written as files of about a week (the row cap lowered to 70)."""
+    monkeypatch.setattr("health_monitor.lakehouse.local.CLUSTER_FILE_ROWS", 70)
+    lake.write("c.s.f", _days(spark, dt.date(2026, 1, 1), 60, 10, "old"), primary_keys=["k"], cluster_by="ts")
+    return lake
+
+
+def test_a_write_clustered_by_day_holds_whole_contiguous_days_per_file(clustered):
+    ranges = sorted(_file_days(clustered, "c.s.f").values())
+    assert len(ranges) == 9  # ceil(60 days / 7), the row cap allowing it
+    for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
+        assert last < first  # no day is split across files, and the files do not overlap
+    assert ranges[0][0] == dt.date(2026, 1, 1) and ranges[-1][1] == dt.date(2026, 3, 1)
+
+
+def test_replace_where_rewrites_only_the_files_of_the_latest_days(clustered, spark):
+    before = _file_days(clustered, "c.s.f")
+    since = dt.date(2026, 2, 25)
+    info = clustered.replace_where(
+        "c.s.f", _days(spark, since, 10, 3, "new"), column="ts", since=since, primary_keys=["k"]
+    )
+    after = _file_days(clustered, "c.s.f")
+    untouched = {p for p, (_, last) in before.items() if last < since}
+    assert untouched <= set(after) and len(untouched) >= len(before) - 2
+    assert info.version == 1 and info.rows == 55 * 10 + 10 * 3
+    rows = clustered.read("c.s.f").selectExpr("to_date(ts) as d", "v").collect()
+    assert {r.v for r in rows if r.d < since} == {"old"} and {r.v for r in rows if r.d >= since} == {"new"}
+    assert len(rows) == info.rows
+    assert clustered.read("c.s.f", version=0).count() == 600  # the old version is still readable
+
+
+def test_replace_where_refuses_rows_before_since_and_commits_nothing(clustered, spark):
+    with pytest.raises(SchemaError, match="before 2026-02-25"):
+        clustered.replace_where(
+            "c.s.f", _days(spark, dt.date(2026, 2, 20), 10, 1, "new"), column="ts", since=dt.date(2026, 2, 25)
+        )
+    with pytest.raises(SchemaError, match="table's schema"):
+        clustered.replace_where(
+            "c.s.f",
+            _days(spark, dt.date(2026, 3, 1), 1, 1, "new").drop("v"),
+            column="ts",
+            since=dt.date(2026, 3, 1),
+        )
+    boom = _days(spark, dt.date(2026, 3, 1), 2, 5, "new").selectExpr(
+        "k", "ts", "cast(raise_error('fail mid-write') as string) as v"
+    )
+    with pytest.raises(Exception, match="fail mid-write"):
+        clustered.replace_where("c.s.f", boom, column="ts", since=dt.date(2026, 3, 1))
+    assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600

@@ -6,6 +6,7 @@ on Databricks the same names are Unity Catalog tables. Nothing above this port k
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -75,7 +76,22 @@ class Lakehouse(Protocol):
         primary_keys: list[str] | None = None,
         timestamp_key: str | None = None,
         description: str = "",
+        cluster_by: str | None = None,
     ) -> TableInfo: ...
+
+    def replace_where(
+        self,
+        name: str,
+        data: DataFrame,
+        *,
+        column: str,
+        since: datetime.date,
+        primary_keys: list[str] | None = None,
+        description: str = "",
+    ) -> TableInfo:
+        """Replace the rows whose day of ``column`` is ``since`` or later with ``data``, atomically
+        (Delta's ``replaceWhere``); ``data`` holds no earlier row."""
+        ...
 
     def read(self, name: str) -> DataFrame: ...
 

@@ -9,7 +9,9 @@ several processes (a pipeline job, a serving process, a CLI call) can use the sa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
 import shutil
 import time
@@ -23,7 +25,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.schema import Schema as DeltaSchema
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _META = "_health_monitor.json"  # primary keys and description, alongside the Delta log
+# A table clustered by day is written as files of contiguous days, each of about a week or of at
+# least this many rows: replacing the latest days rewrites one such file, not the table.
+CLUSTER_FILE_ROWS = 100_000
+CLUSTER_FILE_DAYS = 7
 
 
 class LocalLakehouse:
@@ -85,18 +91,29 @@ class LocalLakehouse:
         primary_keys: list[str] | None = None,
         timestamp_key: str | None = None,
         description: str = "",
+        cluster_by: str | None = None,
     ) -> TableInfo:
-        """Replace table ``name`` with ``data`` (a Spark DataFrame or a pyarrow Table) atomically."""
+        """Replace table ``name`` with ``data`` (a Spark DataFrame or a pyarrow Table) atomically.
+
+        ``cluster_by`` names a date or timestamp column: the files then hold contiguous days, so
+        that :meth:`replace_where` on the latest days rewrites only the files that hold them."""
         path = self.path(name)
         columns = _column_names(data)
-        for key in primary_keys or []:
+        named = [("primary key", k) for k in primary_keys or []] + (
+            [("cluster_by", cluster_by)] if cluster_by else []
+        )
+        for role, key in named:
             if key not in columns:
-                raise SchemaError(f"table {name}: primary key column {key!r} is not in the data {columns}")
+                raise SchemaError(f"table {name}: {role} column {key!r} is not in the data {columns}")
         path.mkdir(parents=True, exist_ok=True)
         if isinstance(data, pa.Table):
             self._write_arrow(name, path, data)
         else:
-            self._write_spark(name, path, data)
+            self._write_spark(name, path, data, cluster_by)
+        self._write_meta(path, primary_keys, timestamp_key, description)
+        return self.describe(name)
+
+    def _write_meta(self, path: Path, primary_keys, timestamp_key, description) -> None:
         meta = {
             "primary_keys": list(primary_keys or []),
             "timestamp_key": timestamp_key,
@@ -105,19 +122,126 @@ class LocalLakehouse:
         tmp = path / f".{_META}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, path / _META)
+
+    def replace_where(
+        self,
+        name: str,
+        data: DataFrame,
+        *,
+        column: str,
+        since: dt.date,
+        primary_keys: list[str] | None = None,
+        description: str = "",
+    ) -> TableInfo:
+        """Replace the rows of ``name`` whose day of ``column`` is ``since`` or later with ``data``,
+        in one Delta commit (Delta's ``replaceWhere``; a reader sees the old or the new version).
+
+        Only the files that hold such days are touched: a file entirely before ``since`` is kept
+        as it is, a file entirely on or after it is removed, and a file across the boundary is
+        rewritten with its earlier rows. ``data`` must have the table's schema and no row before
+        ``since``. The files written are counted before the commit: a mismatch raises and commits
+        nothing."""
+        from pyspark.sql import functions as F
+
+        existing = self._delta(name)
+        schema = pa.schema(existing.schema().to_arrow())
+        incoming = DeltaSchema.from_arrow(_delta_compatible_schema(_spark_schema_to_arrow(data)))
+        if [(f.name, f.type) for f in incoming.fields] != [
+            (f.name, f.type) for f in existing.schema().fields
+        ]:
+            raise SchemaError(
+                f"table {name}: replace_where needs the table's schema {schema.names}; "
+                f"the data has {[f.name for f in incoming.fields]} (rewrite the whole table instead)"
+            )
+        day = F.to_date(F.col(column))
+        data = data.persist()
+        try:
+            counts = data.agg(
+                F.count(F.lit(1)).alias("rows"), F.sum((day < F.lit(since)).cast("long")).alias("early")
+            ).collect()[0]
+            if counts["early"]:
+                raise SchemaError(
+                    f"table {name}: replace_where since {since} was given {counts['early']} row(s) "
+                    f"with {column} before {since}"
+                )
+            path = self.path(name)
+            kept, removed, straddling = [], [], []
+            for action in pa.table(existing.get_add_actions(flatten=True)).to_pylist():
+                first, last = _day_range(path / action["path"], column)
+                if last is not None and last < since:
+                    kept.append(action)
+                elif first is not None and first >= since:
+                    removed.append(action)
+                else:  # across the boundary, or no statistics: rewrite its earlier rows
+                    straddling.append(action)
+            frame, expected = data, int(counts["rows"])
+            if straddling:
+                earlier = (
+                    self.spark.read.schema(data.schema)
+                    .parquet(*[str(path / a["path"]) for a in straddling])
+                    .filter(day < F.lit(since))
+                    .persist()
+                )
+                expected += earlier.count()
+                frame = earlier.unionByName(data)
+            try:
+                version_dir, adds = self._spark_files(path, frame, column)
+            finally:
+                if straddling:
+                    earlier.unpersist()
+        finally:
+            data.unpersist()
+        written = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        if written != expected:
+            shutil.rmtree(path / version_dir, ignore_errors=True)
+            raise SchemaError(
+                f"table {name}: {expected} row(s) to write but {written} written; nothing committed"
+            )
+        now = int(time.time() * 1000)
+        removes = [
+            RemoveAction(path=a["path"], data_change=True, deletion_timestamp=now, size=a["size_bytes"])
+            for a in [*removed, *straddling]
+        ]
+        if removes or adds:
+            existing.create_write_transaction([*removes, *adds], mode="append", schema=schema)
+        self._write_meta(path, primary_keys or self._meta(path).get("primary_keys"), None, description)
         return self.describe(name)
 
     def _write_arrow(self, name: str, path: Path, table: pa.Table) -> None:
         table = _delta_compatible(table)
         write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
 
-    def _write_spark(self, name: str, path: Path, df: DataFrame) -> None:
+    def _write_spark(self, name: str, path: Path, df: DataFrame, cluster_by: str | None = None) -> None:
+        version_dir, adds = self._spark_files(path, df, cluster_by)
+        files = sorted((path / version_dir).glob("*.parquet"))
+        schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
+        existing = self._delta(name, missing_ok=True)
+        if existing is None:
+            create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), adds, mode="overwrite")
+        else:
+            existing.create_write_transaction(adds, mode="overwrite", schema=schema)
+            # Schema changes are allowed on overwrite: the new version's schema is authoritative.
+
+    def _spark_files(self, path: Path, df: DataFrame, cluster_by: str | None) -> tuple[str, list[AddAction]]:
+        """Write ``df`` as Parquet files in a fresh sub-folder; nothing is visible until a commit
+        adds them. Clustered by day, each file holds whole, contiguous days."""
+        from pyspark.sql import functions as F
+
         version_dir = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         target = path / version_dir
-        # Spark writes in parallel from the executors; nothing is visible until the commit below.
+        if cluster_by:
+            day = F.to_date(F.col(cluster_by))
+            span = df.agg(
+                F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last")
+            ).collect()[0]
+            days = (span["last"] - span["first"]).days + 1 if span["rows"] else 1
+            files = max(
+                1, min(math.ceil(days / CLUSTER_FILE_DAYS), math.ceil(span["rows"] / CLUSTER_FILE_ROWS))
+            )
+            df = df.repartitionByRange(files, day).sortWithinPartitions(day)
+        # Spark writes in parallel from the executors; nothing is visible until the commit.
         df.write.mode("errorifexists").parquet(str(target))
         files = sorted(target.glob("*.parquet"))
-        schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
         adds = []
         for f in files:
             meta = pq.read_metadata(f)
@@ -132,12 +256,7 @@ class LocalLakehouse:
                     stats=json.dumps({"numRecords": meta.num_rows}),
                 )
             )
-        existing = self._delta(name, missing_ok=True)
-        if existing is None:
-            create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), adds, mode="overwrite")
-        else:
-            existing.create_write_transaction(adds, mode="overwrite", schema=schema)
-            # Schema changes are allowed on overwrite: the new version's schema is authoritative.
+        return version_dir, adds
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -178,8 +297,7 @@ class LocalLakehouse:
         if "num_records" in actions.column_names:
             rows = int(pa.compute.sum(actions.column("num_records")).as_py() or 0)
         schema = dt.schema().to_arrow()
-        meta_path = self.path(name) / _META
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta = self._meta(self.path(name))
         return TableInfo(
             full_name=str(TableName.parse(name)),
             rows=rows,
@@ -190,6 +308,11 @@ class LocalLakehouse:
             timestamp_key=meta.get("timestamp_key"),
             description=meta.get("description", ""),
         )
+
+    @staticmethod
+    def _meta(path: Path) -> dict:
+        meta_path = path / _META
+        return json.loads(meta_path.read_text()) if meta_path.exists() else {}
 
     def drop(self, name: str) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
@@ -203,6 +326,37 @@ def _sql_type(t: pa.DataType) -> str:
         return type_text(t)
     except TypeParseError:
         return str(t)
+
+
+def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day of ``column`` in a Parquet file, from its footer's statistics
+    (None when a row group has no statistics for it)."""
+    meta = pq.ParquetFile(file).metadata
+    if meta.num_rows == 0 or meta.num_row_groups == 0:
+        return None, None
+    first = meta.row_group(0)
+    leaves = [first.column(i).path_in_schema for i in range(first.num_columns)]
+    if column not in leaves:
+        return None, None
+    index = leaves.index(column)
+    lows, highs = [], []
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        if group.num_rows == 0:
+            continue
+        stats = group.column(index).statistics
+        if stats is None or not stats.has_min_max:
+            return None, None
+        lows.append(_as_day(stats.min))
+        highs.append(_as_day(stats.max))
+    return (min(lows), max(highs)) if lows else (None, None)
+
+
+def _as_day(value) -> dt.date:
+    # Days are UTC days, as Spark's to_date sees them under the session's UTC time zone.
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(dt.timezone.utc) if value.tzinfo else value).date()
+    return value
 
 
 def _column_names(data) -> list[str]:
@@ -232,4 +386,4 @@ def _delta_compatible(table: pa.Table) -> pa.Table:
 def _spark_schema_to_arrow(df) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(df.schema)
+    return to_arrow_schema(df.schema, timezone="UTC")
