@@ -96,6 +96,10 @@ class FeatureTable:
     timestamp_key: str | None = None
     description: str = ""
     sources: tuple[str, ...] = ()  # Gold tables read, for docs and lineage
+    # warnings(rows) -> lines a user should read about the rows just computed (a feed that lands
+    # late, an entity gone quiet); `features` prints them. It runs on the cached result: aggregate,
+    # never collect the rows.
+    warnings: Callable[[DataFrame], list[str]] | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "feature table name")

@@ -53,6 +53,7 @@ def stage_lines(report: StageReport) -> list[str]:
             )
         else:
             lines.append(f"  {item.item:<34} {d.get('rows', 0):>10,} rows  {item.seconds:6.1f}s")
+        lines += [f"    warning: {w}" for w in d.get("warnings", [])]
     return lines
 
 

@@ -29,9 +29,11 @@ def run_features(
                 timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
                 description=table.description,
             )
+            warnings = list(table.warnings(df)) if table.warnings else []
         finally:
             df.unpersist()
-        return {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
+        details = {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
+        return {**details, "warnings": warnings} if warnings else details
 
     return run_items(
         "features",

@@ -117,6 +117,48 @@ def billing_lag(usage: DataFrame, keys: list[str]) -> DataFrame:
     )
 
 
+STALL_REPORT_DAYS = 30  # a workspace quiet for longer than this is taken as gone, not late
+
+
+def lag_warnings(rows: DataFrame) -> list[str]:
+    """What a user should know of the billing feed, from judged rows (``workspace_id``,
+    ``usage_date``, ``as_of_date``, ``billing_lag_days``): each workspace whose billing lands
+    late on the latest day, and each whose usage days stopped being judged recently (its feed
+    stalled past :data:`MAX_LAG_DAYS`, or it has had no usage). One row per workspace is collected."""
+    latest = Window.partitionBy("workspace_id").orderBy(F.col("as_of_date").desc())
+    per_workspace = (
+        rows.select(
+            "workspace_id",
+            F.first(LAG).over(latest).alias("lag"),
+            F.max("usage_date").over(Window.partitionBy("workspace_id")).alias("last_judged"),
+            F.max("usage_date").over(Window.partitionBy()).alias("account_last"),
+        )
+        .groupBy("workspace_id")
+        .agg(
+            F.first("lag").alias("lag"),
+            F.first("last_judged").alias("last"),
+            F.first("account_last").alias("end"),
+        )
+        .orderBy("workspace_id")
+        .collect()
+    )
+    out = []
+    for r in per_workspace:
+        behind = (r["end"] - r["last"]).days
+        if MAX_LAG_DAYS < behind <= STALL_REPORT_DAYS:
+            out.append(
+                f"workspace {r['workspace_id']}: no usage day judged after {r['last']} ({behind} days behind the "
+                f"account); its billing stopped arriving or it had no usage. A day not known within "
+                f"{MAX_LAG_DAYS} days is never judged"
+            )
+        elif r["lag"]:
+            out.append(
+                f"workspace {r['workspace_id']}: billing lands {r['lag']} day(s) after usage; its days are "
+                f"judged {r['lag']} day(s) late"
+            )
+    return out
+
+
 def anchored_days(lags: DataFrame, keys: list[str]) -> DataFrame:
     """``keys`` + ``as_of_date`` + ``billing_lag_days`` + ``usage_date``: each day ``d`` of
     :func:`billing_lag` with the usage day its billing is known to, ``d - lag`` (the *anchor*);

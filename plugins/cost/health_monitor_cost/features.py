@@ -20,6 +20,7 @@ from health_monitor_cost.billing import (
     in_first_report,
     judged_days,
     lag_views,
+    lag_warnings,
     lags_in_use,
     settled,
     view_days,
@@ -223,6 +224,7 @@ COST_FEATURES = FeatureTable(
         "prev_day_cost and avg_settled_cost_7d are earlier days as known on as_of_date."
     ),
     sources=("fact_usage", "dim_cluster", "fact_job_run_timeline"),
+    warnings=lag_warnings,
 )
 
 

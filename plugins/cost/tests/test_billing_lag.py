@@ -162,3 +162,23 @@ def test_resource_spend_is_judged_on_the_workspaces_day(tables, cost_features):
     judged = cost_features[["workspace_id", "usage_date", "as_of_date"]].astype(str)
     keys = spend[["workspace_id", "usage_date", "as_of_date"]].astype(str).drop_duplicates()
     assert len(keys.merge(judged)) == len(keys)
+
+
+def test_late_and_stalled_feeds_are_reported(spark, cost_features):
+    """`features` prints each workspace whose billing lands late on the latest day, and each
+    whose usage days stopped being judged in the last weeks; an on-time feed says nothing."""
+    from health_monitor_cost.billing import MAX_LAG_DAYS, lag_warnings
+
+    judged = cost_features[["workspace_id", "usage_date", "as_of_date", LAG]]
+    warnings = lag_warnings(spark.createDataFrame(judged))
+    late = {w.split(":")[0].removeprefix("workspace ") for w in warnings}
+    workspaces = set(judged["workspace_id"])
+    assert late == {w for w in workspaces if not w.endswith("+0")}
+    assert all("lands 2 day(s) after usage" in w for w in warnings if "+2:" in w or "+late:" in w)
+
+    stalled_at = judged["usage_date"].max() - dt.timedelta(days=MAX_LAG_DAYS + 5)
+    quiet = judged[judged["workspace_id"].str.endswith("+0")].iloc[:1].assign(usage_date=stalled_at)
+    on_time = judged[~judged["workspace_id"].isin(quiet["workspace_id"])]
+    warnings = lag_warnings(spark.createDataFrame(pd.concat([on_time, quiet])))
+    (line,) = [w for w in warnings if w.startswith(f"workspace {quiet['workspace_id'].iloc[0]}:")]
+    assert f"no usage day judged after {stalled_at}" in line and f"{MAX_LAG_DAYS + 5} days behind" in line
