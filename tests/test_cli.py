@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -171,6 +173,37 @@ def test_load_gold_with_a_missing_column_writes_nothing(gold_export, tmp_path, c
     err = capsys.readouterr().err
     assert "fact_usage" in err and "usage_quantity" in err
     assert not (home / "lakehouse").exists() or not list((home / "lakehouse").rglob("_delta_log"))
+
+
+def test_load_gold_leaves_absurd_rows_out_and_says_how_many(gold_export, tmp_path, capsys):
+    """An audit event of year 0001 and one of year 2500 (one such event once made every security
+    model fail to train) are kept apart with their rule; `--rule ...=refuse` refuses the load."""
+    path = gold_export / "fact_audit_logs.parquet"
+    audit = pq.read_table(path)
+    bad = audit.slice(0, 2)
+    times = pa.array([dt.datetime(1, 1, 1), dt.datetime(2500, 1, 1)], pa.timestamp("us", tz="UTC"))
+    days = pa.array([dt.date(1, 1, 1), dt.date(2500, 1, 1)], pa.date32())
+    bad = bad.set_column(bad.schema.get_field_index("event_time"), "event_time", times)
+    bad = bad.set_column(bad.schema.get_field_index("event_date"), "event_date", days)
+    ids = pa.array(["absurd-1", "absurd-2"])
+    bad = bad.set_column(bad.schema.get_field_index("event_id"), "event_id", ids)
+    pq.write_table(pa.concat_tables([audit, bad.cast(audit.schema)]), path)
+
+    home = tmp_path / "refused"
+    argv = ["load-gold", str(gold_export), "--home", str(home), "--rule", "date_range=refuse"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "fact_audit_logs.event_time: 2 row(s)" in err and "rule date_range" in err
+    assert not (home / "lakehouse").exists() or not list((home / "lakehouse").rglob("_delta_log"))
+
+    home = tmp_path / "byo"
+    assert main(["load-gold", str(gold_export), "--home", str(home)]) == 0
+    err = capsys.readouterr().err
+    assert "health_monitor.gold.fact_audit_logs: date_range: 2 row(s) left out" in err
+    assert main(["tables", "--json", "--home", str(home)]) == 0
+    rows = {t["full_name"]: t["rows"] for t in json.loads(capsys.readouterr().out)}
+    assert rows["health_monitor.gold.fact_audit_logs"] == audit.num_rows
+    assert rows["health_monitor.ops.quarantine"] == 2
 
 
 def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):

@@ -98,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument("--domain", help="only this domain's models (and the feature tables they read)")
         group.add_argument("--model", help="only this model (and the feature tables it reads)")
 
+    def rule_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--rule",
+            action="append",
+            metavar="RULE=POLICY",
+            help="the policy of a value rule: refuse, quarantine or warn (repeatable; rules: date_range, "
+            "end_before_start, not_finite, negative_original, long_string, identifier_chars, "
+            "empty_table; see the README's Value rules)",
+        )
+
     def simulation(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--scale",
@@ -160,12 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "source", type=Path, help="folder with billing.usage.parquet, access.audit/, ... per table"
     )
+    rule_option(p)
     p = add(
         "load-gold", "Load your own Gold tables (Parquet or CSV exports), checked against the Gold contract."
     )
     p.add_argument(
         "source", type=Path, help="folder with <table>.parquet, <table>/ or <table>.csv per Gold table"
     )
+    rule_option(p)
     for name, help in (
         ("features", "Compute feature tables from the Gold tables."),
         ("train", "Train, evaluate against baselines, register models in MLflow."),
@@ -404,7 +416,7 @@ def cmd_load_system_tables(args, settings: Settings) -> int:
     runtime = _runtime(settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rows = load_system_tables_into(runtime, args.source)
+        rows = load_system_tables_into(runtime, args.source, policies=_policies(args.rule))
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
@@ -414,10 +426,20 @@ def cmd_load_system_tables(args, settings: Settings) -> int:
     return 0
 
 
+def _policies(items: list[str] | None) -> dict[str, str]:
+    from health_monitor.sanity import parse_policies
+
+    return parse_policies(items)
+
+
 def cmd_load_gold(args, settings: Settings) -> int:
     from health_monitor.jobs import load_gold_into
 
-    rows = load_gold_into(_runtime(settings), args.source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = load_gold_into(_runtime(settings), args.source, policies=_policies(args.rule))
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
     return 0

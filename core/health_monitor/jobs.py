@@ -154,12 +154,18 @@ def build_gold_into(runtime: Runtime, full: bool = False, tables: list[str] | No
     return build_gold(runtime, full=full, tables=tables)
 
 
-def load_gold_into(runtime: Runtime, source: Path) -> dict[str, int]:
-    """Load a user's own Gold export; every table is checked before any is written."""
+def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | None = None) -> dict[str, int]:
+    """Load a user's own Gold export; every table is checked before any is written, and the value
+    rules of :mod:`health_monitor.sanity` leave absurd rows out (or refuse the load)."""
+    from health_monitor import sanity
     from health_monitor.gold.loader import read_gold_export
 
     tables = read_gold_export(source)  # raises GoldContractError naming table and column; writes nothing
-    return write_tables(runtime, tables, runtime.settings.gold, "write gold")
+    screened = sanity.screen(tables, runtime.settings.gold, policies=policies)  # SanityError: nothing written
+    sanity.warn_counts(screened)
+    rows = write_tables(runtime, screened.tables, runtime.settings.gold, "write gold")
+    sanity.write_quarantine(runtime, screened)
+    return rows
 
 
 def run_pipelines(

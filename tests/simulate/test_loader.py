@@ -95,3 +95,16 @@ def test_unknown_files_are_ignored_with_a_warning(tiny_account, tmp_path):
     with pytest.warns(UserWarning, match="notes.txt"):
         tables = read_gold_export(tmp_path)
     assert set(tables) == set(GOLD_TABLES)
+
+
+def test_a_stray_quote_in_a_csv_is_an_error_naming_the_file_and_line(tiny_account, tmp_path):
+    """pyarrow alone would load the row with the next rows swallowed into one field (exit 0)."""
+    _export(tiny_account, tmp_path, csv=("dim_workspace",))
+    path = tmp_path / "dim_workspace.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    first = lines[2].split(",")
+    first[1] = '"' + first[1].strip('"')  # opens a quoted field that never closes
+    lines[2] = ",".join(first)
+    path.write_text("".join(lines))
+    with pytest.raises(GoldContractError, match=r"dim_workspace.csv: line 3: .*quote"):
+        read_gold_export(tmp_path)

@@ -53,6 +53,25 @@ def test_written_files_read_back_the_same(tmp_path, tiny_account):
             "job_slas[0].sla_duration_seconds: cannot read 'soon' as bigint",
         ),
         ("job_slas: [{workspace_id: '1', job_id: '2', owner: me}]", "unknown field(s) ['owner']"),
+        (
+            "commitments: [{commit_id: a, commit_type: ACCOUNT_COMMIT, period_start: 2025-01-01, "
+            "period_end: 2025-01-31, commit_amount_usd: 1, discount_pct: -5}]",
+            "commitments[0].discount_pct must be between 0 and 100, got -5.0",
+        ),
+        (
+            "commitments: [{commit_id: a, commit_type: ACCOUNT_COMMIT, period_start: 2025-01-01, "
+            "period_end: 2024-01-31, commit_amount_usd: 1, discount_pct: 5}]",
+            "commitments[0].period_end must be on or after period_start",
+        ),
+        (
+            "commitments: [{commit_id: a, commit_type: ACCOUNT_COMMIT, period_start: 2025-01-01, "
+            "period_end: 2025-01-31, commit_amount_usd: .nan, discount_pct: 5}]",
+            "commit_amount_usd must be a positive, finite amount",
+        ),
+        (
+            "job_slas: [{workspace_id: '1', job_id: '2', sla_duration_seconds: 60, sla_end_hour_utc: 24, sla_owner: me}]",
+            "job_slas[0].sla_end_hour_utc must be an hour from 0 to 23, got 24",
+        ),
         ("budgets: []", "unknown section(s) ['budgets']"),
         ("commitments: [unclosed", "not valid YAML"),
         ("- a list", "expected a mapping"),

@@ -34,6 +34,13 @@ def _read(path: Path) -> pa.Table:
         return ds.dataset(path, format="parquet").to_table()
     if path.suffix == ".parquet":
         return pq.read_table(path)
+    # pyarrow's parser accepts stray quotes silently (a row swallows the next ones): scan first.
+    from health_monitor.system.loader import SystemExportError, check_csv_quotes
+
+    try:
+        check_csv_quotes(path, path.name)
+    except SystemExportError as exc:
+        raise GoldContractError(str(exc)) from None
     # Read every CSV column as text: IDs like workspace_id must not become numbers, and
     # conform() parses dates, timestamps, numbers and booleans against the contract.
     names = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).column_names

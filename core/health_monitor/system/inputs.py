@@ -128,7 +128,32 @@ def read_account_inputs(path: Path | None) -> AccountInputs:
                 f"{path}: commitments[{i}].commit_type must be one of {COMMIT_TYPES}, got {kind!r}"
             )
     slas = _table(doc.get("job_slas") or [], _SLA_FIELDS, f"{path}: job_slas")
+    _check_values(commitments, _COMMITMENT_RULES, f"{path}: commitments")
+    _check_values(slas, _SLA_RULES, f"{path}: job_slas")
     return AccountInputs(commitments, slas, str(path))
+
+
+# Value rules of the account file: a person wrote it, so a bad value refuses the file.
+_COMMITMENT_RULES: tuple[tuple[str, str, Any], ...] = (
+    ("discount_pct", "between 0 and 100", lambda r: 0 <= r["discount_pct"] <= 100),
+    ("commit_amount_usd", "a positive, finite amount", lambda r: 0 < r["commit_amount_usd"] < float("inf")),
+    ("period_end", "on or after period_start", lambda r: r["period_end"] >= r["period_start"]),
+)
+_SLA_RULES: tuple[tuple[str, str, Any], ...] = (
+    ("sla_duration_seconds", "a positive number of seconds", lambda r: r["sla_duration_seconds"] > 0),
+    (
+        "sla_end_hour_utc",
+        "an hour from 0 to 23",
+        lambda r: r["sla_end_hour_utc"] is None or 0 <= r["sla_end_hour_utc"] <= 23,
+    ),
+)
+
+
+def _check_values(table: pa.Table, rules, where: str) -> None:
+    for i, row in enumerate(table.to_pylist()):
+        for column, expected, ok in rules:
+            if not ok(row):
+                raise ConfigError(f"{where}[{i}].{column} must be {expected}, got {row[column]!r}")
 
 
 def _table(entries: Any, fields: dict[str, tuple[str, bool]], where: str) -> pa.Table:

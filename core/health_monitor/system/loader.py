@@ -170,7 +170,7 @@ def read_system_export(source_dir: str | Path, progress: Progress | None = None)
 
 
 def load_system_tables_into(
-    runtime, source_dir: str | Path, progress: Progress | None = None
+    runtime, source_dir: str | Path, progress: Progress | None = None, policies: dict[str, str] | None = None
 ) -> dict[str, int]:
     """Load an export into the home's system catalog (``runtime.settings.system(name)``).
 
@@ -179,10 +179,15 @@ def load_system_tables_into(
     export lacks, tables of the home that the export does not replace) are issued as
     :class:`SystemExportWarning`. Returns the rows written per full table name.
     """
+    from health_monitor import sanity
+
     export = read_system_export(source_dir, progress)
     for message in export.warnings:
         warnings.warn(message, SystemExportWarning, stacklevel=2)
     settings = runtime.settings
+    # Value rules: absurd rows are left out (or the load refused) before anything is written.
+    screened = sanity.screen(export.tables, settings.system, policies=policies)
+    sanity.warn_counts(screened)
     from health_monitor.gold.build import gold_steps
 
     needs: dict[str, list[str]] = {}
@@ -207,7 +212,7 @@ def load_system_tables_into(
             stacklevel=2,
         )
     rows: dict[str, int] = {}
-    for name, table in export.tables.items():
+    for name, table in screened.tables.items():
         full_name = settings.system(name)
         if progress:
             progress(f"write {full_name}")
@@ -215,6 +220,7 @@ def load_system_tables_into(
             full_name, table, description=f"{SYSTEM_CATALOG}.{name} loaded from {export.sources[name]}"
         )
         rows[info.full_name] = info.rows
+    sanity.write_quarantine(runtime, screened)
     return rows
 
 
@@ -1217,6 +1223,16 @@ class _QuoteScan:
             raise SystemExportError(
                 f"{self.where}: line {self._open_line()}: a quoted field that never closes (a stray quote)"
             )
+
+
+def check_csv_quotes(path: Path, where: str) -> None:
+    """Raise :class:`SystemExportError` (``where``, line number) on a stray or unbalanced quote in
+    the CSV file ``path``, quotes doubled as RFC 4180 has them. For other loaders' CSV files."""
+    quotes = _QuoteScan(where)
+    with open(path, "rb") as stream:
+        while block := stream.read(_SCAN_BLOCK):
+            quotes.feed(block)
+    quotes.finish()
 
 
 # -- CSV
