@@ -225,6 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tools", "List the agent tools of each domain's toolkit with their arguments.")
     p.add_argument("--domain", help="only this domain's toolkit")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "vacuum",
+        "Delete what the home no longer needs: files of replaced table versions and killed writes, "
+        "older than --retain-days (never a current version's, never one under an hour old).",
+    )
+    p.add_argument(
+        "--retain-days",
+        type=_positive_int,
+        default=7,
+        help="keep replaced versions' files this many days, for time travel and running readers (default 7)",
+    )
+    p.add_argument(
+        "--models",
+        action="store_true",
+        help="also delete model versions that no alias (champion, challenger) points to, and their artifacts",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     p = add("tables", "List the tables in the home with rows and columns.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -643,6 +660,18 @@ def cmd_models(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_vacuum(args, settings: Settings) -> int:
+    from health_monitor.housekeeping import vacuum_home
+
+    runtime = _runtime(settings)
+    report = vacuum_home(
+        runtime, dt.timedelta(days=args.retain_days), models=args.models, dry_run=args.dry_run
+    )
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def cmd_tables(args, settings: Settings) -> int:
     runtime = _runtime(settings)
     schema = args.schema
@@ -674,6 +703,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "tools": cmd_tools,
     "model-cards": cmd_model_cards,
+    "vacuum": cmd_vacuum,
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,

@@ -309,6 +309,40 @@ class LocalLakehouse:
             description=meta.get("description", ""),
         )
 
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def vacuum(self, name: str, retain_hours: int, dry_run: bool = False) -> tuple[int, int]:
+        """Delete the files of ``name`` that its current version does not reference and that were
+        removed (or, never committed, written) more than ``retain_hours`` ago: replaced versions
+        and killed writes. Returns (files, bytes) deleted (or, with ``dry_run``, deletable)."""
+        path = self.path(name)
+        table = self._delta(name)
+        files = table.vacuum(
+            retention_hours=retain_hours, dry_run=True, enforce_retention_duration=False, full=True
+        )
+        size = sum((path / f).stat().st_size for f in files if (path / f).exists())
+        if not dry_run and files:
+            table.vacuum(
+                retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False, full=True
+            )
+            for folder in sorted(path.glob("v-*"), reverse=True):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        return len(files), size
+
+    def orphans(self, retain_hours: int) -> list[Path]:
+        """Table folders with no Delta log (the first write of a table, killed before its commit)
+        untouched for ``retain_hours``: nothing can read them."""
+        cutoff = time.time() - retain_hours * 3600
+        found = []
+        for folder in sorted(self.root.glob("*/*/*")):
+            if not folder.is_dir() or (folder / "_delta_log").exists():
+                continue
+            newest = max((f.stat().st_mtime for f in folder.rglob("*")), default=folder.stat().st_mtime)
+            if newest < cutoff:
+                found.append(folder)
+        return found
+
     @staticmethod
     def _meta(path: Path) -> dict:
         meta_path = path / _META
