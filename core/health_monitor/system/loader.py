@@ -206,15 +206,20 @@ def load_system_tables_into(
             SystemExportWarning,
             stacklevel=2,
         )
+    from health_monitor.gold.build.runner import STATE_TABLE, reset_state
+
     rows: dict[str, int] = {}
-    for name, table in export.tables.items():
-        full_name = settings.system(name)
-        if progress:
-            progress(f"write {full_name}")
-        info = runtime.lakehouse.write(
-            full_name, table, description=f"{SYSTEM_CATALOG}.{name} loaded from {export.sources[name]}"
-        )
-        rows[info.full_name] = info.rows
+    names = [settings.system(name) for name in export.tables] + [settings.ops(STATE_TABLE)]
+    with runtime.load("load-system-tables", names, str(Path(source_dir).resolve())):
+        for name, table in export.tables.items():
+            full_name = settings.system(name)
+            if progress:
+                progress(f"write {full_name}")
+            info = runtime.lakehouse.write(
+                full_name, table, description=f"{SYSTEM_CATALOG}.{name} loaded from {export.sources[name]}"
+            )
+            rows[info.full_name] = info.rows
+        reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
     return rows
 
 
