@@ -132,12 +132,17 @@ def _kill_load_gold_after_its_first_table(source: Path, home: str, tmp_path: Pat
     script = tmp_path / "stalled_load.py"
     script.write_text(STALLED_LOAD.format(marker=str(marker), source=str(source), home=home))
     proc = subprocess.Popen(
-        [sys.executable, str(script)], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, str(script)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
-            assert proc.poll() is None, f"load-gold ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+            assert proc.poll() is None, (
+                f"load-gold ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+            )
             assert time.monotonic() < deadline, "load-gold never committed its first table"
             time.sleep(0.2)
     finally:

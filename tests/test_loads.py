@@ -6,11 +6,14 @@ import pyarrow as pa
 import pytest
 
 from health_monitor.errors import UnfinishedLoadError
-from health_monitor.lakehouse.local import LocalLakehouse
 from health_monitor.lakehouse.loads import refuse_if_unfinished
+from health_monitor.lakehouse.local import LocalLakehouse
 
 NAMES = [f"c.gold.t{i}" for i in range(4)]
-HINTS = {"finish": "health-monitor load-gold /export --home /h", "undo": "health-monitor recover --undo --home /h"}
+HINTS = {
+    "finish": "health-monitor load-gold /export --home /h",
+    "undo": "health-monitor recover --undo --home /h",
+}
 
 
 def table(tag: str, n: int = 3) -> pa.Table:
@@ -49,11 +52,10 @@ def test_a_load_that_ends_leaves_no_journal(lake):
 
 def test_a_load_that_raises_is_undone(lake):
     versions = {n: lake.version(n) for n in NAMES[:3]}
-    with pytest.raises(RuntimeError, match="disk full"):
-        with lake.load("load-gold", NAMES, **HINTS):
-            lake.write(NAMES[0], table("new", 5).append_column("extra", pa.array([1.0] * 5)))
-            lake.write(NAMES[3], table("new"))
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), lake.load("load-gold", NAMES, **HINTS):
+        lake.write(NAMES[0], table("new", 5).append_column("extra", pa.array([1.0] * 5)))
+        lake.write(NAMES[3], table("new"))
+        raise RuntimeError("disk full")
     assert lake.unfinished_load() is None
     assert tags(lake) == {**dict.fromkeys(NAMES[:3], "old"), NAMES[3]: None}  # the new table is dropped
     restored = lake.describe(NAMES[0])
@@ -75,8 +77,7 @@ def test_a_stopped_load_is_refused_with_how_to_finish_or_undo_it(lake):
     assert HINTS["finish"] in message and HINTS["undo"] in message
     # Another command must not build on it either.
     with pytest.raises(UnfinishedLoadError, match="half-loaded"):
-        with lake.load("gold", ["c.gold.t0"], finish="health-monitor gold", undo=HINTS["undo"]):
-            pass
+        lake.load("gold", ["c.gold.t0"], finish="health-monitor gold", undo=HINTS["undo"]).__enter__()
 
 
 def test_running_the_same_command_again_finishes_the_load(lake):
@@ -126,10 +127,11 @@ def test_an_interrupted_undo_says_to_run_it_again(lake, monkeypatch):
 def test_spark_written_tables_are_restored_too(tmp_path, spark):
     lake = LocalLakehouse(tmp_path / "lakehouse")
     name = "c.features.f"
-    lake.write(name, spark.createDataFrame([(1, "old"), (2, "old")], "k long, tag string"), primary_keys=["k"])
-    with pytest.raises(RuntimeError):
-        with lake.load("features-like", [name], **HINTS):
-            lake.write(name, spark.createDataFrame([(1, 2.0)], "k long, x double"))
-            raise RuntimeError("stop")
+    lake.write(
+        name, spark.createDataFrame([(1, "old"), (2, "old")], "k long, tag string"), primary_keys=["k"]
+    )
+    with pytest.raises(RuntimeError), lake.load("features-like", [name], **HINTS):
+        lake.write(name, spark.createDataFrame([(1, 2.0)], "k long, x double"))
+        raise RuntimeError("stop")
     assert sorted(lake.read(name).collect()) == [(1, "old"), (2, "old")]
     assert lake.describe(name).primary_keys == ["k"]

@@ -447,7 +447,9 @@ def cmd_recover(args, settings: Settings) -> int:
         print(describe(lakehouse, record))
         return 1
     undone = lakehouse.undo_load()
-    print(f"undid `{undone.command}` load {undone.id}: its {len(undone.tables)} tables are as they were before it")
+    print(
+        f"undid `{undone.command}` load {undone.id}: its {len(undone.tables)} tables are as they were before it"
+    )
     return 0
 
 

@@ -49,7 +49,9 @@ class Runtime:
         """``lakehouse.load`` for the command ``health-monitor <command> <args>``: the journal says
         how to finish the load (the same command line) and how to undo it, for this home."""
         finish = self.command_line(command, *args)
-        return self.lakehouse.load(command, tables, finish=finish, undo=self.command_line("recover", "--undo"))
+        return self.lakehouse.load(
+            command, tables, finish=finish, undo=self.command_line("recover", "--undo")
+        )
 
     def command_line(self, command: str, *args: str) -> str:
         """``health-monitor <command> <args>`` with the options that point it at this home."""

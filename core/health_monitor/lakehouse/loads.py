@@ -226,7 +226,9 @@ def replaced_tables(lakehouse: Lakehouse, record: LoadRecord) -> list[str]:
     out = []
     for t in record.tables:
         exists = lakehouse.exists(t.name)
-        if (t.version is None and exists) or (t.version is not None and exists and lakehouse.version(t.name) != t.version):
+        if (t.version is None and exists) or (
+            t.version is not None and exists and lakehouse.version(t.name) != t.version
+        ):
             out.append(t.name)
     return out
 

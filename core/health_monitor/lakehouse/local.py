@@ -223,7 +223,11 @@ class LocalLakehouse:
     ) -> TableInfo:
         """Make ``version`` of ``name`` its current version again (a new Delta commit, as RESTORE)."""
         self._delta(name).restore(version)
-        meta = {"primary_keys": list(primary_keys or []), "timestamp_key": timestamp_key, "description": description}
+        meta = {
+            "primary_keys": list(primary_keys or []),
+            "timestamp_key": timestamp_key,
+            "description": description,
+        }
         tmp = self.path(name) / f".{_META}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, self.path(name) / _META)
