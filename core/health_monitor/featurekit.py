@@ -97,9 +97,6 @@ def version_as_of(
         aggs.append(F.count(F.lit(1)).alias(count_as))
     pairs = rows.select(key, date_column).distinct()
     picked = (
-        pairs.join(versions, key)
-        .where(F.col(version_time) <= day_end)
-        .groupBy(key, date_column)
-        .agg(*aggs)
+        pairs.join(versions, key).where(F.col(version_time) <= day_end).groupBy(key, date_column).agg(*aggs)
     )
     return pairs.join(picked, [key, date_column], "left")
