@@ -101,3 +101,16 @@ def test_vacuum_models_drops_versions_no_alias_points_to(tmp_path, monkeypatch):
     assert client.get_run(runs[1]).info.lifecycle_stage == "active"
     assert mlflow.artifacts.load_text(f"runs:/{runs[1]}/model/weights.txt") == "model 1"
     assert client.get_run(runs[0]).info.lifecycle_stage == "deleted"
+
+
+def test_vacuum_waits_for_an_unfinished_load(home):
+    """The undo of a load stopped midway reads the versions from before it: they must stay."""
+    from health_monitor.errors import UnfinishedLoadError
+
+    load = home.lakehouse.load("load-gold", ["c.s.arrow"], finish="finish it", undo="undo it")
+    load.__enter__()
+    home.lakehouse.write("c.s.arrow", pa.table({"k": [9]}))
+    with pytest.raises(UnfinishedLoadError, match="load-gold"):
+        vacuum_home(home, dt.timedelta(0), progress=False)
+    load.__exit__(None, None, None)
+    assert vacuum_home(home, dt.timedelta(0), progress=False).tables["c.s.arrow"] == (0, 0)

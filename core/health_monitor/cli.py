@@ -218,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start at once and score every request live (default: score every feature row first, "
         "so requests are lookups)",
     )
+    p = add(
+        "recover",
+        "Say whether a load that replaces many tables (load-gold, gold, snapshot, simulate, "
+        "load-system-tables) stopped midway, which tables it replaced, and how to finish it; "
+        "--undo puts every table back to its version before that load.",
+    )
+    p.add_argument(
+        "--undo", action="store_true", help="restore each table of the unfinished load to its earlier version"
+    )
     p = add("plugins", "List the loaded plugins with their distribution, version and models.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
@@ -276,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"health-monitor {args.command}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
-        print("interrupted; tables being written keep their previous version", file=sys.stderr)
+        print(
+            "interrupted; a table being written keeps its previous version, and the tables a load "
+            "had already replaced are restored",
+            file=sys.stderr,
+        )
         return 130
     finally:
         # A clean stop of the JVM; leaving it to interpreter teardown can abort the process.
@@ -364,7 +377,6 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
-    from health_monitor.gold.build.runner import reset_state
     from health_monitor.jobs import simulate_into
 
     runtime = _runtime(settings)
@@ -376,10 +388,11 @@ def cmd_simulate(args, settings: Settings) -> int:
             print(f"{name:<70} {n:>12,} rows")
         print("next: health-monitor gold   (incremental: only the new days and the late-arrival window)")
         return 0
-    if (runtime.has_system_tables() or runtime.has_gold()) and not args.force:
+    unfinished = runtime.lakehouse.unfinished_load()
+    finishing = unfinished is not None and unfinished.command == "simulate"  # re-run to finish it
+    if (runtime.has_system_tables() or runtime.has_gold()) and not (args.force or finishing):
         raise ConfigError(f"{settings.home} already has an account; pass --force to replace it")
     rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date)
-    reset_state(runtime)  # a new account: the next `gold` rebuilds everything
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
     print(f"account file: {settings.account_inputs_path}\nnext: health-monitor gold")
@@ -427,7 +440,6 @@ def cmd_snapshot(args, settings: Settings) -> int:
 
 
 def cmd_load_system_tables(args, settings: Settings) -> int:
-    from health_monitor.gold.build.runner import reset_state
     from health_monitor.system.loader import load_system_tables_into
 
     runtime = _runtime(settings)
@@ -436,7 +448,6 @@ def cmd_load_system_tables(args, settings: Settings) -> int:
         rows = load_system_tables_into(runtime, args.source, policies=_policies(args.rule))
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
     print("next: health-monitor snapshot && health-monitor gold")
@@ -459,6 +470,25 @@ def cmd_load_gold(args, settings: Settings) -> int:
         print(f"warning: {warning.message}", file=sys.stderr)
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
+    return 0
+
+
+def cmd_recover(args, settings: Settings) -> int:
+    from health_monitor.lakehouse.loads import describe
+
+    runtime = _runtime(settings)
+    lakehouse = runtime.lakehouse
+    record = lakehouse.unfinished_load()
+    if record is None:
+        print(f"no unfinished load in {settings.home}: its tables belong together")
+        return 0
+    if not args.undo:
+        print(describe(lakehouse, record))
+        return 1
+    undone = lakehouse.undo_load()
+    print(
+        f"undid `{undone.command}` load {undone.id}: its {len(undone.tables)} tables are as they were before it"
+    )
     return 0
 
 
@@ -707,6 +737,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,
+    "recover": cmd_recover,
 }
 
 

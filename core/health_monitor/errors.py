@@ -24,6 +24,12 @@ class MissingInputError(TableNotFoundError):
     or the feature table was skipped): the item is skipped with this note, not failed."""
 
 
+class UnfinishedLoadError(HealthMonitorError):
+    """A command that replaces many tables (``load-gold``, ``gold``, ...) stopped midway, or is
+    still running: the tables do not belong together. The message names the load, the tables it
+    replaced and not, and the command that finishes it and the one that undoes it."""
+
+
 class SchemaError(HealthMonitorError, ValueError):
     """A DataFrame lacks a column, has the wrong type, or breaks a key constraint."""
 

@@ -83,18 +83,20 @@ def version_as_of(
     date_column: str,
     columns: dict[str, Column],
     version_time: str = "change_time",
+    count_as: str | None = None,
 ) -> DataFrame:
     """For each ``(key, date_column)`` of ``rows``, ``columns`` computed on the latest version in
-    ``versions`` (an SCD2 dimension) that existed by the end of that day. A day before the first
-    known version gets nulls, never a later version's values. Returns ``key``, ``date_column`` and
-    the named columns."""
+    ``versions`` (an SCD2 dimension) known by the end of that day: changed at or before the next
+    midnight, as :class:`~health_monitor.testing.pointintime.GoldAsOf` sees Gold. A day before the
+    first known version gets nulls, never a later version's values. ``count_as`` names an extra
+    column counting the versions known by then. Returns ``key``, ``date_column`` and the named
+    columns."""
     day_end = F.to_timestamp(F.date_add(F.col(date_column), 1))
+    aggs = [F.max_by(column, version_time).alias(name) for name, column in columns.items()]
+    if count_as is not None:
+        aggs.append(F.count(F.lit(1)).alias(count_as))
+    pairs = rows.select(key, date_column).distinct()
     picked = (
-        rows.select(key, date_column)
-        .distinct()
-        .join(versions, key)
-        .where(F.col(version_time) < day_end)
-        .groupBy(key, date_column)
-        .agg(*[F.max_by(column, version_time).alias(name) for name, column in columns.items()])
+        pairs.join(versions, key).where(F.col(version_time) <= day_end).groupBy(key, date_column).agg(*aggs)
     )
-    return rows.select(key, date_column).distinct().join(picked, [key, date_column], "left")
+    return pairs.join(picked, [key, date_column], "left")

@@ -7,6 +7,7 @@ files its current version does not reference and that were removed (or written, 
 write) more than ``retain`` ago; with ``models=True`` also the model versions no alias points to
 (``champion``, ``challenger``) that are older than ``retain``, with their runs' artifacts.
 
+Refused while a load of many tables is unfinished (its undo reads the versions before it).
 Never deleted: a file of a table's current version; a file removed, or written, within the last
 hour, whatever ``retain`` says (a reader that started before a replacement, or a write still
 running, keeps its files); a model version with an alias.
@@ -72,6 +73,8 @@ def vacuum_home(
     if retain < dt.timedelta(0):
         raise ConfigError(f"--retain-days must not be negative, got {retain.total_seconds() / 86400:g}")
     hours = max(int(retain.total_seconds() // 3600), int(MIN_RETAIN.total_seconds() // 3600))
+    # An unfinished load's undo needs the versions from before it: nothing is deleted meanwhile.
+    runtime.refuse_if_half_loaded()
     report = VacuumReport(dry_run=dry_run)
     lakehouse = runtime.lakehouse
     names = lakehouse.list_tables()

@@ -71,13 +71,21 @@ def simulate_into(
         account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
         bar.set_postfix_str("system tables")
         system = simulate_system_tables(account.gold, seed, config)
+    from health_monitor.gold.build.runner import STATE_TABLE, reset_state
+
     settings = runtime.settings
-    account_inputs(account.gold).write(settings.account_inputs_path)
-    rows = write_tables(runtime, system, settings.system, "write system tables")
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
-    rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
-    rows.update(write_tables(runtime, account.ground_truth, settings.ground_truth, "write ground truth"))
-    _write_simulation(settings, config)
+    names = [settings.system(n) for n in sorted(system)] + [settings.gold(n) for n in sorted(history)]
+    names += [settings.ground_truth(n) for n in sorted(account.ground_truth)] + [settings.ops(STATE_TABLE)]
+    args = ["--scale", config.scale, "--seed", str(config.seed), "--days", str(config.n_days)]
+    args += ["--end-date", config.end_date.isoformat()]
+    with runtime.load("simulate", names, *args):
+        account_inputs(account.gold).write(settings.account_inputs_path)
+        rows = write_tables(runtime, system, settings.system, "write system tables")
+        rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
+        rows.update(write_tables(runtime, account.ground_truth, settings.ground_truth, "write ground truth"))
+        reset_state(runtime)  # a new account: the next `gold` rebuilds everything
+        _write_simulation(settings, config)
     return rows
 
 
@@ -136,22 +144,35 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
             out[name] = new if old is None else splice(old, new, boundary)
         return out
 
-    rows = write_tables(runtime, spliced(system, settings.system), settings.system, "write system tables")
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
-    rows.update(
-        write_tables(runtime, spliced(history, settings.gold), settings.gold, "write snapshot history")
-    )
-    truth = spliced(account.ground_truth, settings.ground_truth)
-    rows.update(write_tables(runtime, truth, settings.ground_truth, "write ground truth"))
-    _write_simulation(settings, config)
+    names = [settings.system(n) for n in sorted(system)] + [settings.gold(n) for n in sorted(history)]
+    names += [settings.ground_truth(n) for n in sorted(account.ground_truth)]
+    # Finished by running it again: simulation.json, written last, still holds the old end date,
+    # and splicing the same new days onto a table that already has them changes nothing.
+    with runtime.load("simulate", names, "--advance", str(days)):
+        system = spliced(system, settings.system)
+        rows = write_tables(runtime, system, settings.system, "write system tables")
+        rows.update(
+            write_tables(runtime, spliced(history, settings.gold), settings.gold, "write snapshot history")
+        )
+        truth = spliced(account.ground_truth, settings.ground_truth)
+        rows.update(write_tables(runtime, truth, settings.ground_truth, "write ground truth"))
+        _write_simulation(settings, config)
     return rows
 
 
 def build_gold_into(runtime: Runtime, full: bool = False, tables: list[str] | None = None):
     """``health-monitor gold``: build (or update) the Gold tables from the system tables."""
-    from health_monitor.gold.build.runner import build_gold
+    from health_monitor.gold.build import gold_steps
+    from health_monitor.gold.build.runner import STATE_TABLE, build_gold
 
-    return build_gold(runtime, full=full, tables=tables)
+    settings = runtime.settings
+    # The tables the build may replace, then its state (written after each table it describes).
+    steps = [t for t, s in gold_steps().items() if not s.snapshot and (not tables or t in tables)]
+    names = [settings.gold(t) for t in steps] + [settings.ops(STATE_TABLE)]
+    args = (["--full"] if full else []) + [w for t in tables or [] for w in ("--table", t)]
+    with runtime.load("gold", names, *args):
+        return build_gold(runtime, full=full, tables=tables)
 
 
 def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | None = None) -> dict[str, int]:
@@ -163,8 +184,11 @@ def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | No
     tables = read_gold_export(source)  # raises GoldContractError naming table and column; writes nothing
     screened = sanity.screen(tables, runtime.settings.gold, policies=policies)  # SanityError: nothing written
     sanity.warn_counts(screened)
-    rows = write_tables(runtime, screened.tables, runtime.settings.gold, "write gold")
-    sanity.write_quarantine(runtime, screened)
+    names = [runtime.settings.gold(name) for name in sorted(screened.tables)]
+    names += sanity.quarantine_tables(runtime, screened)
+    with runtime.load("load-gold", names, str(Path(source).resolve())):
+        rows = write_tables(runtime, screened.tables, runtime.settings.gold, "write gold")
+        sanity.write_quarantine(runtime, screened)
     return rows
 
 

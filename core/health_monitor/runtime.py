@@ -45,6 +45,36 @@ class Runtime:
     def has_system_tables(self) -> bool:
         return bool(self.lakehouse.list_tables(self.settings.source_catalog))
 
+    def load(self, command: str, tables: list[str], *args: str):
+        """``lakehouse.load`` for the command ``health-monitor <command> <args>``: the journal says
+        how to finish the load (the same command line) and how to undo it, for this home."""
+        finish = self.command_line(command, *args)
+        return self.lakehouse.load(
+            command, tables, finish=finish, undo=self.command_line("recover", "--undo")
+        )
+
+    def command_line(self, command: str, *args: str) -> str:
+        """``health-monitor <command> <args>`` with the options that point it at this home."""
+        import shlex
+
+        from health_monitor.config import DEFAULT_CATALOG, DEFAULT_SOURCE_CATALOG
+
+        s = self.settings
+        words = ["health-monitor", command, *args, "--home", str(s.home)]
+        if s.catalog != DEFAULT_CATALOG:
+            words += ["--catalog", s.catalog]
+        if s.source_catalog != DEFAULT_SOURCE_CATALOG:
+            words += ["--source-catalog", s.source_catalog]
+        if s.account_file is not None:
+            words += ["--account-file", str(s.account_file)]
+        return shlex.join(words)
+
+    def refuse_if_half_loaded(self) -> None:
+        """Raise :class:`UnfinishedLoadError` while a multi-table load is unfinished or running."""
+        from health_monitor.lakehouse.loads import refuse_if_unfinished
+
+        refuse_if_unfinished(self.lakehouse)
+
 
 class TableReader:
     """The read-only :class:`health_monitor.specs.Tables` that spec functions receive."""

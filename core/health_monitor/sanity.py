@@ -317,6 +317,11 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def quarantine_tables(runtime, screened: Screened) -> list[str]:
+    """The table :func:`write_quarantine` will write, if any (for a load's journal)."""
+    return [runtime.settings.ops(QUARANTINE_TABLE)] if screened.quarantine.num_rows else []
+
+
 def write_quarantine(runtime, screened: Screened) -> int:
     """Append the quarantined rows to ``<catalog>.ops.quarantine``; returns how many."""
     if screened.quarantine.num_rows == 0:

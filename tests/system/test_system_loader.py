@@ -323,10 +323,10 @@ def hand_tables() -> dict[str, pa.Table]:
 @pytest.fixture
 def runtime(tmp_path):
     """A home with only a lakehouse: the loader needs nothing else."""
-    from types import SimpleNamespace
+    from health_monitor.runtime import Runtime
 
     settings = Settings(home=tmp_path / "home")
-    return SimpleNamespace(settings=settings, lakehouse=LocalLakehouse(settings.lakehouse_dir))
+    return Runtime(settings, LocalLakehouse(settings.lakehouse_dir), feature_store=None, registry=None)
 
 
 @pytest.fixture(scope="module")

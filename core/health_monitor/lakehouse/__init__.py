@@ -105,5 +105,28 @@ class Lakehouse(Protocol):
 
     def version(self, name: str) -> int: ...
 
+    def drop(self, name: str) -> None: ...
+
+    # Loads (health_monitor.lakehouse.loads): a command that replaces many tables wraps its writes
+    # in ``with lakehouse.load(command, tables, finish=..., undo=...)``. If the block raises, the
+    # tables it replaced are restored; if the process dies, ``unfinished_load`` returns its record
+    # until the same command runs again to its end or ``undo_load`` restores every table.
+
+    def load(self, command: str, tables: list[str], *, finish: str, undo: str) -> Any: ...
+
+    def unfinished_load(self) -> Any: ...
+
+    def undo_load(self) -> Any: ...
+
+    def restore(
+        self,
+        name: str,
+        version: int,
+        *,
+        primary_keys: list[str] | None = None,
+        timestamp_key: str | None = None,
+        description: str = "",
+    ) -> TableInfo: ...
+
     @property
     def spark(self): ...

@@ -351,6 +351,50 @@ class LocalLakehouse:
     def drop(self, name: str) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
 
+    # -- loads: many tables as one unit (see lakehouse/loads.py) -----------------------------
+
+    def load(self, command: str, tables: list[str], *, finish: str, undo: str):
+        """A context manager: the writes of ``tables`` inside it finish together or are undone."""
+        from health_monitor.lakehouse.loads import journaled_load
+
+        return journaled_load(self, self._journal(), command, tables, finish=finish, undo=undo)
+
+    def unfinished_load(self):
+        """The :class:`~health_monitor.lakehouse.loads.LoadRecord` of a load that has not ended."""
+        return self._journal().read()
+
+    def undo_load(self):
+        """Put every table of the unfinished load back to its version before it; None if none."""
+        from health_monitor.lakehouse.loads import undo
+
+        return undo(self, self._journal())
+
+    def restore(
+        self,
+        name: str,
+        version: int,
+        *,
+        primary_keys: list[str] | None = None,
+        timestamp_key: str | None = None,
+        description: str = "",
+    ) -> TableInfo:
+        """Make ``version`` of ``name`` its current version again (a new Delta commit, as RESTORE)."""
+        self._delta(name).restore(version)
+        meta = {
+            "primary_keys": list(primary_keys or []),
+            "timestamp_key": timestamp_key,
+            "description": description,
+        }
+        tmp = self.path(name) / f".{_META}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self.path(name) / _META)
+        return self.describe(name)
+
+    def _journal(self):
+        from health_monitor.lakehouse.loads import LoadJournal
+
+        return LoadJournal(self.root / "_loads")
+
 
 def _sql_type(t: pa.DataType) -> str:
     """A column type as Databricks SQL writes it (``decimal(38,18)``, ``map<string,string>``)."""

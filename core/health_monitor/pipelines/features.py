@@ -12,6 +12,8 @@ from health_monitor.specs import FeatureTable
 def run_features(
     runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
 ) -> StageReport:
+    runtime.refuse_if_half_loaded()  # its Gold tables would come from two different loads
+
     def work(table: FeatureTable) -> dict:
         missing = [s for s in table.sources if not runtime.lakehouse.exists(runtime.settings.gold(s))]
         if missing:

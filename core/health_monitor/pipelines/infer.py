@@ -20,6 +20,7 @@ from health_monitor.specs import Model
 def run_infer(
     runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
 ) -> StageReport:
+    runtime.refuse_if_half_loaded()  # one rule for every pipeline
     runtime.registry.configure()
     return run_items(
         "infer",

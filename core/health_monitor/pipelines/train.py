@@ -31,6 +31,7 @@ LABEL = "__label__"
 def run_train(
     runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
 ) -> StageReport:
+    runtime.refuse_if_half_loaded()  # labels are read from Gold: two loads at once mislead
     runtime.registry.configure()
     selected = host.select_models(domain, model)
     plugins = {o.spec.name: o.plugin for o in selected}

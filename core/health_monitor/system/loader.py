@@ -211,16 +211,22 @@ def load_system_tables_into(
             SystemExportWarning,
             stacklevel=2,
         )
+    from health_monitor.gold.build.runner import STATE_TABLE, reset_state
+
     rows: dict[str, int] = {}
-    for name, table in screened.tables.items():
-        full_name = settings.system(name)
-        if progress:
-            progress(f"write {full_name}")
-        info = runtime.lakehouse.write(
-            full_name, table, description=f"{SYSTEM_CATALOG}.{name} loaded from {export.sources[name]}"
-        )
-        rows[info.full_name] = info.rows
-    sanity.write_quarantine(runtime, screened)
+    names = [settings.system(name) for name in screened.tables] + [settings.ops(STATE_TABLE)]
+    names += sanity.quarantine_tables(runtime, screened)
+    with runtime.load("load-system-tables", names, str(Path(source_dir).resolve())):
+        for name, table in screened.tables.items():
+            full_name = settings.system(name)
+            if progress:
+                progress(f"write {full_name}")
+            info = runtime.lakehouse.write(
+                full_name, table, description=f"{SYSTEM_CATALOG}.{name} loaded from {export.sources[name]}"
+            )
+            rows[info.full_name] = info.rows
+        sanity.write_quarantine(runtime, screened)
+        reset_state(runtime)  # the tables were replaced wholesale: the next `gold` rebuilds everything
     return rows
 
 

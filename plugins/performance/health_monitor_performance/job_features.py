@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, ratio
+from health_monitor.featurekit import prior_days, ratio, version_as_of
 from health_monitor.specs import FeatureTable, Tables
 from health_monitor_performance.gold import finished_runs
 
@@ -31,22 +31,18 @@ def job_days(tables: Tables):
 
 
 def _job_configuration(tables: Tables, days):
-    jobs = tables.gold("dim_job").select(
-        "job_id", "change_time", "task_count", "max_retries", "timeout_seconds", "trigger_type"
-    )
-    day_end = F.to_timestamp(F.date_add("date", 1))
-    return (
-        days.select("job_id", "date")
-        .join(jobs, "job_id")
-        .where(F.col("change_time") <= day_end)
-        .groupBy("job_id", "date")
-        .agg(
-            F.max_by("task_count", "change_time").alias("task_count"),
-            F.max_by("max_retries", "change_time").alias("max_retries"),
-            F.max_by((F.col("timeout_seconds") > 0).cast("int"), "change_time").alias("has_timeout"),
-            F.max_by((F.col("trigger_type") == "CRON").cast("int"), "change_time").alias("is_scheduled"),
-            F.count(F.lit(1)).alias("job_versions"),
-        )
+    return version_as_of(
+        days,
+        tables.gold("dim_job"),
+        "job_id",
+        "date",
+        {
+            "task_count": F.col("task_count"),
+            "max_retries": F.col("max_retries"),
+            "has_timeout": (F.col("timeout_seconds") > 0).cast("int"),
+            "is_scheduled": (F.col("trigger_type") == "CRON").cast("int"),
+        },
+        count_as="job_versions",
     )
 
 

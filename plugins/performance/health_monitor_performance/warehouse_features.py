@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, ratio, zscore
+from health_monitor.featurekit import prior_days, ratio, version_as_of, zscore
 from health_monitor.specs import FeatureTable, Tables
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, power, sized_statements
 
@@ -103,19 +103,15 @@ def _fingerprint_shifts(statements):
 
 def _configuration(tables: Tables, days):
     """The size and cluster limit in force at the end of each day (changes known by then)."""
-    dims = tables.gold("dim_warehouse").select(
-        "warehouse_id", "change_time", code("warehouse_size", SIZES).alias("size_code"), "max_clusters"
-    )
-    day_end = F.to_timestamp(F.date_add("date", 1))
-    return (
-        days.select("warehouse_id", "date")
-        .join(dims, "warehouse_id")
-        .where(F.col("change_time") <= day_end)
-        .groupBy("warehouse_id", "date")
-        .agg(
-            F.max_by("size_code", "change_time").alias("warehouse_size_code"),
-            F.max_by("max_clusters", "change_time").alias("warehouse_max_clusters"),
-        )
+    return version_as_of(
+        days,
+        tables.gold("dim_warehouse"),
+        "warehouse_id",
+        "date",
+        {
+            "warehouse_size_code": code("warehouse_size", SIZES),
+            "warehouse_max_clusters": F.col("max_clusters"),
+        },
     )
 
 
