@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,12 +180,24 @@ def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | No
     """Load a user's own Gold export; every table is checked before any is written, and the value
     rules of :mod:`health_monitor.sanity` leave absurd rows out (or refuse the load)."""
     from health_monitor import sanity
+    from health_monitor.gold.contract import GOLD_TABLES
     from health_monitor.gold.loader import read_gold_export
 
     tables = read_gold_export(source)  # raises GoldContractError naming table and column; writes nothing
     screened = sanity.screen(tables, runtime.settings.gold, policies=policies)  # SanityError: nothing written
     sanity.warn_counts(screened)
     names = [runtime.settings.gold(name) for name in sorted(screened.tables)]
+    stale = [
+        t
+        for t in runtime.lakehouse.list_tables(runtime.settings.catalog, runtime.settings.schemas.gold)
+        if t not in names and t.rsplit(".", 1)[1] in GOLD_TABLES
+    ]
+    if stale:
+        warnings.warn(
+            f"the home keeps Gold tables this export does not replace: {', '.join(stale)}",
+            UserWarning,
+            stacklevel=2,
+        )
     names += sanity.quarantine_tables(runtime, screened)
     with runtime.load("load-gold", names, str(Path(source).resolve())):
         rows = write_tables(runtime, screened.tables, runtime.settings.gold, "write gold")

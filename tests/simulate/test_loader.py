@@ -82,11 +82,16 @@ def test_wrong_type_names_table_column_expected_and_found(tiny_account, tmp_path
         read_gold_export(tmp_path)
 
 
-def test_missing_table_is_named(tiny_account, tmp_path):
+def test_a_missing_table_is_a_warning_and_an_empty_export_an_error(tiny_account, tmp_path):
     _export(tiny_account, tmp_path)
     (tmp_path / "dim_sku.parquet").unlink()
-    with pytest.raises(GoldContractError, match=r"missing table\(s\) dim_sku"):
-        read_gold_export(tmp_path)
+    with pytest.warns(UserWarning, match=r"not in the export: dim_sku; .* will be skipped"):
+        tables = read_gold_export(tmp_path)
+    assert set(tables) == set(GOLD_TABLES) - {"dim_sku"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GoldContractError, match="no Gold table found"):
+        read_gold_export(empty)
 
 
 def test_unknown_files_are_ignored_with_a_warning(tiny_account, tmp_path):

@@ -82,16 +82,29 @@ def _is_number(text: str) -> bool:
 def read_gold_export(source_dir: str | Path) -> dict[str, pa.Table]:
     """Read, conform and check every Gold table in `source_dir`; raise before returning anything.
 
-    Raises GoldContractError naming the table (and column) when a table is missing, a column is
-    missing or has the wrong type, values cannot be parsed, or keys are null or duplicated.
+    Raises GoldContractError naming the table (and column) when no table is found, a column is
+    missing or has the wrong type, values cannot be parsed, or keys are null or duplicated. A
+    missing table is a warning: the models that need it are skipped.
     """
     root = Path(source_dir)
     if not root.is_dir():
         raise GoldContractError(f"Gold export directory {str(root)!r} does not exist")
     located = {name: _locate(root, name) for name in GOLD_TABLES}
     missing = [name for name, path in located.items() if path is None]
+    if len(missing) == len(GOLD_TABLES):
+        raise GoldContractError(
+            f"Gold export {str(root)!r}: no Gold table found (expected files like fact_usage.parquet, "
+            "dim_job/ or dim_sku.csv; see docs/gold-contract.md)"
+        )
     if missing:
-        raise GoldContractError(f"Gold export {str(root)!r}: missing table(s) {', '.join(missing)}")
+        # A domain runs on the tables it reads: the feature tables and models that need a missing
+        # table are skipped, each with a note naming it.
+        warnings.warn(
+            f"Gold export {str(root)!r}: table(s) not in the export: {', '.join(missing)}; the feature "
+            "tables and models that read them will be skipped",
+            UserWarning,
+            stacklevel=2,
+        )
 
     known = set()
     for name in GOLD_TABLES:
@@ -107,6 +120,8 @@ def read_gold_export(source_dir: str | Path) -> dict[str, pa.Table]:
     tables: dict[str, pa.Table] = {}
     for name in GOLD_TABLES:
         path = located[name]
+        if path is None:
+            continue
         try:
             raw = _read(path)
         except (pa.ArrowInvalid, OSError) as exc:
