@@ -206,10 +206,25 @@ def test_load_gold_leaves_absurd_rows_out_and_says_how_many(gold_export, tmp_pat
     assert rows["health_monitor.ops.quarantine"] == 2
 
 
+def test_a_home_that_is_not_there_is_refused_not_created(tmp_path, capsys):
+    typo = tmp_path / "my-acount"
+    for argv in (["tables"], ["features"], ["evaluate"], ["vacuum"], ["gold"]):
+        assert main([*argv, "--home", str(typo)]) == 2, argv
+        err = capsys.readouterr().err
+        assert f"--home {typo}: no such home" in err and "health-monitor demo" in err, argv
+    assert not typo.exists()
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    assert main(["tables", "--home", str(afile)]) == 2
+    assert "is a file, not a home folder" in capsys.readouterr().err
+
+
 def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
-    """The README's main command, in a subprocess, for one plugin and 45 days to keep CI short;
-    then `infer` again on the home it left, in this process (its Spark is already up)."""
-    env = {**os.environ, "HEALTH_MONITOR_PLUGINS": "cost", "HEALTH_MONITOR_HOME": str(tmp_path / "home")}
+    """The README's main command, in a subprocess, for one plugin and 45 days to keep CI short,
+    in a home whose path has a space and a non-ASCII letter; then `infer` again on the home it
+    left, in this process (its Spark is already up)."""
+    home = tmp_path / "my home é"
+    env = {**os.environ, "HEALTH_MONITOR_PLUGINS": "cost", "HEALTH_MONITOR_HOME": str(home)}
     proc = subprocess.run(
         [sys.executable, "-m", "health_monitor.cli", "demo", "--days", "45"],
         env=env,
@@ -232,7 +247,7 @@ def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
     ]:
         assert expected in out, out
     monkeypatch.setenv("HEALTH_MONITOR_PLUGINS", "cost")
-    monkeypatch.setenv("HEALTH_MONITOR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HEALTH_MONITOR_HOME", str(home))
     capsys.readouterr()
     assert main(["infer"]) == 0
     again = capsys.readouterr()

@@ -300,9 +300,19 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands ---------------------------------------------------------------------------------
 
 
-def _runtime(settings: Settings):
+def _runtime(settings: Settings, create: bool = False):
+    """The home's runtime. Only the commands that fill a home (``demo``, ``simulate``, ``load-*``)
+    create one: any other refuses a path that is not a home, so a typo is not an empty home."""
     from health_monitor.runtime import Runtime
 
+    home = settings.home
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"--home {home}: is a file, not a home folder")
+    if not create and not home.exists():
+        raise ConfigError(
+            f"--home {home}: no such home; create one with `health-monitor demo`, `simulate` or "
+            "`load-system-tables` (or check the path and HEALTH_MONITOR_HOME)"
+        )
     return Runtime.embedded(settings)
 
 
@@ -340,7 +350,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from health_monitor.jobs import run_demo
     from health_monitor.summary import findings_by_domain
 
-    runtime, host = _runtime(settings), _host()
+    runtime, host = _runtime(settings, create=True), _host()
     print(f"health-monitor {__version__} demo: home {settings.home}")
     result = run_demo(runtime, host, scale=args.scale, seed=args.seed, days=args.days, end_date=args.end_date)
     if "simulated" in result.details:
@@ -379,7 +389,7 @@ def cmd_demo(args, settings: Settings) -> int:
 def cmd_simulate(args, settings: Settings) -> int:
     from health_monitor.jobs import simulate_into
 
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, create=True)
     if args.advance is not None:
         from health_monitor.jobs import advance_into
 
@@ -442,7 +452,7 @@ def cmd_snapshot(args, settings: Settings) -> int:
 def cmd_load_system_tables(args, settings: Settings) -> int:
     from health_monitor.system.loader import load_system_tables_into
 
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, create=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = load_system_tables_into(runtime, args.source, policies=_policies(args.rule))
@@ -465,7 +475,7 @@ def cmd_load_gold(args, settings: Settings) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rows = load_gold_into(_runtime(settings), args.source, policies=_policies(args.rule))
+        rows = load_gold_into(_runtime(settings, create=True), args.source, policies=_policies(args.rule))
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     for name, n in rows.items():

@@ -31,16 +31,20 @@ class ModelRegistry:
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_root = artifact_root
+        self._directory: Path | None = None
 
     @classmethod
     def local(cls, directory: Path) -> ModelRegistry:
-        directory.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{directory.resolve() / 'mlflow.db'}"
-        return cls(uri, uri, (directory / "artifacts").resolve().as_uri())
+        registry = cls(uri, uri, (directory / "artifacts").resolve().as_uri())
+        registry._directory = directory  # created on first use, not by commands that never use it
+        return registry
 
     def configure(self) -> None:
         """Point this process's MLflow at the store. Always sets the URIs: MLflow's are process-wide,
         and another home's registry may have been configured since."""
+        if self._directory is not None:
+            self._directory.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
         import mlflow

@@ -13,11 +13,13 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
 import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
@@ -178,7 +180,7 @@ class LocalLakehouse:
             if straddling:
                 earlier = (
                     self.spark.read.schema(data.schema)
-                    .parquet(*[str(path / a["path"]) for a in straddling])
+                    .parquet(*[_spark_path(str(path / a["path"])) for a in straddling])
                     .filter(day < F.lit(since))
                     .persist()
                 )
@@ -272,7 +274,7 @@ class LocalLakehouse:
             # From the Spark schema, not an empty Arrow table: pyspark cannot build a frame from an
             # empty Arrow table with a map or struct column (ArrowInvalid).
             return self.spark.createDataFrame([], schema=spark_schema)
-        return self.spark.read.schema(spark_schema).parquet(*uris)
+        return self.spark.read.schema(spark_schema).parquet(*[_spark_path(_local_path(u)) for u in uris])
 
     def read_arrow(self, name: str, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
         """The table as Arrow, without Spark (milliseconds for small tables)."""
@@ -285,7 +287,8 @@ class LocalLakehouse:
         return dt.to_pyarrow_table(columns=columns)
 
     def file_uris(self, name: str) -> list[str]:
-        return self._delta(name).file_uris()
+        """The current version's data files, as local paths."""
+        return [_local_path(u) for u in self._delta(name).file_uris()]
 
     def version(self, name: str) -> int:
         return self._delta(name).version()
@@ -404,6 +407,17 @@ def _sql_type(t: pa.DataType) -> str:
         return type_text(t)
     except TypeParseError:
         return str(t)
+
+
+def _local_path(uri: str) -> str:
+    """delta-rs gives data files percent-encoded (``/a%20b/x.parquet``): the path on disk."""
+    return unquote(uri.removeprefix("file://"))
+
+
+def _spark_path(path: str) -> str:
+    """A local path as Spark's reader takes it: glob characters escaped (``[`` in a home's name
+    would otherwise be a pattern), spaces and non-ASCII as they are."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
 
 
 def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]:
