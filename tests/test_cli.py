@@ -57,6 +57,7 @@ def test_every_command_has_help(capsys):
     ],
 )
 def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, capsys):
+    (tmp_path / "home").mkdir()  # an empty home: the argument, not the home, is what is wrong
     assert main([*argv, "--home", str(tmp_path / "home")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

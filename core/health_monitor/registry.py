@@ -45,6 +45,7 @@ class ModelRegistry:
         and another home's registry may have been configured since."""
         if self._directory is not None:
             self._directory.mkdir(parents=True, exist_ok=True)
+            _follow_a_move(self._directory, self.artifact_root)
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
         import mlflow
@@ -89,3 +90,44 @@ class ModelRegistry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self.client().set_registered_model_alias(name, alias, str(version))
+
+
+_PLACE = "home.json"  # where the store was when its artifact locations were written
+# The columns of MLflow's SQLite store that hold artifact locations (absolute file URIs).
+_LOCATIONS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
+
+
+def _follow_a_move(directory: Path, artifact_root: str | None) -> None:
+    """MLflow keeps absolute artifact locations: after the home is moved or copied they point to
+    the old place (``No such artifact``). When the store is found somewhere else than it was
+    written, its locations are rewritten to the new place, once, in one SQLite transaction."""
+    import json
+    import sqlite3
+
+    if artifact_root is None:
+        return
+    marker, db = directory / _PLACE, directory / "mlflow.db"
+    was = json.loads(marker.read_text()).get("artifact_root") if marker.exists() else None
+    if was == artifact_root:
+        return
+    if was is not None and db.exists():
+        with sqlite3.connect(db) as conn:  # one transaction: all locations move, or none
+            known = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            for table, column in _LOCATIONS:
+                if table in known:
+                    conn.execute(
+                        f"update {table} set {column} = ? || substr({column}, ?) where {column} like ? escape '!'",
+                        (artifact_root, len(was) + 1, _like_prefix(was)),
+                    )
+    tmp = marker.with_name(f".{_PLACE}.tmp")
+    tmp.write_text(json.dumps({"artifact_root": artifact_root}))
+    tmp.replace(marker)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
