@@ -206,7 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start at once and score every request live (default: score every feature row first, "
         "so requests are lookups)",
     )
-    p = add("plugins", "List the loaded plugins with their distribution, version and models.")
+    p = add(
+        "plugins",
+        "List the loaded plugins with their domain, distribution, version and the names each owns "
+        "(feature tables, models, labels, explainers, tools), and the plugins refused.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -525,12 +529,14 @@ def cmd_serve(args, settings: Settings) -> int:
 
 def cmd_plugins(args, settings: Settings) -> int:
     host = _host()
+    # Each plugin with every name it owns: who answers for a model, table, label or tool.
     rows = [
         {
             "name": p.name,
+            "domain": p.domain,
             "distribution": p.distribution,
             "version": p.version,
-            "models": host.models_of(p.name),
+            **host.owned_by(p.name),
         }
         for p in host.plugins
     ]
@@ -551,6 +557,9 @@ def cmd_plugins(args, settings: Settings) -> int:
             print(
                 f"{r['name']:<12} {r['distribution'] or '-':<28} {r['version'] or '-':<8} {', '.join(r['models'])}"
             )
+            for kind in ("feature_tables", "tools"):
+                if r[kind]:
+                    print(f"{'':<12} {kind.replace('_', ' ')}: {', '.join(r[kind])}")
     return 1 if problems else 0
 
 
