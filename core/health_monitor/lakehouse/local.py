@@ -25,6 +25,7 @@ from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
 
@@ -87,6 +88,7 @@ class LocalLakehouse:
         description: str = "",
     ) -> TableInfo:
         """Replace table ``name`` with ``data`` (a Spark DataFrame or a pyarrow Table) atomically."""
+        checkpoint(f"write {name}")
         path = self.path(name)
         columns = _column_names(data)
         for key in primary_keys or []:
@@ -109,6 +111,7 @@ class LocalLakehouse:
 
     def _write_arrow(self, name: str, path: Path, table: pa.Table) -> None:
         table = _delta_compatible(table)
+        checkpoint(f"commit {name}")
         write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
 
     def _write_spark(self, name: str, path: Path, df: DataFrame) -> None:
@@ -133,6 +136,7 @@ class LocalLakehouse:
                 )
             )
         existing = self._delta(name, missing_ok=True)
+        checkpoint(f"commit {name}")  # a stopped item's files stay uncommitted, so invisible
         if existing is None:
             create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), adds, mode="overwrite")
         else:
