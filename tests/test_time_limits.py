@@ -33,6 +33,15 @@ from tests.fakes import (
 )
 
 
+def _join(prefix: str) -> None:
+    """Wait for a stopped item's thread to run to its end (it was released)."""
+    threads = [t for t in threading.enumerate() if t.name.startswith(prefix)]
+    assert threads
+    for thread in threads:
+        thread.join(120)
+        assert not thread.is_alive()
+
+
 def test_an_item_past_its_limit_is_stopped_reported_and_writes_nothing_afterwards(make_host):
     release, written, undone, seen = threading.Event(), [], [], []
 
@@ -60,9 +69,7 @@ def test_an_item_past_its_limit_is_stopped_reported_and_writes_nothing_afterward
     assert stuck.plugin.name == "acme" and "stopped after 0.5 s" in stuck.error and "acme" in stuck.error
     assert seen == [("stuck", "TimeLimitError")] and undone == ["stuck"]
     release.set()  # the stuck work returns now, too late: its write is refused
-    for thread in threading.enumerate():
-        if thread.name.startswith("health-monitor: train of stuck"):
-            thread.join(10)
+    _join("health-monitor: train of stuck")
     assert written == ["first", "last"]
 
 
@@ -153,7 +160,7 @@ def test_a_fit_that_never_returns_is_stopped_and_the_models_after_it_train(featu
     from health_monitor.pipelines import run_train
     from health_monitor.runtime import Runtime
 
-    limit = 60.0  # well above a fake model's training time on a busy 2-core machine
+    limit = 20.0  # a fake model trains in about 3 s on a busy 2-core machine
     runtime = Runtime.embedded(dataclasses.replace(featured_home.settings, item_time_limit=limit))
     stuck = failure_model("a_stuck_model", estimator=lambda: HangingEstimator())  # sorts first
     host = make_host({"fake": FakePlugin([stuck, anomaly_model(), failure_model()])})
@@ -166,9 +173,7 @@ def test_a_fit_that_never_returns_is_stopped_and_the_models_after_it_train(featu
     failed = by_item["a_stuck_model"]
     assert not failed.ok and failed.plugin.name == "fake"
     assert f"stopped after {limit:g} s" in failed.error and limit <= failed.seconds < limit + 15
-    for thread in threading.enumerate():
-        if thread.name.startswith("health-monitor: train of a_stuck_model"):
-            thread.join(120)
+    _join("health-monitor: train of a_stuck_model")
     RELEASE_HUNG_FITS.clear()
     # Released late, the stuck item logged and registered nothing.
     client = runtime.registry.client()
