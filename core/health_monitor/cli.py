@@ -16,7 +16,14 @@ import warnings
 from pathlib import Path
 
 from health_monitor import __version__
-from health_monitor.config import ENV_ACCOUNT_FILE, ENV_CATALOG, ENV_HOME, ENV_SOURCE_CATALOG, Settings
+from health_monitor.config import (
+    ENV_ACCOUNT_FILE,
+    ENV_CATALOG,
+    ENV_HOME,
+    ENV_ITEM_TIME_LIMIT,
+    ENV_SOURCE_CATALOG,
+    Settings,
+)
 from health_monitor.errors import ConfigError, HealthMonitorError
 
 log = logging.getLogger("health_monitor")
@@ -40,6 +47,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
     return value
 
 
@@ -77,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS,
         help=f"YAML file of commitments and job SLAs (env {ENV_ACCOUNT_FILE}; default <home>/account.yaml)",
+    )
+    common.add_argument(
+        "--item-time-limit",
+        type=_seconds,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="stop a feature table, model training or scoring that runs longer, report it with its "
+        f"plugin and go on (env {ENV_ITEM_TIME_LIMIT}; default 1800; 0: no limit)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -227,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--undo", action="store_true", help="restore each table of the unfinished load to its earlier version"
     )
-    p = add("plugins", "List the loaded plugins with their distribution, version and models.")
+    p = add(
+        "plugins",
+        "List the loaded plugins with their domain, distribution, version and the names each owns "
+        "(feature tables, models, labels, explainers, tools), and the plugins refused.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -277,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog=getattr(args, "catalog", None),
             source_catalog=getattr(args, "source_catalog", None),
             account_file=getattr(args, "account_file", None),
+            item_time_limit=getattr(args, "item_time_limit", None),
         )
         return COMMANDS[args.command](args, settings)
     except (HealthMonitorError, ValueError) as exc:
@@ -604,12 +634,14 @@ def cmd_serve(args, settings: Settings) -> int:
 
 def cmd_plugins(args, settings: Settings) -> int:
     host = _host()
+    # Each plugin with every name it owns: who answers for a model, table, label or tool.
     rows = [
         {
             "name": p.name,
+            "domain": p.domain,
             "distribution": p.distribution,
             "version": p.version,
-            "models": host.models_of(p.name),
+            **host.owned_by(p.name),
         }
         for p in host.plugins
     ]
@@ -630,6 +662,9 @@ def cmd_plugins(args, settings: Settings) -> int:
             print(
                 f"{r['name']:<12} {r['distribution'] or '-':<28} {r['version'] or '-':<8} {', '.join(r['models'])}"
             )
+            for kind in ("feature_tables", "tools"):
+                if r[kind]:
+                    print(f"{'':<12} {kind.replace('_', ' ')}: {', '.join(r[kind])}")
     return 1 if problems else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata as md
+import logging
 from typing import Any
 
 import mlflow
@@ -14,18 +15,21 @@ from sklearn.base import clone
 
 import health_monitor
 from health_monitor import evaluation
+from health_monitor.deadline import checkpoint, current
 from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
+from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.modeling import ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
-from health_monitor.registry import CHALLENGER, CHAMPION
+from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType
 
 LABEL = "__label__"
+log = logging.getLogger(__name__)
 
 
 def run_train(
@@ -33,6 +37,9 @@ def run_train(
 ) -> StageReport:
     runtime.refuse_if_half_loaded()  # labels are read from Gold: two loads at once mislead
     runtime.registry.configure()
+    # Runs a killed process left RUNNING would stay so for ever: close them as failed first.
+    for run_id, reason in runtime.registry.close_abandoned_runs(runtime.settings.item_time_limit):
+        log.warning("closed MLflow run %s as FAILED: %s", run_id, reason)
     selected = host.select_models(domain, model)
     plugins = {o.spec.name: o.plugin for o in selected}
     return run_items(
@@ -43,6 +50,7 @@ def run_train(
         host,
         runtime.settings,
         progress,
+        time_limit=runtime.settings.item_time_limit,
     )
 
 
@@ -143,6 +151,7 @@ def _params(estimator: Any, prefix: str) -> dict[str, str]:
 
 def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -> dict[str, Any]:
     settings, registry = runtime.settings, runtime.registry
+    cancel_jobs_with_item()
     training_set, frame, label = _training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
     features = list(spec.feature_names)
@@ -176,8 +185,10 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     headline, _ = evaluation.HEADLINE[spec.problem_type]
 
     name = settings.registered_model(spec.name)
+    checkpoint(f"log {spec.name}")  # a fit that returns after the time limit logs nothing
     registry.experiment(f"/health-monitor/{spec.domain}")
-    with mlflow.start_run(run_name=spec.name) as run:
+    with mlflow.start_run(run_name=spec.name, tags=run_owner_tags()) as run:
+        _close_when_stopped(registry, run.info.run_id)
         mlflow.set_tags(
             {
                 "model": spec.name,
@@ -216,6 +227,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         alias, reason = _promote(runtime, spec, name, version, metrics, X_test, y_test)
         mlflow.set_tag("alias", alias)
         mlflow.set_tag("alias_reason", reason)
+        checkpoint(f"finish the run of {spec.name}")  # else the run would end FINISHED
     return {
         "version": version,
         "alias": alias,
@@ -230,6 +242,13 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
     }
+
+
+def _close_when_stopped(registry, run_id: str) -> None:
+    """If this item is stopped at its time limit, its run ends FAILED at once, not RUNNING."""
+    token = current()
+    if token is not None:
+        token.on_cancel(lambda: registry.client().set_terminated(run_id, "FAILED"))
 
 
 def _verdict(beats: bool | None) -> str:
