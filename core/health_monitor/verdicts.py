@@ -51,6 +51,7 @@ MIN_ROWS = 10  # fewer labelled test rows than this: no interval at all
 MIN_VALID_SHARE = 0.8  # of the resamples on which the metric is defined
 LEVEL = 0.95
 
+
 @dataclass(frozen=True)
 class Comparison:
     """A candidate's headline metric against a reference's on the same rows, with 95% intervals.
@@ -177,7 +178,9 @@ def paired_bootstrap(
         raise ValueError(f"predictions of {len(candidate)} and {len(reference)} rows for {n} labels")
     classes = np.unique(y) if problem_type is ProblemType.MULTICLASS else np.empty(0)
     if problem_type is ProblemType.MULTICLASS:
-        seen = np.concatenate([candidate["predicted_class"].astype(str), reference["predicted_class"].astype(str)])
+        seen = np.concatenate(
+            [candidate["predicted_class"].astype(str), reference["predicted_class"].astype(str)]
+        )
         classes = np.unique(np.concatenate([classes, seen]))
     a = _stats(problem_type, y, candidate, classes)
     b = _stats(problem_type, y, reference, classes)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from health_monitor.errors import MissingInputError
+from health_monitor.errors import SkipItem
 from health_monitor.host import Host, Owned
 from health_monitor.plugins import PluginInfo
 
@@ -82,8 +82,9 @@ def run_items(
         start = time.perf_counter()
         try:
             details = work(owned.spec) or {}
-        except MissingInputError as exc:
-            # Not a failure: the account lacks what this item reads (a missing system table).
+        except SkipItem as exc:
+            # Not a failure: the account lacks what this item reads (a missing system table), or
+            # the champion gate held the model's versions back.
             result = ItemResult(
                 stage, item, owned.plugin, True, time.perf_counter() - start, {"skipped": str(exc)}
             )
