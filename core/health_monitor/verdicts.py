@@ -30,7 +30,7 @@ per statistic, so 26 models cost milliseconds, not a Python loop per resample.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -81,12 +81,6 @@ class Comparison:
             return None
         low, high = self.difference_ci95
         return 1 if low > 0 else -1 if high < 0 else 0
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for key in ("candidate_ci95", "reference_ci95", "difference_ci95"):
-            out[key] = list(out[key]) if out[key] is not None else None
-        return out
 
 
 def verdict(comparison: Comparison | None) -> str:
