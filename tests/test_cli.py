@@ -131,9 +131,6 @@ def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys)
         assert (card["verdict"] == "beats baseline") == (low > 0), name
         assert (card["verdict"] == "does not beat baseline") == (high < 0), name
         assert card["bootstrap"]["unit"] in {"day", "row"} and card["bootstrap"]["resamples"] > 0
-    with capsys.disabled():
-        for n, c in sorted(cards.items()):
-            print("VERDICT", n, c["verdict"], c["difference_ci95"], c["status"], c["bootstrap"], c["verdict_reason"])
 
 
 def test_explain_command_on_the_trained_home(trained_home, capsys):
