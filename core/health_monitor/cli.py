@@ -210,9 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         scope(add(name, help))
     p = add(
-        "evaluate", "Each model's champion: its test metrics next to its baseline's, row counts and verdict."
+        "evaluate",
+        "Each model's champion: its test metrics next to its baseline's, the 95%% interval of the "
+        "difference, row counts and verdict.",
     )
     scope(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "promote",
+        "Make a version of a model its champion by hand (what train's gate held back, or an older "
+        "version to roll back); the reason, who and when are recorded on the version.",
+    )
+    p.add_argument("--model", required=True, help="the model, as `health-monitor models` names it")
+    p.add_argument("--version", type=_positive_int, required=True, help="the registered version to promote")
+    p.add_argument("--reason", required=True, help="why: recorded on the version as a tag")
+    p.add_argument("--by", default=None, help="who promotes (default: the current user)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("explain", "Explain one prediction: its top contributing features with values and weights.")
     p.add_argument("--model", required=True, help="the model whose prediction to explain")
@@ -554,15 +566,41 @@ def cmd_evaluate(args, settings: Settings) -> int:
         print(json.dumps(cards, indent=2))
         return 0
     for c in cards:
-        if c["status"] != "trained":
+        if c["status"] == "not trained":
             print(f"{c['model']:<34} {c['domain']:<12} not trained")
             continue
-        metric = c["headline_metric"]
+        metric, ci = c["headline_metric"], c.get("difference_ci95")
+        shown = (
+            f"v{c['version']}"
+            if c["version"] is not None
+            else f"no champion (v{c['challenger_version']} held back)"
+        )
+        difference = f"difference {c['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]  " if ci else ""
         print(
-            f"{c['model']:<34} {c['domain']:<12} v{c['version']}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
-            f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {c['verdict']}  "
+            f"{c['model']:<34} {c['domain']:<12} {shown}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
+            f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {difference}{c['verdict']}  "
             f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
         )
+    return 0
+
+
+def cmd_promote(args, settings: Settings) -> int:
+    from health_monitor.promotion import promote
+    from health_monitor.registry import ModelRegistry
+
+    if not (settings.mlflow_dir / "mlflow.db").exists():
+        raise ConfigError(f"no MLflow store in {settings.home}; run `health-monitor train` first")
+    registry = ModelRegistry.local(settings.mlflow_dir)  # no Spark, no plugins: the registry only
+    done = promote(registry, settings.registered_model(args.model), args.version, args.reason, by=args.by)
+    if args.json:
+        print(json.dumps(done, indent=2))
+        return 0
+    replaced = f"v{done['replaced']}" if done["replaced"] is not None else "no champion"
+    print(
+        f"{done['model']}: champion is now v{done['version']} (was {replaced}); "
+        f"by {done['by']} at {done['at']}: {done['reason']}"
+    )
+    print(f"next: health-monitor infer --model {args.model}")
     return 0
 
 
@@ -774,6 +812,7 @@ COMMANDS = {
     "train": _stage("run_train"),
     "infer": _stage("run_infer"),
     "evaluate": cmd_evaluate,
+    "promote": cmd_promote,
     "explain": cmd_explain,
     "serve": cmd_serve,
     "tools": cmd_tools,

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from health_monitor.deadline import checkpoint
@@ -47,6 +47,7 @@ class RegisteredVersion:
     name: str
     version: int
     run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def uri(self) -> str:
@@ -112,7 +113,15 @@ class ModelRegistry:
             mv = self.client().get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
-        return RegisteredVersion(name, int(mv.version), mv.run_id)
+        return RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {}))
+
+    def versions(self, name: str) -> list[RegisteredVersion]:
+        """Every registered version of ``name``, oldest first; empty if the model is not registered."""
+        found = self.client().search_model_versions(f"name = '{name}'")
+        return sorted(
+            (RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {})) for mv in found),
+            key=lambda v: v.version,
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         checkpoint(f"set alias {alias} of {name}")
@@ -152,3 +161,11 @@ class ModelRegistry:
             token = page.token
             if not token:
                 return closed
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.client().delete_registered_model_alias(name, alias)
+
+    def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)

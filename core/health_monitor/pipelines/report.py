@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from tqdm.auto import tqdm
 
 from health_monitor.deadline import run_with_limit
-from health_monitor.errors import MissingInputError
+from health_monitor.errors import SkipItem
 from health_monitor.host import Host, Owned
 from health_monitor.plugins import PluginInfo
 
@@ -89,8 +89,9 @@ def run_items(
         try:
             label = f"{stage} of {item} ({owned.plugin})"
             details = run_with_limit(lambda spec=owned.spec: work(spec), time_limit, label) or {}
-        except MissingInputError as exc:
-            # Not a failure: the account lacks what this item reads (a missing system table).
+        except SkipItem as exc:
+            # Not a failure: the account lacks what this item reads (a missing system table), or
+            # the champion gate held the model's versions back.
             result = ItemResult(
                 stage, item, owned.plugin, True, time.perf_counter() - start, {"skipped": str(exc)}
             )
