@@ -7,6 +7,7 @@ any plugin: loading, attribution, isolation of failures, the pipelines' contract
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -124,6 +125,17 @@ class ExplodingEstimator(LogisticRegression):
 
     def fit(self, X, y):
         raise RuntimeError("boom in fit")
+
+
+RELEASE_HUNG_FITS = threading.Event()  # a test sets it to let the hung fits return
+
+
+class HangingEstimator(LogisticRegression):
+    """Does not return from fit until the test releases it, as a deadlocked plugin model would."""
+
+    def fit(self, X, y):
+        RELEASE_HUNG_FITS.wait()
+        return super().fit(X, y)
 
 
 ENTITY = (Identifier, "Entity name, e.g. 'e1'")

@@ -14,6 +14,7 @@ import pytest
 
 from health_monitor.cli import build_parser, main
 from health_monitor.specs import DOMAINS
+from health_monitor.verdicts import VERDICTS
 
 COMMANDS = [
     "demo",
@@ -26,6 +27,7 @@ COMMANDS = [
     "train",
     "infer",
     "explain",
+    "promote",
     "plugins",
     "models",
     "tables",
@@ -111,17 +113,27 @@ def test_tables_lists_the_trained_home(trained_home, capsys):
 
 
 def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys):
-    runtime, host, _ = trained_home
+    runtime, host, result = trained_home
     assert main(["evaluate", "--json", "--home", str(runtime.settings.home)]) == 0
     cards = {c["model"]: c for c in json.loads(capsys.readouterr().out)}
     assert set(cards) == set(host.models)
-    for card in cards.values():
-        assert card["status"] == "trained" and card["version"] >= 1
+    trained = {i.item: i.details for r in result.reports if r.stage == "train" for i in r.items}
+    for name, card in cards.items():
+        # A version the champion gate held back is shown as such, with the challenger's run.
+        assert card["status"] == ("trained" if trained[name]["alias"] == "champion" else "no champion"), name
         assert card["train_rows"] > 0 and card["test_rows"] > 0
-        assert (
-            card["headline_metric"] in card["metrics"] and card["headline_metric"] in card["baseline_metrics"]
-        )
-        assert card["verdict"] in {"beats baseline", "does not beat baseline"}
+        headline = card["headline_metric"]
+        assert headline in card["metrics"] and headline in card["baseline_metrics"]
+        assert card["model_value"] == card["metrics"][headline]
+        assert card["baseline_value"] == card["baseline_metrics"][headline]
+        assert card["verdict"] in VERDICTS
+        if card["difference_ci95"] is None:
+            assert card["verdict"] == "not evaluated" and card["verdict_reason"], name
+            continue
+        low, high = card["difference_ci95"]
+        assert (card["verdict"] == "beats baseline") == (low > 0), name
+        assert (card["verdict"] == "does not beat baseline") == (high < 0), name
+        assert card["bootstrap"]["unit"] in {"day", "row"} and card["bootstrap"]["resamples"] > 0
 
 
 def test_explain_command_on_the_trained_home(trained_home, capsys):

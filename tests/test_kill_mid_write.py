@@ -35,14 +35,14 @@ SLOW_INFER = textwrap.dedent(
     marker = Path({marker!r})
     original = LocalLakehouse._write_spark
 
-    def stalling_write(self, name, path, df):
+    def stalling_write(self, name, path, df, *args):
         def stall(batches):
             for batch in batches:
                 yield batch
                 marker.touch()  # Spark's write tasks are running: files are being written
                 time.sleep(600)
 
-        return original(self, name, path, df.mapInPandas(stall, schema=df.schema))
+        return original(self, name, path, df.mapInPandas(stall, schema=df.schema), *args)
 
     LocalLakehouse._write_spark = stalling_write
     runtime = Runtime.embedded(Settings(home={home!r}))

@@ -3,6 +3,8 @@ idempotent inference and explanations."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
@@ -11,7 +13,8 @@ from health_monitor.champions import Champions
 from health_monitor.explain import explain_prediction
 from health_monitor.hookspecs import hookimpl
 from health_monitor.pipelines import run_features, run_infer, run_train
-from health_monitor.specs import AgentTool, Contribution, Explainer
+from health_monitor.specs import AgentTool, Contribution, Explainer, Lookup
+from health_monitor.verdicts import VERDICTS
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]
@@ -42,7 +45,13 @@ def test_features_train_infer_write_the_standard_tables(fake_home, make_host):
     details = {i.item: i.details for i in train.items}
     assert details["fake_failure"]["metrics"]["f1"] >= 0 and details["fake_failure"]["baseline_metrics"]
     assert details["fake_anomaly"]["metrics"] == {}  # no labels: trained, not evaluated
-    assert details["fake_failure"]["verdict"] in {"beats baseline", "does not beat baseline"}
+    assert details["fake_failure"]["verdict"] in VERDICTS
+    low, high = details["fake_failure"]["difference_ci95"]
+    assert (details["fake_failure"]["verdict"] == "beats baseline") == (low > 0) and low <= high
+    assert (
+        details["fake_anomaly"]["verdict"] == "not evaluated"
+        and details["fake_anomaly"]["alias"] == "champion"
+    )
     assert fake_home.lakehouse.describe(s.predictions("fake_failure")).primary_keys == ["entity", "day"]
 
 
@@ -69,6 +78,66 @@ def test_a_worse_new_version_stays_challenger(fake_home, make_host):
     assert "better on the same test rows" in item.details["alias_reason"]
     infer = run_infer(fake_home, make_host({"fake": FakePlugin([worse])}), progress=False)
     assert infer.items[0].details["version"] == 1  # scoring keeps using the champion
+
+
+def test_a_champion_that_cannot_score_the_test_rows_keeps_its_place(fake_home, make_host):
+    run_all(fake_home, make_host({"fake": FakePlugin()}))
+    # The new version reads other features: v1 cannot score its test rows, so they cannot be compared.
+    other = dataclasses.replace(
+        failure_model(),
+        lookups=(Lookup("fake_features", ("entity",), ("rate",), timestamp_lookup_key="as_of"),),
+    )
+    train = run_train(fake_home, make_host({"fake": FakePlugin([other])}), progress=False)
+    (item,) = train.items
+    assert item.ok and item.details["alias"] == "challenger" and item.details["version"] == 2
+    assert "champion v1 could not be scored on the same test rows" in item.details["alias_reason"]
+    assert "health-monitor promote --model fake_failure --version 2" in item.details["alias_reason"]
+
+
+def test_held_back_then_promoted_by_hand_then_rolled_back(fake_home, make_host, capsys):
+    """A first version that loses to its baseline has no champion (infer skips it, with the way
+    out); `promote` makes it champion; a better v2 replaces it; rolling back is promoting v1, and
+    infer and the tools follow."""
+    from health_monitor.agents import get_toolkit, make_context
+    from health_monitor.cli import main
+
+    losing = failure_model(estimator=lambda: DummyClassifier(strategy="constant", constant=0))
+    host = make_host({"fake": FakePlugin([losing])})
+    _, train, infer = run_all(fake_home, host)
+    (item,) = train.items
+    assert item.details["verdict"] == "does not beat baseline" and item.details["difference_ci95"][1] < 0
+    assert item.details["alias"] == "challenger" and "no champion yet" in item.details["alias_reason"]
+    (skipped,) = infer.items
+    assert skipped.ok and "held v1 back" in skipped.details["skipped"]
+    assert "health-monitor promote --model fake_failure --version 1" in skipped.details["skipped"]
+
+    home = ["--home", str(fake_home.settings.home)]
+    assert (
+        main(
+            ["promote", "--model", "fake_failure", "--version", "1", "--reason", "better than nothing", *home]
+        )
+        == 0
+    )
+    assert run_infer(fake_home, host, progress=False).items[0].details["version"] == 1
+
+    good = make_host({"fake": FakePlugin([failure_model()])})
+    (item,) = run_train(fake_home, good, progress=False).items
+    assert item.details["alias"] == "champion" and item.details["version"] == 2
+    assert item.details["alias_reason"].startswith("not worse than v1 outside the noise")
+    assert run_infer(fake_home, good, progress=False).items[0].details["version"] == 2
+
+    assert main(["promote", "--model", "fake_failure", "--version", "1", "--reason", "rollback", *home]) == 0
+    capsys.readouterr()
+    assert run_infer(fake_home, good, progress=False).items[0].details["version"] == 1
+    table = fake_home.lakehouse.read_arrow(fake_home.settings.predictions("fake_failure")).to_pandas()
+    assert (table["model_version"] == 1).all()
+    tools = {
+        t.name: t for t in get_toolkit("reliability", context=make_context(runtime=fake_home, host=good))
+    }
+    explained = tools["explain_prediction"].invoke(
+        {"model": "fake_failure", "keys": {"entity": "e1", "day": "2026-02-01"}}
+    )
+    assert '"model_version":1' in explained.replace(" ", "")
 
 
 def test_running_infer_twice_gives_the_same_tables(fake_home, make_host):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 
 import pytest
 
 from health_monitor.hookspecs import hookimpl
 from health_monitor.plugins import make_plugin_manager
-from tests.fakes import FAKE_TABLE, FakePlugin, anomaly_model
+from health_monitor.specs import Explainer, Labels
+from tests.fakes import FAKE_TABLE, FAKE_TOOLS, FakePlugin, anomaly_model, failure_labels, failure_model
 
 DOMAINS = ["cost", "performance", "quality", "reliability", "security"]
 
@@ -74,12 +77,163 @@ def test_a_hook_with_a_typo_is_refused(make_host):
     assert problem.plugin.name == "typo" and problem.phase == "register"
 
 
-def test_a_name_registered_twice_names_both_plugins(make_host):
-    host = make_host({"first": FakePlugin(), "second": FakePlugin()})
-    messages = [str(p) for p in host.problems]
-    assert any("registered twice" in m and "'first'" in m and "'second'" in m for m in messages)
-    # The first registration stands; the second plugin's duplicates are dropped as a whole.
-    assert host.feature_tables["fake_features"].plugin.name == "first"
+def test_a_name_two_plugins_claim_outside_their_domains_goes_to_neither(make_host):
+    # Neither 'first' nor 'second' is the domain of fake_features, fake_anomaly (cost) or
+    # fake_failure (reliability): no rule but load order could pick one, so both are refused.
+    for plugins in (
+        {"first": FakePlugin(), "second": FakePlugin()},
+        {"second": FakePlugin(), "first": FakePlugin()},
+    ):
+        host = make_host(plugins)
+        messages = [str(p) for p in host.problems]
+        assert any("registered twice" in m and "'first'" in m and "'second'" in m for m in messages)
+        assert not host.feature_tables and not host.models and not host.labels
+
+
+# -- names have owners ---------------------------------------------------------------------
+
+OWNED_TABLE = dataclasses.replace(FAKE_TABLE, domain="reliability")
+
+
+def _explain(estimator, X, top_k):
+    return [[] for _ in range(len(X))]
+
+
+class Owner:
+    """The reliability domain's plugin: a table, three models, their labels, an explainer, tools."""
+
+    @hookimpl
+    def register_feature_tables(self, register):
+        register(OWNED_TABLE)
+
+    @hookimpl
+    def register_models(self, register):
+        for name in ("job_failure_predictor", "fake_failure", "other_predictor"):
+            register(failure_model(name))
+
+    @hookimpl
+    def register_labels(self, register):
+        for name in ("job_failure_predictor", "fake_failure", "other_predictor"):
+            register(Labels(name, failure_labels))
+
+    @hookimpl
+    def register_explainers(self, register):
+        register(Explainer("job_failure_predictor", _explain))
+
+    @hookimpl
+    def register_tools(self, register):
+        for tool in FAKE_TOOLS:
+            register(tool)
+
+
+class LookAlike:
+    """A third party that registers the owner's names (in the owner's domain) and one of its own."""
+
+    @hookimpl
+    def register_feature_tables(self, register):
+        register(OWNED_TABLE)
+
+    @hookimpl
+    def register_models(self, register):
+        register(failure_model("job_failure_predictor"))
+        register(failure_model("lookalike_predictor"))
+
+    @hookimpl
+    def register_labels(self, register):
+        register(Labels("job_failure_predictor", failure_labels))
+        register(Labels("lookalike_predictor", failure_labels))
+
+    @hookimpl
+    def register_explainers(self, register):
+        register(Explainer("job_failure_predictor", _explain))
+
+    @hookimpl
+    def register_tools(self, register):
+        register(FAKE_TOOLS[0])
+
+
+OWNED = {
+    "feature_tables": ["fake_features"],
+    "models": ["fake_failure", "job_failure_predictor", "other_predictor"],
+    "labels": ["fake_failure", "job_failure_predictor", "other_predictor"],
+    "explainers": ["job_failure_predictor"],
+    "tools": sorted(t.name for t in FAKE_TOOLS),
+}
+
+
+@pytest.mark.parametrize("lookalike", ["acme", "zeta"])  # sorts before and after 'reliability'
+@pytest.mark.parametrize("lookalike_first", [True, False])
+def test_a_lookalike_is_refused_the_owners_names_whatever_the_load_order(
+    make_host, lookalike, lookalike_first
+):
+    plugins = [(lookalike, LookAlike()), ("reliability", Owner())]
+    host = make_host(dict(plugins if lookalike_first else plugins[::-1]))
+    assert host.owned_by("reliability") == OWNED  # the owner keeps every registration
+    assert host.labels["job_failure_predictor"].plugin.name == "reliability"
+    # The newcomer keeps what nobody else claims, and is refused, name by name, the rest.
+    assert host.owned_by(lookalike)["models"] == ["lookalike_predictor"]
+    assert host.owned_by(lookalike)["labels"] == ["lookalike_predictor"]
+    refused = sorted((p.phase, p.error.split("'")[1]) for p in host.problems)
+    assert refused == [
+        ("register_explainers", "job_failure_predictor"),
+        ("register_feature_tables", "fake_features"),
+        ("register_labels", "job_failure_predictor"),
+        ("register_models", "job_failure_predictor"),
+        ("register_tools", FAKE_TOOLS[0].name),
+    ]
+    assert all(
+        p.plugin.name == lookalike and "belongs to plugin 'reliability'" in p.error for p in host.problems
+    )
+
+
+def test_an_owner_that_raises_still_keeps_its_names_from_a_lookalike(make_host):
+    class BrokenOwner(Owner):
+        @hookimpl
+        def register_models(self, register):
+            register(failure_model("job_failure_predictor"))
+            raise RuntimeError("bug after one model")
+
+    host = make_host({"acme": LookAlike(), "reliability": BrokenOwner()})
+    assert "job_failure_predictor" not in host.models  # the owner's is not half-registered ...
+    assert any(  # ... and the look-alike does not take the name over
+        p.plugin.name == "acme" and "'job_failure_predictor' belongs to plugin 'reliability'" in p.error
+        for p in host.problems
+    )
+
+
+def test_labels_and_explainers_come_only_from_the_models_owner(make_host):
+    class Owner2(Owner):  # registers no labels or explainer of its own
+        register_labels = register_explainers = None
+
+    class Labeller:
+        @hookimpl
+        def register_labels(self, register):
+            register(Labels("job_failure_predictor", failure_labels))
+
+        @hookimpl
+        def register_explainers(self, register):
+            register(Explainer("job_failure_predictor", _explain))
+
+    host = make_host({"reliability": Owner2(), "labeller": Labeller()})
+    assert "job_failure_predictor" not in host.labels and "job_failure_predictor" not in host.explainers
+    assert {p.phase for p in host.problems if p.plugin.name == "labeller"} == {
+        "register_labels",
+        "register_explainers",
+    }
+
+
+def test_one_bad_registration_does_not_cost_the_plugins_others(make_host):
+    class Sloppy(Owner):
+        @hookimpl
+        def register_models(self, register):
+            register(failure_model("job_failure_predictor"))
+            register({"name": "not a model"})
+            register(failure_model("job_failure_predictor"))  # twice by the same plugin
+            register(failure_model("other_predictor"))
+
+    host = make_host({"reliability": Sloppy()})
+    assert host.models_of("reliability") == ["job_failure_predictor", "other_predictor"]
+    assert len([p for p in host.problems if p.phase == "register_models"]) == 2
 
 
 def test_a_plugin_raising_in_registration_registers_nothing_of_that_hook(make_host):
@@ -170,3 +324,132 @@ def test_every_hook_is_documented_and_exercised_by_a_test():
 def test_manager_is_built_fresh_each_time():
     a, b = make_plugin_manager(load_entry_points=False), make_plugin_manager(load_entry_points=False)
     assert a.pm is not b.pm
+
+
+# -- the same, through installed distributions -----------------------------------------------
+
+LOOKALIKE_SOURCE = """
+from sklearn.linear_model import LogisticRegression
+
+from health_monitor.hookspecs import hookimpl
+from health_monitor.specs import Labels, Lookup, Model
+
+MODEL = Model(
+    "job_failure_predictor", "reliability", "classification", ("job_id", "run_date"), "run_date",
+    (Lookup("reliability_features", ("job_id", "run_date"), ("runs",)),),
+    base=lambda t: None, estimator=LogisticRegression, baseline=LogisticRegression, baseline_name="none",
+)
+
+
+@hookimpl
+def register_models(register):
+    register(MODEL)
+
+
+@hookimpl
+def register_labels(register):
+    register(Labels("job_failure_predictor", lambda t: None))
+"""
+
+TWIN_SOURCE = """
+from health_monitor.hookspecs import hookimpl
+from health_monitor.specs import FeatureTable
+
+@hookimpl
+def register_feature_tables(register):
+    register(FeatureTable("twin_features", ("k",), lambda t: None, domain="twin"))
+"""
+
+
+@pytest.fixture
+def install(tmp_path, monkeypatch):
+    """Install a distribution (a dist-info and its modules) at the front or the back of sys.path."""
+    import importlib
+
+    installed = []
+
+    def make(dist: str, entry_points: dict[str, str], modules: dict[str, str], first: bool = True) -> None:
+        where = tmp_path / dist
+        where.mkdir()
+        for module, source in modules.items():
+            (where / f"{module}.py").write_text(source)
+            installed.append(module)
+        info = where / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[health_monitor]\n{lines}")
+        if first:
+            monkeypatch.syspath_prepend(str(where))
+        else:
+            monkeypatch.setattr(sys, "path", [*sys.path, str(where)])
+            importlib.invalidate_caches()
+
+    yield make
+    for module in installed:
+        sys.modules.pop(module, None)
+
+
+@pytest.mark.parametrize("entry_point", ["aaa_jobs", "zzz_jobs"])
+@pytest.mark.parametrize("first", [True, False], ids=["found-first", "found-last"])
+def test_an_installed_lookalike_cannot_take_a_model_over(make_host, install, entry_point, first):
+    owned = make_host(load_entry_points=True).owned_by("reliability")
+    install("acme-jobs", {entry_point: "acme_lookalike"}, {"acme_lookalike": LOOKALIKE_SOURCE}, first)
+    host = make_host(load_entry_points=True)
+    assert host.owned_by("reliability") == owned  # every model, label and table of the owner
+    assert {(p.plugin.name, p.plugin.distribution, p.phase) for p in host.problems} == {
+        (entry_point, "acme-jobs", "register_models"),
+        (entry_point, "acme-jobs", "register_labels"),
+    }
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["found-first", "found-last"])
+def test_a_second_distribution_under_a_domains_entry_point_name_is_refused(make_host, install, first):
+    owned = make_host(load_entry_points=True).owned_by("reliability")
+    install("acme-jobs", {"reliability": "acme_lookalike"}, {"acme_lookalike": LOOKALIKE_SOURCE}, first)
+    host = make_host(load_entry_points=True)
+    assert host.plugin_set.infos["reliability"].distribution == "health-monitor-reliability"
+    assert host.owned_by("reliability") == owned
+    (problem,) = host.problems
+    assert problem.plugin.distribution == "acme-jobs" and "health-monitor-reliability" in problem.error
+    # The user can pin either one by distribution name.
+    host = make_host(load_entry_points=True, block={"health-monitor-reliability"})
+    assert host.plugin_set.infos["reliability"].distribution == "acme-jobs"
+
+
+def test_one_module_under_two_entry_points_is_a_reported_problem(make_host, install):
+    install(
+        "health-monitor-twin",
+        {"twin": "twin_plugin", "twin_copy": "twin_plugin"},
+        {"twin_plugin": TWIN_SOURCE},
+    )
+    install("acme-twins", {"left": "acme_twins", "right": "acme_twins"}, {"acme_twins": TWIN_SOURCE})
+    host = make_host(load_entry_points=True, allow={"twin", "twin_copy", "left", "right"})
+    assert [p.name for p in host.plugins] == ["twin"]  # kept under the name its distribution has
+    assert host.owned_by("twin")["feature_tables"] == ["twin_features"]
+    problems = {p.plugin.name: p.error for p in host.problems}
+    assert set(problems) == {"twin_copy", "left", "right"}
+    assert (
+        "'twin' and 'twin_copy'" in problems["twin_copy"]
+        and "registered as 'twin' only" in problems["twin_copy"]
+    )
+    assert "'left' and 'right'" in problems["left"] and "under none of them" in problems["left"]
+
+
+def test_plugins_json_shows_who_owns_what_and_who_was_refused(install, capsys):
+    from health_monitor.cli import main
+
+    install("acme-jobs", {"acme": "acme_lookalike"}, {"acme_lookalike": LOOKALIKE_SOURCE})
+    assert main(["plugins", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    rows = {row["name"]: row for row in out["plugins"]}
+    assert rows["reliability"]["domain"] == "reliability"
+    assert "job_failure_predictor" in rows["reliability"]["models"]
+    assert "job_failure_predictor" in rows["reliability"]["labels"]
+    assert rows["reliability"]["feature_tables"] and rows["reliability"]["tools"]
+    assert rows["acme"]["models"] == []
+    assert {(p["plugin"], p["phase"]) for p in out["problems"]} == {
+        ("acme", "register_models"),
+        ("acme", "register_labels"),
+    }
+    assert any("belongs to plugin 'reliability'" in p["error"] for p in out["problems"])

@@ -3,7 +3,8 @@
 ``health-monitor model-cards --out docs/model-cards --home H`` writes ``<model>.md`` for every
 model plus an ``index.md``. Everything on a card comes from the model's spec (purpose, keys,
 features, label, algorithm, baseline, notes) or from the MLflow run of its champion on home
-``H`` (metrics, baseline metrics on the same test rows, row counts, verdict), so regenerating
+``H`` (metrics, baseline metrics on the same test rows, their 95% intervals, row counts, verdict;
+for a model the champion gate held back, its challenger's), so regenerating
 the cards on a new measurement keeps them true.
 """
 
@@ -52,6 +53,19 @@ def _algorithm(spec: Model) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _verdict_reason(card: dict[str, Any]) -> str:
+    """Why the verdict: the difference and its interval, or why there is no interval."""
+    reason = card.get("verdict_reason") or "measured before verdicts had intervals"
+    return reason + ("; model minus baseline, positive is better" if card.get("difference_ci95") else "")
+
+
+def _difference(card: dict[str, Any]) -> str:
+    ci = card.get("difference_ci95")
+    if not ci:
+        return "n/a"
+    return f"{card['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
 def render_card(spec: Model, host: Host, card: dict[str, Any], measured_on: str) -> str:
     labels = host.labels.get(spec.name)
     plugin = host.models[spec.name].plugin
@@ -89,26 +103,37 @@ def render_card(spec: Model, host: Host, card: dict[str, Any], measured_on: str)
         f"## Evaluation ({measured_on})",
         "",
     ]
-    if card.get("status") != "trained":
+    if card.get("status") not in ("trained", "no champion"):
         lines += ["Not trained on the measured home.", ""]
     else:
         metrics, baseline = card["metrics"], card["baseline_metrics"]
         names = [m for m in LEAD_METRICS if m in metrics or m in baseline]
         names += sorted((set(metrics) | set(baseline)) - set(names))
         headline = card["headline_metric"]
+        shown = (
+            f"champion v{card['version']}"
+            if card["status"] == "trained"
+            else f"no champion: v{card['challenger_version']} held back as challenger ({card.get('alias_reason')})"
+        )
+
+        def cell(m: str, value: Any, ci: list[float] | None) -> str:
+            return _fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if m == headline and ci else "")
+
         lines += [
             f"Train {card['train_rows']:,} rows, test {card['test_rows']:,} rows (test from "
-            f"{card['split_cutoff']}); champion v{card['version']}. Headline metric: **{headline}** "
-            f"({'higher' if card['higher_is_better'] else 'lower'} is better).",
+            f"{card['split_cutoff']}); {shown}. Headline metric: **{headline}** "
+            f"({'higher' if card['higher_is_better'] else 'lower'} is better; 95% bootstrap interval "
+            "in brackets).",
             "",
             "| metric | model | baseline |",
             "|---|---|---|",
             *[
-                f"| {'**' + m + '**' if m == headline else m} | {_fmt(metrics.get(m))} | {_fmt(baseline.get(m))} |"
+                f"| {'**' + m + '**' if m == headline else m} | {cell(m, metrics.get(m), card.get('model_ci95'))} "
+                f"| {cell(m, baseline.get(m), card.get('baseline_ci95'))} |"
                 for m in names
             ],
             "",
-            f"**Verdict: {card['verdict']}.**"
+            f"**Verdict: {card['verdict']}** ({_verdict_reason(card)})."
             if metrics
             else "**Not evaluated** (no labels on this account).",
             "",
@@ -129,8 +154,12 @@ def write_cards(runtime: Runtime, host: Host, out: Path, measured_on: str) -> li
         f"Measured on {measured_on}. Regenerate with `health-monitor model-cards --out docs/model-cards`",
         "on a home after `health-monitor demo` (see each card for the details).",
         "",
-        "| model | domain | problem | headline | model | baseline | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "The difference is the model's headline metric minus the baseline's, signed so that positive",
+        "means better, with its 95% paired-bootstrap interval; the verdict is `beats baseline` only",
+        "when the whole interval is above zero (docs/plugins.md, Evaluation).",
+        "",
+        "| model | domain | problem | headline | model | baseline | difference [95% CI] | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, owned in sorted(host.models.items(), key=lambda kv: (kv[1].spec.domain, kv[0])):
         spec, card = owned.spec, cards[name]
@@ -141,7 +170,9 @@ def write_cards(runtime: Runtime, host: Host, out: Path, measured_on: str) -> li
         index.append(
             f"| [{name}]({name}.md) | {spec.domain} | {spec.problem_type.value} | {headline} | "
             f"{_fmt(card.get('metrics', {}).get(headline))} | {_fmt(card.get('baseline_metrics', {}).get(headline))} | "
-            f"{card.get('verdict', card.get('status'))} |"
+            f"{_difference(card)} | {card.get('verdict', card.get('status'))}"
+            + (" (no champion)" if card.get("status") == "no champion" else "")
+            + " |"
         )
     (out / "index.md").write_text("\n".join(index) + "\n")
     return [*written, out / "index.md"]

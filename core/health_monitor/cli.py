@@ -16,7 +16,14 @@ import warnings
 from pathlib import Path
 
 from health_monitor import __version__
-from health_monitor.config import ENV_ACCOUNT_FILE, ENV_CATALOG, ENV_HOME, ENV_SOURCE_CATALOG, Settings
+from health_monitor.config import (
+    ENV_ACCOUNT_FILE,
+    ENV_CATALOG,
+    ENV_HOME,
+    ENV_ITEM_TIME_LIMIT,
+    ENV_SOURCE_CATALOG,
+    Settings,
+)
 from health_monitor.errors import ConfigError, HealthMonitorError
 
 log = logging.getLogger("health_monitor")
@@ -40,6 +47,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
     return value
 
 
@@ -77,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS,
         help=f"YAML file of commitments and job SLAs (env {ENV_ACCOUNT_FILE}; default <home>/account.yaml)",
+    )
+    common.add_argument(
+        "--item-time-limit",
+        type=_seconds,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="stop a feature table, model training or scoring that runs longer, report it with its "
+        f"plugin and go on (env {ENV_ITEM_TIME_LIMIT}; default 1800; 0: no limit)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -185,9 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         scope(add(name, help))
     p = add(
-        "evaluate", "Each model's champion: its test metrics next to its baseline's, row counts and verdict."
+        "evaluate",
+        "Each model's champion: its test metrics next to its baseline's, the 95%% interval of the "
+        "difference, row counts and verdict.",
     )
     scope(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "promote",
+        "Make a version of a model its champion by hand (what train's gate held back, or an older "
+        "version to roll back); the reason, who and when are recorded on the version.",
+    )
+    p.add_argument("--model", required=True, help="the model, as `health-monitor models` names it")
+    p.add_argument("--version", type=_positive_int, required=True, help="the registered version to promote")
+    p.add_argument("--reason", required=True, help="why: recorded on the version as a tag")
+    p.add_argument("--by", default=None, help="who promotes (default: the current user)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("explain", "Explain one prediction: its top contributing features with values and weights.")
     p.add_argument("--model", required=True, help="the model whose prediction to explain")
@@ -227,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--undo", action="store_true", help="restore each table of the unfinished load to its earlier version"
     )
-    p = add("plugins", "List the loaded plugins with their distribution, version and models.")
+    p = add(
+        "plugins",
+        "List the loaded plugins with their domain, distribution, version and the names each owns "
+        "(feature tables, models, labels, explainers, tools), and the plugins refused.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("models", "List the registered model specs.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -277,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog=getattr(args, "catalog", None),
             source_catalog=getattr(args, "source_catalog", None),
             account_file=getattr(args, "account_file", None),
+            item_time_limit=getattr(args, "item_time_limit", None),
         )
         return COMMANDS[args.command](args, settings)
     except (HealthMonitorError, ValueError) as exc:
@@ -524,15 +566,41 @@ def cmd_evaluate(args, settings: Settings) -> int:
         print(json.dumps(cards, indent=2))
         return 0
     for c in cards:
-        if c["status"] != "trained":
+        if c["status"] == "not trained":
             print(f"{c['model']:<34} {c['domain']:<12} not trained")
             continue
-        metric = c["headline_metric"]
+        metric, ci = c["headline_metric"], c.get("difference_ci95")
+        shown = (
+            f"v{c['version']}"
+            if c["version"] is not None
+            else f"no champion (v{c['challenger_version']} held back)"
+        )
+        difference = f"difference {c['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]  " if ci else ""
         print(
-            f"{c['model']:<34} {c['domain']:<12} v{c['version']}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
-            f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {c['verdict']}  "
+            f"{c['model']:<34} {c['domain']:<12} {shown}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
+            f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {difference}{c['verdict']}  "
             f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
         )
+    return 0
+
+
+def cmd_promote(args, settings: Settings) -> int:
+    from health_monitor.promotion import promote
+    from health_monitor.registry import ModelRegistry
+
+    if not (settings.mlflow_dir / "mlflow.db").exists():
+        raise ConfigError(f"no MLflow store in {settings.home}; run `health-monitor train` first")
+    registry = ModelRegistry.local(settings.mlflow_dir)  # no Spark, no plugins: the registry only
+    done = promote(registry, settings.registered_model(args.model), args.version, args.reason, by=args.by)
+    if args.json:
+        print(json.dumps(done, indent=2))
+        return 0
+    replaced = f"v{done['replaced']}" if done["replaced"] is not None else "no champion"
+    print(
+        f"{done['model']}: champion is now v{done['version']} (was {replaced}); "
+        f"by {done['by']} at {done['at']}: {done['reason']}"
+    )
+    print(f"next: health-monitor infer --model {args.model}")
     return 0
 
 
@@ -604,12 +672,14 @@ def cmd_serve(args, settings: Settings) -> int:
 
 def cmd_plugins(args, settings: Settings) -> int:
     host = _host()
+    # Each plugin with every name it owns: who answers for a model, table, label or tool.
     rows = [
         {
             "name": p.name,
+            "domain": p.domain,
             "distribution": p.distribution,
             "version": p.version,
-            "models": host.models_of(p.name),
+            **host.owned_by(p.name),
         }
         for p in host.plugins
     ]
@@ -630,6 +700,9 @@ def cmd_plugins(args, settings: Settings) -> int:
             print(
                 f"{r['name']:<12} {r['distribution'] or '-':<28} {r['version'] or '-':<8} {', '.join(r['models'])}"
             )
+            for kind in ("feature_tables", "tools"):
+                if r[kind]:
+                    print(f"{'':<12} {kind.replace('_', ' ')}: {', '.join(r[kind])}")
     return 1 if problems else 0
 
 
@@ -739,6 +812,7 @@ COMMANDS = {
     "train": _stage("run_train"),
     "infer": _stage("run_infer"),
     "evaluate": cmd_evaluate,
+    "promote": cmd_promote,
     "explain": cmd_explain,
     "serve": cmd_serve,
     "tools": cmd_tools,

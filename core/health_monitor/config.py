@@ -17,6 +17,10 @@ ENV_HOME = "HEALTH_MONITOR_HOME"
 ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
 ENV_SOURCE_CATALOG = "HEALTH_MONITOR_SOURCE_CATALOG"
 ENV_ACCOUNT_FILE = "HEALTH_MONITOR_ACCOUNT_FILE"
+ENV_ITEM_TIME_LIMIT = "HEALTH_MONITOR_ITEM_TIME_LIMIT"
+# Seconds one feature table, model training or scoring may take. The slowest item of the medium
+# demo takes well under a minute; the seed scale is about three times larger. 0 means no limit.
+DEFAULT_ITEM_TIME_LIMIT = 1800.0
 DEFAULT_HOME = Path("~/.health-monitor")
 DEFAULT_CATALOG = "health_monitor"
 DEFAULT_SOURCE_CATALOG = "system"
@@ -33,6 +37,17 @@ def check_identifier(value: str, what: str) -> str:
             f"got {value!r}"
         )
     return value
+
+
+def check_time_limit(value: float | str, what: str) -> float:
+    """``value`` as seconds (a number >= 0; 0 means no limit), else raise ConfigError naming ``what``."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number of seconds (0: no limit), got {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigError(f"{what} must be a number of seconds >= 0 (0: no limit), got {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -65,10 +80,15 @@ class Settings:
     source_catalog: str = DEFAULT_SOURCE_CATALOG
     # The user-edited file of what no system table holds (commitments, job SLAs); None: in the home.
     account_file: Path | None = None
+    # Seconds the plugin code of one pipeline item may run before it is stopped; None: no limit.
+    item_time_limit: float | None = DEFAULT_ITEM_TIME_LIMIT
 
     def __post_init__(self) -> None:
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
+        if self.item_time_limit is not None:
+            limit = check_time_limit(self.item_time_limit, "item time limit")
+            object.__setattr__(self, "item_time_limit", limit or None)
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
         if self.account_file is not None:
             object.__setattr__(self, "account_file", Path(self.account_file).expanduser().resolve())
@@ -80,16 +100,21 @@ class Settings:
         catalog: str | None = None,
         source_catalog: str | None = None,
         account_file: str | os.PathLike | None = None,
+        item_time_limit: float | str | None = None,
     ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
         source_catalog = source_catalog or os.environ.get(ENV_SOURCE_CATALOG) or DEFAULT_SOURCE_CATALOG
         account_file = account_file or os.environ.get(ENV_ACCOUNT_FILE) or None
+        if item_time_limit is None:
+            item_time_limit = os.environ.get(ENV_ITEM_TIME_LIMIT) or DEFAULT_ITEM_TIME_LIMIT
+        limit = check_time_limit(item_time_limit, f"item time limit ({ENV_ITEM_TIME_LIMIT})")
         return cls(
             home=Path(home),
             catalog=catalog,
             source_catalog=source_catalog,
             account_file=Path(account_file) if account_file else None,
+            item_time_limit=limit or None,
         )
 
     def system(self, table: str) -> str:

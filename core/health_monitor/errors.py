@@ -19,7 +19,12 @@ class TableNotFoundError(HealthMonitorError, LookupError):
         super().__init__(f"table {name} does not exist" + (f": {hint}" if hint else ""))
 
 
-class MissingInputError(TableNotFoundError):
+class SkipItem(HealthMonitorError):
+    """An item of a pipeline that cannot run for a reason that is not a failure: the pipeline
+    reports it as skipped, with this message, and the exit status stays 0."""
+
+
+class MissingInputError(TableNotFoundError, SkipItem):
     """A Gold or feature table an item needs was never built (its system tables are not loaded,
     or the feature table was skipped): the item is skipped with this note, not failed."""
 
@@ -28,6 +33,11 @@ class UnfinishedLoadError(HealthMonitorError):
     """A command that replaces many tables (``load-gold``, ``gold``, ...) stopped midway, or is
     still running: the tables do not belong together. The message names the load, the tables it
     replaced and not, and the command that finishes it and the one that undoes it."""
+
+
+class NoChampionError(SkipItem):
+    """A model has versions but no ``champion``: the champion gate held them back as
+    ``challenger``. ``infer`` skips it with this note; ``health-monitor promote`` ends it."""
 
 
 class SchemaError(HealthMonitorError, ValueError):

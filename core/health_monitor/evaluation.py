@@ -1,4 +1,5 @@
-"""Honest evaluation: a time-based split and the metrics of each problem type."""
+"""Honest evaluation: a time-based split and the metrics of each problem type. Whether one set of
+predictions is better than another is decided with error bars, in :mod:`health_monitor.verdicts`."""
 
 from __future__ import annotations
 
@@ -113,30 +114,3 @@ def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame)
         out["roc_auc"] = float(skm.roc_auc_score(truth, ranking))
         out["pr_auc"] = float(skm.average_precision_score(truth, ranking))
     return out
-
-
-def compare(
-    problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]
-) -> int | None:
-    """1 if ``candidate`` is better than ``reference`` on the headline metric, 0 if equal, -1 if
-    worse; None when either lacks it."""
-    name, higher = HEADLINE[problem_type]
-    a, b = candidate.get(name), reference.get(name)
-    if a is None or b is None or np.isnan(a) or np.isnan(b):
-        return None
-    sign = int(np.sign(a - b))
-    return sign if higher else -sign
-
-
-def better(
-    problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]
-) -> bool | None:
-    """Is ``candidate`` at least as good as ``reference`` on the headline metric? None if unknown."""
-    order = compare(problem_type, candidate, reference)
-    return None if order is None else order >= 0
-
-
-def beats(problem_type: ProblemType, candidate: dict[str, float], reference: dict[str, float]) -> bool | None:
-    """Is ``candidate`` strictly better than ``reference`` on the headline metric? None if unknown."""
-    order = compare(problem_type, candidate, reference)
-    return None if order is None else order > 0

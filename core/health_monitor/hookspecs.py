@@ -10,8 +10,11 @@ group, named after its domain::
 Two kinds of hooks, one grammar:
 
 - ``register_*(register)`` hooks are called once when the host loads its plugins. The plugin
-  calls ``register(spec)`` for each thing it contributes. A name registered twice is an error
-  that names both plugins. A plugin that registers nothing simply does not implement the hook.
+  calls ``register(spec)`` for each thing it contributes. Names have owners: a name two plugins
+  register goes to the plugin whose domain (its entry-point name) is the spec's ``domain``, and
+  the other is refused that name only, with a problem naming the owner; labels and explainers
+  come only from the model's owner (``health_monitor.host``). A plugin that registers nothing
+  simply does not implement the hook.
 - ``before_stage`` / ``after_stage`` / ``on_stage_error`` are called around each pipeline stage
   (``features``, ``train``, ``infer``) for every item it processes; they observe and must not
   change what they receive.
@@ -83,7 +86,8 @@ def register_tools(register: Callable[..., None]) -> None:
     Call ``register(tool)`` with a :class:`health_monitor.specs.AgentTool`: a name, the domain
     whose agent gets it, a description, a pydantic argument model and a ``run(context, args)``
     that reads predictions through the :class:`health_monitor.specs.ToolContext`. Tool names are
-    unique across plugins and stable: agents and prompts refer to them.
+    global and stable (agents and prompts refer to them): a name two plugins register goes to
+    the plugin whose domain is the tool's ``domain``.
     """
 
 
@@ -104,5 +108,6 @@ def after_stage(stage: str, item: str, settings: Any, result: dict[str, Any]) ->
 
 @hookspec
 def on_stage_error(stage: str, item: str, settings: Any, error: BaseException) -> None:
-    """Called when ``item`` failed. The stage goes on with the next item; the run's summary and
-    exit status report the failure."""
+    """Called when ``item`` failed, or was stopped at the item time limit (``error`` is then a
+    ``health_monitor.deadline.TimeLimitError``). The stage goes on with the next item; the
+    run's summary and exit status report the failure."""

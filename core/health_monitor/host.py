@@ -3,6 +3,18 @@
 The host asks each plugin, one at a time, to register its specs, so that a plugin raising in a
 hook is reported by name while the others still load. It validates what plugins register
 (types, unique names, cross references) and exposes the result as plain core types.
+
+Names have owners. A hook's registrations are collected from every plugin first and only then
+decided, name by name, so the outcome never depends on the order plugins load in:
+
+- a name one plugin claims is that plugin's;
+- a name several plugins claim belongs to the one whose domain (its entry-point name) is the
+  spec's ``domain``; the others are refused for that name only, with a problem naming the
+  owner. When no single claimant is at home, every claimant is refused;
+- labels and explainers are keyed by model: only the plugin that owns the model may give them.
+
+A plugin raising in a hook registers nothing of that hook, but the names it had claimed stay
+claimed: another plugin cannot take them over because their owner broke.
 """
 
 from __future__ import annotations
@@ -13,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from health_monitor.plugins import PluginInfo, PluginProblem, PluginSet, make_plugin_manager
+from health_monitor.plugins import (
+    ENV_ALLOW,
+    ENV_BLOCK,
+    PluginInfo,
+    PluginProblem,
+    PluginSet,
+    make_plugin_manager,
+)
 from health_monitor.specs import AgentTool, Explainer, FeatureTable, Labels, Model
 
 log = logging.getLogger(__name__)
@@ -49,6 +68,20 @@ class Host:
 
     def models_of(self, plugin: str) -> list[str]:
         return sorted(name for name, owned in self.models.items() if owned.plugin.name == plugin)
+
+    def owned_by(self, plugin: str) -> dict[str, list[str]]:
+        """Every name ``plugin`` owns, by kind (feature_tables, models, labels, explainers, tools)."""
+        kinds = {
+            "feature_tables": self.feature_tables,
+            "models": self.models,
+            "labels": self.labels,
+            "explainers": self.explainers,
+            "tools": self.tools,
+        }
+        return {
+            kind: sorted(name for name, owned in registered.items() if owned.plugin.name == plugin)
+            for kind, registered in kinds.items()
+        }
 
     def select_models(self, domain: str | None = None, model: str | None = None) -> list[Owned[Model]]:
         """Models filtered by domain and/or name; an unknown name raises with the valid ones."""
@@ -93,34 +126,76 @@ class Host:
 def load_host(plugin_set: PluginSet | None = None) -> Host:
     """Load plugins (entry points unless ``plugin_set`` is given) and collect their specs."""
     host = Host(plugin_set or make_plugin_manager())
-    _collect(host, "register_feature_tables", FeatureTable, host.feature_tables, lambda s: s.name)
-    _collect(host, "register_models", Model, host.models, lambda s: s.name)
-    _collect(host, "register_labels", Labels, host.labels, lambda s: s.model)
-    _collect(host, "register_explainers", Explainer, host.explainers, lambda s: s.model)
-    _collect(host, "register_tools", AgentTool, host.tools, lambda s: s.name)
+    _collect(host, "register_feature_tables", FeatureTable, host.feature_tables, lambda s: s.name, _by_domain)
+    _collect(host, "register_models", Model, host.models, lambda s: s.name, _by_domain)
+    _collect(host, "register_labels", Labels, host.labels, lambda s: s.model, _by_model_owner(host))
+    _collect(
+        host, "register_explainers", Explainer, host.explainers, lambda s: s.model, _by_model_owner(host)
+    )
+    _collect(host, "register_tools", AgentTool, host.tools, lambda s: s.name, _by_domain)
     _check_references(host)
     return host
 
 
+@dataclass(frozen=True)
+class _Claim:
+    spec: Any
+    plugin: PluginInfo
+    live: bool  # False when the plugin's hook raised: the claim reserves the name, registers nothing
+
+
+# Who owns a name, given every claim on it: (owner's plugin name, why), or None: nobody does.
+Resolver = Callable[[str, list[_Claim]], "tuple[str, str] | None"]
+
+
+def _by_domain(name: str, claims: list[_Claim]) -> tuple[str, str] | None:
+    if len(claims) == 1:
+        return claims[0].plugin.name, "the only plugin that registers it"
+    at_home = [c for c in claims if getattr(c.spec, "domain", None) == c.plugin.domain]
+    if len(at_home) != 1:
+        return None
+    return at_home[0].plugin.name, f"whose domain {at_home[0].plugin.domain!r} it is in"
+
+
+def _by_model_owner(host: Host) -> Resolver:
+    def resolve(name: str, claims: list[_Claim]) -> tuple[str, str] | None:
+        owner = host.models.get(name)
+        if owner is not None:
+            return owner.plugin.name, f"which owns the model {name!r}"
+        # An unknown model: one claim is kept for _check_references to report; several are refused.
+        return (claims[0].plugin.name, "") if len(claims) == 1 else None
+
+    return resolve
+
+
 def _collect(
-    host: Host, hook: str, kind: type, into: dict[str, Owned], key: Callable[[Any], str | None]
+    host: Host,
+    hook: str,
+    kind: type,
+    into: dict[str, Owned],
+    key: Callable[[Any], str | None],
+    resolve: Resolver,
 ) -> None:
     pset = host.plugin_set
-    for impl in getattr(pset.pm.hook, hook).get_hookimpls():  # registration order
+    claims: dict[str, list[_Claim]] = {}
+    for impl in getattr(pset.pm.hook, hook).get_hookimpls():
         info = pset.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
-        staged: dict[str, Owned] = {}
+        staged: dict[str, Any] = {}
 
         def register(spec: Any, _info: PluginInfo = info, _staged: dict = staged) -> None:
+            # Refusals are per object: the plugin's other registrations go on.
             if not isinstance(spec, kind):
-                raise TypeError(f"{hook} expects {kind.__name__} objects, got {type(spec).__name__}")
-            name = key(spec)
-            if not name:
-                raise TypeError(f"{hook}: registered object {spec!r} has no name")
-            if name in into or name in _staged:
-                other = (into.get(name) or _staged[name]).plugin
-                raise ValueError(f"{kind.__name__} {name!r} is registered twice: by {other} and by {_info}")
-            _staged[name] = Owned(spec, _info)
+                error = f"{hook} expects {kind.__name__} objects, got {type(spec).__name__}"
+            elif not key(spec):
+                error = f"{hook}: registered object {spec!r} has no name"
+            elif key(spec) in _staged:
+                error = f"{kind.__name__} {key(spec)!r} is registered twice by {_info}"
+            else:
+                _staged[key(spec)] = spec
+                return
+            pset.problems.append(PluginProblem(_info, hook, error))
 
+        live = True
         try:
             impl.function(register=register)
         except Exception as exc:
@@ -128,8 +203,41 @@ def _collect(
             pset.problems.append(
                 PluginProblem(info, hook, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             )
-            continue
-        into.update(staged)
+            live = False
+        for name, spec in staged.items():
+            claims.setdefault(name, []).append(_Claim(spec, info, live))
+
+    for name in sorted(claims):
+        group = claims[name]
+        decided = resolve(name, group)
+        for claim in group:
+            if decided is not None and claim.plugin.name == decided[0]:
+                if claim.live:
+                    into[name] = Owned(claim.spec, claim.plugin)
+                continue
+            error = _refusal(kind, name, group, claim, decided, pset)
+            pset.problems.append(PluginProblem(claim.plugin, hook, error))
+
+
+def _refusal(
+    kind: type,
+    name: str,
+    group: list[_Claim],
+    claim: _Claim,
+    decided: tuple[str, str] | None,
+    pset: PluginSet,
+) -> str:
+    what = f"{kind.__name__} {name!r}"
+    if decided is not None:
+        owner = pset.infos.get(decided[0], PluginInfo(decided[0]))
+        return f"{what} belongs to {owner}, {decided[1]}; not registered for {claim.plugin}"
+    claimants = " and ".join(str(c.plugin) for c in group)
+    domain = getattr(claim.spec, "domain", None)
+    in_domain = f" (its domain is {domain!r})" if domain else ""
+    return (
+        f"{what} is registered twice: by {claimants}, and it is in the domain of none of them{in_domain}; "
+        f"registered by neither. Keep one with {ENV_ALLOW} or {ENV_BLOCK}"
+    )
 
 
 def _check_references(host: Host) -> None:

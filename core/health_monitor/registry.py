@@ -7,12 +7,39 @@ Databricks the registry is Unity Catalog (``databricks-uc``). Versions are found
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import socket
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from health_monitor.deadline import checkpoint
+
+log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+EXPERIMENT_PREFIX = "/health-monitor/"  # this project's experiments: /health-monitor/<domain>
+# Who runs an MLflow run: set when it starts, so a later process can tell a run whose process
+# was killed (left RUNNING for ever) from one still being trained.
+PID_TAG = "health_monitor.pid"
+HOST_TAG = "health_monitor.host"
+CLOSED_TAG = "health_monitor.closed"
+
+
+def run_owner_tags() -> dict[str, str]:
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -20,6 +47,7 @@ class RegisteredVersion:
     name: str
     version: int
     run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def uri(self) -> str:
@@ -86,10 +114,62 @@ class ModelRegistry:
             mv = self.client().get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
-        return RegisteredVersion(name, int(mv.version), mv.run_id)
+        return RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {}))
+
+    def versions(self, name: str) -> list[RegisteredVersion]:
+        """Every registered version of ``name``, oldest first; empty if the model is not registered."""
+        found = self.client().search_model_versions(f"name = '{name}'")
+        return sorted(
+            (RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {})) for mv in found),
+            key=lambda v: v.version,
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
+        checkpoint(f"set alias {alias} of {name}")
         self.client().set_registered_model_alias(name, alias, str(version))
+
+    def close_abandoned_runs(self, older_than: float | None = None) -> list[tuple[str, str]]:
+        """Close as FAILED the RUNNING runs of this project's experiments that nobody runs any more.
+
+        A run is abandoned when its process (tags ``health_monitor.pid`` and ``.host``) no longer
+        exists on this host, or when it started more than ``older_than`` seconds ago (an item's
+        time limit: no item runs longer). Returns ``(run_id, reason)`` per closed run.
+        """
+        client = self.client()
+        experiments = client.search_experiments(filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'")
+        if not experiments:
+            return []
+        here, now_ms = socket.gethostname(), time.time() * 1000
+        closed, token = [], None
+        while True:
+            page = client.search_runs(
+                [e.experiment_id for e in experiments],
+                filter_string="attributes.status = 'RUNNING'",
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                tags, pid = run.data.tags, run.data.tags.get(PID_TAG, "")
+                if tags.get(HOST_TAG) == here and pid.isdigit() and not _alive(int(pid)):
+                    reason = f"its process {pid} on {here} is gone"
+                elif older_than is not None and now_ms - run.info.start_time > older_than * 1000:
+                    reason = f"it started more than {older_than:g} s ago (the item time limit)"
+                else:
+                    continue
+                client.set_tag(run.info.run_id, CLOSED_TAG, reason)
+                client.set_terminated(run.info.run_id, "FAILED")
+                closed.append((run.info.run_id, reason))
+            token = page.token
+            if not token:
+                return closed
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.client().delete_registered_model_alias(name, alias)
+
+    def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, value)
 
 
 _PLACE = "home.json"  # where the store was when its artifact locations were written

@@ -88,6 +88,10 @@ class FeatureTable:
     keys) makes the table usable in point-in-time lookups: a training row takes the latest
     feature row at or before its own time. Every feature in a row must be known at
     ``timestamp_key``: rolling windows end at that row, never after it.
+
+    ``domain`` is the domain the table belongs to. A plugin whose entry point is that domain
+    owns the name: another plugin registering the same name is refused (docs/plugins.md, "Names
+    have owners"). A table without a domain is registered only while nobody else claims its name.
     """
 
     name: str
@@ -96,6 +100,7 @@ class FeatureTable:
     timestamp_key: str | None = None
     description: str = ""
     sources: tuple[str, ...] = ()  # Gold tables read, for docs and lineage
+    domain: str | None = None
     # warnings(rows) -> lines a user should read about the rows just computed (a feed that lands
     # late, an entity gone quiet); `features` prints them. It runs on the cached result: aggregate,
     # never collect the rows.
@@ -103,6 +108,8 @@ class FeatureTable:
 
     def __post_init__(self) -> None:
         _check_name(self.name, "feature table name")
+        if self.domain is not None:
+            _check_name(self.domain, f"feature table {self.name}: domain")
         object.__setattr__(self, "primary_keys", _as_tuple(self.primary_keys, f"{self.name}.primary_keys"))
         if self.timestamp_key is not None and self.timestamp_key not in self.primary_keys:
             raise SchemaError(

@@ -47,10 +47,16 @@ def stage_lines(report: StageReport) -> list[str]:
                 if metric is not None
                 else "no labels: not evaluated"
             )
+            ci = d.get("difference_ci95")
+            interval = f": difference {d['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
+            if not ci and metric is not None:
+                interval = f": {d['verdict_reason']}"  # why there is no interval
             lines.append(
-                f"  {item.item:<34} v{d['version']} {d['alias']:<10} {score}  ({d['verdict']}; "
+                f"  {item.item:<34} v{d['version']} {d['alias']:<10} {score}  ({d['verdict']}{interval}; "
                 f"train {d['train_rows']:,} / test {d['test_rows']:,} rows)"
             )
+            if d["alias"] != "champion":
+                lines.append(f"  {'':<34} held back: {d['alias_reason']}")
         else:
             lines.append(f"  {item.item:<34} {d.get('rows', 0):>10,} rows  {item.seconds:6.1f}s")
         lines += [f"    warning: {w}" for w in d.get("warnings", [])]

@@ -18,6 +18,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from pyspark.sql import DataFrame
 
+from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureLookup, FeatureSpec
 from health_monitor.featurestore.joins import apply_lookup, feature_columns
@@ -145,6 +146,7 @@ class LocalFeatureStore:
         ``output_columns`` (name, type) describe what ``model.predict`` returns; the default is
         one double column ``prediction``. Returns MLflow's ``ModelInfo``.
         """
+        checkpoint(f"log and register {registered_model_name or artifact_path}")
         outputs = output_columns or [("prediction", "double")]
         packed = FeatureStoreModel(model, training_set.feature_spec, outputs)
         signature = ModelSignature(

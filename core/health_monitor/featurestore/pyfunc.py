@@ -6,6 +6,7 @@ and features each input comes from.
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 import mlflow.pyfunc
@@ -35,7 +36,11 @@ class FeatureStoreModel(mlflow.pyfunc.PythonModel):
 
 
 def load_packed_model(model_uri: str) -> FeatureStoreModel:
-    loaded = mlflow.pyfunc.load_model(model_uri)
+    # Into a scratch folder: loading a `models:/` URI in place writes `registered_model_meta`
+    # into the stored artifacts, and loading must leave the home as it was. The unpickled model
+    # is whole in memory, so the copy goes when the load is done.
+    with tempfile.TemporaryDirectory(prefix="hm-model-") as scratch:
+        loaded = mlflow.pyfunc.load_model(model_uri, dst_path=scratch)
     packed = loaded.unwrap_python_model()
     if not isinstance(packed, FeatureStoreModel):
         raise SchemaError(f"{model_uri} was not logged by the feature store (no feature spec)")

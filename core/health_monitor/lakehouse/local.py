@@ -29,6 +29,7 @@ from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
 
@@ -99,6 +100,7 @@ class LocalLakehouse:
 
         ``cluster_by`` names a date or timestamp column: the files then hold contiguous days, so
         that :meth:`replace_where` on the latest days rewrites only the files that hold them."""
+        checkpoint(f"write {name}")
         path = self.path(name)
         columns = _column_names(data)
         named = [("primary key", k) for k in primary_keys or []] + (
@@ -204,6 +206,7 @@ class LocalLakehouse:
             RemoveAction(path=a["path"], data_change=True, deletion_timestamp=now, size=a["size_bytes"])
             for a in [*removed, *straddling]
         ]
+        checkpoint(f"commit {name}")
         if removes or adds:
             existing.create_write_transaction([*removes, *adds], mode="append", schema=schema)
         self._write_meta(path, primary_keys or self._meta(path).get("primary_keys"), None, description)
@@ -211,6 +214,7 @@ class LocalLakehouse:
 
     def _write_arrow(self, name: str, path: Path, table: pa.Table) -> None:
         table = _delta_compatible(table)
+        checkpoint(f"commit {name}")
         write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
 
     def _write_spark(self, name: str, path: Path, df: DataFrame, cluster_by: str | None = None) -> None:
@@ -218,6 +222,7 @@ class LocalLakehouse:
         files = sorted((path / version_dir).glob("*.parquet"))
         schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
         existing = self._delta(name, missing_ok=True)
+        checkpoint(f"commit {name}")  # a stopped item's files stay uncommitted, so invisible
         if existing is None:
             create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), adds, mode="overwrite")
         else:

@@ -57,6 +57,24 @@ def get_spark():
         return _session
 
 
+def cancel_jobs_with_item() -> None:
+    """Put the Spark jobs this thread starts in its pipeline item's job group, so that stopping the
+    item at its time limit cancels them (``interruptOnCancel``: running tasks are interrupted).
+    Outside a pipeline item, or without a SparkContext (Spark Connect), it does nothing."""
+    from health_monitor.deadline import current
+
+    token = current()
+    if token is None:
+        return
+    try:
+        context = get_spark().sparkContext
+    except Exception:  # Spark Connect has no SparkContext; its jobs then run to their end
+        return
+    group = f"health-monitor-{token.id}"
+    context.setJobGroup(group, token.label, interruptOnCancel=True)
+    token.on_cancel(lambda: context.cancelJobGroup(group))
+
+
 def spark_started() -> bool:
     return _session is not None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from health_monitor.errors import MissingInputError
 from health_monitor.host import Host
+from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
 from health_monitor.specs import FeatureTable
@@ -22,6 +23,7 @@ def run_features(
                 "not built (the system tables they come from are not loaded); "
                 f"{table.name} and the models that read it are skipped",
             )
+        cancel_jobs_with_item()
         df = table.compute(runtime.tables).persist()  # checked for key violations, then written
         try:
             info = runtime.feature_store.create_table(
@@ -45,4 +47,5 @@ def run_features(
         host,
         runtime.settings,
         progress,
+        time_limit=runtime.settings.item_time_limit,
     )

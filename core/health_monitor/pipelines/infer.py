@@ -7,12 +7,13 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from health_monitor.errors import HealthMonitorError
+from health_monitor.errors import HealthMonitorError, NoChampionError
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
+from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.pipelines.train import model_base, require_feature_tables
-from health_monitor.registry import CHAMPION
+from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model
 
@@ -30,15 +31,24 @@ def run_infer(
         host,
         runtime.settings,
         progress,
+        time_limit=runtime.settings.item_time_limit,
     )
 
 
 def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
     settings = runtime.settings
     name = settings.registered_model(spec.name)
+    cancel_jobs_with_item()
     require_feature_tables(runtime, spec)  # a model skipped for want of data has no champion either
     champion = runtime.registry.version_by_alias(name, CHAMPION)
     if champion is None:
+        held = runtime.registry.version_by_alias(name, CHALLENGER)
+        if held is not None:
+            raise NoChampionError(
+                f"model {name} has no '{CHAMPION}': the champion gate held v{held.version} back as "
+                f"'{CHALLENGER}' (why: `health-monitor evaluate --model {spec.name}`); promote by hand: "
+                f"health-monitor promote --model {spec.name} --version {held.version} --reason TEXT"
+            )
         raise HealthMonitorError(
             f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`"
         )

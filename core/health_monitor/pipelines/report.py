@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from health_monitor.errors import MissingInputError
+from health_monitor.deadline import run_with_limit
+from health_monitor.errors import SkipItem
 from health_monitor.host import Host, Owned
 from health_monitor.plugins import PluginInfo
 
@@ -70,8 +71,13 @@ def run_items(
     host: Host,
     settings: Any,
     progress: bool = True,
+    time_limit: float | None = None,
 ) -> StageReport:
-    """Run ``work`` on each item; failures are caught, attributed and reported, never fatal."""
+    """Run ``work`` on each item; failures are caught, attributed and reported, never fatal.
+
+    An item still running after ``time_limit`` seconds (None: no limit) is stopped and reported
+    as failed with its plugin; the next item starts at once (see :mod:`health_monitor.deadline`).
+    """
     items = list(items)
     report = StageReport(stage)
     bar = tqdm(items, desc=stage, unit="item", disable=None if progress else True, leave=False)
@@ -81,9 +87,11 @@ def run_items(
         host.notify("before_stage", stage=stage, item=item, settings=settings)
         start = time.perf_counter()
         try:
-            details = work(owned.spec) or {}
-        except MissingInputError as exc:
-            # Not a failure: the account lacks what this item reads (a missing system table).
+            label = f"{stage} of {item} ({owned.plugin})"
+            details = run_with_limit(lambda spec=owned.spec: work(spec), time_limit, label) or {}
+        except SkipItem as exc:
+            # Not a failure: the account lacks what this item reads (a missing system table), or
+            # the champion gate held the model's versions back.
             result = ItemResult(
                 stage, item, owned.plugin, True, time.perf_counter() - start, {"skipped": str(exc)}
             )

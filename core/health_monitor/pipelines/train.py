@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata as md
+import logging
 from typing import Any
 
 import mlflow
@@ -13,19 +14,22 @@ import pandas as pd
 from sklearn.base import clone
 
 import health_monitor
-from health_monitor import evaluation
+from health_monitor import evaluation, verdicts
+from health_monitor.deadline import checkpoint, current
 from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
+from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.modeling import ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
-from health_monitor.registry import CHALLENGER, CHAMPION
+from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType
 
 LABEL = "__label__"
+log = logging.getLogger(__name__)
 
 
 def run_train(
@@ -33,6 +37,9 @@ def run_train(
 ) -> StageReport:
     runtime.refuse_if_half_loaded()  # labels are read from Gold: two loads at once mislead
     runtime.registry.configure()
+    # Runs a killed process left RUNNING would stay so for ever: close them as failed first.
+    for run_id, reason in runtime.registry.close_abandoned_runs(runtime.settings.item_time_limit):
+        log.warning("closed MLflow run %s as FAILED: %s", run_id, reason)
     selected = host.select_models(domain, model)
     plugins = {o.spec.name: o.plugin for o in selected}
     return run_items(
@@ -43,6 +50,7 @@ def run_train(
         host,
         runtime.settings,
         progress,
+        time_limit=runtime.settings.item_time_limit,
     )
 
 
@@ -116,13 +124,6 @@ def _training_frame(runtime: Runtime, host: Host, spec: Model):
     return training_set, frame, label
 
 
-def _evaluate(spec: Model, fitted: ScoringModel, X: pd.DataFrame, y: pd.Series | None) -> dict[str, float]:
-    if y is None or y.isna().all():
-        return {}
-    known = y.notna().to_numpy()
-    return evaluation.score(spec.problem_type, y[known], fitted.predict(X[known]))
-
-
 def requirements(plugin: PluginInfo) -> list[str]:
     reqs = [f"health-monitor=={health_monitor.__version__}"]
     if plugin.distribution:
@@ -143,6 +144,7 @@ def _params(estimator: Any, prefix: str) -> dict[str, str]:
 
 def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -> dict[str, Any]:
     settings, registry = runtime.settings, runtime.registry
+    cancel_jobs_with_item()
     training_set, frame, label = _training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
     features = list(spec.feature_names)
@@ -170,14 +172,18 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     )
     # The baseline sees every looked-up column: its rule may read a context feature.
     baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_fit, times=times)
-    metrics = _evaluate(spec, model, X_test, y_test)
-    baseline_metrics = _evaluate(spec, baseline, X_test, y_test)
-    beats = evaluation.beats(spec.problem_type, metrics, baseline_metrics)
+    test = Evaluated(spec, X_test, y_test, split.test[spec.time_column])
+    predicted, baseline_predicted = test.predict(model), test.predict(baseline)
+    metrics, baseline_metrics = test.score(predicted), test.score(baseline_predicted)
+    comparison = test.compare(predicted, baseline_predicted)
+    verdict = verdicts.verdict(comparison)
     headline, _ = evaluation.HEADLINE[spec.problem_type]
 
     name = settings.registered_model(spec.name)
+    checkpoint(f"log {spec.name}")  # a fit that returns after the time limit logs nothing
     registry.experiment(f"/health-monitor/{spec.domain}")
-    with mlflow.start_run(run_name=spec.name) as run:
+    with mlflow.start_run(run_name=spec.name, tags=run_owner_tags()) as run:
+        _close_when_stopped(registry, run.info.run_id)
         mlflow.set_tags(
             {
                 "model": spec.name,
@@ -187,7 +193,8 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
                 "plugin.distribution": plugin.distribution or "",
                 "plugin.version": plugin.version or "",
                 "baseline": spec.baseline_name,
-                "verdict": _verdict(beats),
+                "verdict": verdict,
+                "verdict_reason": verdicts.describe(comparison),
             }
         )
         mlflow.log_params(
@@ -199,10 +206,12 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
                 "split_cutoff": str(split.cutoff),
                 "features": ",".join(inputs)[:5000],
                 "context": ",".join(spec.context)[:5000],
+                **_bootstrap_params(comparison),
             }
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)})
+        mlflow.log_metrics(_interval_metrics(comparison, "test", "baseline", "difference"))
         info = runtime.feature_store.log_model(
             model,
             "model",
@@ -213,9 +222,12 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
             metadata={"model": spec.name, "domain": spec.domain, "problem_type": spec.problem_type.value},
         )
         version = int(info.registered_model_version)
-        alias, reason = _promote(runtime, spec, name, version, metrics, X_test, y_test)
+        alias, reason, versus = _promote(runtime, spec, name, version, comparison, predicted, test)
         mlflow.set_tag("alias", alias)
         mlflow.set_tag("alias_reason", reason)
+        if versus is not None:
+            mlflow.log_metrics(_interval_metrics(versus, None, None, "champion_difference"))
+        checkpoint(f"finish the run of {spec.name}")  # else the run would end FINISHED
     return {
         "version": version,
         "alias": alias,
@@ -225,33 +237,150 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "metrics": metrics,
         "baseline": spec.baseline_name,
         "baseline_metrics": baseline_metrics,
-        "verdict": _verdict(beats),
+        "verdict": verdict,
+        "verdict_reason": verdicts.describe(comparison),
+        **_intervals(comparison),
         "train_rows": len(split.train),
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
     }
 
 
-def _verdict(beats: bool | None) -> str:
-    return {True: "beats baseline", False: "does not beat baseline", None: "not evaluated"}[beats]
+def _close_when_stopped(registry, run_id: str) -> None:
+    """If this item is stopped at its time limit, its run ends FAILED at once, not RUNNING."""
+    token = current()
+    if token is not None:
+        token.on_cancel(lambda: registry.client().set_terminated(run_id, "FAILED"))
 
 
-def _promote(runtime, spec, name, version, metrics, X_test, y_test) -> tuple[str, str]:
-    """The new version becomes champion unless the current champion does better on the same rows."""
+class Evaluated:
+    """The labelled test rows of one model, on which every candidate is predicted and compared."""
+
+    def __init__(self, spec: Model, X: pd.DataFrame, y: pd.Series | None, times: pd.Series):
+        self.spec = spec
+        known = None if y is None or y.isna().all() else y.notna().to_numpy()
+        self.X = X if known is None else X[known]
+        self.y = None if known is None else y[known]
+        self.times = times if known is None else times[known]
+
+    def predict(self, fitted: ScoringModel) -> pd.DataFrame:
+        return fitted.predict(self.X)
+
+    def score(self, predicted: pd.DataFrame) -> dict[str, float]:
+        return {} if self.y is None else evaluation.score(self.spec.problem_type, self.y, predicted)
+
+    def compare(self, candidate: pd.DataFrame, reference: pd.DataFrame) -> verdicts.Comparison | None:
+        """Paired bootstrap of ``candidate`` against ``reference``; None without labels."""
+        if self.y is None:
+            return None
+        return verdicts.paired_bootstrap(self.spec.problem_type, self.y, candidate, reference, self.times)
+
+
+def _intervals(comparison: verdicts.Comparison | None) -> dict[str, Any]:
+    """The headline figures and their 95% intervals, as the run's details report them."""
+    if comparison is None:
+        return {"model_ci95": None, "baseline_ci95": None, "difference": None, "difference_ci95": None}
+    c = comparison
+    return {
+        "model_ci95": list(c.candidate_ci95) if c.candidate_ci95 else None,
+        "baseline_ci95": list(c.reference_ci95) if c.reference_ci95 else None,
+        "difference": c.difference,
+        "difference_ci95": list(c.difference_ci95) if c.difference_ci95 else None,
+        "bootstrap": {"unit": c.unit, "units": c.units, "resamples": c.resamples, "valid": c.valid_resamples},
+    }
+
+
+def _interval_metrics(
+    comparison: verdicts.Comparison | None, candidate: str | None, reference: str | None, difference: str
+) -> dict[str, float]:
+    """MLflow metrics of a comparison's intervals: ``<candidate>_<metric>_ci95_low`` ...,
+    ``<difference>`` and ``<difference>_ci95_low/high``."""
+    if comparison is None:
+        return {}
+    c, out = comparison, {}
+    if np.isfinite(c.difference):
+        out[difference] = c.difference
+    for prefix, ci in ((candidate, c.candidate_ci95), (reference, c.reference_ci95)):
+        if prefix and ci:
+            out[f"{prefix}_{c.metric}_ci95_low"], out[f"{prefix}_{c.metric}_ci95_high"] = ci
+    if c.difference_ci95:
+        out[f"{difference}_ci95_low"], out[f"{difference}_ci95_high"] = c.difference_ci95
+    return out
+
+
+def _bootstrap_params(comparison: verdicts.Comparison | None) -> dict[str, Any]:
+    if comparison is None:
+        return {}
+    return {
+        "bootstrap_unit": comparison.unit,
+        "bootstrap_units": comparison.units,
+        "bootstrap_resamples": comparison.resamples,
+        "bootstrap_valid_resamples": comparison.valid_resamples,
+    }
+
+
+def _by_hand(spec: Model, version: int) -> str:
+    return f"promote by hand: health-monitor promote --model {spec.name} --version {version} --reason TEXT"
+
+
+def _promote(
+    runtime: Runtime,
+    spec: Model,
+    name: str,
+    version: int,
+    comparison: verdicts.Comparison | None,
+    predicted: pd.DataFrame,
+    test: Evaluated,
+) -> tuple[str, str, verdicts.Comparison | None]:
+    """The champion gate; it fails closed. Returns (alias, reason, comparison with the champion).
+
+    A new version becomes ``champion`` unless (a) it does not beat its baseline outside the
+    noise (the difference's 95% interval is entirely below zero), or (b) the current champion is
+    better on the same test rows outside the noise, or (c) the current champion cannot be scored
+    on those rows, so the two cannot be compared. Then it becomes ``challenger`` and the reason
+    says why and how to promote it by hand. A first version is held back by (a) only: a ``tie``
+    or ``not evaluated`` first version (an anomaly detector without labels) becomes champion.
+    Without labels, or when the comparison with the champion has no interval, the newest wins.
+    """
     registry = runtime.registry
+    held: list[str] = []
+    if verdicts.verdict(comparison) == verdicts.LOSES:
+        held.append(f"it does not beat its baseline outside the noise ({verdicts.describe(comparison)})")
     current = registry.version_by_alias(name, CHAMPION)
+    versus = None
     if current is None:
+        if held:
+            registry.set_alias(name, CHALLENGER, version)
+            return CHALLENGER, f"no champion yet, and {held[0]}; {_by_hand(spec, version)}", None
         registry.set_alias(name, CHAMPION, version)
-        return CHAMPION, "first version"
+        return CHAMPION, f"first version ({verdicts.verdict(comparison)})", None
     try:
         old = load_packed_model(current.uri).model
-        old_metrics = _evaluate(spec, old, X_test, y_test)
-    except Exception as exc:  # an older champion that cannot score today's features is replaced
-        registry.set_alias(name, CHAMPION, version)
-        return CHAMPION, f"champion v{current.version} could not be evaluated ({type(exc).__name__})"
-    verdict = evaluation.better(spec.problem_type, metrics, old_metrics)
-    if verdict is False:
+        old_predicted = test.predict(old)
+    except Exception as exc:  # fail closed: what cannot be compared does not replace the champion
         registry.set_alias(name, CHALLENGER, version)
-        return CHALLENGER, f"champion v{current.version} is better on the same test rows"
+        return (
+            CHALLENGER,
+            f"champion v{current.version} could not be scored on the same test rows "
+            f"({type(exc).__name__}: {str(exc)[:200]}), so the two cannot be compared; {_by_hand(spec, version)}",
+            None,
+        )
+    versus = test.compare(predicted, old_predicted)
+    if versus is not None and versus.outcome == -1:
+        held.append(
+            f"champion v{current.version} is better on the same test rows outside the noise "
+            f"({verdicts.describe(versus)})"
+        )
+    if held:
+        registry.set_alias(name, CHALLENGER, version)
+        return CHALLENGER, "; ".join(held) + f"; {_by_hand(spec, version)}", versus
     registry.set_alias(name, CHAMPION, version)
-    return CHAMPION, f"not worse than v{current.version}" if verdict else "no labels to compare; newest wins"
+    if versus is None:
+        return CHAMPION, f"no labels to compare with v{current.version}; newest wins", versus
+    if versus.difference_ci95 is None:
+        return CHAMPION, f"no interval against v{current.version} ({versus.reason}); newest wins", versus
+    return (
+        CHAMPION,
+        f"not worse than v{current.version} outside the noise ({verdicts.describe(versus)})",
+        versus,
+    )

@@ -213,6 +213,7 @@ def cost_features(tables: Tables):
 
 COST_FEATURES = FeatureTable(
     name="cost_features",
+    domain="cost",
     primary_keys=("workspace_id", "usage_date", "as_of_date"),
     timestamp_key="as_of_date",
     compute=cost_features,
@@ -442,6 +443,7 @@ def _with_commits(tables: Tables, d, days):
 
 SPEND_FEATURES = FeatureTable(
     name="spend_features",
+    domain="cost",
     primary_keys=("workspace_id", "usage_date"),
     timestamp_key="usage_date",
     compute=spend_features,

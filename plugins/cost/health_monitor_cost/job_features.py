@@ -191,6 +191,7 @@ def job_cost_features(tables: Tables):
 
 JOB_COST_FEATURES = FeatureTable(
     name="job_cost_features",
+    domain="cost",
     primary_keys=("workspace_id", "job_id", "usage_date"),
     timestamp_key="usage_date",
     compute=job_cost_features,

@@ -179,6 +179,7 @@ def resource_tag_features(tables: Tables):
 
 RESOURCE_TAG_FEATURES = FeatureTable(
     name="resource_tag_features",
+    domain="cost",
     primary_keys=("resource_type", "resource_id"),
     compute=resource_tag_features,
     description=(
@@ -218,6 +219,7 @@ def resource_daily_spend(tables: Tables):
 
 RESOURCE_DAILY_SPEND = FeatureTable(
     name="resource_daily_spend",
+    domain="cost",
     primary_keys=("resource_type", "resource_id", "usage_date", "as_of_date"),
     timestamp_key="as_of_date",
     compute=resource_daily_spend,

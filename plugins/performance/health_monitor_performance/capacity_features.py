@@ -84,6 +84,7 @@ def workspace_capacity_features(tables: Tables):
 
 WORKSPACE_CAPACITY_FEATURES = FeatureTable(
     name="workspace_capacity_features",
+    domain="performance",
     primary_keys=("workspace_id", "date"),
     timestamp_key="date",
     compute=workspace_capacity_features,

@@ -164,6 +164,7 @@ def _history(q):
 
 QUERY_FEATURES = FeatureTable(
     name="query_features",
+    domain="performance",
     primary_keys=("statement_id",),
     compute=query_features,
     description="Per SQL statement: shape of its text, its fingerprint's runs finished before it started, the warehouse's size and load at its start.",

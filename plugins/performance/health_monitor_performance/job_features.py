@@ -92,6 +92,7 @@ def job_runtime_features(tables: Tables):
 
 JOB_RUNTIME_FEATURES = FeatureTable(
     name="job_runtime_features",
+    domain="performance",
     primary_keys=("job_id", "date"),
     timestamp_key="date",
     compute=job_runtime_features,

@@ -188,6 +188,7 @@ def warehouse_day_features(tables: Tables):
 
 WAREHOUSE_DAY_FEATURES = FeatureTable(
     name="warehouse_day_features",
+    domain="performance",
     primary_keys=("warehouse_id", "date"),
     timestamp_key="date",
     compute=warehouse_day_features,

@@ -119,6 +119,7 @@ def quality_features(tables: Tables):
 
 FRESHNESS_FEATURES = FeatureTable(
     name="freshness_features",
+    domain="quality",
     primary_keys=("table_full_name", "check_date"),
     timestamp_key="check_date",
     compute=freshness_features,
@@ -128,6 +129,7 @@ FRESHNESS_FEATURES = FeatureTable(
 
 QUALITY_FEATURES = FeatureTable(
     name="quality_features",
+    domain="quality",
     primary_keys=("catalog_name", "snapshot_date"),
     timestamp_key="snapshot_date",
     compute=quality_features,
@@ -405,6 +407,7 @@ def table_quality_features(tables: Tables):
 
 SCHEMA_FEATURES = FeatureTable(
     name="schema_features",
+    domain="quality",
     primary_keys=("table_full_name", "snapshot_date"),
     timestamp_key="snapshot_date",
     compute=schema_features,
@@ -424,6 +427,7 @@ SCHEMA_FEATURES = FeatureTable(
 
 TABLE_QUALITY_FEATURES = FeatureTable(
     name="table_quality_features",
+    domain="quality",
     primary_keys=("table_full_name", "check_date"),
     timestamp_key="check_date",
     compute=table_quality_features,

@@ -350,6 +350,7 @@ def reliability_features(tables: Tables):
 
 RELIABILITY_FEATURES = FeatureTable(
     name="reliability_features",
+    domain="reliability",
     primary_keys=("job_id", "run_date"),
     timestamp_key="run_date",
     compute=reliability_features,
@@ -458,6 +459,7 @@ def failed_run_features(tables: Tables):
 
 FAILED_RUN_FEATURES = FeatureTable(
     name="failed_run_features",
+    domain="reliability",
     # Keyed by the day the run ended (one row per run): a date key keeps as-of lookups exact and
     # compares equal across readers, where a timestamp key would carry a time zone.
     primary_keys=("run_id", "failed_date"),

@@ -99,6 +99,7 @@ def data_egress_features(tables: Tables):
 
 DATA_EGRESS_FEATURES = FeatureTable(
     name="data_egress_features",
+    domain="security",
     primary_keys=("user_id", "event_date"),
     timestamp_key="event_date",
     compute=data_egress_features,

@@ -113,6 +113,7 @@ def security_features(tables: Tables):
 
 SECURITY_FEATURES = FeatureTable(
     name="security_features",
+    domain="security",
     primary_keys=("user_id", "event_date"),
     timestamp_key="event_date",
     compute=security_features,

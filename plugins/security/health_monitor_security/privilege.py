@@ -85,6 +85,7 @@ def privilege_features(tables: Tables):
 
 PRIVILEGE_FEATURES = FeatureTable(
     name="privilege_features",
+    domain="security",
     primary_keys=("user_id", "event_date"),
     timestamp_key="event_date",
     compute=privilege_features,

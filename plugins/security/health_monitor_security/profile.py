@@ -66,6 +66,7 @@ def user_activity_profile(tables: Tables):
 
 USER_ACTIVITY_PROFILE = FeatureTable(
     name="user_activity_profile",
+    domain="security",
     primary_keys=("user_id", "event_date"),
     timestamp_key="event_date",
     compute=user_activity_profile,

@@ -1,0 +1,150 @@
+"""Verdicts with error bars: the paired bootstrap and its rule, on pandas frames (no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from health_monitor import evaluation, verdicts
+from health_monitor.specs import ProblemType
+from health_monitor.verdicts import BEATS, LOSES, NOT_EVALUATED, TIE, paired_bootstrap, verdict
+
+DAYS = pd.Series(np.repeat(pd.date_range("2026-01-01", periods=20, freq="D"), 10))  # 200 rows
+
+
+def binary(pred) -> pd.DataFrame:
+    pred = np.asarray(pred, dtype="float64")
+    return pd.DataFrame({"prediction": pred, "probability": pred})
+
+
+def regression(pred) -> pd.DataFrame:
+    return pd.DataFrame({"prediction": np.asarray(pred, dtype="float64")})
+
+
+def labels(seed=0, rate=0.3, n=200):
+    return (np.random.default_rng(seed).random(n) < rate).astype(int)
+
+
+def flip(y, share, seed):
+    """``y`` with a share of its rows flipped: a classifier with that error rate."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(len(y)) < share
+    return np.where(wrong, 1 - y, y)
+
+
+def test_a_clearly_better_model_beats_its_baseline():
+    y = labels()
+    result = paired_bootstrap("classification", y, binary(flip(y, 0.05, 1)), binary(flip(y, 0.45, 2)), DAYS)
+    assert result.unit == "day" and result.units == 20 and result.valid_resamples == verdicts.RESAMPLES
+    low, high = result.difference_ci95
+    assert 0 < low < result.difference < high
+    assert verdict(result) == BEATS
+
+
+def test_the_same_predictions_tie_and_a_worse_model_does_not_beat():
+    y = labels()
+    same = paired_bootstrap("classification", y, binary(flip(y, 0.2, 1)), binary(flip(y, 0.2, 1)), DAYS)
+    assert same.difference_ci95 == (0.0, 0.0) and verdict(same) == TIE
+    worse = paired_bootstrap("classification", y, binary(flip(y, 0.45, 2)), binary(flip(y, 0.05, 1)), DAYS)
+    assert worse.difference_ci95[1] < 0 and verdict(worse) == LOSES
+
+
+def test_a_small_difference_on_few_rows_is_a_tie():
+    y = labels(n=40)
+    model = flip(y, 0.2, 1)
+    baseline = model.copy()
+    baseline[np.flatnonzero(model == y)[:1]] ^= 1  # the baseline errs on one more row
+    result = paired_bootstrap("classification", y, binary(model), binary(baseline))
+    assert result.difference > 0 and verdict(result) == TIE
+    assert result.unit == "row"  # no days given
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_beats_exactly_when_the_low_end_is_above_zero(seed):
+    y = labels(seed)
+    rng = np.random.default_rng(seed)
+    result = paired_bootstrap(
+        "classification",
+        y,
+        binary(flip(y, rng.uniform(0.05, 0.4), seed + 1)),
+        binary(flip(y, rng.uniform(0.05, 0.4), seed + 2)),
+        DAYS,
+    )
+    low, high = result.difference_ci95
+    assert (verdict(result) == BEATS) == (low > 0)
+    assert (verdict(result) == LOSES) == (high < 0)
+
+
+def test_lower_is_better_metrics_are_signed_so_that_positive_means_better():
+    rng = np.random.default_rng(3)
+    y = rng.uniform(10, 20, 200)
+    good, bad = y * (1 + rng.normal(0, 0.02, 200)), y * (1 + rng.normal(0, 0.3, 200))
+    result = paired_bootstrap("regression", y, regression(good), regression(bad), DAYS)
+    assert result.metric == "mape" and not result.higher_is_better
+    assert result.candidate < result.reference and result.difference > 0
+    assert result.difference_ci95[0] > 0 and verdict(result) == BEATS
+    assert result.candidate_ci95[0] <= result.candidate <= result.candidate_ci95[1]
+
+
+@pytest.mark.parametrize("problem", ["classification", "regression", "multiclass"])
+def test_point_estimates_are_the_scored_headline_metrics(problem):
+    rng = np.random.default_rng(5)
+    if problem == "multiclass":
+        y = rng.choice(["a", "b", "c"], 200)
+        pred = lambda s: pd.DataFrame({"predicted_class": np.where(rng.random(200) < s, "b", y)})  # noqa: E731
+        a, b = pred(0.2), pred(0.5)
+    elif problem == "regression":
+        y = np.where(rng.random(200) < 0.1, 0.0, rng.uniform(1, 5, 200))  # zero labels are left out
+        a, b = regression(y + rng.normal(0, 0.5, 200)), regression(y + 1.0)
+    else:
+        y = labels(5)
+        a, b = binary(flip(y, 0.1, 6)), binary(flip(y, 0.3, 7))
+    result = paired_bootstrap(problem, y, a, b, DAYS)
+    metric = result.metric
+    assert result.candidate == pytest.approx(evaluation.score(ProblemType(problem), y, a)[metric])
+    assert result.reference == pytest.approx(evaluation.score(ProblemType(problem), y, b)[metric])
+
+
+def test_timestamps_are_resampled_by_whole_days():
+    stamps = DAYS + pd.to_timedelta(np.arange(200) % 10, unit="h")  # ten distinct times a day
+    y = labels()
+    result = paired_bootstrap("classification", y, binary(flip(y, 0.1, 1)), binary(y), stamps)
+    assert result.unit == "day" and result.units == 20
+
+
+def test_few_days_fall_back_to_rows():
+    few = pd.Series(np.repeat(pd.date_range("2026-01-01", periods=4, freq="D"), 50))
+    y = labels()
+    result = paired_bootstrap("classification", y, binary(flip(y, 0.1, 1)), binary(y), few)
+    assert result.unit == "row" and result.units == 200
+
+
+def test_an_undefined_metric_is_not_evaluated_with_a_reason():
+    y = np.zeros(200, dtype=int)
+    none = paired_bootstrap("anomaly_detection", y, binary(y), binary(flip(y, 0.1, 1)), DAYS)
+    assert none.difference_ci95 is None and verdict(none) == NOT_EVALUATED
+    assert "no positive label" in none.reason
+
+
+def test_too_few_valid_resamples_is_not_evaluated():
+    y = np.zeros(200, dtype=int)
+    y[5] = 1  # one positive on one day: most resamples of days hold none
+    result = paired_bootstrap("anomaly_detection", y, binary(y), binary(np.zeros(200)), DAYS)
+    assert result.valid_resamples < verdicts.MIN_VALID_SHARE * result.resamples
+    assert verdict(result) == NOT_EVALUATED and "resamples" in result.reason
+
+
+def test_too_few_rows_is_not_evaluated():
+    result = paired_bootstrap("classification", [1, 0, 1], binary([1, 0, 1]), binary([0, 0, 0]))
+    assert verdict(result) == NOT_EVALUATED and "too few" in result.reason
+
+
+def test_no_labels_is_not_evaluated():
+    assert verdict(None) == NOT_EVALUATED
+
+
+def test_the_bootstrap_is_deterministic():
+    y = labels()
+    args = ("classification", y, binary(flip(y, 0.2, 1)), binary(flip(y, 0.25, 2)), DAYS)
+    assert paired_bootstrap(*args) == paired_bootstrap(*args)
