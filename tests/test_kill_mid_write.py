@@ -64,24 +64,8 @@ def test_killing_inference_mid_write_keeps_the_previous_tables(hm_runtime, make_
     marker = tmp_path / "writing"
     script = tmp_path / "slow_infer.py"
     script.write_text(SLOW_INFER.format(root=str(ROOT), marker=str(marker), home=str(settings.home)))
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert proc.poll() is None, (
-                f"inference ended before the kill: {proc.stderr.read().decode()[-2000:]}"
-            )
-            assert time.monotonic() < deadline, "inference never started writing"
-            time.sleep(0.2)
-        time.sleep(1.0)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the Python driver and its JVM, mid-write
-        proc.wait(timeout=60)
+    # The Python driver and its JVM, mid-write.
+    _run_and_kill(script, marker, "inference", "started writing", settle=1.0)
 
     staged = [p for p in lake.path(tables[0]).glob("v-*") if p.is_dir()]
     assert len(staged) >= 2, "the killed run should have left a half-written version folder"
@@ -126,11 +110,8 @@ def _gold_export(folder: Path, seed: int) -> Path:
     return folder
 
 
-def _kill_load_gold_after_its_first_table(source: Path, home: str, tmp_path: Path) -> None:
-    marker = tmp_path / "first-table-committed"
-    marker.unlink(missing_ok=True)
-    script = tmp_path / "stalled_load.py"
-    script.write_text(STALLED_LOAD.format(marker=str(marker), source=str(source), home=home))
+def _run_and_kill(script: Path, marker: Path, what: str, event: str, settle: float = 0.0) -> None:
+    """Run ``script`` in its own process group and SIGKILL the group once ``marker`` exists."""
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         start_new_session=True,
@@ -140,14 +121,21 @@ def _kill_load_gold_after_its_first_table(source: Path, home: str, tmp_path: Pat
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
-            assert proc.poll() is None, (
-                f"load-gold ended before the kill: {proc.stderr.read().decode()[-2000:]}"
-            )
-            assert time.monotonic() < deadline, "load-gold never committed its first table"
+            assert proc.poll() is None, f"{what} ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, f"{what} never {event}"
             time.sleep(0.2)
+        time.sleep(settle)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+
+
+def _kill_load_gold_after_its_first_table(source: Path, home: str, tmp_path: Path) -> None:
+    marker = tmp_path / "first-table-committed"
+    marker.unlink(missing_ok=True)
+    script = tmp_path / "stalled_load.py"
+    script.write_text(STALLED_LOAD.format(marker=str(marker), source=str(source), home=home))
+    _run_and_kill(script, marker, "load-gold", "committed its first table")
 
 
 def test_a_load_killed_midway_is_refused_until_finished_or_undone(hm_runtime, make_host, tmp_path, capsys):
