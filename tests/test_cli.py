@@ -275,3 +275,38 @@ def test_tools_lists_every_toolkit_with_described_arguments(capsys):
     assert len({t["name"] for t in tools}) == len(tools)
     for tool in tools:
         assert tool["description"] and all(a["description"] for a in tool["arguments"].values()), tool["name"]
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (
+            OSError(28, "No space left on device", "/h/lakehouse/x.parquet"),
+            "the disk is full: /h/lakehouse/x.parquet",
+        ),
+        (OSError(30, "Read-only file system", "/h"), "the home is on a read-only file system: /h"),
+        (
+            RuntimeError(
+                "Job aborted.\nCaused by: java.io.IOException: No space left on device\n\tat org.apache..."
+            ),
+            "the disk is full (Caused by: java.io.IOException: No space left on device)",
+        ),
+    ],
+)
+def test_a_full_disk_or_read_only_home_is_one_line(error, expected, tmp_path, monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("health_monitor.jobs.load_gold_into", fail)
+    assert main(["load-gold", str(tmp_path), "--home", str(tmp_path / "home")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"health-monitor load-gold: error: {expected} (-v shows the stack trace)"], err
+
+
+def test_other_errors_still_show_their_stack_trace(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("health_monitor.jobs.load_gold_into", fail)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["load-gold", str(tmp_path), "--home", str(tmp_path / "home")])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -326,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("failed")
         print(f"health-monitor {args.command}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except Exception as exc:
+        disk = _disk_problem(exc)
+        if disk is None:
+            raise
+        if verbose:
+            log.exception("failed")
+        print(f"health-monitor {args.command}: error: {disk} (-v shows the stack trace)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "interrupted; a table being written keeps its previous version, and the tables a load "
@@ -337,6 +346,38 @@ def main(argv: list[str] | None = None) -> int:
         # A clean stop of the JVM; leaving it to interpreter teardown can abort the process.
         if owns_spark:
             stop_spark()
+
+
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the home is on a read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
+_DISK_TEXTS = {
+    "No space left on device": "the disk is full",
+    "Read-only file system": "the home is on a read-only file system",
+    "Permission denied": "permission denied",
+    "Disk quota exceeded": "the disk quota is exceeded",
+}
+
+
+def _disk_problem(exc: BaseException) -> str | None:
+    """One line for a full disk, a read-only home or a permission problem, wherever it surfaced
+    (Python's OSError, or deep in a Spark/Java stack trace); None for anything else."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            where = f": {exc.filename}" if exc.filename else ""
+            return f"{_DISK_ERRORS[exc.errno]}{where}"
+        text = str(exc)
+        for needle, meaning in _DISK_TEXTS.items():
+            if needle in text:
+                line = next((ln.strip() for ln in text.splitlines() if needle in ln), needle)
+                return f"{meaning} ({line[:200]})"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 # -- commands ---------------------------------------------------------------------------------
