@@ -110,6 +110,11 @@ def test_held_back_then_promoted_by_hand_then_rolled_back(fake_home, make_host, 
     (skipped,) = infer.items
     assert skipped.ok and "held v1 back" in skipped.details["skipped"]
     assert "health-monitor promote --model fake_failure --version 1" in skipped.details["skipped"]
+    from health_monitor.champions import Champions
+    from health_monitor.errors import HealthMonitorError
+
+    with pytest.raises(HealthMonitorError, match="held v1 back .*promote --model fake_failure --version 1"):
+        Champions(fake_home, host).get("fake_failure")  # what `serve` answers with its 503
 
     home = ["--home", str(fake_home.settings.home)]
     assert (

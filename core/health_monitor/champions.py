@@ -33,7 +33,7 @@ from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.modeling import ScoringModel
 from health_monitor.online import MISSING, OnlineStore, OnlineTable, as_text
-from health_monitor.registry import CHAMPION
+from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Contribution, Model
 
@@ -138,15 +138,25 @@ class Champions:
         with self._lock:
             current = self._current(model)
             if current is None:
-                raise HealthMonitorError(
-                    f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
-                )
+                raise HealthMonitorError(self._no_champion(model))
             if cached is not None and cached[0].version == current.version:
                 champion = cached[0]
             else:
                 champion = self._load(spec, current)
             self._loaded[model] = (champion, now)
             return champion
+
+    def _no_champion(self, model: str) -> str:
+        held = self.runtime.registry.version_by_alias(
+            self.runtime.settings.registered_model(model), CHALLENGER
+        )
+        if held is None:
+            return f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
+        return (
+            f"model {model} has no '{CHAMPION}' version: the champion gate held v{held.version} back "
+            f"(why: `health-monitor evaluate --model {model}`); promote by hand: health-monitor promote "
+            f"--model {model} --version {held.version} --reason TEXT"
+        )
 
     def _current(self, model: str):
         return self.runtime.registry.version_by_alias(self.runtime.settings.registered_model(model), CHAMPION)
