@@ -156,6 +156,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulation(p)
     p = add(
+        "run",
+        "The scheduled daily job: snapshot and gold for the new data, then features and infer only for "
+        "the days that changed, train the models the schedule says are due, vacuum old files.",
+    )
+    p.add_argument(
+        "--train-every-days",
+        type=_positive_int,
+        default=7,
+        metavar="N",
+        help="retrain a model whose newest version is N or more days old (0: every run; default 7)",
+    )
+    p.add_argument("--no-train", action="store_true", help="train only models that have no version yet")
+    p.add_argument(
+        "--retain-days",
+        type=_positive_int,
+        default=7,
+        help="vacuum files of table versions replaced more than this many days ago (default 7)",
+    )
+    p.add_argument("--no-vacuum", action="store_true", help="do not vacuum")
+    p.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="do not take today's information_schema/workspaces snapshot",
+    )
+    p = add(
         "simulate",
         "Generate a simulated Databricks account into the home: its system tables, account file, "
         "past snapshots and ground truth. Then run `gold`.",
@@ -466,6 +491,42 @@ def cmd_demo(args, settings: Settings) -> int:
     print(
         f"mlflow:  {runtime.registry.tracking_uri}  (mlflow ui --backend-store-uri {runtime.registry.tracking_uri})"
     )
+    return _exit_status(result.reports, host)
+
+
+def cmd_run(args, settings: Settings) -> int:
+    from health_monitor.jobs import DailySettings, run_daily
+    from health_monitor.pipelines.refresh import describe_since
+
+    runtime, host = _runtime(settings), _host()
+    print(f"health-monitor {__version__} run: home {settings.home}")
+    daily = DailySettings(
+        train_every_days=None if args.no_train else args.train_every_days,
+        retain_days=None if args.no_vacuum else args.retain_days,
+        snapshot=not args.no_snapshot,
+    )
+    result = run_daily(runtime, host, daily)
+    if "gold" in result.details:
+        _print_gold_report(result.details["gold"])
+    for title, plan in (
+        ("features", result.details["feature_plan"]),
+        ("infer", result.details["model_plan"]),
+    ):
+        if not plan:
+            print(f"{title}: nothing changed")
+            continue
+        whole = sorted(n for n, since in plan.items() if since is None)
+        print(f"{title}: {len(plan)} to refresh ({len(whole)} whole: {', '.join(whole) or 'none'})")
+        for name, since in sorted(plan.items()):
+            log.info("%s %s: %s", title, name, describe_since(since))
+    if result.details["trained"]:
+        print(f"train: due by the schedule: {', '.join(result.details['trained'])}")
+    _print_reports(result.reports)
+    if "vacuum" in result.details:
+        for line in result.details["vacuum"].lines():
+            print(line)
+    timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
+    print(f"\ntimings: {timings}")
     return _exit_status(result.reports, host)
 
 
@@ -859,6 +920,7 @@ COMMANDS = {
     "tools": cmd_tools,
     "model-cards": cmd_model_cards,
     "vacuum": cmd_vacuum,
+    "run": cmd_run,
     "plugins": cmd_plugins,
     "models": cmd_models,
     "tables": cmd_tables,

@@ -240,3 +240,105 @@ def run_demo(
         result.details["gold"] = build_gold_into(runtime)
         result.timings["gold"] = time.perf_counter() - start
     return run_pipelines(runtime, host, result=result)
+
+
+@dataclass(frozen=True)
+class DailySettings:
+    """What the scheduled daily run (``health-monitor run``) does besides refreshing the days that
+    changed: retrain a model whose newest version is older than ``train_every_days`` (0: every
+    run; None: never, only models with no version yet), and vacuum files older than
+    ``retain_days`` (None: no vacuum)."""
+
+    train_every_days: float | None = 7.0
+    retain_days: float | None = 7.0
+    snapshot: bool = True
+
+
+def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = None) -> JobResult:
+    """The scheduled job. ``snapshot`` and ``gold`` take in the new data; then each feature table
+    is recomputed from the earliest day its Gold changed (rows before it are kept), models due by
+    the schedule are retrained, each prediction table is rescored from the earliest day its
+    features changed, and old files are vacuumed. The tables equal a full recompute's
+    (tests/test_daily.py); see :mod:`health_monitor.pipelines.refresh` for the rules."""
+    from health_monitor.pipelines import refresh
+
+    settings = settings or DailySettings()
+    result = JobResult()
+    runtime.refuse_if_half_loaded()
+    simulated = (runtime.settings.home / SIMULATION_FILE).exists()
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            result.timings[name] = result.timings.get(name, 0.0) + time.perf_counter() - start
+
+    if runtime.has_system_tables():
+        # A simulated account's snapshots are written by `simulate --advance`, dated in its past.
+        if settings.snapshot and not simulated:
+            from health_monitor.gold.snapshot import take_snapshot
+
+            result.details["snapshot"] = step("snapshot", lambda: take_snapshot(runtime))
+        result.details["gold"] = step("gold", lambda: build_gold_into(runtime))
+
+    s = runtime.settings
+    feature_plan = {}
+    for owned in host.feature_tables.values():
+        table = owned.spec
+        name = s.feature_table(table.name)
+        day = (
+            refresh.latest_day(runtime, name, table.timestamp_key) if table.timestamp_key else (lambda: None)
+        )
+        since = refresh.changed_since(runtime, name, day)
+        if since is not None:
+            feature_plan[table.name] = None if since == refresh.FULL else since
+    result.details["feature_plan"] = feature_plan
+    result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
+
+    due = _due_for_training(runtime, host, settings.train_every_days)
+    result.details["trained"] = due
+    if due:
+        report = step("train", lambda: run_train(runtime, host, names=set(due)))
+        result.reports.append(report)
+
+    failed_tables = {item.item for r in result.reports if r.stage == "features" for item in r.failed}
+    model_plan = {}
+    for owned in host.models.values():
+        spec = owned.spec
+        if any(lk.table in failed_tables for lk in spec.lookups):
+            continue  # its features are stale: the next run scores it (its state is unchanged)
+        table = s.predictions(spec.name)
+        champion = runtime.registry.version_by_alias(s.registered_model(spec.name))
+        current = {s.registered_model(spec.name): champion.version if champion else None}
+        since = refresh.changed_since(
+            runtime, table, refresh.latest_day(runtime, table, spec.time_column), current=current
+        )
+        if since is not None:
+            model_plan[spec.name] = None if since == refresh.FULL else since
+    result.details["model_plan"] = model_plan
+    result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
+
+    if settings.retain_days is not None:
+        from health_monitor.housekeeping import vacuum_home
+
+        retain = dt.timedelta(days=settings.retain_days)
+        result.details["vacuum"] = step("vacuum", lambda: vacuum_home(runtime, retain))
+    return result
+
+
+def _due_for_training(runtime: Runtime, host: Host, every_days: float | None) -> list[str]:
+    """Models with no registered version, and (with a schedule) those whose newest version is
+    older than ``every_days``."""
+    runtime.registry.configure()
+    now_ms = time.time() * 1000
+    due = []
+    for name in sorted(host.models):
+        versions = runtime.registry.versions(runtime.settings.registered_model(name))
+        if not versions:
+            due.append(name)
+        elif every_days is not None:
+            newest = max(v.created_ms or 0 for v in versions)
+            if now_ms - newest >= every_days * 86_400_000:
+                due.append(name)
+    return due

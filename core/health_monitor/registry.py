@@ -48,6 +48,7 @@ class RegisteredVersion:
     version: int
     run_id: str | None
     tags: dict[str, str] = field(default_factory=dict, compare=False)
+    created_ms: int | None = field(default=None, compare=False)  # when it was registered (epoch ms)
 
     @property
     def uri(self) -> str:
@@ -114,13 +115,18 @@ class ModelRegistry:
             mv = self.client().get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
-        return RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {}))
+        return RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {}), mv.creation_timestamp)
 
     def versions(self, name: str) -> list[RegisteredVersion]:
         """Every registered version of ``name``, oldest first; empty if the model is not registered."""
         found = self.client().search_model_versions(f"name = '{name}'")
         return sorted(
-            (RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {})) for mv in found),
+            (
+                RegisteredVersion(
+                    name, int(mv.version), mv.run_id, dict(mv.tags or {}), mv.creation_timestamp
+                )
+                for mv in found
+            ),
             key=lambda v: v.version,
         )
 

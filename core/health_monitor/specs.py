@@ -105,9 +105,25 @@ class FeatureTable:
     # late, an entity gone quiet); `features` prints them. It runs on the cached result: aggregate,
     # never collect the rows.
     warnings: Callable[[DataFrame], list[str]] | None = None
+    # lookback_days: how many days before a row's timestamp its features read (its longest
+    # window). With it, the daily run computes the recent rows from that many days of Gold only;
+    # None (the default) means a row may read the whole history (an all-time rate, a first-seen
+    # date), so the daily run reads all of Gold to compute them.
+    lookback_days: int | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "feature table name")
+        if self.lookback_days is not None and (
+            not isinstance(self.lookback_days, int)
+            or isinstance(self.lookback_days, bool)
+            or self.lookback_days < 0
+        ):
+            raise SchemaError(
+                f"feature table {self.name}: lookback_days must be a whole number of days >= 0 or None, "
+                f"got {self.lookback_days!r}"
+            )
+        if self.lookback_days is not None and self.timestamp_key is None:
+            raise SchemaError(f"feature table {self.name}: lookback_days needs a timestamp_key")
         if self.domain is not None:
             _check_name(self.domain, f"feature table {self.name}: domain")
         object.__setattr__(self, "primary_keys", _as_tuple(self.primary_keys, f"{self.name}.primary_keys"))

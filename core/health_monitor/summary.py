@@ -58,7 +58,9 @@ def stage_lines(report: StageReport) -> list[str]:
             if d["alias"] != "champion":
                 lines.append(f"  {'':<34} held back: {d['alias_reason']}")
         else:
-            lines.append(f"  {item.item:<34} {d.get('rows', 0):>10,} rows  {item.seconds:6.1f}s")
+            fresh = d.get("recomputed", d.get("scored"))
+            since = f"  ({fresh:,} from {d['since']})" if "since" in d else ""
+            lines.append(f"  {item.item:<34} {d.get('rows', 0):>10,} rows  {item.seconds:6.1f}s{since}")
         lines += [f"    warning: {w}" for w in d.get("warnings", [])]
     return lines
 

@@ -78,6 +78,8 @@ class LocalFeatureStore:
             primary_keys=keys,
             timestamp_key=ts_keys[0] if ts_keys else None,
             description=description,
+            # Files of contiguous days: the daily run's replace_where rewrites only the latest ones.
+            cluster_by=ts_keys[0] if ts_keys else None,
         )
 
     def write_table(self, name: str, df: DataFrame, mode: str = "overwrite"):

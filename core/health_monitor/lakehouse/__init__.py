@@ -77,6 +77,7 @@ class Lakehouse(Protocol):
         timestamp_key: str | None = None,
         description: str = "",
         cluster_by: str | None = None,
+        commit_info: dict | None = None,
     ) -> TableInfo: ...
 
     def replace_where(
@@ -88,9 +89,11 @@ class Lakehouse(Protocol):
         since: datetime.date,
         primary_keys: list[str] | None = None,
         description: str = "",
+        commit_info: dict | None = None,
     ) -> TableInfo:
         """Replace the rows whose day of ``column`` is ``since`` or later with ``data``, atomically
-        (Delta's ``replaceWhere``); ``data`` holds no earlier row."""
+        (Delta's ``replaceWhere``); ``data`` holds no earlier row. The commit records
+        ``changed_since``."""
         ...
 
     def read(self, name: str) -> DataFrame: ...
@@ -104,6 +107,11 @@ class Lakehouse(Protocol):
     def list_tables(self, catalog: str | None = None, schema: str | None = None) -> list[str]: ...
 
     def version(self, name: str) -> int: ...
+
+    def changes(self, name: str, after_version: int) -> list[dict]:
+        """The commits after ``after_version``, oldest first, as their writers recorded them
+        (``changed_since`` for :meth:`replace_where`; ``{}`` for a whole-table write)."""
+        ...
 
     def drop(self, name: str) -> None: ...
 

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -95,11 +95,13 @@ class LocalLakehouse:
         timestamp_key: str | None = None,
         description: str = "",
         cluster_by: str | None = None,
+        commit_info: dict | None = None,
     ) -> TableInfo:
         """Replace table ``name`` with ``data`` (a Spark DataFrame or a pyarrow Table) atomically.
 
         ``cluster_by`` names a date or timestamp column: the files then hold contiguous days, so
-        that :meth:`replace_where` on the latest days rewrites only the files that hold them."""
+        that :meth:`replace_where` on the latest days rewrites only the files that hold them.
+        ``commit_info`` (JSON-able) is kept in the commit itself: :meth:`commit_info` reads it."""
         checkpoint(f"write {name}")
         path = self.path(name)
         columns = _column_names(data)
@@ -111,9 +113,9 @@ class LocalLakehouse:
                 raise SchemaError(f"table {name}: {role} column {key!r} is not in the data {columns}")
         path.mkdir(parents=True, exist_ok=True)
         if isinstance(data, pa.Table):
-            self._write_arrow(name, path, data)
+            self._write_arrow(name, path, data, commit_info)
         else:
-            self._write_spark(name, path, data, cluster_by)
+            self._write_spark(name, path, data, cluster_by, commit_info)
         self._write_meta(path, primary_keys, timestamp_key, description)
         return self.describe(name)
 
@@ -136,6 +138,7 @@ class LocalLakehouse:
         since: dt.date,
         primary_keys: list[str] | None = None,
         description: str = "",
+        commit_info: dict | None = None,
     ) -> TableInfo:
         """Replace the rows of ``name`` whose day of ``column`` is ``since`` or later with ``data``,
         in one Delta commit (Delta's ``replaceWhere``; a reader sees the old or the new version).
@@ -144,7 +147,7 @@ class LocalLakehouse:
         as it is, a file entirely on or after it is removed, and a file across the boundary is
         rewritten with its earlier rows. ``data`` must have the table's schema and no row before
         ``since``. The files written are counted before the commit: a mismatch raises and commits
-        nothing."""
+        nothing. The commit records ``changed_since`` (and ``commit_info``): :meth:`changes`."""
         from pyspark.sql import functions as F
 
         existing = self._delta(name)
@@ -207,26 +210,53 @@ class LocalLakehouse:
             for a in [*removed, *straddling]
         ]
         checkpoint(f"commit {name}")
+        info = {**(commit_info or {}), CHANGED_SINCE: since.isoformat()}
         if removes or adds:
-            existing.create_write_transaction([*removes, *adds], mode="append", schema=schema)
-        self._write_meta(path, primary_keys or self._meta(path).get("primary_keys"), None, description)
+            existing.create_write_transaction(
+                [*removes, *adds], mode="append", schema=schema, commit_properties=_commit(info)
+            )
+        meta = self._meta(path)
+        self._write_meta(
+            path, primary_keys or meta.get("primary_keys"), meta.get("timestamp_key"), description
+        )
         return self.describe(name)
 
-    def _write_arrow(self, name: str, path: Path, table: pa.Table) -> None:
+    def _write_arrow(self, name: str, path: Path, table: pa.Table, commit_info: dict | None = None) -> None:
         table = _delta_compatible(table)
         checkpoint(f"commit {name}")
-        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
+        write_deltalake(
+            str(path),
+            table,
+            mode="overwrite",
+            schema_mode="overwrite",
+            commit_properties=_commit(commit_info),
+        )
 
-    def _write_spark(self, name: str, path: Path, df: DataFrame, cluster_by: str | None = None) -> None:
+    def _write_spark(
+        self,
+        name: str,
+        path: Path,
+        df: DataFrame,
+        cluster_by: str | None = None,
+        commit_info: dict | None = None,
+    ) -> None:
         version_dir, adds = self._spark_files(path, df, cluster_by)
         files = sorted((path / version_dir).glob("*.parquet"))
         schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
         existing = self._delta(name, missing_ok=True)
         checkpoint(f"commit {name}")  # a stopped item's files stay uncommitted, so invisible
         if existing is None:
-            create_table_with_add_actions(str(path), DeltaSchema.from_arrow(schema), adds, mode="overwrite")
+            create_table_with_add_actions(
+                str(path),
+                DeltaSchema.from_arrow(schema),
+                adds,
+                mode="overwrite",
+                commit_properties=_commit(commit_info),
+            )
         else:
-            existing.create_write_transaction(adds, mode="overwrite", schema=schema)
+            existing.create_write_transaction(
+                adds, mode="overwrite", schema=schema, commit_properties=_commit(commit_info)
+            )
             # Schema changes are allowed on overwrite: the new version's schema is authoritative.
 
     def _spark_files(self, path: Path, df: DataFrame, cluster_by: str | None) -> tuple[str, list[AddAction]]:
@@ -297,6 +327,23 @@ class LocalLakehouse:
 
     def version(self, name: str) -> int:
         return self._delta(name).version()
+
+    def commit_info(self, name: str) -> dict:
+        """What the writer of the current version recorded (``commit_info``), or ``{}``."""
+        history = self._delta(name).history(limit=1)
+        return _decoded(history[0]) if history else {}
+
+    def changes(self, name: str, after_version: int) -> list[dict]:
+        """The commits after ``after_version``, oldest first, each as what its writer recorded:
+        a :meth:`replace_where` commit holds ``changed_since``; a whole-table write does not."""
+        table = self._delta(name)
+        newer = table.version() - after_version
+        if newer <= 0:
+            return []
+        history = table.history(limit=newer)
+        return [
+            _decoded(h) for h in sorted(history, key=lambda h: h["version"]) if h["version"] > after_version
+        ]
 
     def describe(self, name: str) -> TableInfo:
         dt = self._delta(name)
@@ -402,6 +449,19 @@ class LocalLakehouse:
         from health_monitor.lakehouse.loads import LoadJournal
 
         return LoadJournal(self.root / "_loads")
+
+
+CHANGED_SINCE = "changed_since"
+_COMMIT_KEY = "health_monitor"  # the key of the commit's custom metadata that holds commit_info
+
+
+def _commit(info: dict | None) -> CommitProperties | None:
+    return CommitProperties(custom_metadata={_COMMIT_KEY: json.dumps(info, default=str)}) if info else None
+
+
+def _decoded(entry: dict) -> dict:
+    raw = entry.get(_COMMIT_KEY)
+    return json.loads(raw) if isinstance(raw, str) else {}
 
 
 def _sql_type(t: pa.DataType) -> str:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+
+from pyspark.sql import functions as F
+
 from health_monitor.errors import MissingInputError
+from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
+from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
 from health_monitor.specs import FeatureTable
 
 
 def run_features(
-    runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
+    runtime: Runtime,
+    host: Host,
+    domain: str | None = None,
+    model: str | None = None,
+    progress: bool = True,
+    plan: Mapping[str, dt.date | None] | None = None,
 ) -> StageReport:
+    """Compute the selected feature tables. ``plan`` (the daily run's) names the tables to compute,
+    each with the day to recompute from (None: the whole table); tables it does not name are left
+    as they are."""
     runtime.refuse_if_half_loaded()  # its Gold tables would come from two different loads
+    selected = host.select_feature_tables(domain, model)
+    if plan is not None:
+        selected = [o for o in selected if o.spec.name in plan]
 
     def work(table: FeatureTable) -> dict:
         missing = [s for s in table.sources if not runtime.lakehouse.exists(runtime.settings.gold(s))]
@@ -24,24 +42,57 @@ def run_features(
                 f"{table.name} and the models that read it are skipped",
             )
         cancel_jobs_with_item()
-        df = table.compute(runtime.tables).persist()  # checked for key violations, then written
+        name = runtime.settings.feature_table(table.name)
+        since = (plan or {}).get(table.name)
+        if since is not None and (table.timestamp_key is None or not runtime.lakehouse.exists(name)):
+            since = None  # no days to replace: the whole table
+        cutoff = (
+            since - dt.timedelta(days=table.lookback_days)
+            if since and table.lookback_days is not None
+            else None
+        )
+        tables = refresh.RecordingTables(runtime, cutoff=cutoff)
+        df = table.compute(tables)
+        if since is not None:
+            df = df.filter(F.to_date(F.col(table.timestamp_key)) >= F.lit(since))
+        df = df.persist()  # checked for key violations, then written
         try:
-            info = runtime.feature_store.create_table(
-                runtime.settings.feature_table(table.name),
-                primary_keys=list(table.primary_keys),
-                df=df,
-                timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
-                description=table.description,
+            if since is None:
+                info = runtime.feature_store.create_table(
+                    name,
+                    primary_keys=list(table.primary_keys),
+                    df=df,
+                    timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
+                    description=table.description,
+                )
+                new_rows = info.rows
+            else:
+                check_primary_key(name, df, list(table.primary_keys))
+                new_rows = df.count()
+                info = runtime.lakehouse.replace_where(
+                    name,
+                    df,
+                    column=table.timestamp_key,
+                    since=since,
+                    primary_keys=list(table.primary_keys),
+                    description=table.description,
+                )
+            warnings = (
+                list(table.warnings(df if since is None else runtime.lakehouse.read(name)))
+                if table.warnings
+                else []
             )
-            warnings = list(table.warnings(df)) if table.warnings else []
         finally:
             df.unpersist()
+        refresh.record_state(runtime, name, tables.versions)
         details = {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
+        if since is not None:
+            details.update(since=since.isoformat(), recomputed=new_rows)
         return {**details, "warnings": warnings} if warnings else details
 
     return run_items(
         "features",
-        host.select_feature_tables(domain, model),
+        selected,
         lambda t: t.name,
         work,
         host,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -11,6 +13,7 @@ from health_monitor.errors import HealthMonitorError, NoChampionError
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
+from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.pipelines.train import model_base, require_feature_tables
 from health_monitor.registry import CHALLENGER, CHAMPION
@@ -19,15 +22,25 @@ from health_monitor.specs import Model
 
 
 def run_infer(
-    runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
+    runtime: Runtime,
+    host: Host,
+    domain: str | None = None,
+    model: str | None = None,
+    progress: bool = True,
+    plan: Mapping[str, dt.date | None] | None = None,
 ) -> StageReport:
+    """Score the selected models. ``plan`` (the daily run's) names the models to score, each with
+    the day to rescore from (None: every key); models it does not name are left as they are."""
     runtime.refuse_if_half_loaded()  # one rule for every pipeline
     runtime.registry.configure()
+    selected = host.select_models(domain, model)
+    if plan is not None:
+        selected = [o for o in selected if o.spec.name in plan]
     return run_items(
         "infer",
-        host.select_models(domain, model),
+        selected,
         lambda m: m.name,
-        lambda m: infer_model(runtime, m),
+        lambda m: infer_model(runtime, m, (plan or {}).get(m.name)),
         host,
         runtime.settings,
         progress,
@@ -35,7 +48,10 @@ def run_infer(
     )
 
 
-def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
+def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> dict[str, Any]:
+    """Score ``spec``'s champion on its base keys and write ``<model>_predictions``: the whole
+    table, or with ``since`` only the keys whose time is that day or later (Delta's
+    ``replaceWhere``; earlier predictions are kept as they are)."""
     settings = runtime.settings
     name = settings.registered_model(spec.name)
     cancel_jobs_with_item()
@@ -52,22 +68,48 @@ def infer_model(runtime: Runtime, spec: Model) -> dict[str, Any]:
         raise HealthMonitorError(
             f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`"
         )
-    keys = model_base(runtime, spec)
+    table = settings.predictions(spec.name)
+    if since is not None and (spec.time_column not in spec.keys or not runtime.lakehouse.exists(table)):
+        since = None  # a key kept from before `since` could come again: rescore every key
+    tables = refresh.RecordingTables(runtime)
+    looked_up = lookup_versions(runtime, spec)
+    keys = model_base(runtime, spec, tables)
+    if since is not None:
+        keys = keys.filter(F.to_date(F.col(spec.time_column)) >= F.lit(since))
     scored = runtime.feature_store.score_batch(champion.uri, keys)
     out = (
         scored.withColumn("model_name", F.lit(spec.name))
         .withColumn("model_version", F.lit(champion.version).cast("int"))
         .withColumn("scored_at", F.current_timestamp())
     ).persist()
+    description = f"Predictions of {spec.name} v{champion.version} ({spec.problem_type.value})"
     try:
-        table = settings.predictions(spec.name)
         check_primary_key(table, out, list(spec.keys))
-        info = runtime.lakehouse.write(
-            table,
-            out,
-            primary_keys=list(spec.keys),
-            description=f"Predictions of {spec.name} v{champion.version} ({spec.problem_type.value})",
-        )
+        if since is None:
+            info = runtime.lakehouse.write(
+                table, out, primary_keys=list(spec.keys), description=description, cluster_by=spec.time_column
+            )
+        else:
+            scored_rows = out.count()
+            info = runtime.lakehouse.replace_where(
+                table,
+                out,
+                column=spec.time_column,
+                since=since,
+                primary_keys=list(spec.keys),
+                description=description,
+            )
     finally:
         out.unpersist()
-    return {"table": info.full_name, "rows": info.rows, "version": champion.version}
+    sources = {**tables.versions, **looked_up, name: champion.version}
+    refresh.record_state(runtime, table, sources)
+    details = {"table": info.full_name, "rows": info.rows, "version": champion.version}
+    if since is not None:
+        details.update(since=since.isoformat(), scored=scored_rows)
+    return details
+
+
+def lookup_versions(runtime: Runtime, spec: Model) -> dict[str, int]:
+    """The versions of the feature tables ``spec`` looks up (scoring reads their current ones)."""
+    names = {runtime.settings.feature_table(lk.table) for lk in spec.lookups}
+    return {name: runtime.lakehouse.version(name) for name in sorted(names)}

@@ -26,21 +26,27 @@ from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Model, ProblemType
+from health_monitor.specs import Model, ProblemType, Tables
 
 LABEL = "__label__"
 log = logging.getLogger(__name__)
 
 
 def run_train(
-    runtime: Runtime, host: Host, domain: str | None = None, model: str | None = None, progress: bool = True
+    runtime: Runtime,
+    host: Host,
+    domain: str | None = None,
+    model: str | None = None,
+    progress: bool = True,
+    names: set[str] | None = None,
 ) -> StageReport:
+    """Train the selected models (``names``: only these, for the daily run's schedule)."""
     runtime.refuse_if_half_loaded()  # labels are read from Gold: two loads at once mislead
     runtime.registry.configure()
     # Runs a killed process left RUNNING would stay so for ever: close them as failed first.
     for run_id, reason in runtime.registry.close_abandoned_runs(runtime.settings.item_time_limit):
         log.warning("closed MLflow run %s as FAILED: %s", run_id, reason)
-    selected = host.select_models(domain, model)
+    selected = [o for o in host.select_models(domain, model) if names is None or o.spec.name in names]
     plugins = {o.spec.name: o.plugin for o in selected}
     return run_items(
         "train",
@@ -86,9 +92,10 @@ def require_feature_tables(runtime: Runtime, spec: Model) -> None:
         raise MissingInputError(", ".join(missing), "not computed (see `health-monitor features`)")
 
 
-def model_base(runtime: Runtime, spec: Model):
+def model_base(runtime: Runtime, spec: Model, tables: Tables | None = None):
+    """``spec.base`` read through ``tables`` (default: the runtime's), with the columns it needs."""
     require_feature_tables(runtime, spec)
-    base = spec.base(runtime.tables)
+    base = spec.base(tables or runtime.tables)
     needed = base_columns(spec)
     missing = [c for c in needed if c not in base.columns]
     if missing:
