@@ -696,9 +696,10 @@ def cmd_serve(args, settings: Settings) -> int:
     from tqdm.auto import tqdm
 
     from health_monitor.champions import Champions
-    from health_monitor.serve import ScoringService, check_loopback, load_token, make_server
+    from health_monitor.serve import ScoringService, check_hosts, check_loopback, load_token, make_server
 
     check_loopback(args.host)
+    check_hosts(tuple(args.allow_host))
     token = load_token(args.token_file)
     service = ScoringService(Champions(_runtime(settings), _host()))
     with tqdm(

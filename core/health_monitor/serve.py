@@ -355,13 +355,18 @@ def make_server(
     check_loopback(host)
     if token is not None:
         check_token(token)
-    try:
-        hosts = allowed_hosts((host, *allow_hosts))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    hosts = check_hosts((host, *allow_hosts))
     attributes = {"service": service, "hosts": hosts, "token": token, "timeout": timeout}
     handler = type("Handler", (_Handler,), attributes)
     return PooledHTTPServer((host, port), handler, workers=workers, waiting=waiting)
+
+
+def check_hosts(names: tuple[str, ...]) -> frozenset[str]:
+    """The ``Host`` names answered: loopback names and ``names`` (``serve --allow-host``)."""
+    try:
+        return allowed_hosts(names)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 TOKEN_ENV = "HEALTH_MONITOR_SERVE_TOKEN"
