@@ -56,6 +56,8 @@ def test_every_command_has_help(capsys):
         ),
         (["tools", "--domain", "weather"], "unknown domain 'weather'"),
         (["serve", "--host", "0.0.0.0"], "--host must be a loopback address"),
+        (["serve", "--allow-host", "bad host!"], "--allow-host 'bad host!' is not a host name"),
+        (["serve", "--token-file", "/nonexistent/token"], "--token-file /nonexistent/token cannot be read"),
     ],
 )
 def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, capsys):

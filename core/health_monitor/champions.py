@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from health_monitor.errors import ConfigError, HealthMonitorError
+from health_monitor.errors import ConfigError, HealthMonitorError, ModelLoadError
 from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
@@ -163,7 +163,15 @@ class Champions:
 
     def _load(self, spec: Model, current) -> Champion:
         self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
-        packed = load_packed_model(current.uri)
+        try:
+            packed = load_packed_model(current.uri)
+        except HealthMonitorError:
+            raise
+        except Exception as exc:  # missing or unreadable artifacts: this model only, say which
+            raise ModelLoadError(
+                f"model {spec.name} v{current.version} cannot be loaded from {current.uri}: "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            ) from exc
         return Champion(spec, current.version, packed.model, packed.feature_spec)
 
     def refresh(self) -> list[str]:
@@ -173,8 +181,12 @@ class Champions:
             current = self._current(model)
             champion = old
             if current is not None and current.version != old.version:
-                champion = self._load(old.spec, current)
-                moved.append(model)
+                try:
+                    champion = self._load(old.spec, current)
+                except HealthMonitorError as exc:  # keep serving the loaded version
+                    log.warning("%s; still serving v%s", exc, old.version)
+                else:
+                    moved.append(model)
             with self._lock:
                 self._loaded[model] = (champion, time.monotonic())
         return moved

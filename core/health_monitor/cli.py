@@ -281,6 +281,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="start at once and score every request live (default: score every feature row first, "
         "so requests are lookups)",
     )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (repeatable; default: loopback "
+        "names only, which keeps web pages out by DNS rebinding)",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="require 'Authorization: Bearer <token>' on every request, the token read from this "
+        "file (default: $HEALTH_MONITOR_SERVE_TOKEN if set, else no token)",
+    )
     p = add(
         "recover",
         "Say whether a load that replaces many tables (load-gold, gold, snapshot, simulate, "
@@ -743,9 +757,11 @@ def cmd_serve(args, settings: Settings) -> int:
     from tqdm.auto import tqdm
 
     from health_monitor.champions import Champions
-    from health_monitor.serve import ScoringService, check_loopback, make_server
+    from health_monitor.serve import ScoringService, check_hosts, check_loopback, load_token, make_server
 
     check_loopback(args.host)
+    check_hosts(tuple(args.allow_host))
+    token = load_token(args.token_file)
     service = ScoringService(Champions(_runtime(settings), _host()))
     with tqdm(
         total=len(set(service.routes.values())), desc="warm", unit="model", disable=None, leave=False
@@ -758,8 +774,14 @@ def cmd_serve(args, settings: Settings) -> int:
     gc.collect()
     gc.freeze()
     service.champions.start_refresh()  # version checks and reloads off the request path
-    server = make_server(service, args.host, args.port)
+    server = make_server(service, args.host, args.port, allow_hosts=tuple(args.allow_host), token=token)
     host, port = server.server_address[:2]
+    if service.unavailable:
+        print(
+            f"{len(service.unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)"
+        )
+    if token is not None:
+        print("every request must carry 'Authorization: Bearer <token>'")
     print(
         f"serving {len(service.routes)} endpoints on http://{host}:{port} (GET /openapi.json); Ctrl-C stops"
     )

@@ -40,6 +40,11 @@ class NoChampionError(SkipItem):
     ``challenger``. ``infer`` skips it with this note; ``health-monitor promote`` ends it."""
 
 
+class ModelLoadError(HealthMonitorError):
+    """A registered model version cannot be loaded: its artifacts are missing, unreadable or
+    were written by an incompatible library. The message names the model, version and cause."""
+
+
 class SchemaError(HealthMonitorError, ValueError):
     """A DataFrame lacks a column, has the wrong type, or breaks a key constraint."""
 

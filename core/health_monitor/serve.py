@@ -11,19 +11,25 @@ Endpoints (each a ``POST`` with a JSON object):
 A request names the entity (the model's non-time lookup keys, e.g. ``{"job_id": "42"}``) and
 optionally ``as_of`` (``YYYY-MM-DD``): point-in-time features are taken as of that day, else the
 latest. A bad request gets a 4xx whose message names the field. Nothing is ever written.
+
+The HTTP layer (limits, methods, Host and token checks, the bounded worker pool) is
+:mod:`health_monitor.httpd`. A model that cannot be loaded does not stop the others: its
+endpoint answers 503 with the reason, which ``/health`` reports too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
+import os
 import re
 import socket
 import threading
+import time
+from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,6 +37,7 @@ import pandas as pd
 import health_monitor
 from health_monitor.champions import Champion, Champions
 from health_monitor.errors import ConfigError, HealthMonitorError
+from health_monitor.httpd import JSONRequestHandler, PooledHTTPServer, RequestError, allowed_hosts
 from health_monitor.online import MISSING, OnlineTable
 
 log = logging.getLogger(__name__)
@@ -47,15 +54,10 @@ ENDPOINTS: dict[str, str] = {
     "/retry-success": "retry_success_predictor",
     "/sla-breach-risk": "sla_breach_predictor",
 }
-MAX_BODY = 16 * 1024
+RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
+_GET_PATHS = ("/health", "/openapi.json")
 _VALUE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class RequestError(Exception):
-    def __init__(self, status: HTTPStatus, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
 
 
 class ScoringService:
@@ -67,6 +69,7 @@ class ScoringService:
         self.routes: dict[str, str] = {p: m for p, m in ENDPOINTS.items() if m in installed}
         self.routes.update({f"/models/{m}": m for m in sorted(installed)})
         self._fields: dict[str, tuple[tuple, dict[str, str]]] = {}
+        self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)
 
     def warm(self, prefill: bool = True, progress=None) -> dict[str, str]:
         """Load every champion and its feature tables now, and (``prefill``) score every row of
@@ -85,17 +88,49 @@ class ScoringService:
                 rows = self.champions.prefill(model) if prefill else 0
                 status[model] = f"v{champion.version}" + (f", {rows:,} rows scored" if rows else "")
             except HealthMonitorError as exc:
-                status[model] = f"unavailable: {exc}"
+                status[model] = f"unavailable: {self._failed(model, exc)}"
+            except Exception as exc:  # a bug in one model's warm-up: serve the others
+                log.exception("warming %s failed", model)
+                status[model] = f"unavailable: {self._failed(model, exc)}"
+            else:
+                self.unavailable.pop(model, None)
             if progress is not None:
                 progress(model)
         return status
 
+    def _failed(self, model: str, exc: Exception) -> str:
+        why = str(exc) if isinstance(exc, HealthMonitorError) else f"{type(exc).__name__}: {exc}"
+        self.unavailable[model] = (why, time.monotonic())
+        return why
+
     def health(self) -> dict[str, Any]:
+        """``ok`` with every model's champion version; ``degraded`` when a model is
+        unavailable, with the reason under its name."""
         models = {}
         for model in sorted(set(self.routes.values())):
             cached = self.champions._loaded.get(model)
-            models[model] = {"champion_version": cached[0].version} if cached else {"loaded": False}
-        return {"status": "ok", "version": health_monitor.__version__, "models": models}
+            failed = self.unavailable.get(model)
+            if failed is not None:
+                models[model] = {"loaded": False, "unavailable": failed[0]}
+            else:
+                models[model] = {"champion_version": cached[0].version} if cached else {"loaded": False}
+        status = "degraded" if self.unavailable else "ok"
+        return {"status": status, "version": health_monitor.__version__, "models": models}
+
+    def _ready(self, model: str) -> tuple[Champion, dict[str, str]]:
+        """The champion of ``model`` and its request fields, or 503 naming why not. A model that
+        failed is not tried again for ``RETRY_LOAD_SECONDS``: a broken one costs requests nothing."""
+        failed = self.unavailable.get(model)
+        if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, failed[0])
+        try:
+            champion = self.champions.get(model)
+            fields = self.fields(champion)
+        except HealthMonitorError as exc:
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, self._failed(model, exc)) from None
+        if failed is not None:
+            self.unavailable.pop(model, None)
+        return champion, fields
 
     def fields(self, champion: Champion) -> dict[str, str]:
         """Request fields of a model -> 'date' or 'text', from its feature tables' columns."""
@@ -123,11 +158,7 @@ class ScoringService:
             raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {path}; GET /openapi.json lists them")
         if not isinstance(body, dict):
             raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
-        try:
-            champion = self.champions.get(model)
-        except HealthMonitorError as exc:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from None
-        fields = self.fields(champion)
+        champion, fields = self._ready(model)
         allowed = set(fields) | ({"as_of"} if champion.point_in_time else set())
         unknown = sorted(set(body) - allowed)
         if unknown:
@@ -214,7 +245,11 @@ class ScoringService:
                         },
                         "400": {"description": "a field is missing, unknown or malformed (named in `field`)"},
                         "404": {"description": "the entity has no features"},
-                        "503": {"description": "the model has no champion version yet"},
+                        "503": {
+                            "description": "the model has no champion version yet or cannot be "
+                            "loaded (why: in `error` and on /health), or the server is busy "
+                            "(`Retry-After`)"
+                        },
                     },
                 }
             }
@@ -253,61 +288,42 @@ def _value(name: str, value: Any, kind: str) -> str:
     return text
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # A response is two writes (head, body): with Nagle's algorithm on, the body waits for the
-    # client's delayed ACK, adding ~40 ms to every keep-alive request.
-    disable_nagle_algorithm = True
-    server_version = f"health-monitor/{health_monitor.__version__}"
+class _Handler(JSONRequestHandler):
     service: ScoringService  # set on the subclass the server builds
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _send(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload, default=str).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, exc: RequestError) -> None:
-        self._send(exc.status, {"error": exc.message, "field": exc.field, "status": int(exc.status)})
+    def allowed_methods(self) -> str:
+        if self.path in _GET_PATHS:
+            return "GET"
+        return "POST" if self.path in self.service.routes else "GET, POST"
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         if self.path == "/health":
-            self._send(200, self.service.health())
+            self.send_json(200, self.service.health())
         elif self.path == "/openapi.json":
-            self._send(200, self.service.openapi())
+            self.send_json(200, self.service.openapi())
         elif self.path in self.service.routes:
-            self._error(
-                RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.path} takes POST with a JSON body")
-            )
+            self._not_allowed()
         else:
-            self._error(
-                RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {self.path}; GET /openapi.json lists them")
+            self.send_problem(
+                RequestError(
+                    HTTPStatus.NOT_FOUND, f"no endpoint {self.path[:100]}; GET /openapi.json lists them"
+                )
             )
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.path in _GET_PATHS:
+            self._not_allowed()
+            return
         try:
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header")
-            if int(length) > MAX_BODY:
-                self.close_connection = True
-                raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over {MAX_BODY} bytes")
-            raw = self.rfile.read(int(length))
-            try:
-                body = json.loads(raw or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise RequestError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON") from None
-            self._send(200, self.service.score(self.path, body))
+            body = self.read_json()
+            self.send_json(200, self.service.score(self.path, body))
         except RequestError as exc:
-            self._error(exc)
+            self.send_problem(exc)
         except Exception:  # a bug answers 500 and is logged; the server goes on
             log.exception("scoring %s failed", self.path)
-            self._error(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log"))
+            self.send_problem(
+                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+            )
 
 
 def check_loopback(host: str) -> str:
@@ -320,19 +336,67 @@ def check_loopback(host: str) -> str:
     return host
 
 
-def make_server(service: ScoringService, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """A threaded HTTP server bound to loopback (``port=0`` picks a free port)."""
+def make_server(
+    service: ScoringService,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    allow_hosts: tuple[str, ...] = (),
+    token: str | None = None,
+    workers: int = 16,
+    waiting: int = 256,
+    timeout: float = 10.0,
+) -> PooledHTTPServer:
+    """An HTTP server bound to loopback (``port=0`` picks a free port) with ``workers`` threads
+    and at most ``waiting`` connections queued for them (503 beyond). Requests must name a
+    loopback host, ``host`` or one of ``allow_hosts`` in their ``Host`` header, and carry
+    ``Authorization: Bearer <token>`` if ``token`` is set. A connection idle for ``timeout``
+    seconds is closed."""
     check_loopback(host)
-    handler = type("Handler", (_Handler,), {"service": service})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    if token is not None:
+        check_token(token)
+    hosts = check_hosts((host, *allow_hosts))
+    attributes = {"service": service, "hosts": hosts, "token": token, "timeout": timeout}
+    handler = type("Handler", (_Handler,), attributes)
+    return PooledHTTPServer((host, port), handler, workers=workers, waiting=waiting)
+
+
+def check_hosts(names: tuple[str, ...]) -> frozenset[str]:
+    """The ``Host`` names answered: loopback names and ``names`` (``serve --allow-host``)."""
+    try:
+        return allowed_hosts(names)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+TOKEN_ENV = "HEALTH_MONITOR_SERVE_TOKEN"
+
+
+def load_token(path: Path | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The bearer token ``serve`` requires: the contents of ``path`` (``--token-file``), else
+    the environment variable ``HEALTH_MONITOR_SERVE_TOKEN``, else None (no token)."""
+    if path is not None:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--token-file {path} cannot be read: {exc}") from None
+        return check_token(text.strip())
+    found = environ.get(TOKEN_ENV, "").strip()
+    return check_token(found) if found else None
+
+
+def check_token(token: str) -> str:
+    """A bearer token must be printable ASCII without spaces, and long enough not to guess."""
+    if not (16 <= len(token) <= 1024 and token.isascii() and token.isprintable() and " " not in token):
+        raise ConfigError("the serve token must be 16-1024 printable ASCII characters without spaces")
+    return token
 
 
 def serve_in_thread(
-    service: ScoringService, host: str = "127.0.0.1", port: int = 0
-) -> tuple[ThreadingHTTPServer, str]:
-    """Start a server in a daemon thread; returns it and its base URL (for tests and benchmarks)."""
-    server = make_server(service, host, port)
+    service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> tuple[PooledHTTPServer, str]:
+    """Start a server in a daemon thread; returns it and its base URL (for tests and benchmarks).
+    ``options`` are :func:`make_server`'s."""
+    server = make_server(service, host, port, **options)
     threading.Thread(target=server.serve_forever, daemon=True, name="health-monitor-serve").start()
     return server, f"http://{host}:{server.server_address[1]}"

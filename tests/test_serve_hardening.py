@@ -1,0 +1,349 @@
+"""The scoring service refuses cleanly: malformed bodies and lengths, other methods, the
+standard library's own refusals, the Host check, the bearer token, no version banner, a
+bounded pool that answers 503 past it, idle timeouts, and a model that cannot be loaded."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from health_monitor.champions import Champions
+from health_monitor.config import Settings
+from health_monitor.errors import ConfigError
+from health_monitor.httpd import RequestError, allowed_hosts, parse_body
+from health_monitor.registry import CHAMPION
+from health_monitor.runtime import Runtime
+from health_monitor.serve import ScoringService, load_token, make_server, serve_in_thread
+
+TOKEN = "s3cret-token-0123456789"
+GOOD = b'{"entity": "e1"}'
+
+
+@pytest.fixture(scope="module")
+def service(fake_trained_home):
+    runtime, host = fake_trained_home
+    service = ScoringService(Champions(runtime, host))
+    service.warm(prefill=False)
+    return service
+
+
+@pytest.fixture
+def start(service):
+    """Start a server over the shared service with ``make_server``'s options; returns its port."""
+    started = []
+
+    def start(**options) -> int:
+        httpd, _ = serve_in_thread(service, **options)
+        started.append(httpd)
+        return httpd.server_address[1]
+
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def port(start):
+    return start()
+
+
+def exchange(port: int, data: bytes, timeout: float = 10.0):
+    """Send raw bytes; returns (status, headers, parsed JSON body or None) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return answer(sock)
+
+
+def answer(sock: socket.socket, method: str = "POST"):
+    response = http.client.HTTPResponse(sock, method=method)
+    response.begin()
+    body = response.read()
+    return response.status, response.headers, json.loads(body) if body else None
+
+
+def post(body: bytes, headers: str = "", path: str = "/models/fake_failure") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{headers}\r\n"
+    ).encode() + body
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, response.headers, json.loads(data) if data else None
+
+
+MALFORMED = [
+    (b"[" * 8000 + b"]" * 8000, "nests objects or arrays over 32"),
+    (b'{"a":' * 2500 + b"1" + b"}" * 2500, "nests objects or arrays over 32"),
+    (b'{"entity": ' + b"[" * 40 + b"]" * 40 + b"}", "nests objects or arrays over 32"),
+    (b'{"entity": ' + b"9" * 5000 + b"}", "longer than 40 characters"),
+    (b'{"entity": 0.' + b"1" * 100 + b"}", "longer than 40 characters"),
+    (b'{"entity": 1e999}', "out of range"),
+    (b'{"entity": NaN}', "NaN is not a JSON number"),
+    (b'{"entity": -Infinity}', "-Infinity is not a JSON number"),
+    (b'{"entity": "e1", "entity": "e2"}', "'entity' appears more than once"),
+    (b'"e1"', "must be a JSON object"),
+    (b"[]", "must be a JSON object"),
+    (b"null", "must be a JSON object"),
+    (b"", "the body is empty"),
+    (b"{not json", "not valid JSON"),
+    (b"\xff\xfe\x00", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), MALFORMED)
+def test_malformed_bodies_get_400(port, body, message):
+    status, headers, payload = exchange(port, post(body))
+    assert (status, payload["status"]) == (400, 400), payload
+    assert message in payload["error"]
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_a_duplicated_field_is_named():
+    with pytest.raises(RequestError, match="appears more than once") as caught:
+        parse_body(b'{"entity": "e1", "entity": "e2"}')
+    assert caught.value.field == "entity"
+
+
+LENGTHS = [
+    ("Content-Length: -1\r\n", 400, "whole number"),
+    ("Content-Length: abc\r\n", 400, "whole number"),
+    ("Content-Length: 1e3\r\n", 400, "whole number"),
+    ("Content-Length: \u00b2\r\n", 400, "whole number"),
+    (f"Content-Length: {'9' * 5000}\r\n", 400, "whole number"),
+    ("Content-Length: 16\r\nContent-Length: 16\r\n", 400, "one Content-Length header, not 2"),
+    ("Transfer-Encoding: chunked\r\n", 400, "Transfer-Encoding is not accepted"),
+    ("", 411, "send a Content-Length"),
+    ("Content-Length: 20000\r\n", 413, "over 16384 bytes"),
+]
+
+
+@pytest.mark.parametrize(("header", "status", "message"), LENGTHS)
+def test_bad_content_lengths_are_refused_and_the_connection_closes(port, header, status, message):
+    head = f"POST /models/fake_failure HTTP/1.1\r\nHost: localhost\r\n{header}\r\n"
+    got, headers, payload = exchange(port, head.encode("latin-1") + GOOD)
+    assert (got, payload["status"]) == (status, status), payload
+    assert message in payload["error"]
+    assert headers["Connection"] == "close"  # the body was not read: the stream is out of step
+
+
+def test_a_body_shorter_than_its_length_gets_400(start):
+    port = start(timeout=0.5)
+    head = b"POST /models/fake_failure HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50\r\n\r\n"
+    status, _, payload = exchange(port, head + b'{"entity"')  # then stalls
+    assert status == 400 and "before its Content-Length of 50 bytes" in payload["error"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + b'{"entity"')
+        sock.shutdown(socket.SHUT_WR)  # ends early
+        status, _, payload = answer(sock)
+    assert status == 400 and "ended" in payload["error"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO"])
+def test_other_methods_get_a_json_405_with_allow(port, method):
+    status, headers, payload = request(port, method, "/models/fake_failure", GOOD)
+    assert (status, payload["status"]) == (405, 405), payload
+    assert headers["Allow"] == "POST" and headers["Content-Type"] == "application/json"
+
+
+def test_head_gets_405_without_a_body_and_get_paths_refuse_post(port):
+    status, headers, payload = request(port, "HEAD", "/health")
+    assert status == 405 and headers["Allow"] == "GET" and payload is None
+    status, headers, payload = request(port, "POST", "/health", b"{}")
+    assert status == 405 and headers["Allow"] == "GET" and "takes GET" in payload["error"]
+    status, headers, _ = request(port, "GET", "/models/fake_failure")
+    assert status == 405 and headers["Allow"] == "POST"
+
+
+STDLIB = [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /health HTTP/9.9\r\nHost: localhost\r\n\r\n", 505),
+    (b"GET /health\r\n\r\n", 400),  # HTTP/0.9
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+    (b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    (b"GET /health HTTP/1.1\r\nHost: localhost\r\n" + b"X-Many: 1\r\n" * 200 + b"\r\n", 431),
+]
+
+
+@pytest.mark.parametrize(("data", "status"), STDLIB)
+def test_the_standard_librarys_refusals_are_json_without_a_banner(port, data, status):
+    got, headers, payload = exchange(port, data)
+    assert (got, payload["status"]) == (status, status), payload
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Server"] == "health-monitor"
+
+
+def test_no_version_banner(port):
+    for method, path, body in [("GET", "/health", None), ("GET", "/nope", None), ("POST", "/nope", b"{}")]:
+        _, headers, _ = request(port, method, path, body)
+        assert headers["Server"] == "health-monitor"
+        assert "python" not in str(headers).lower()
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1", 200),
+        ("localhost:8080", 200),
+        ("LOCALHOST.", 200),
+        ("[::1]:80", 200),
+        ("evil.example", 403),
+        ("evil.example:8080", 403),
+        ("127.0.0.1.evil.example", 403),
+        ("localhost:abc", 400),
+        ("", 400),
+    ],
+)
+def test_the_host_header_must_name_loopback(port, host, status):
+    got, _, payload = exchange(port, f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert got == status, payload
+    if status == 403:
+        assert "not served here" in payload["error"] and "--allow-host" in payload["error"]
+
+
+def test_a_missing_or_doubled_host_header_is_refused(port):
+    assert exchange(port, b"GET /health HTTP/1.1\r\n\r\n")[0] == 400
+    assert exchange(port, b"GET /health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n")[0] == 400
+
+
+def test_allowed_hosts_can_be_added(start):
+    port = start(allow_hosts=("scoring.internal",))
+    assert exchange(port, b"GET /health HTTP/1.1\r\nHost: scoring.internal:9000\r\n\r\n")[0] == 200
+    assert exchange(port, b"GET /health HTTP/1.1\r\nHost: other.internal\r\n\r\n")[0] == 403
+    assert "[fe80::1]" in allowed_hosts(["fe80::1"])
+    with pytest.raises(ConfigError, match="not a host name"):
+        make_server(None, allow_hosts=("bad host!",), port=0)
+
+
+def test_the_bearer_token_is_required_when_set(start):
+    port = start(token=TOKEN)
+    for headers, why in [
+        ({}, "send the header Authorization"),
+        ({"Authorization": "Bearer wrong-token-0123456789"}, "token is wrong"),
+        ({"Authorization": f"Basic {TOKEN}"}, "send the header Authorization"),
+        ({"Authorization": f"Bearer {TOKEN}x"}, "token is wrong"),
+    ]:
+        for method, path, body in [("GET", "/health", None), ("POST", "/models/fake_failure", GOOD)]:
+            status, got, payload = request(port, method, path, body, headers)
+            assert status == 401 and why in payload["error"], (headers, payload)
+            assert got["WWW-Authenticate"].startswith("Bearer")
+    status, _, payload = request(
+        port, "POST", "/models/fake_failure", GOOD, {"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert status == 200 and payload["model"] == "fake_failure"
+
+
+def test_the_token_comes_from_a_file_or_the_environment(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    assert load_token(path, {}) == TOKEN
+    assert load_token(None, {"HEALTH_MONITOR_SERVE_TOKEN": TOKEN}) == TOKEN
+    assert load_token(None, {}) is None
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_token(tmp_path / "missing", {})
+    path.write_text("short")
+    with pytest.raises(ConfigError, match="16-1024 printable"):
+        load_token(path, {})
+
+
+def wait_for(condition, what: str) -> None:
+    """Synchronise with the server's threads (not a timing assertion: the deadline only
+    keeps a broken server from hanging the test)."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_past_the_pool_and_its_queue_a_client_gets_503_with_retry_after(service):
+    httpd, _ = serve_in_thread(service, workers=1, waiting=1, timeout=30)
+    port = httpd.server_address[1]
+    try:
+        holder = socket.create_connection(("127.0.0.1", port))  # holds the only worker
+        wait_for(lambda: httpd.busy == 1, "the worker to take the first connection")
+        queued = socket.create_connection(("127.0.0.1", port))  # fills the queue
+        wait_for(lambda: httpd.waiting() == 1, "the second connection to queue")
+        status, headers, payload = exchange(port, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert (status, payload["status"]) == (503, 503) and "busy" in payload["error"]
+        assert headers["Retry-After"] == "1" and headers["Server"] == "health-monitor"
+        assert httpd.refused == 1
+        holder.close()  # the worker goes on to the queued connection
+        queued.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        queued.settimeout(10)
+        assert answer(queued, "GET")[0] == 200
+        queued.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_idle_kept_alive_connection_makes_room_for_a_waiting_one(service):
+    httpd, _ = serve_in_thread(service, workers=1, waiting=4, timeout=30)
+    port = httpd.server_address[1]
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=10)
+        first.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, headers, _ = answer(first, "GET")
+        assert status == 200 and headers.get("Connection") != "close"  # kept alive, idle
+        second = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert first.recv(1) == b""  # closed by the server for the waiting connection
+        second.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert answer(second, "GET")[0] == 200
+        second.close()
+        first.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_idle_connection_is_closed_after_the_timeout(start):
+    port = start(timeout=0.3)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert sock.recv(1) == b""  # nothing sent: the server hangs up, no answer owed
+
+
+def test_a_model_whose_artifacts_are_missing_does_not_stop_the_others(fake_trained_home, tmp_path):
+    runtime, host = fake_trained_home
+    home = tmp_path / "home"
+    shutil.copytree(runtime.settings.home, home)
+    copy = Runtime.embedded(Settings(home=home))
+    champions = Champions(copy, host)
+    version = copy.registry.version_by_alias(copy.settings.registered_model("fake_anomaly"), CHAMPION)
+    source = copy.registry.client().get_model_version_download_uri(version.name, str(version.version))
+    artifacts = Path(unquote(urlparse(source).path))
+    assert artifacts.is_dir() and home in artifacts.parents, source
+    shutil.rmtree(artifacts)
+
+    service = ScoringService(champions)
+    warmed = service.warm()
+    assert warmed["fake_failure"].startswith("v1")
+    assert warmed["fake_anomaly"].startswith("unavailable: model fake_anomaly v1 cannot be loaded")
+    httpd, _ = serve_in_thread(service)
+    port = httpd.server_address[1]
+    try:
+        status, _, health = request(port, "GET", "/health")
+        assert status == 200 and health["status"] == "degraded"
+        assert health["models"]["fake_failure"] == {"champion_version": 1}
+        assert "cannot be loaded" in health["models"]["fake_anomaly"]["unavailable"]
+        body = json.dumps({"entity": "e2", "day": "2026-01-20"}).encode()
+        status, _, payload = request(port, "POST", "/models/fake_anomaly", body)
+        assert status == 503 and "fake_anomaly v1 cannot be loaded" in payload["error"]
+        status, _, payload = request(port, "POST", "/models/fake_failure", GOOD)
+        assert status == 200 and payload["model"] == "fake_failure"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
