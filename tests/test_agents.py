@@ -57,7 +57,7 @@ def test_tools_answer_from_the_prediction_tables(toolkit):
     assert {c["feature"] for c in explained["contributions"]} <= {"rate", "value"}
     summary = call(toolkit["health_summary"])
     assert summary["reliability"]["fake_failure"]["rows"] == 4
-    assert {m["model"] for m in call(toolkit["list_models"])} == {"fake_anomaly", "fake_failure"}
+    assert {m["model"] for m in call(toolkit["list_models"])["models"]} == {"fake_anomaly", "fake_failure"}
 
 
 HOSTILE = [

@@ -11,6 +11,8 @@ Endpoints (each a ``POST`` with a JSON object):
 A request names the entity (the model's non-time lookup keys, e.g. ``{"job_id": "42"}``) and
 optionally ``as_of`` (``YYYY-MM-DD``): point-in-time features are taken as of that day, else the
 latest. A bad request gets a 4xx whose message names the field. Nothing is ever written.
+Answers carry stored text cleaned (:mod:`health_monitor.untrusted`): capped, no control or
+bidirectional characters.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import health_monitor
 from health_monitor.champions import Champion, Champions
 from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.online import MISSING, OnlineTable
+from health_monitor.untrusted import clean, message
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +129,7 @@ class ScoringService:
         try:
             champion = self.champions.get(model)
         except HealthMonitorError as exc:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, str(exc)) from None
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(str(exc))) from None
         fields = self.fields(champion)
         allowed = set(fields) | ({"as_of"} if champion.point_in_time else set())
         unknown = sorted(set(body) - allowed)
@@ -147,7 +150,13 @@ class ScoringService:
             if position == MISSING:
                 self._not_found(lookup, table, keys, at)
         result = self.champions.score_rows(champion, tables, positions)
-        return {"model": model, "model_version": champion.version, "request": {**keys, "as_of": at}, **result}
+        answer = {
+            "model": model,
+            "model_version": champion.version,
+            "request": {**keys, "as_of": at},
+            **result,
+        }
+        return clean(answer)
 
     @staticmethod
     def _not_found(lookup, table: OnlineTable, keys: dict[str, str], at: str | None) -> None:

@@ -1,5 +1,6 @@
 """The :class:`health_monitor.specs.ToolContext` agent tools run against: prediction tables in
-the online store (no Spark, no SQL text), read-only, with errors an agent can act on."""
+the online store (no Spark, no SQL text), read-only, with errors an agent can act on. Rows and
+values leave it cleaned (:mod:`health_monitor.untrusted`); messages quote stored values."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from health_monitor.errors import HealthMonitorError
 from health_monitor.explain import explain_prediction
 from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.specs import Model
+from health_monitor.untrusted import clean, quoted
 
 MAX_ROWS = 100
 HIDDEN = frozenset({"scored_at"})
@@ -44,15 +46,15 @@ class OnlineToolContext:
     def require(self, model: str, column: str, value: str, listed_by: str) -> str:
         table = self.table(model)
         if (str(value),) not in table.index((column,)):
-            sample = table.values(column)[:5]
+            sample = ", ".join(quoted(v, 64) for v in table.values(column)[:5])
             raise ToolException(
-                f"unknown {column} {value!r} in {model} predictions; valid values include {sample}; "
+                f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]; "
                 f"call {listed_by} to list them"
             )
         return str(value)
 
     def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:
-        return self.table(model).values(column)[: max(1, min(limit, 1000))]
+        return clean(self.table(model).values(column)[: max(1, min(limit, 1000))])
 
     def query(
         self,
@@ -143,7 +145,7 @@ def _top(positions: np.ndarray, key: np.ndarray, descending: bool, limit: int) -
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _round(plain(v)) for k, v in row.items()}
+    return {k: clean(_round(plain(v))) for k, v in row.items()}
 
 
 def _round(value: Any) -> Any:
