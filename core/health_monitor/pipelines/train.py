@@ -27,6 +27,7 @@ from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType
+from health_monitor.untrusted import rare_classes
 
 LABEL = "__label__"
 log = logging.getLogger(__name__)
@@ -147,10 +148,11 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     cancel_jobs_with_item()
     training_set, frame, label = _training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
+    train, warnings = learnable_rows(spec, split.train, label)
     features = list(spec.feature_names)
     inputs = list(spec.input_names)
-    X_train, X_test = split.train[features], split.test[features]
-    y_train = split.train[label] if label else None
+    X_train, X_test = train[features], split.test[features]
+    y_train = train[label] if label else None
     y_test = split.test[label] if label else None
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     if supervised and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
@@ -159,7 +161,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         )
 
     y_fit = y_train if supervised else None
-    times = split.train[spec.time_column]
+    times = train[spec.time_column]
     model = ScoringModel.fit(
         clone(spec.estimator()),
         spec.problem_type,
@@ -201,7 +203,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
             {
                 **_params(model.estimator, "model"),
                 **_params(baseline.estimator, "baseline"),
-                "train_rows": len(split.train),
+                "train_rows": len(train),
                 "test_rows": len(split.test),
                 "split_cutoff": str(split.cutoff),
                 "features": ",".join(inputs)[:5000],
@@ -240,10 +242,28 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "verdict": verdict,
         "verdict_reason": verdicts.describe(comparison),
         **_intervals(comparison),
-        "train_rows": len(split.train),
+        "train_rows": len(train),
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
+        **({"warnings": warnings} if warnings else {}),
     }
+
+
+def learnable_rows(spec: Model, train: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The training rows a model may learn from, and warnings about the rest: a multiclass model
+    learns only classes seen on ``spec.min_class_entities`` distinct entities or more."""
+    if label is None or spec.problem_type is not ProblemType.MULTICLASS:
+        return train, []
+    entities = train[list(spec.entity_columns)]
+    rare = rare_classes(train[label], entities, spec.min_class_entities)
+    if not rare:
+        return train, []
+    keep = ~train[label].astype(str).isin(rare)
+    warning = (
+        f"{len(rare)} class(es) seen on fewer than {spec.min_class_entities} distinct "
+        f"{'/'.join(spec.entity_columns)} were not learnt ({int((~keep).sum()):,} training rows left out)"
+    )
+    return train[keep].reset_index(drop=True), [warning]
 
 
 def _close_when_stopped(registry, run_id: str) -> None:
