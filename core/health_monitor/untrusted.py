@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from health_monitor.specs import Model, ProblemType
+
 MAX_VALUE = 256  # characters of one value (an identifier, a tag, a name) in an answer
 MAX_MESSAGE = 1024  # characters of a message the core composes around quoted values
 
@@ -65,8 +67,14 @@ def clean_text(text: str, limit: int = MAX_VALUE) -> str:
     text = _INVISIBLE.sub("", _BREAKS.sub(" ", str(text)))
     if len(text) <= limit:
         return text
-    kept = max(0, limit - len(f"…[+{len(text)} chars]"))
-    return f"{text[:kept]}…[+{len(text) - kept} chars]"
+    kept = max(0, limit - len(_marker(len(text))))
+    while kept + 1 + len(_marker(len(text) - kept - 1)) <= limit:
+        kept += 1  # the count of characters left out may have fewer digits than the length
+    return text[:kept] + _marker(len(text) - kept)
+
+
+def _marker(left_out: int) -> str:
+    return f"…[+{left_out} chars]"
 
 
 def clean(value: Any, limit: int = MAX_VALUE) -> Any:
@@ -115,3 +123,20 @@ def rare_classes(labels: pd.Series, entities: pd.DataFrame, minimum: int) -> set
     frame["__class__"] = pd.Series(labels).astype(str).to_numpy()
     counts = frame.drop_duplicates().groupby("__class__").size()
     return set(counts.index[counts < minimum])
+
+
+def learnable_rows(spec: Model, train: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The training rows a model may learn from, and warnings about the rest: a multiclass model
+    learns only classes seen on ``spec.min_class_entities`` distinct entities or more."""
+    if label is None or spec.problem_type is not ProblemType.MULTICLASS:
+        return train, []
+    entities = train[list(spec.entity_columns)]
+    rare = rare_classes(train[label], entities, spec.min_class_entities)
+    if not rare:
+        return train, []
+    keep = ~train[label].astype(str).isin(rare)
+    warning = (
+        f"{len(rare)} class(es) seen on fewer than {spec.min_class_entities} distinct "
+        f"{'/'.join(spec.entity_columns)} were not learnt ({int((~keep).sum()):,} training rows left out)"
+    )
+    return train[keep].reset_index(drop=True), [warning]

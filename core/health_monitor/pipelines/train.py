@@ -27,7 +27,7 @@ from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType
-from health_monitor.untrusted import rare_classes
+from health_monitor.untrusted import learnable_rows
 
 LABEL = "__label__"
 log = logging.getLogger(__name__)
@@ -247,23 +247,6 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "split_cutoff": str(split.cutoff.date()),
         **({"warnings": warnings} if warnings else {}),
     }
-
-
-def learnable_rows(spec: Model, train: pd.DataFrame, label: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """The training rows a model may learn from, and warnings about the rest: a multiclass model
-    learns only classes seen on ``spec.min_class_entities`` distinct entities or more."""
-    if label is None or spec.problem_type is not ProblemType.MULTICLASS:
-        return train, []
-    entities = train[list(spec.entity_columns)]
-    rare = rare_classes(train[label], entities, spec.min_class_entities)
-    if not rare:
-        return train, []
-    keep = ~train[label].astype(str).isin(rare)
-    warning = (
-        f"{len(rare)} class(es) seen on fewer than {spec.min_class_entities} distinct "
-        f"{'/'.join(spec.entity_columns)} were not learnt ({int((~keep).sum()):,} training rows left out)"
-    )
-    return train[keep].reset_index(drop=True), [warning]
 
 
 def _close_when_stopped(registry, run_id: str) -> None:
