@@ -284,3 +284,24 @@ def test_every_endpoint_answers_planted_text_as_capped_clean_data(fake_trained_h
         for where, _, text in walk(answer):
             assert not invisible(text), (path, where, text)
             assert len(text) <= MAX_VALUE, (path, where, len(text))
+
+
+def test_learnable_rows_bound_multiclass_models_only():
+    import dataclasses
+
+    from health_monitor.errors import SchemaError
+    from health_monitor.specs import ProblemType
+    from health_monitor.untrusted import learnable_rows
+    from tests.fakes import failure_model
+
+    binary = failure_model()
+    rows = pd.DataFrame({"entity": ["e1", "e1", "e2"], "day": DAYS, "y": ["a", "a", "b"]})
+    kept, warnings = learnable_rows(binary, rows, "y")
+    assert kept is rows and warnings == []
+    multiclass = dataclasses.replace(binary, problem_type=ProblemType.MULTICLASS, min_class_entities=2)
+    kept, warnings = learnable_rows(multiclass, rows, "y")
+    assert kept["y"].tolist() == [] and warnings == [
+        "2 class(es) seen on fewer than 2 distinct entity were not learnt (3 training rows left out)"
+    ]
+    with pytest.raises(SchemaError, match="min_class_entities"):
+        dataclasses.replace(binary, min_class_entities=0)
