@@ -8,6 +8,7 @@ from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
 from health_monitor.specs import FeatureTable
+from health_monitor.untrusted import message
 
 
 def run_features(
@@ -33,7 +34,8 @@ def run_features(
                 timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
                 description=table.description,
             )
-            warnings = list(table.warnings(df)) if table.warnings else []
+            # A warning may name an entity (a workspace whose feed stalled): stored text, cleaned.
+            warnings = [message(w) for w in table.warnings(df)] if table.warnings else []
         finally:
             df.unpersist()
         details = {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
