@@ -1,6 +1,7 @@
 """The :class:`health_monitor.specs.ToolContext` agent tools run against: prediction tables in
-the online store (no Spark, no SQL text), read-only, with errors an agent can act on. Rows and
-values leave it cleaned (:mod:`health_monitor.untrusted`); messages quote stored values."""
+the online store (no Spark, no SQL text), read-only, with errors an agent can act on. Its
+messages quote stored values cleaned (:mod:`health_monitor.untrusted`); rows and values are
+cleaned once, on their way out of the tool (``to_langchain``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from health_monitor.errors import HealthMonitorError
 from health_monitor.explain import explain_prediction
 from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.specs import Model
-from health_monitor.untrusted import clean, quoted
+from health_monitor.untrusted import quoted
 
 MAX_ROWS = 100
 HIDDEN = frozenset({"scored_at"})
@@ -54,7 +55,7 @@ class OnlineToolContext:
         return str(value)
 
     def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:
-        return clean(self.table(model).values(column)[: max(1, min(limit, 1000))])
+        return self.table(model).values(column)[: max(1, min(limit, 1000))]
 
     def query(
         self,
@@ -145,7 +146,7 @@ def _top(positions: np.ndarray, key: np.ndarray, descending: bool, limit: int) -
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: clean(_round(plain(v))) for k, v in row.items()}
+    return {k: _round(plain(v)) for k, v in row.items()}
 
 
 def _round(value: Any) -> Any:
