@@ -36,14 +36,14 @@ def test_the_toolkit_has_the_plugins_tools_then_the_cores(toolkit):
         "list_models",
     ]
     for tool in toolkit.values():
-        assert tool.description
+        assert tool.description and "untrusted data" in tool.description
         schema = tool.args_schema.model_json_schema()
         assert all(p.get("description") for p in schema.get("properties", {}).values()), tool.name
 
 
 def test_tools_answer_from_the_prediction_tables(toolkit):
     entities = call(toolkit["list_entities"])
-    assert entities["values"] == ["e0", "e1", "e2", "e3"]
+    assert list(entities)[0] == "data_notice" and entities["values"] == ["e0", "e1", "e2", "e3"]
     latest = call(toolkit["entity_failure_risk"], entity="e1")
     assert len(latest["rows"]) == 1 and latest["rows"][0]["entity"] == "e1"
     week = call(toolkit["entity_failure_risk"], entity="e1", start="2026-01-10", end="2026-01-16")
@@ -57,7 +57,7 @@ def test_tools_answer_from_the_prediction_tables(toolkit):
     assert {c["feature"] for c in explained["contributions"]} <= {"rate", "value"}
     summary = call(toolkit["health_summary"])
     assert summary["reliability"]["fake_failure"]["rows"] == 4
-    assert {m["model"] for m in call(toolkit["list_models"])} == {"fake_anomaly", "fake_failure"}
+    assert {m["model"] for m in call(toolkit["list_models"])["models"]} == {"fake_anomaly", "fake_failure"}
 
 
 HOSTILE = [

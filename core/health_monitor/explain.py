@@ -3,7 +3,8 @@
 The prediction is found in ``<model>_predictions`` by its keys; its features are looked up the
 way scoring looked them up (the row's own lookup keys and times, from the online store, no
 Spark); the champion's explainer (a plugin's, from the explain hook, or the core's occlusion
-default) ranks them.
+default) ranks them. What it returns and the messages it raises carry stored values cleaned
+(:mod:`health_monitor.untrusted`): the CLI, the agent tool and any other caller print them as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 from health_monitor.champions import Champions, plain
 from health_monitor.errors import ConfigError
 from health_monitor.pipelines.train import base_columns
+from health_monitor.untrusted import clean, message, quoted
 
 EXPLAINED_OUTPUTS = ("prediction", "probability", "anomaly_score", "is_anomaly", "predicted_class")
 
@@ -35,7 +37,11 @@ def find_prediction(champions: Champions, model: str, keys: dict[str, str]) -> p
     rows = table.rows({k: keys[k] for k in spec.keys})
     if rows.empty:
         sample = table.frame[list(spec.keys)].head(3).astype(str).to_dict("records")
-        raise ConfigError(f"no prediction of {model} for {keys}; examples of valid keys: {sample}")
+        examples = "; ".join(", ".join(f"{k}={quoted(v, 64)}" for k, v in row.items()) for row in sample)
+        asked = ", ".join(f"{k}={quoted(v, 64)}" for k, v in keys.items())
+        raise ConfigError(
+            message(f"no prediction of {model} for {asked}; examples of valid keys: {examples}")
+        )
     return rows.iloc[0]
 
 
@@ -48,15 +54,18 @@ def explain_prediction(
     spec = champions.spec(model)
     base = {c: row[c] for c in base_columns(spec) if c in row.index}
     champion, contributions = champions.explain(model, base, top_k)
-    return {
-        "model": model,
-        "model_version": int(row.get("model_version", champion.version)),
-        "keys": {k: plain(row[k]) for k in spec.keys},
-        "outputs": {
-            c: plain(row[c]) for c in (*EXPLAINED_OUTPUTS, *(n for n, _ in spec.outputs)) if c in row
-        },
-        "explainer": "plugin" if model in champions.host.explainers else "occlusion",
-        "contributions": [
-            {"feature": c.feature, "value": plain(c.value), "weight": plain(c.weight)} for c in contributions
-        ],
-    }
+    return clean(
+        {
+            "model": model,
+            "model_version": int(row.get("model_version", champion.version)),
+            "keys": {k: plain(row[k]) for k in spec.keys},
+            "outputs": {
+                c: plain(row[c]) for c in (*EXPLAINED_OUTPUTS, *(n for n, _ in spec.outputs)) if c in row
+            },
+            "explainer": "plugin" if model in champions.host.explainers else "occlusion",
+            "contributions": [
+                {"feature": c.feature, "value": plain(c.value), "weight": plain(c.weight)}
+                for c in contributions
+            ],
+        }
+    )

@@ -15,6 +15,9 @@ latest. A bad request gets a 4xx whose message names the field. Nothing is ever 
 The HTTP layer (limits, methods, Host and token checks, the bounded worker pool) is
 :mod:`health_monitor.httpd`. A model that cannot be loaded does not stop the others: its
 endpoint answers 503 with the reason, which ``/health`` reports too.
+
+Answers carry stored text cleaned (:mod:`health_monitor.untrusted`): capped, no control or
+bidirectional characters.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from health_monitor.champions import Champion, Champions
 from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.httpd import JSONRequestHandler, PooledHTTPServer, RequestError, allowed_hosts
 from health_monitor.online import MISSING, OnlineTable
+from health_monitor.untrusted import clean, message
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +126,12 @@ class ScoringService:
         failed is not tried again for ``RETRY_LOAD_SECONDS``: a broken one costs requests nothing."""
         failed = self.unavailable.get(model)
         if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, failed[0])
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(failed[0]))
         try:
             champion = self.champions.get(model)
             fields = self.fields(champion)
         except HealthMonitorError as exc:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, self._failed(model, exc)) from None
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
         if failed is not None:
             self.unavailable.pop(model, None)
         return champion, fields
@@ -178,7 +182,13 @@ class ScoringService:
             if position == MISSING:
                 self._not_found(lookup, table, keys, at)
         result = self.champions.score_rows(champion, tables, positions)
-        return {"model": model, "model_version": champion.version, "request": {**keys, "as_of": at}, **result}
+        answer = {
+            "model": model,
+            "model_version": champion.version,
+            "request": {**keys, "as_of": at},
+            **result,
+        }
+        return clean(answer)
 
     @staticmethod
     def _not_found(lookup, table: OnlineTable, keys: dict[str, str], at: str | None) -> None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 DOMAINS = ("cost", "security", "performance", "reliability", "quality")
+# Distinct entities a multiclass label value must be seen on before a model may learn it.
+MIN_CLASS_ENTITIES = 3
 OUTPUT_TYPES = ("double", "int", "bigint", "string", "boolean")
 
 
@@ -186,6 +188,11 @@ class Model:
       gets the looked-up features (context included) and the standard output columns, and
       returns a frame with exactly ``outputs`` (name, Spark type) as its columns, row for row.
       It must be a module-level function: it is pickled with the model by reference.
+    - ``min_class_entities`` (multiclass): a class is learnt, and so can be predicted, only if
+      at least this many distinct entities (``keys`` minus ``time_column``) carry it in the
+      training rows; rows of rarer classes are left out of training (not of the evaluation).
+      Classes are often free text from the account (a team tag): one resource tagged with
+      planted text must not become a team the model attributes spend to.
     """
 
     name: str
@@ -204,6 +211,7 @@ class Model:
     outputs: tuple[tuple[str, str], ...] = ()
     enrich: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
     notes: str = ""  # for the model card: known limits, and why it does not beat its baseline if so
+    min_class_entities: int = MIN_CLASS_ENTITIES
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
@@ -218,6 +226,12 @@ class Model:
             raise SchemaError(
                 f"model {self.name}: test_fraction must be in [0.05, 0.5], got {self.test_fraction}"
             )
+        if isinstance(self.min_class_entities, bool) or not isinstance(self.min_class_entities, int):
+            raise SchemaError(
+                f"model {self.name}: min_class_entities must be an int, got {self.min_class_entities!r}"
+            )
+        if self.min_class_entities < 1:
+            raise SchemaError(f"model {self.name}: min_class_entities must be at least 1")
         object.__setattr__(self, "context", tuple(self.context))
         object.__setattr__(self, "outputs", tuple(tuple(o) for o in self.outputs))
         names = [n for lookup in self.lookups for n in lookup.output_names]
@@ -252,6 +266,11 @@ class Model:
     def input_names(self) -> tuple[str, ...]:
         """The features the estimator sees: ``feature_names`` minus ``context``."""
         return tuple(n for n in self.feature_names if n not in self.context)
+
+    @property
+    def entity_columns(self) -> tuple[str, ...]:
+        """The keys that identify an entity across time: ``keys`` minus ``time_column``."""
+        return tuple(k for k in self.keys if k != self.time_column) or self.keys
 
     @property
     def prediction_table(self) -> str:

@@ -1,4 +1,6 @@
-"""Readable summaries of runs and prediction tables (no Spark: predictions are read as Arrow)."""
+"""Readable summaries of runs and prediction tables (no Spark: predictions are read as Arrow).
+
+Stored values in a line are cleaned and quoted (:mod:`health_monitor.untrusted`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from health_monitor.host import Host
 from health_monitor.pipelines import StageReport
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType
+from health_monitor.untrusted import message, quoted
 
 RANK_COLUMN = {
     ProblemType.CLASSIFICATION: "probability",
@@ -32,7 +35,7 @@ def stage_lines(report: StageReport) -> list[str]:
     lines = []
     for item in report.items:
         if not item.ok:
-            lines.append(f"  FAILED {item.item} [{item.plugin}]: {item.error}")
+            lines.append(f"  FAILED {item.item} [{item.plugin}]: {message(item.error or '')}")
             continue
         d = item.details
         if "skipped" in d:
@@ -61,7 +64,7 @@ def stage_lines(report: StageReport) -> list[str]:
             fresh = d.get("recomputed", d.get("scored"))
             since = f"  ({fresh:,} from {d['since']})" if "since" in d else ""
             lines.append(f"  {item.item:<34} {d.get('rows', 0):>10,} rows  {item.seconds:6.1f}s{since}")
-        lines += [f"    warning: {w}" for w in d.get("warnings", [])]
+        lines += [f"    warning: {message(w)}" for w in d.get("warnings", [])]
     return lines
 
 
@@ -85,7 +88,7 @@ def top_findings(runtime: Runtime, spec: Model, limit: int = 3) -> list[str]:
     top = frame.sort_values(rank, ascending=False).head(limit)
     lines = []
     for _, row in top.iterrows():
-        keys = ", ".join(f"{k}={row[k]}" for k in spec.keys)
+        keys = ", ".join(f"{k}={quoted(row[k], 64)}" for k in spec.keys)
         lines.append(f"    {spec.name}: {keys}  {rank}={fmt(float(row[rank]))}")
     return lines
 
@@ -96,6 +99,7 @@ def findings_by_domain(runtime: Runtime, host: Host) -> dict[str, list[str]]:
         try:
             lines = top_findings(runtime, owned.spec)
         except Exception as exc:  # a summary must never hide the run's own result
-            lines = [f"    {owned.spec.name}: could not read predictions ({type(exc).__name__}: {exc})"]
+            problem = message(f"{type(exc).__name__}: {exc}")
+            lines = [f"    {owned.spec.name}: could not read predictions ({problem})"]
         out.setdefault(owned.spec.domain, []).extend(lines)
     return out

@@ -9,6 +9,11 @@ every toolkit also gets the core's ``explain_prediction``, ``health_summary`` an
 Arguments are validated by their pydantic schemas before a tool runs; a bad argument or an
 unknown entity comes back to the agent as a message (``ToolException``), so the agent loop goes
 on. Tools read the online store (no Spark) and never build SQL from their input.
+
+Stored text is data (:mod:`health_monitor.untrusted`): every answer is a JSON object that opens
+with a ``data_notice``, every string in it is length-capped and stripped of control and
+bidirectional characters, error messages quote values, and every tool's description tells the
+agent that field values are untrusted.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.host import Host, load_host
 from health_monitor.runtime import Runtime
 from health_monitor.specs import DOMAINS, AgentTool, ProblemType
+from health_monitor.untrusted import TOOL_NOTICE, as_data, message
 
 __all__ = ["CORE_TOOLS", "get_toolkit", "make_context", "to_langchain"]
 
@@ -63,7 +69,9 @@ def get_toolkit(
 
 
 def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
-    """Wrap an :class:`AgentTool` as a ``StructuredTool`` that answers with JSON text."""
+    """Wrap an :class:`AgentTool` as a ``StructuredTool`` that answers with JSON text: the
+    cleaned answer under a data notice (:func:`~health_monitor.untrusted.as_data`), or a cleaned
+    error message."""
 
     def call(**kwargs: Any) -> str:
         # LangChain validated the arguments against the schema; rebuild the model without
@@ -71,19 +79,19 @@ def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
         args = tool.args.model_construct(**kwargs)
         try:
             result = tool.run(context, args)
-        except ToolException:
-            raise
+        except ToolException as exc:
+            raise ToolException(message(str(exc))) from None
         except (HealthMonitorError, ValueError, KeyError) as exc:
-            raise ToolException(f"{tool.name}: {exc}") from None
+            raise ToolException(message(f"{tool.name}: {exc}")) from None
         except Exception as exc:  # a bug must not end the agent's loop; it is logged in full
             log.exception("tool %s failed", tool.name)
             raise ToolException(f"{tool.name} failed ({type(exc).__name__}); the error was logged") from None
-        return json.dumps(result, default=str, separators=(",", ":"))
+        return json.dumps(as_data(result), default=str, separators=(",", ":"))
 
     return StructuredTool.from_function(
         func=call,
         name=tool.name,
-        description=tool.description,
+        description=f"{tool.description.rstrip()} {TOOL_NOTICE}",
         args_schema=tool.args,
         handle_tool_error=True,
         handle_validation_error=_validation_message,
@@ -95,8 +103,8 @@ def _validation_message(error: ValidationError | Exception) -> str:
         parts = [
             f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()[:5]
         ]
-        return "invalid arguments: " + "; ".join(parts)
-    return f"invalid arguments: {error}"
+        return message("invalid arguments: " + "; ".join(parts))
+    return message(f"invalid arguments: {error}")
 
 
 # --- the core's cross-domain tools ------------------------------------------------------------
@@ -140,7 +148,7 @@ def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
         try:
             day = context.day_summary(name, rank, args.top, flags)
         except ToolException as exc:
-            out.setdefault(spec.domain, {})[name] = {"status": str(exc)}
+            out.setdefault(spec.domain, {})[name] = {"status": message(str(exc))}
             continue
         day["top"] = [{**{k: r.get(k) for k in spec.keys}, rank: r.get(rank)} for r in day["top"]]
         out.setdefault(spec.domain, {})[name] = day
@@ -155,7 +163,11 @@ class NoArgs(ToolArgs):
     )
 
 
-def _list_models(context: OnlineToolContext, args: NoArgs) -> list[dict[str, Any]]:
+def _list_models(context: OnlineToolContext, args: NoArgs) -> dict[str, Any]:
+    return {"models": _models(context, args.domain)}
+
+
+def _models(context: OnlineToolContext, domain: str | None) -> list[dict[str, Any]]:
     return [
         {
             "model": name,
@@ -167,7 +179,7 @@ def _list_models(context: OnlineToolContext, args: NoArgs) -> list[dict[str, Any
             "description": o.spec.description,
         }
         for name, o in sorted(context.champions.host.models.items())
-        if args.domain is None or o.spec.domain == args.domain
+        if domain is None or o.spec.domain == domain
     ]
 
 

@@ -1,5 +1,7 @@
 """The :class:`health_monitor.specs.ToolContext` agent tools run against: prediction tables in
-the online store (no Spark, no SQL text), read-only, with errors an agent can act on."""
+the online store (no Spark, no SQL text), read-only, with errors an agent can act on. Its
+messages quote stored values cleaned (:mod:`health_monitor.untrusted`); rows and values are
+cleaned once, on their way out of the tool (``to_langchain``)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from health_monitor.errors import HealthMonitorError
 from health_monitor.explain import explain_prediction
 from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.specs import Model
+from health_monitor.untrusted import quoted
 
 MAX_ROWS = 100
 HIDDEN = frozenset({"scored_at"})
@@ -44,9 +47,9 @@ class OnlineToolContext:
     def require(self, model: str, column: str, value: str, listed_by: str) -> str:
         table = self.table(model)
         if (str(value),) not in table.index((column,)):
-            sample = table.values(column)[:5]
+            sample = ", ".join(quoted(v, 64) for v in table.values(column)[:5])
             raise ToolException(
-                f"unknown {column} {value!r} in {model} predictions; valid values include {sample}; "
+                f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]; "
                 f"call {listed_by} to list them"
             )
         return str(value)

@@ -15,6 +15,7 @@ from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
 from health_monitor.specs import FeatureTable
+from health_monitor.untrusted import message
 
 
 def run_features(
@@ -77,11 +78,9 @@ def run_features(
                     primary_keys=list(table.primary_keys),
                     description=table.description,
                 )
-            warnings = (
-                list(table.warnings(df if since is None else runtime.lakehouse.read(name)))
-                if table.warnings
-                else []
-            )
+            # A warning may name an entity (a workspace whose feed stalled): stored text, cleaned.
+            rows = df if since is None else runtime.lakehouse.read(name)
+            warnings = [message(w) for w in table.warnings(rows)] if table.warnings else []
         finally:
             df.unpersist()
         refresh.record_state(runtime, name, tables.versions)

@@ -27,6 +27,7 @@ from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
 from health_monitor.specs import Model, ProblemType, Tables
+from health_monitor.untrusted import learnable_rows
 
 LABEL = "__label__"
 log = logging.getLogger(__name__)
@@ -154,10 +155,11 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     cancel_jobs_with_item()
     training_set, frame, label = _training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
+    train, warnings = learnable_rows(spec, split.train, label)
     features = list(spec.feature_names)
     inputs = list(spec.input_names)
-    X_train, X_test = split.train[features], split.test[features]
-    y_train = split.train[label] if label else None
+    X_train, X_test = train[features], split.test[features]
+    y_train = train[label] if label else None
     y_test = split.test[label] if label else None
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     if supervised and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
@@ -166,7 +168,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         )
 
     y_fit = y_train if supervised else None
-    times = split.train[spec.time_column]
+    times = train[spec.time_column]
     model = ScoringModel.fit(
         clone(spec.estimator()),
         spec.problem_type,
@@ -208,7 +210,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
             {
                 **_params(model.estimator, "model"),
                 **_params(baseline.estimator, "baseline"),
-                "train_rows": len(split.train),
+                "train_rows": len(train),
                 "test_rows": len(split.test),
                 "split_cutoff": str(split.cutoff),
                 "features": ",".join(inputs)[:5000],
@@ -247,9 +249,10 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "verdict": verdict,
         "verdict_reason": verdicts.describe(comparison),
         **_intervals(comparison),
-        "train_rows": len(split.train),
+        "train_rows": len(train),
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
+        **({"warnings": warnings} if warnings else {}),
     }
 
 
