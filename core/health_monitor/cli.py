@@ -533,6 +533,9 @@ def cmd_run(args, settings: Settings) -> int:
         print(f"{title}: {len(plan)} to refresh ({len(whole)} whole: {', '.join(whole) or 'none'})")
         for name, since in sorted(plan.items()):
             log.info("%s %s: %s", title, name, describe_since(since))
+    if result.details.get("no_champion"):
+        names = ", ".join(result.details["no_champion"])
+        print(f"not scored, no champion (see `health-monitor evaluate --model M`): {names}")
     if result.details["trained"]:
         print(f"train: due by the schedule: {', '.join(result.details['trained'])}")
     _print_reports(result.reports)

@@ -291,8 +291,8 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             refresh.latest_day(runtime, name, table.timestamp_key) if table.timestamp_key else (lambda: None)
         )
         since = refresh.changed_since(runtime, name, day)
-        if since is not None:
-            feature_plan[table.name] = None if since == refresh.FULL else since
+        if since is not None:  # None in the plan: the whole table (no days to replace)
+            feature_plan[table.name] = None if since == refresh.FULL or not table.timestamp_key else since
     result.details["feature_plan"] = feature_plan
     result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
@@ -310,12 +310,16 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             continue  # its features are stale: the next run scores it (its state is unchanged)
         table = s.predictions(spec.name)
         champion = runtime.registry.version_by_alias(s.registered_model(spec.name))
-        current = {s.registered_model(spec.name): champion.version if champion else None}
+        if champion is None:  # nothing to score: `evaluate` says why, `promote` makes one
+            result.details.setdefault("no_champion", []).append(spec.name)
+            continue
+        current = {s.registered_model(spec.name): champion.version}
         since = refresh.changed_since(
             runtime, table, refresh.latest_day(runtime, table, spec.time_column), current=current
         )
         if since is not None:
-            model_plan[spec.name] = None if since == refresh.FULL else since
+            whole = since == refresh.FULL or spec.time_column not in spec.keys
+            model_plan[spec.name] = None if whole else since
     result.details["model_plan"] = model_plan
     result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 

@@ -1,0 +1,104 @@
+"""Time the daily run (``health-monitor run``) against a full recompute, for one new day.
+
+python benchmarks/bench_daily.py --home HOME [--days 1] [--json]
+
+HOME is a home the main job has run on (``health-monitor demo --home HOME --scale medium``). It
+is left untouched: the benchmark copies it twice, lets the simulated account live ``--days`` more
+days in each copy (``simulate --advance``), then times, as a user would run them:
+
+- daily: ``health-monitor run --no-train --no-vacuum`` (gold, then features and infer for the
+  days that changed);
+- full:  ``health-monitor gold``, ``features``, ``infer`` (every feature row and key recomputed).
+
+Stage times are the ones the commands report or their wall time; peak memory is the resident
+memory of the whole process tree (Python driver, Spark's JVM and Python workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench_demo import tree_rss
+
+
+def timed(command: list[str]) -> tuple[float, int, str]:
+    """Run ``command``; returns (seconds, peak resident bytes, stdout)."""
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(out[-3000:] + err[-3000:])
+        raise SystemExit(f"{' '.join(command)} exited {proc.returncode}")
+    return seconds, peak, out
+
+
+def cli(home: Path, *words: str) -> list[str]:
+    return [sys.executable, "-m", "health_monitor.cli", *words, "--home", str(home)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="a home the demo has run on")
+    parser.add_argument("--days", type=int, default=1, help="new days to simulate (default 1)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not (args.home / "simulation.json").exists():
+        raise SystemExit(f"--home {args.home}: not a simulated home the demo has run on")
+
+    work = Path(tempfile.mkdtemp(prefix="hm-bench-daily-"))
+    result: dict = {"home": str(args.home), "days": args.days}
+    try:
+        for kind in ("daily", "full"):
+            home = work / kind
+            shutil.copytree(args.home, home)
+            subprocess.run(cli(home, "simulate", "--advance", str(args.days)), check=True, capture_output=True)
+            if kind == "daily":
+                seconds, peak, out = timed(cli(home, "run", "--no-train", "--no-vacuum"))
+                stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)s", out.split("timings:")[-1])}
+                result["daily"] = {"seconds": round(seconds, 1), "peak_gb": round(peak / 2**30, 2), **stages}
+            else:
+                full: dict = {}
+                peaks = []
+                for stage in ("gold", "features", "infer"):
+                    seconds, peak, _ = timed(cli(home, stage))
+                    full[stage] = round(seconds, 1)
+                    peaks.append(peak)
+                full["seconds"] = round(sum(full.values()), 1)
+                full["peak_gb"] = round(max(peaks) / 2**30, 2)
+                result["full"] = full
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for kind in ("daily", "full"):
+            stages = ", ".join(f"{k} {v}" for k, v in result[kind].items())
+            print(f"{kind:<6} {stages}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
