@@ -490,7 +490,10 @@ def ranked(
         keep &= np.array([domain in d for d in frame["domains"]], dtype=bool)
     if since is not None:
         keep &= np.array([v is not None and v >= since for v in frame["last_seen"]], dtype=bool)
-    chosen = frame[keep].assign(rank=frame["severity"].map(SEVERITY_RANK))
+    chosen = frame[keep]
+    if chosen.empty:
+        return []
+    chosen = chosen.assign(rank=chosen["severity"].map(SEVERITY_RANK))
     chosen = chosen.sort_values(
         ["state", "rank", "score", "entity_kind", "entity_id"],
         ascending=[True, False, False, True, True],
