@@ -265,7 +265,7 @@ def slack_payload(finding: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": _mrkdwn(headline(finding)),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": headline(finding)[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": _mrkdwn(headline(finding))[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": signals[:2900]}},
             {
                 "type": "section",
