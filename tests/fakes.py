@@ -6,6 +6,7 @@ any plugin: loading, attribution, isolation of failures, the pipelines' contract
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -20,7 +21,7 @@ from health_monitor.agents.args import Identifier
 from health_monitor.agents.tooling import entity_tool, listing_tool, ranking_tool
 from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
 from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import FeatureTable, Labels, Lookup, Model, ProblemType
+from health_monitor.specs import FeatureTable, FindingRule, Labels, Lookup, Model, ProblemType
 
 START = dt.date(2026, 1, 1)
 
@@ -163,3 +164,52 @@ class ToolPlugin(FakePlugin):
     def register_tools(self, register):
         for tool in FAKE_TOOLS:
             register(tool)
+
+
+# -- findings: three detectors of one user's bad day, and their hand-written prediction tables ----
+
+SIGNAL_MODELS = ("fake_threat", "fake_egress", "fake_privilege")
+
+
+def _flag_rule(model: str, severity: str = "high") -> FindingRule:
+    return FindingRule(
+        model=model,
+        when=lambda rows: rows["is_anomaly"] == 1,
+        entity=("entity",),
+        entity_kind="user",
+        severity=severity,
+        reason=lambda rows: "score " + rows["anomaly_score"].map("{:.2f}".format),
+        action=f"look at what {model} saw",
+        columns=("is_anomaly", "anomaly_score"),
+    )
+
+
+class FindingsPlugin(FakePlugin):
+    """Three anomaly detectors of users in the security domain, each with a finding rule; the
+    third's flags are ``critical``."""
+
+    def __init__(self):
+        super().__init__([dataclasses.replace(anomaly_model(n), domain="security") for n in SIGNAL_MODELS])
+
+    @hookimpl
+    def register_findings(self, register):
+        for model in SIGNAL_MODELS:
+            register(_flag_rule(model, "critical" if model == "fake_privilege" else "high"))
+
+
+def write_signal_predictions(runtime, model: str, day: dt.date, flagged: dict[str, float]) -> None:
+    """``<model>_predictions`` holding one day: users ``u1``-``u3`` scored, those in ``flagged``
+    (user -> anomaly score) flagged, with an older day before it that flags everyone."""
+    users = ["u1", "u2", "u3"]
+    rows = {
+        "entity": users * 2,
+        "day": [day - dt.timedelta(days=1)] * 3 + [day] * 3,
+        "prediction": [1.0] * 3 + [1.0 if u in flagged else 0.0 for u in users],
+        "anomaly_score": [0.99] * 3 + [flagged.get(u, 0.5) for u in users],
+        "is_anomaly": [1] * 3 + [1 if u in flagged else 0 for u in users],
+        "model_name": [model] * 6,
+        "model_version": [1] * 6,
+    }
+    runtime.lakehouse.write(
+        runtime.settings.predictions(model), pa.table(rows), primary_keys=["entity", "day"]
+    )

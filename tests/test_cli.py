@@ -259,7 +259,7 @@ def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
         "train:",
         "cost_anomaly_detector",
         "infer:",
-        "top findings:",
+        "findings:",
         "timings: simulate",
         "tables:",
         "mlflow:",

@@ -158,6 +158,7 @@ OWNED = {
     "labels": ["fake_failure", "job_failure_predictor", "other_predictor"],
     "explainers": ["job_failure_predictor"],
     "tools": sorted(t.name for t in FAKE_TOOLS),
+    "findings": [],
 }
 
 

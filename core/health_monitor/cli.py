@@ -252,6 +252,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why: recorded on the version as a tag")
     p.add_argument("--by", default=None, help="who promotes (default: the current user)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "findings",
+        "What needs attention: each model's finding rule on its latest predictions, merged per entity, "
+        "ranked by severity then score; kept in <catalog>.ml.findings with open/resolved states.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--domain", help="only findings with a signal from this domain")
+    p.add_argument("--since", type=_date, default=None, help="only findings last seen on or after YYYY-MM-DD")
+    p.add_argument("--all", action="store_true", help="resolved findings too (default: open ones)")
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="do not load the champions to add each prediction's top features to its reason (faster)",
+    )
+    p = add(
+        "alerts",
+        "Send the open findings at or over a severity that a channel has not announced yet, to the "
+        "channels of a config file (webhook, email); exit 3 when something was sent.",
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="the alerts YAML file (default: <home>/alerts.yaml)"
+    )
+    p.add_argument(
+        "--min-severity",
+        choices=["low", "medium", "high", "critical"],
+        default=None,
+        help="send findings of this severity or higher (default: the config's min_severity, else high)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; send and record nothing")
     p = add("explain", "Explain one prediction: its top contributing features with values and weights.")
     p.add_argument("--model", required=True, help="the model whose prediction to explain")
     p.add_argument(
@@ -470,7 +499,7 @@ def _exit_status(reports, host) -> int:
 
 def cmd_demo(args, settings: Settings) -> int:
     from health_monitor.jobs import run_demo
-    from health_monitor.summary import findings_by_domain
+    from health_monitor.summary import demo_findings_lines
 
     runtime, host = _runtime(settings, create=True), _host()
     print(f"health-monitor {__version__} demo: home {settings.home}")
@@ -494,11 +523,9 @@ def cmd_demo(args, settings: Settings) -> int:
     if "gold" in result.details:
         _print_gold_report(result.details["gold"])
     _print_reports(result.reports)
-    print("\ntop findings:")
-    for domain, lines in sorted(findings_by_domain(runtime, host).items()):
-        print(f"  {domain}:")
-        for line in lines or ["    (none)"]:
-            print(line)
+    print("\nfindings:")
+    for line in demo_findings_lines(runtime, host):
+        print(line)
     timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items())
     print(f"\ntimings: {timings}")
     print(f"tables:  {settings.lakehouse_dir}  (list them: health-monitor tables)")
@@ -744,6 +771,50 @@ def cmd_explain(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_findings(args, settings: Settings) -> int:
+    from health_monitor.findings import finding_lines, ranked, read_findings, update_findings
+
+    runtime, host = _runtime(settings), _host()
+    domains = sorted({o.spec.domain for o in host.models.values()})
+    if args.domain is not None and args.domain not in domains:
+        raise ConfigError(f"--domain {args.domain!r}: unknown; domains with models: {', '.join(domains)}")
+    report = update_findings(runtime, host, explain=not args.no_explain)
+    chosen = ranked(read_findings(runtime), include_resolved=args.all, domain=args.domain, since=args.since)
+    for model, error in sorted(report.errors.items()):
+        print(f"warning: the finding rule of {model} failed: {error}", file=sys.stderr)
+    if args.json:
+        document = {
+            "as_of": report.as_of.isoformat() if report.as_of else None,
+            "days_judged": report.days,
+            "opened": report.opened,
+            "resolved": report.resolved,
+            "findings": chosen,
+            "errors": report.errors,
+        }
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        state = "findings" if args.all else "open findings"
+        print(
+            f"{len(chosen)} {state} (latest predictions up to {report.as_of or 'none'}; "
+            f"{len(report.opened)} new, {len(report.resolved)} resolved by this update)"
+        )
+        for line in finding_lines(chosen):
+            print(line)
+    return 1 if report.errors else 0
+
+
+def cmd_alerts(args, settings: Settings) -> int:
+    from health_monitor.alerts import load_config, send_alerts
+
+    config = load_config(args.config or settings.home / "alerts.yaml", args.min_severity)
+    result = send_alerts(_runtime(settings), config, dry_run=args.dry_run)
+    for line in result.lines():
+        print(line)
+    for line in result.failure_lines():
+        print(line, file=sys.stderr)
+    return result.exit_status
+
+
 def cmd_model_cards(args, settings: Settings) -> int:
     from health_monitor.cards import write_cards
 
@@ -941,6 +1012,8 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "promote": cmd_promote,
     "explain": cmd_explain,
+    "findings": cmd_findings,
+    "alerts": cmd_alerts,
     "serve": cmd_serve,
     "tools": cmd_tools,
     "model-cards": cmd_model_cards,

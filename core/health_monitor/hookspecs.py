@@ -12,8 +12,8 @@ Two kinds of hooks, one grammar:
 - ``register_*(register)`` hooks are called once when the host loads its plugins. The plugin
   calls ``register(spec)`` for each thing it contributes. Names have owners: a name two plugins
   register goes to the plugin whose domain (its entry-point name) is the spec's ``domain``, and
-  the other is refused that name only, with a problem naming the owner; labels and explainers
-  come only from the model's owner (``health_monitor.host``). A plugin that registers nothing
+  the other is refused that name only, with a problem naming the owner; labels, explainers and
+  finding rules come only from the model's owner (``health_monitor.host``). A plugin that registers nothing
   simply does not implement the hook.
 - ``before_stage`` / ``after_stage`` / ``on_stage_error`` are called around each pipeline stage
   (``features``, ``train``, ``infer``) for every item it processes; they observe and must not
@@ -88,6 +88,20 @@ def register_tools(register: Callable[..., None]) -> None:
     that reads predictions through the :class:`health_monitor.specs.ToolContext`. Tool names are
     global and stable (agents and prompts refer to them): a name two plugins register goes to
     the plugin whose domain is the tool's ``domain``.
+    """
+
+
+@hookspec
+def register_findings(register: Callable[..., None]) -> None:
+    """Declare when a model's prediction is a finding (the **findings** hook).
+
+    Call ``register(FindingRule(model=..., when=..., entity=..., entity_kind=..., severity=...,
+    reason=..., action=...))`` at most once per model; only the plugin that owns the model may
+    (like labels and explainers). After ``infer``, ``health_monitor.findings.update_findings``
+    evaluates each rule on its model's latest day of predictions, merges the findings about one
+    entity from several models into one, and keeps them with their state in
+    ``<catalog>.ml.findings``. A model without a rule makes no findings (its predictions stay
+    in its table, for tools and dashboards).
     """
 
 

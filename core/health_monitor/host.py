@@ -11,7 +11,8 @@ decided, name by name, so the outcome never depends on the order plugins load in
 - a name several plugins claim belongs to the one whose domain (its entry-point name) is the
   spec's ``domain``; the others are refused for that name only, with a problem naming the
   owner. When no single claimant is at home, every claimant is refused;
-- labels and explainers are keyed by model: only the plugin that owns the model may give them.
+- labels, explainers and finding rules are keyed by model: only the plugin that owns the model
+  may give them.
 
 A plugin raising in a hook registers nothing of that hook, but the names it had claimed stay
 claimed: another plugin cannot take them over because their owner broke.
@@ -33,7 +34,7 @@ from health_monitor.plugins import (
     PluginSet,
     make_plugin_manager,
 )
-from health_monitor.specs import AgentTool, Explainer, FeatureTable, Labels, Model
+from health_monitor.specs import AgentTool, Explainer, FeatureTable, FindingRule, Labels, Model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,7 @@ class Host:
     labels: dict[str, Owned[Labels]] = field(default_factory=dict)
     explainers: dict[str, Owned[Explainer]] = field(default_factory=dict)
     tools: dict[str, Owned[AgentTool]] = field(default_factory=dict)
+    findings: dict[str, Owned[FindingRule]] = field(default_factory=dict)  # by model
 
     @property
     def problems(self) -> list[PluginProblem]:
@@ -70,13 +72,15 @@ class Host:
         return sorted(name for name, owned in self.models.items() if owned.plugin.name == plugin)
 
     def owned_by(self, plugin: str) -> dict[str, list[str]]:
-        """Every name ``plugin`` owns, by kind (feature_tables, models, labels, explainers, tools)."""
+        """Every name ``plugin`` owns, by kind (feature_tables, models, labels, explainers, tools,
+        findings: the models it declares finding rules for)."""
         kinds = {
             "feature_tables": self.feature_tables,
             "models": self.models,
             "labels": self.labels,
             "explainers": self.explainers,
             "tools": self.tools,
+            "findings": self.findings,
         }
         return {
             kind: sorted(name for name, owned in registered.items() if owned.plugin.name == plugin)
@@ -133,6 +137,7 @@ def load_host(plugin_set: PluginSet | None = None) -> Host:
         host, "register_explainers", Explainer, host.explainers, lambda s: s.model, _by_model_owner(host)
     )
     _collect(host, "register_tools", AgentTool, host.tools, lambda s: s.name, _by_domain)
+    _collect(host, "register_findings", FindingRule, host.findings, lambda s: s.model, _by_model_owner(host))
     _check_references(host)
     return host
 
@@ -241,7 +246,8 @@ def _refusal(
 
 
 def _check_references(host: Host) -> None:
-    """Drop models whose lookups name missing feature tables, and labels of unknown models."""
+    """Drop models whose lookups name missing feature tables, and labels and finding rules of
+    unknown models."""
     for name, owned in list(host.models.items()):
         missing = [lk.table for lk in owned.spec.lookups if lk.table not in host.feature_tables]
         if missing:
@@ -275,4 +281,10 @@ def _check_references(host: Host) -> None:
             del host.labels[model]
             host.problems.append(
                 PluginProblem(owned.plugin, "register_labels", f"labels for unknown model {model}")
+            )
+    for model, owned in list(host.findings.items()):
+        if model not in host.models:
+            del host.findings[model]
+            host.problems.append(
+                PluginProblem(owned.plugin, "register_findings", f"finding rule for unknown model {model}")
             )

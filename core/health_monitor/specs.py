@@ -381,3 +381,80 @@ class AgentTool:
         undocumented = [n for n, f in fields.items() if not (f.description or "").strip()]
         if undocumented:
             raise SchemaError(f"tool {self.name}: argument(s) {undocumented} have no description")
+
+
+SEVERITIES = ("low", "medium", "high", "critical")  # in increasing order
+# The kinds of entity a finding is about. A rule may name another lower_snake_case kind; these are
+# the ones the shipped plugins use, and findings of several models merge only within one kind.
+ENTITY_KINDS = ("workspace", "user", "job", "warehouse", "table", "resource", "statement")
+
+# A column of a rule: a fixed value for every row, or a vectorised function of the day's rows.
+RowValue = Any  # str | float | Callable[[pd.DataFrame], pd.Series | np.ndarray]
+
+
+@dataclass(frozen=True)
+class FindingRule:
+    """When a prediction of ``model`` is a finding: something a person should act on today.
+
+    Every function gets the prediction rows of the model's latest day (a pandas DataFrame with
+    the model's keys, standard outputs and ``outputs``) and returns one value per row, vectorised
+    (pandas or numpy over the whole frame, no Python loop per row):
+
+    - ``when(rows)``: a boolean per row; True makes the row a finding (``is_anomaly == 1``, the
+      tuned class ``prediction == 1``, a forecast over a budget column, a saving over 0).
+    - ``entity``: the column(s) naming the entity the finding is about (joined with ``/``), and
+      ``entity_kind``: what it is (one of :data:`ENTITY_KINDS` usually; text or a function).
+      Findings of several models about the same kind and id on the same day merge into one.
+    - ``severity``: one of :data:`SEVERITIES`, fixed or per row.
+    - ``reason(rows)``: one line per row in words, with the numbers that make it a finding. The
+      core appends the top features of the prediction (the explain hook, or occlusion) with their
+      values and typical values (training medians) when the champion can be loaded.
+    - ``action``: what to do, fixed or per row.
+    - ``score``: ranks findings of one severity (higher first): a column name or a function;
+      default ``anomaly_score``, else ``probability``, else 1.
+    - ``columns``: the prediction columns the functions read; checked against the table, so a
+      renamed output is a clear error rather than a KeyError.
+    - ``judged``: a column that must be non-null for a row to be judged: the latest day is then
+      the latest day that has such rows (a deviation known only once the day is observed).
+    - ``max_per_day``: keep only this many of the day's flagged rows, by score (statement-level
+      models flag hundreds of rows a day).
+
+    Only the plugin that owns ``model`` may register its rule (like labels and explainers).
+    """
+
+    model: str
+    when: Callable[[pd.DataFrame], Any]
+    entity: tuple[str, ...]
+    entity_kind: RowValue
+    severity: RowValue
+    reason: Callable[[pd.DataFrame], Any]
+    action: RowValue
+    score: RowValue = None
+    columns: tuple[str, ...] = ()
+    judged: str | None = None
+    max_per_day: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.model, "finding rule: model")
+        what = f"finding rule of {self.model}"
+        object.__setattr__(self, "entity", _as_tuple(self.entity, f"{what}: entity"))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        for name in ("when", "reason"):
+            if not callable(getattr(self, name)):
+                raise SchemaError(f"{what}: {name} must be a function of the day's prediction rows")
+        if isinstance(self.severity, str) and self.severity not in SEVERITIES:
+            raise SchemaError(f"{what}: severity must be one of {SEVERITIES}, got {self.severity!r}")
+        if isinstance(self.entity_kind, str):
+            _check_name(self.entity_kind, f"{what}: entity_kind")
+        for name in ("entity_kind", "severity", "action"):
+            value = getattr(self, name)
+            if not (callable(value) or (isinstance(value, str) and value.strip())):
+                raise SchemaError(f"{what}: {name} must be text or a function of the rows, got {value!r}")
+        if self.score is not None and not (callable(self.score) or isinstance(self.score, str)):
+            raise SchemaError(f"{what}: score must be a column name or a function, got {self.score!r}")
+        if self.max_per_day is not None and (
+            isinstance(self.max_per_day, bool)
+            or not isinstance(self.max_per_day, int)
+            or self.max_per_day < 1
+        ):
+            raise SchemaError(f"{what}: max_per_day must be a whole number >= 1, got {self.max_per_day!r}")

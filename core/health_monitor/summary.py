@@ -1,4 +1,4 @@
-"""Readable summaries of runs and prediction tables (no Spark: predictions are read as Arrow).
+"""Readable summaries of runs and of what needs attention (no Spark: predictions are read as Arrow).
 
 Stored values in a line are cleaned and quoted (:mod:`health_monitor.untrusted`)."""
 
@@ -7,20 +7,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pandas as pd
-
 from health_monitor.host import Host
 from health_monitor.pipelines import StageReport
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Model, ProblemType
-from health_monitor.untrusted import message, quoted
-
-RANK_COLUMN = {
-    ProblemType.CLASSIFICATION: "probability",
-    ProblemType.MULTICLASS: "probability",
-    ProblemType.REGRESSION: "prediction",
-    ProblemType.ANOMALY_DETECTION: "anomaly_score",
-}
+from health_monitor.untrusted import message
 
 
 def fmt(value: Any) -> str:
@@ -68,38 +58,19 @@ def stage_lines(report: StageReport) -> list[str]:
     return lines
 
 
-def top_findings(runtime: Runtime, spec: Model, limit: int = 3) -> list[str]:
-    """The highest-ranked predictions at the latest time the model scored."""
-    table = runtime.settings.predictions(spec.name)
-    if not runtime.lakehouse.exists(table):
-        return []
-    rank = RANK_COLUMN[spec.problem_type]
-    frame: pd.DataFrame = runtime.lakehouse.read_arrow(table).to_pandas()
-    if frame.empty:
-        return []
-    if spec.problem_type is ProblemType.ANOMALY_DETECTION:
-        frame = frame[frame["is_anomaly"] == 1]
-        cutoff = pd.to_datetime(frame[spec.time_column]).max() - pd.Timedelta(days=7) if len(frame) else None
-        if cutoff is not None:
-            frame = frame[pd.to_datetime(frame[spec.time_column]) >= cutoff]
-    else:
-        latest = frame[spec.time_column].max()
-        frame = frame[frame[spec.time_column] == latest]
-    top = frame.sort_values(rank, ascending=False).head(limit)
-    lines = []
-    for _, row in top.iterrows():
-        keys = ", ".join(f"{k}={quoted(row[k], 64)}" for k in spec.keys)
-        lines.append(f"    {spec.name}: {keys}  {rank}={fmt(float(row[rank]))}")
+def demo_findings_lines(runtime: Runtime, host: Host, limit: int = 15) -> list[str]:
+    """The demo's summary of what needs attention: :func:`health_monitor.findings.update_findings`
+    on the predictions just written, the ``limit`` highest-ranked findings."""
+    from health_monitor.findings import finding_lines, update_findings
+
+    try:
+        report = update_findings(runtime, host)
+    except Exception as exc:  # a summary must never hide the run's own result
+        return [f"  could not update the findings: {message(f'{type(exc).__name__}: {exc}')}"]
+    lines = [
+        f"  {len(report.findings)} open finding(s) from the latest predictions (up to {report.as_of}); "
+        "all of them: health-monitor findings"
+    ]
+    lines += finding_lines(report.findings, limit=limit) or ["  (none)"]
+    lines += [f"  the finding rule of {m} failed: {e}" for m, e in sorted(report.errors.items())]
     return lines
-
-
-def findings_by_domain(runtime: Runtime, host: Host) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for owned in host.select_models():
-        try:
-            lines = top_findings(runtime, owned.spec)
-        except Exception as exc:  # a summary must never hide the run's own result
-            problem = message(f"{type(exc).__name__}: {exc}")
-            lines = [f"    {owned.spec.name}: could not read predictions ({problem})"]
-        out.setdefault(owned.spec.domain, []).extend(lines)
-    return out

@@ -98,7 +98,12 @@ class Lakehouse(Protocol):
 
     def read(self, name: str) -> DataFrame: ...
 
-    def read_arrow(self, name: str, columns: list[str] | None = None) -> pa.Table: ...
+    def read_arrow(
+        self, name: str, columns: list[str] | None = None, filters: list[tuple[str, str, Any]] | None = None
+    ) -> pa.Table:
+        """The table (or ``columns`` of it) as Arrow, without Spark; ``filters`` are ``(column,
+        op, value)`` conjunctions applied while reading (a day of a large table)."""
+        ...
 
     def exists(self, name: str) -> bool: ...
 

@@ -2,6 +2,7 @@
 
 from health_monitor.hookspecs import hookimpl
 from health_monitor_cost import features, job_features, labels, models, resource_features
+from health_monitor_cost.findings import RULES
 from health_monitor_cost.tools import register_tools  # noqa: F401 - the register_tools hook
 
 FEATURE_TABLES = (
@@ -45,3 +46,9 @@ def register_models(register):
 def register_labels(register):
     for label in LABELS:
         register(label)
+
+
+@hookimpl
+def register_findings(register):
+    for rule in RULES:
+        register(rule)

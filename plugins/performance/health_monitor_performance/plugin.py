@@ -4,6 +4,7 @@ from health_monitor.hookspecs import hookimpl
 from health_monitor_performance import labels, models
 from health_monitor_performance.capacity_features import WORKSPACE_CAPACITY_FEATURES
 from health_monitor_performance.features import QUERY_FEATURES
+from health_monitor_performance.findings import RULES
 from health_monitor_performance.job_features import JOB_RUNTIME_FEATURES
 from health_monitor_performance.tools import register_tools  # noqa: F401 - the register_tools hook
 from health_monitor_performance.warehouse_features import WAREHOUSE_DAY_FEATURES
@@ -41,3 +42,9 @@ def register_labels(register):
         labels.REGRESSION_INCIDENT_LABELS,
     ):
         register(label)
+
+
+@hookimpl
+def register_findings(register):
+    for rule in RULES:
+        register(rule)

@@ -7,6 +7,7 @@ from health_monitor_quality.features import (
     SCHEMA_FEATURES,
     TABLE_QUALITY_FEATURES,
 )
+from health_monitor_quality.findings import RULES
 from health_monitor_quality.labels import (
     DEGRADATION_LABELS,
     FRESHNESS_LABELS,
@@ -44,3 +45,9 @@ def register_labels(register):
     register(SCHEMA_DRIFT_LABELS)
     register(SCHEMA_CHANGE_LABELS)
     register(DEGRADATION_LABELS)
+
+
+@hookimpl
+def register_findings(register):
+    for rule in RULES:
+        register(rule)

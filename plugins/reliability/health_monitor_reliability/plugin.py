@@ -2,6 +2,7 @@
 
 from health_monitor.hookspecs import hookimpl
 from health_monitor_reliability.features import FAILED_RUN_FEATURES, RELIABILITY_FEATURES
+from health_monitor_reliability.findings import RULES
 from health_monitor_reliability.labels import (
     DURATION_LABELS,
     FAILURE_LABELS,
@@ -29,3 +30,9 @@ def register_models(register):
 def register_labels(register):
     for labels in (FAILURE_LABELS, DURATION_LABELS, SLA_BREACH_LABELS, RETRY_LABELS, HEALTH_LABELS):
         register(labels)
+
+
+@hookimpl
+def register_findings(register):
+    for rule in RULES:
+        register(rule)

@@ -3,6 +3,7 @@
 from health_monitor.hookspecs import hookimpl
 from health_monitor_security.egress import DATA_EGRESS_FEATURES
 from health_monitor_security.features import SECURITY_FEATURES
+from health_monitor_security.findings import RULES
 from health_monitor_security.labels import (
     ACTIVITY_LABELS,
     EXFILTRATION_LABELS,
@@ -31,3 +32,9 @@ def register_models(register):
 def register_labels(register):
     for labels in (THREAT_LABELS, EXFILTRATION_LABELS, PRIVILEGE_LABELS, ACTIVITY_LABELS):
         register(labels)
+
+
+@hookimpl
+def register_findings(register):
+    for rule in RULES:
+        register(rule)
