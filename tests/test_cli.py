@@ -273,6 +273,7 @@ def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
     daily = capsys.readouterr()
     assert "incremental since" in daily.out, daily.out  # gold took in only the new days
     assert "features: " in daily.out and "infer: " in daily.out, daily.out
+    assert re.search(r"findings: \d+ open as of \d{4}-\d\d-\d\d", daily.out), daily.out
     # tables recomputed from a recent day only, e.g. "cost_features  124 rows  3.0s  (10 from 2025-06-28)"
     assert re.search(r"rows .*\(\d[\d,]* from \d{4}-\d\d-\d\d\)", daily.out), daily.out
 

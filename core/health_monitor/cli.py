@@ -566,6 +566,13 @@ def cmd_run(args, settings: Settings) -> int:
     if result.details["trained"]:
         print(f"train: due by the schedule: {', '.join(result.details['trained'])}")
     _print_reports(result.reports)
+    findings = result.details["findings"]
+    print(
+        f"findings: {len(findings.findings)} open as of {findings.as_of}, {len(findings.opened)} new, "
+        f"{len(findings.resolved)} resolved (list them: health-monitor findings; send them: health-monitor alerts)"
+    )
+    for model, error in sorted(findings.errors.items()):
+        print(f"  finding rule of {model} failed: {error}")
     if "vacuum" in result.details:
         for line in result.details["vacuum"].lines():
             print(line)

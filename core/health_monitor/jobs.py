@@ -258,7 +258,7 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     """The scheduled job. ``snapshot`` and ``gold`` take in the new data; then each feature table
     is recomputed from the earliest day its Gold changed (rows before it are kept), models due by
     the schedule are retrained, each prediction table is rescored from the earliest day its
-    features changed, and old files are vacuumed. The tables equal a full recompute's
+    features changed, the findings are updated, and old files are vacuumed. The tables equal a full recompute's
     (tests/test_daily.py); see :mod:`health_monitor.pipelines.refresh` for the rules."""
     from health_monitor.pipelines import refresh
 
@@ -322,6 +322,12 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             model_plan[spec.name] = None if whole else since
     result.details["model_plan"] = model_plan
     result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
+
+    from health_monitor.findings import update_findings
+
+    # What needs attention today, with states kept across runs (`health-monitor alerts` sends
+    # the new ones). A storage error here is the run's failure; a rule's error is in the report.
+    result.details["findings"] = step("findings", lambda: update_findings(runtime, host))
 
     if settings.retain_days is not None:
         from health_monitor.housekeeping import vacuum_home
