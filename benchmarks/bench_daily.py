@@ -23,32 +23,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from bench_demo import tree_rss
+from bench_demo import run_measured
 
 
 def timed(command: list[str]) -> tuple[float, int, str]:
     """Run ``command``; returns (seconds, peak resident bytes, stdout)."""
-    peak = 0
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    seconds = time.perf_counter() - start
+    proc, out, err, seconds, peak = run_measured(command)
     if proc.returncode != 0:
         sys.stderr.write(out[-3000:] + err[-3000:])
         raise SystemExit(f"{' '.join(command)} exited {proc.returncode}")
@@ -74,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("daily", "full"):
             home = work / kind
             shutil.copytree(args.home, home)
-            subprocess.run(cli(home, "simulate", "--advance", str(args.days)), check=True, capture_output=True)
+            subprocess.run(
+                cli(home, "simulate", "--advance", str(args.days)), check=True, capture_output=True
+            )
             if kind == "daily":
                 seconds, peak, out = timed(cli(home, "run", "--no-train", "--no-vacuum"))
                 stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)s", out.split("timings:")[-1])}

@@ -46,6 +46,29 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def run_measured(command: list[str]) -> tuple[subprocess.Popen, str, str, float, int]:
+    """Run ``command``, sampling the resident memory of its process tree every 0.2 s; returns
+    (the finished process, stdout, stderr, wall seconds, peak resident bytes)."""
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return proc, out, err, wall, peak
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="small", choices=["small", "medium", "seed"])
@@ -67,23 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         str(args.seed),
     ]
-    peak = 0
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    wall = time.perf_counter() - start
-    done.set()
-    sampler.join()
+    proc, out, err, wall, peak = run_measured(command)
     if proc.returncode != 0:
         print(out, err, sep="\n", file=sys.stderr)
         print(f"demo exited with {proc.returncode}", file=sys.stderr)
