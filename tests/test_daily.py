@@ -4,12 +4,14 @@ the days that changed, and its tables equal a full recompute's."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from health_monitor.cli import main
 from health_monitor.config import Settings
 from health_monitor.jobs import DailySettings, advance_into, run_daily
 from health_monitor.pipelines import refresh, run_features, run_infer
@@ -96,13 +98,15 @@ def test_the_daily_run_equals_a_full_recompute(after_daily_run, tmp_path):
     assert not differing
 
 
-def test_a_second_run_with_nothing_new_does_nothing(after_daily_run, tmp_path):
+def test_a_second_run_with_nothing_new_does_nothing(after_daily_run, tmp_path, capsys):
+    """Through the command, as the scheduler runs it."""
     daily, host, _ = after_daily_run
     again = copy_home(daily, tmp_path / "again")
     before = {n: again.lakehouse.version(n) for n in written_tables(again, host)}
-    result = run_daily(again, host, NO_TRAIN_NO_VACUUM)
-    assert result.ok
-    assert result.details["feature_plan"] == {} and result.details["model_plan"] == {}
+    assert main(["run", "--no-train", "--no-vacuum", "--home", str(again.settings.home)]) == 0
+    out = capsys.readouterr().out
+    assert "features: nothing changed" in out and "infer: nothing changed" in out, out
+    assert re.search(r"findings: \d+ open as of \d{4}-\d\d-\d\d, 0 new, 0 resolved", out), out
     assert {n: again.lakehouse.version(n) for n in before} == before
 
 

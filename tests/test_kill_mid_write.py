@@ -35,14 +35,16 @@ SLOW_INFER = textwrap.dedent(
     marker = Path({marker!r})
     original = LocalLakehouse._write_spark
 
-    def stalling_write(self, name, path, df, *args):
+    def stalling_write(self, name, path, df, cluster_by=None, commit_info=None):
         def stall(batches):
             for batch in batches:
                 yield batch
                 marker.touch()  # Spark's write tasks are running: files are being written
                 time.sleep(600)
 
-        return original(self, name, path, df.mapInPandas(stall, schema=df.schema), *args)
+        # Not clustered: day clustering first scans the rows for their day range, and the stall
+        # must come while the files are being written.
+        return original(self, name, path, df.mapInPandas(stall, schema=df.schema), None, commit_info)
 
     LocalLakehouse._write_spark = stalling_write
     runtime = Runtime.embedded(Settings(home={home!r}))
