@@ -349,7 +349,7 @@ def usage(
     table = build(
         "fact_usage",
         {
-            "record_id": ids.uuids(rng, len(src)),
+            "record_id": ids.uuids(rng, len(src), cal.window),
             "account_id": acct.account_id,
             "workspace_id": take(acct.workspaces.id, ws[src]),
             "sku_name": take([s[0] for s in C.SKUS], sku[src]),

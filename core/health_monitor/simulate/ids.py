@@ -6,6 +6,8 @@ counter, so they look random but never collide; UUIDs and audit event ids are 12
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 
@@ -51,15 +53,33 @@ def unique_hex(n: int, width: int, salt: int) -> pa.StringArray:
     return strings_from_bytes(_hex_digits(values, width))
 
 
-def random_hex(rng: np.random.Generator, n: int, width: int) -> pa.StringArray:
-    """n random hex strings of `width` chars (32 for audit event ids: collisions are negligible)."""
+def random_hex(
+    rng: np.random.Generator, n: int, width: int, window: tuple[dt.date, int] | None = None
+) -> pa.StringArray:
+    """n random hex strings of `width` chars (32 for audit event ids: collisions are negligible).
+    ``window``: as for :func:`uuids`."""
     nibbles = rng.integers(0, 16, size=(n, width), dtype=np.uint8)
+    if window is not None:
+        nibbles ^= _window_mask(window, width)
     return strings_from_bytes(_HEX[nibbles])
 
 
-def uuids(rng: np.random.Generator, n: int) -> pa.StringArray:
-    """n random version-4 UUID strings."""
+def _window_mask(window: tuple[dt.date, int], width: int) -> np.ndarray:
+    first, days = window
+    return np.random.default_rng([first.toordinal(), days]).integers(0, 16, size=width, dtype=np.uint8)
+
+
+def uuids(rng: np.random.Generator, n: int, window: tuple[dt.date, int] | None = None) -> pa.StringArray:
+    """n random version-4 UUID strings.
+
+    Pass the generated ``window`` (first day, number of days) for the ids of events. Two windows of
+    one seed draw the same numbers at shifted places (``simulate --advance`` regenerates a longer
+    window), so without it an event of the new days could take the id of an old event; the
+    window's own mask keeps the ids of one window distinct and those of two windows apart.
+    """
     nib = rng.integers(0, 16, size=(n, 32), dtype=np.uint8)
+    if window is not None:
+        nib ^= _window_mask(window, 32)
     nib[:, 12] = 4
     nib[:, 16] = 8 + (nib[:, 16] & 3)
     hexed = _HEX[nib]

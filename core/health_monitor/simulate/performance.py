@@ -235,10 +235,10 @@ def simulate(
     queries = build(
         "fact_query_history",
         {
-            "statement_id": ids.uuids(rng, nq),
+            "statement_id": ids.uuids(rng, nq, cal.window),
             "account_id": acct.account_id,
             "workspace_id": take(acct.workspaces.id, w.ws[qw]),
-            "session_id": take(ids.uuids(rng, n_s), qs),
+            "session_id": take(ids.uuids(rng, n_s, cal.window), qs),
             "executed_by": take(acct.users.email, executed_by),
             "compute_type": "WAREHOUSE",
             "warehouse_id": take(w.id, qw),

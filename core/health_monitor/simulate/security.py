@@ -324,12 +324,12 @@ def audit_and_lineage(
     emails = pa.concat_arrays([users.email, pa.array(["System-User"], pa.string())])
     o = order
     ws_vocab = pa.concat_arrays([acct.workspaces.id, pa.array(["0"], pa.string())])
-    sessions = ids.random_hex(rng, n_ud, 32)
+    sessions = ids.random_hex(rng, n_ud, 32, cal.window)
     status = cat["status"][o]
     audit = build(
         "fact_audit_logs",
         {
-            "event_id": ids.random_hex(rng, n, 32),
+            "event_id": ids.random_hex(rng, n, 32, cal.window),
             "account_id": acct.account_id,
             "workspace_id": take(ws_vocab, np.where(cat["ws"][o] == -2, n_ws, cat["ws"][o])),
             "version": "2.0",
@@ -436,11 +436,11 @@ def _lineage(
     )
     ttype = np.array(["TABLE", "TABLE", "STREAMING_TABLE", "MATERIALIZED_VIEW"])
     cats, schs, names = t.catalog, t.schema, t.name
-    event_ids = ids.uuids(rng, n)
+    event_ids = ids.uuids(rng, n, cal.window)
     return build(
         "fact_table_lineage",
         {
-            "record_id": ids.uuids(rng, n),
+            "record_id": ids.uuids(rng, n, cal.window),
             "event_id": event_ids,
             "account_id": acct.account_id,
             "metastore_id": acct.metastore_id,

@@ -65,6 +65,11 @@ class Calendar:
     month_index: np.ndarray  # months since 1970-01, per day
 
     @property
+    def window(self) -> tuple[dt.date, int]:
+        """(first day, number of days): what event ids are drawn apart by (see ids.uuids)."""
+        return self.start, self.days
+
+    @property
     def start_us(self) -> int:
         return int(self.day_start_us[0])
 
