@@ -34,6 +34,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow resets its loggers on import
     os.environ.setdefault("PYSPARK_HIDE_TRACEBACK", "1")
+    # One "Downloading artifacts" bar per model loaded, on stderr: our own bars say what runs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=UserWarning, message=".*input example.*")
     warnings.filterwarnings("ignore", category=FutureWarning)
