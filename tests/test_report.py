@@ -56,9 +56,10 @@ def test_hostile_text_from_the_account_is_escaped_on_every_page(hostile_home):
         assert "onerror=alert" not in html or "&lt;img src=x onerror=alert(1)&gt;" in html, name
     index = report.pages["index.html"]
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in index  # shown, as text
-    assert report.pages["domain-security.html"].count('<svg xmlns="http://www.w3.org/2000/svg"') == report.plots[
-        "domain-security.html"
-    ]
+    assert (
+        report.pages["domain-security.html"].count('<svg xmlns="http://www.w3.org/2000/svg"')
+        == report.plots["domain-security.html"]
+    )
     for html in report.pages.values():
         assert 'http-equiv="Content-Security-Policy" content="default-src \'none\';' in html
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing loaded from anywhere
@@ -83,7 +84,9 @@ def test_a_bad_out_is_refused_before_any_work_and_writes_nothing(hostile_home, t
     assert "its parent folder" in capsys.readouterr().err
 
 
-def test_the_command_writes_the_pages_and_replaces_its_own_report(hostile_home, tmp_path, monkeypatch, capsys):
+def test_the_command_writes_the_pages_and_replaces_its_own_report(
+    hostile_home, tmp_path, monkeypatch, capsys
+):
     import health_monitor.cli as cli
 
     runtime, host = hostile_home
@@ -93,7 +96,9 @@ def test_the_command_writes_the_pages_and_replaces_its_own_report(hostile_home, 
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "wrote 3 pages" in printed and "index.html" in printed
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "index.html", "domain-security.html", "models.html"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "index.html", "domain-security.html", "models.html"]
+    )
     assert main(args) == 0  # its own report is replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging left behind
 
@@ -149,14 +154,26 @@ def test_serve_answers_the_report_and_only_its_pages(hostile_home):
     httpd, _ = serve_in_thread(ScoringService(Champions(runtime, host)))
     port = httpd.server_address[1]
     try:
-        for path in ("/report", "/report/", "/report/index.html", "/report/models.html", "/report/domain-security.html"):
+        for path in (
+            "/report",
+            "/report/",
+            "/report/index.html",
+            "/report/models.html",
+            "/report/domain-security.html",
+        ):
             status, headers, body = _get(port, path)
             assert status == 200, (path, body[:300])
             assert headers["content-type"] == "text/html; charset=utf-8"
             assert "default-src 'none'" in headers["content-security-policy"]
             assert "frame-ancestors 'none'" in headers["content-security-policy"]
             assert b'href="/report/models.html"' in body  # links work below /report/
-        for path in ("/report/nope.html", "/report/../serve.py", "/report/%2e%2e/x", "/report/index.htm", "/reports"):
+        for path in (
+            "/report/nope.html",
+            "/report/../serve.py",
+            "/report/%2e%2e/x",
+            "/report/index.htm",
+            "/reports",
+        ):
             status, headers, body = _get(port, path)
             assert status == 404 and headers["content-type"] == "application/json", path
         assert _get(port, "/report", host="evil.example")[0] == 403  # the Host check still applies

@@ -341,12 +341,16 @@ class _Handler(JSONRequestHandler):
         except Exception:  # a report that cannot be built answers 500, logged; scoring goes on
             log.exception("building the report failed")
             self.send_problem(
-                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "the report could not be built; see the server log")
+                RequestError(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, "the report could not be built; see the server log"
+                )
             )
             return
         if html is None:
             self.send_problem(
-                RequestError(HTTPStatus.NOT_FOUND, f"no report page {self.path[:100]}; GET /report is the overview")
+                RequestError(
+                    HTTPStatus.NOT_FOUND, f"no report page {self.path[:100]}; GET /report is the overview"
+                )
             )
             return
         from health_monitor.htmlreport import CSP

@@ -113,8 +113,6 @@ def write_report(report: Report, out: Path) -> list[Path]:
     return [out / name for name in report.pages]
 
 
-
-
 REPORT_MAX_AGE = 300.0  # seconds a served report is reused before it is built again
 
 

@@ -112,7 +112,9 @@ def _flags(spec: Model, rule: FindingRule, rows: pd.DataFrame) -> pd.Series:
     return mask & judged
 
 
-def _series(spec: Model, rows: pd.DataFrame, entity: pd.Series, chosen: str, flags: pd.Series, kind: str) -> Series:
+def _series(
+    spec: Model, rows: pd.DataFrame, entity: pd.Series, chosen: str, flags: pd.Series, kind: str
+) -> Series:
     column = OUTPUT_COLUMN[ProblemType(spec.problem_type)]
     mine = rows[entity == chosen]
     band = spec.problem_type is ProblemType.REGRESSION and {"prediction_p10", "prediction_p90"} <= set(rows)
@@ -143,7 +145,9 @@ def _trained_at(runtime: Runtime, spec: Model) -> str | None:
     )
     if version is None or version.created_ms is None:
         return None
-    return dt.datetime.fromtimestamp(version.created_ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(version.created_ms / 1000, tz=dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
 
 
 def model_section(
@@ -174,7 +178,10 @@ def model_section(
         rule = owned_rule.spec if owned_rule is not None else None
         section.has_rule = rule is not None
         if rule is not None:
-            entity_columns, kind = rule.entity, rule.entity_kind if isinstance(rule.entity_kind, str) else "entity"
+            entity_columns, kind = (
+                rule.entity,
+                rule.entity_kind if isinstance(rule.entity_kind, str) else "entity",
+            )
             flags = _flags(spec, rule, rows)
         else:
             entity_columns = tuple(k for k in spec.keys if k != spec.time_column) or tuple(spec.keys)

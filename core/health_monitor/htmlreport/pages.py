@@ -47,9 +47,7 @@ footer{color:#777;font-size:12px;padding:10px 20px}
 """
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CSP = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{_CSS_HASH}'; "
-    "img-src data:; base-uri 'none'; form-action 'none'"
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src data:; base-uri 'none'; form-action 'none'"
 )
 
 
@@ -103,11 +101,13 @@ class Page:
         nav = [self.link("index.html", "Overview")]
         nav += [self.link(domain_page(d), text(d)) for d in self.data.domains]
         nav.append(self.link("models.html", "Models"))
-        nav = [n.replace("<a ", '<a class="here" ', 1) if f'"{self.base}{self.name}"' in n else n for n in nav]
+        nav = [
+            n.replace("<a ", '<a class="here" ', 1) if f'"{self.base}{self.name}"' in n else n for n in nav
+        ]
         as_of = self.data.as_of.isoformat() if self.data.as_of else "no predictions"
         return "".join(
             [
-                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+                '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
                 f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
                 '<meta name="generator" content="health-monitor report">',
@@ -130,7 +130,8 @@ def _findings_table(findings: Sequence[dict[str, Any]], limit: int | None = None
     rows = []
     for f in findings[:limit]:
         signals = "".join(
-            f"<li><b>{text(s['model'])}</b> [{text(s['severity'])}]: {text(s['reason'])}</li>" for s in f["signals"]
+            f"<li><b>{text(s['model'])}</b> [{text(s['severity'])}]: {text(s['reason'])}</li>"
+            for s in f["signals"]
         )
         rows.append(
             f"<tr><td>{_severity(f['severity'])}</td><td>{text(f['entity_kind'])} <code>{text(f['entity_id'])}</code></td>"
@@ -151,7 +152,9 @@ def _findings_table(findings: Sequence[dict[str, Any]], limit: int | None = None
 
 
 def _window_days(data: ReportData) -> list[dt.date]:
-    days = sorted({d for m in data.models for d in m.flagged} | {m.latest_day for m in data.models if m.latest_day})
+    days = sorted(
+        {d for m in data.models for d in m.flagged} | {m.latest_day for m in data.models if m.latest_day}
+    )
     if not days:
         return []
     first, last = days[0], days[-1]
@@ -325,7 +328,9 @@ def models(data: ReportData, link_base: str) -> Page:
             [m.name for m in data.models],
             {
                 "output PSI": [m.drift.prediction_psi for m in data.models],
-                "worst feature PSI": [m.drift.worst_feature[1] if m.drift.worst_feature else None for m in data.models],
+                "worst feature PSI": [
+                    m.drift.worst_feature[1] if m.drift.worst_feature else None for m in data.models
+                ],
             },
             "Drift since training (PSI)",
             threshold=WARN_PSI,
@@ -339,8 +344,10 @@ def models(data: ReportData, link_base: str) -> Page:
     for m in data.models:
         c = m.card
         headline = c.get("headline_metric", "")
-        version = f"v{c['version']}" if c.get("version") else (
-            f"v{c['challenger_version']} (challenger)" if c.get("challenger_version") else "none"
+        version = (
+            f"v{c['version']}"
+            if c.get("version")
+            else (f"v{c['challenger_version']} (challenger)" if c.get("challenger_version") else "none")
         )
         worst = m.drift.worst_feature
         warning = '<span class="warn">warning</span>' if m.drift.warning else "ok"
@@ -364,5 +371,9 @@ def models(data: ReportData, link_base: str) -> Page:
 
 def render(data: ReportData, link_base: str = "") -> dict[str, Page]:
     """Every page by file name, links relative to ``link_base`` ('' for files, '/report/' served)."""
-    pages = [overview(data, link_base), *(domain(data, d, link_base) for d in data.domains), models(data, link_base)]
+    pages = [
+        overview(data, link_base),
+        *(domain(data, d, link_base) for d in data.domains),
+        models(data, link_base),
+    ]
     return {p.name: p for p in pages}

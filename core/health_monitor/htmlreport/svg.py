@@ -278,7 +278,9 @@ def stacked_bars(
     return "".join(out)
 
 
-def day_bars(days: Sequence[dt.date], counts: Sequence[float], title: str, label: str, width: int = WIDTH) -> str:
+def day_bars(
+    days: Sequence[dt.date], counts: Sequence[float], title: str, label: str, width: int = WIDTH
+) -> str:
     """A count per day as thin bars (entities flagged per day)."""
     height = 150
     xs = [_ordinal(d) for d in days] or [0.0, 1.0]
@@ -313,7 +315,9 @@ class IntervalRow:
 def interval_chart(rows: Sequence[IntervalRow], title: str, zero: float = 0.0, width: int = WIDTH) -> str:
     """A forest plot: one row per item, a dot with its interval, and a vertical line at ``zero``."""
     height = MARGIN["top"] + MARGIN["bottom"] + 18 * max(len(rows), 1)
-    numbers = [zero] + [v for r in rows for v in (r.value, r.low, r.high) if v is not None and math.isfinite(v)]
+    numbers = [zero] + [
+        v for r in rows for v in (r.value, r.low, r.high) if v is not None and math.isfinite(v)
+    ]
     left = 230
     frame = _Frame(min(numbers), max(numbers), 0, 1, width, height)
     frame.left = left
@@ -330,7 +334,9 @@ def interval_chart(rows: Sequence[IntervalRow], title: str, zero: float = 0.0, w
     out.append(f'<line x1="{x0}" x2="{x0}" y1="{frame.top}" y2="{frame.bottom}" stroke="#333"/>')
     for i, row in enumerate(rows):
         y = frame.top + 18 * i + 9
-        out.append(f'<text x="{left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">{esc(row.label)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">{esc(row.label)}</text>'
+        )
         if row.low is not None and row.high is not None:
             out.append(
                 f'<line x1="{_num(frame.x(row.low))}" x2="{_num(frame.x(row.high))}" y1="{y}" y2="{y}" '
