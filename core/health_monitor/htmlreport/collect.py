@@ -45,6 +45,7 @@ class Series:
     low: list[float | None] | None = None
     high: list[float | None] | None = None
     flagged: list[bool] = field(default_factory=list)
+    references: dict[str, list[float | None]] = field(default_factory=dict)  # the rule's reference lines
 
 
 @dataclass
@@ -113,12 +114,19 @@ def _flags(spec: Model, rule: FindingRule, rows: pd.DataFrame) -> pd.Series:
 
 
 def _series(
-    spec: Model, rows: pd.DataFrame, entity: pd.Series, chosen: str, flags: pd.Series, kind: str
+    spec: Model,
+    rows: pd.DataFrame,
+    entity: pd.Series,
+    chosen: str,
+    flags: pd.Series,
+    kind: str,
+    references: tuple[str, ...] = (),
 ) -> Series:
-    column = OUTPUT_COLUMN[ProblemType(spec.problem_type)]
+    column = OUTPUT_COLUMN[spec.problem_type]
     mine = rows[entity == chosen]
     band = spec.problem_type is ProblemType.REGRESSION and {"prediction_p10", "prediction_p90"} <= set(rows)
-    columns = [column] + (["prediction_p10", "prediction_p90"] if band else [])
+    references = tuple(r for r in references if r in rows.columns and r != column)
+    columns = [column] + (["prediction_p10", "prediction_p90"] if band else []) + list(references)
     numbers = mine[columns].apply(pd.to_numeric, errors="coerce")
     numbers["_flag"] = flags.loc[mine.index]
     daily = numbers.groupby(mine["_day"]).agg({**{c: "mean" for c in columns}, "_flag": "any"}).sort_index()
@@ -135,6 +143,7 @@ def _series(
         low=listed("prediction_p10") if band else None,
         high=listed("prediction_p90") if band else None,
         flagged=[bool(v) for v in daily["_flag"]],
+        references={r: listed(r) for r in references},
     )
 
 
@@ -201,7 +210,7 @@ def model_section(
             chosen = entity[flags].value_counts().index[0]
         else:
             chosen = entity.value_counts().index[0]
-        section.series = _series(spec, rows, entity, chosen, flags, kind)
+        section.series = _series(spec, rows, entity, chosen, flags, kind, rule.references if rule else ())
     except Exception as exc:  # one model's problem is shown on its section; the report goes on
         log.warning("report: %s: %s", name, exc, exc_info=True)
         section.error = message(f"{type(exc).__name__}: {exc}")

@@ -247,7 +247,8 @@ def _model_block(page: Page, m: ModelSection) -> None:
         s = m.series
         data = svg.DaySeries(
             s.days,
-            [svg.Line(s.column, s.values)],
+            [svg.Line(s.column, s.values)]
+            + [svg.Line(name, values, "#555", dashed=True) for name, values in s.references.items()],
             low=s.low,
             high=s.high,
             flagged=s.flagged,
