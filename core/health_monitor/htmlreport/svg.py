@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 WIDTH, HEIGHT = 640, 220
-MARGIN = {"left": 56, "right": 12, "top": 24, "bottom": 36}
+MARGIN = {"left": 56, "right": 28, "top": 24, "bottom": 36}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 FLAG = "#d62728"
 
@@ -397,7 +397,7 @@ def hbars(
         x = _num(frame.x(threshold))
         out.append(
             f'<line x1="{x}" x2="{x}" y1="{frame.top}" y2="{frame.bottom}" stroke="{FLAG}" stroke-dasharray="4 3"/>'
-            f'<text x="{x}" y="{frame.top - 2}" text-anchor="middle" fill="{FLAG}">{threshold:g}</text>'
+            f'<text x="{x}" y="{frame.bottom - 3}" dx="3" fill="{FLAG}">{threshold:g}</text>'
         )
     out.append(_legend(list(colours.items()), width))
     out.append("</svg>")
