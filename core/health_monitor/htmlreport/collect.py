@@ -176,6 +176,9 @@ def model_section(
         for s in f["signals"]:
             if s["model"] == name:
                 section.signals.append({**s, "entity_kind": f["entity_kind"], "entity_id": f["entity_id"]})
+    owned_rule = host.findings.get(name)
+    rule = owned_rule.spec if owned_rule is not None else None
+    section.has_rule = rule is not None
     try:
         section.trained_at = _trained_at(runtime, spec)
         section.drift = model_drift(runtime, spec, card.get("split_cutoff"))
@@ -183,9 +186,6 @@ def model_section(
         if rows.empty:
             return section
         section.latest_day = max(rows["_day"].dropna(), default=None)
-        owned_rule = host.findings.get(name)
-        rule = owned_rule.spec if owned_rule is not None else None
-        section.has_rule = rule is not None
         if rule is not None:
             entity_columns, kind = (
                 rule.entity,

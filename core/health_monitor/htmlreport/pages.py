@@ -255,20 +255,22 @@ def _model_block(page: Page, m: ModelSection) -> None:
             flag_label="flagged by the rule",
         )
         plots.append(svg.day_chart(data, f"{s.column} of {s.entity_kind} {clean_text(s.entity_id, 60)}"))
-    if m.has_rule and m.latest_day is not None and m.series is not None:
-        days = m.series.days if m.series.days else []
-        if days:
-            span = [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
-            plots.append(
-                svg.day_bars(span, [m.flagged.get(d, 0) for d in span], "Entities flagged per day", "flagged")
-            )
+    if m.has_rule and m.latest_day is not None:
+        first = min([*m.flagged, *(m.series.days[:1] if m.series else []), m.latest_day])
+        span = [first + dt.timedelta(days=i) for i in range((m.latest_day - first).days + 1)]
+        plots.append(
+            svg.day_bars(span, [m.flagged.get(d, 0) for d in span], "Entities flagged per day", "flagged")
+        )
     if plots:
         page.add('<div class="plots">')
         for chart in plots:
             page.plot(chart)
         page.add("</div>")
     elif m.latest_day is None:
-        page.add('<p class="muted">No predictions yet (run infer).</p>')
+        page.add(
+            '<p class="muted">No predictions: the model has no champion (see the model page) or '
+            "infer has not run.</p>"
+        )
     page.add("</div>")
 
 

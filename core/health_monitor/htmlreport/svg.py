@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 WIDTH, HEIGHT = 640, 220
-MARGIN = {"left": 56, "right": 28, "top": 24, "bottom": 36}
+MARGIN = {"left": 56, "right": 28, "top": 38, "bottom": 36}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 FLAG = "#d62728"
 
@@ -50,8 +50,14 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def fmt_number(value: float) -> str:
-    """A tick label: ``1.2k``, ``3.4M``, ``0.25``."""
+def fmt_number(value: float, step: float | None = None) -> str:
+    """A tick label: ``1.2k``, ``3.4M``, ``0.25``; with ``step`` (the ticks' spacing), as many
+    decimals as the spacing needs (``0.9975``, ``0.998``)."""
+    if step is not None and 0 < step < 1 and abs(value) < 1e4:
+        decimals = min(
+            max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if f"{step:g}".endswith("5") else 0), 8
+        )
+        return f"{value:.{decimals}f}"
     magnitude = abs(value)
     if magnitude >= 1e9:
         return f"{value / 1e9:g}G"
@@ -85,12 +91,13 @@ class _Frame:
 
     def y_axis(self) -> list[str]:
         out = []
+        step = self.y_ticks[1] - self.y_ticks[0] if len(self.y_ticks) > 1 else None
         for tick in self.y_ticks:
             y = _num(self.y(tick))
             out.append(
                 f'<line x1="{self.left}" x2="{self.right}" y1="{y}" y2="{y}" stroke="#e5e5e5"/>'
                 f'<text x="{self.left - 4}" y="{y}" text-anchor="end" dominant-baseline="middle">'
-                f"{esc(fmt_number(tick))}</text>"
+                f"{esc(fmt_number(tick, step))}</text>"
             )
         return out
 
@@ -105,14 +112,13 @@ def _open(width: int, height: int, title: str, kind: str) -> str:
 
 
 def _legend(items: Sequence[tuple[str, str]], width: int) -> str:
-    out, x = [], width - MARGIN["right"]
-    for label, colour in reversed(items):
-        text = esc(label)
-        x -= 7 * len(label) + 18
+    """A row of swatches under the title, left to right."""
+    out, x = [], MARGIN["left"]
+    for label, colour in items:
         out.append(
-            f'<rect x="{x}" y="5" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 13}" y="14">{text}</text>'
+            f'<rect x="{x}" y="20" width="10" height="10" fill="{colour}"/><text x="{x + 13}" y="29">{esc(label)}</text>'
         )
+        x += int(6.5 * len(label)) + 24
     return "".join(out)
 
 
