@@ -57,25 +57,35 @@ def chart_comparison() -> dict:
     matplotlib.use("svg")
     import matplotlib.pyplot as plt
 
+    def draw() -> str:
+        fig, ax = plt.subplots(figsize=(6.4, 2.2))
+        ax.fill_between(days, low, high, alpha=0.2)
+        ax.plot(days, values)
+        marked = [(d, v) for d, v, f in zip(days, values, flagged, strict=True) if f]
+        ax.scatter([d for d, _ in marked], [v for _, v in marked], c="red")
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg")
+        plt.close(fig)
+        return buffer.getvalue()
+
+    draw()  # the first figure pays matplotlib's set-up; time the second
     start = time.perf_counter()
-    fig, ax = plt.subplots(figsize=(6.4, 2.2))
-    ax.fill_between(days, low, high, alpha=0.2)
-    ax.plot(days, values)
-    ax.scatter(
-        [d for d, f in zip(days, flagged, strict=True) if f],
-        [v for v, f in zip(values, flagged, strict=True) if f],
-        c="red",
-    )
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
-    plt.close(fig)
+    drawn = draw()
     mpl_ms = (time.perf_counter() - start) * 1000
     return {
         "inline_svg_bytes": len(ours.encode()),
         "inline_svg_ms": round(ours_ms, 2),
-        "matplotlib_svg_bytes": len(buffer.getvalue().encode()),
+        "matplotlib_svg_bytes": len(drawn.encode()),
         "matplotlib_svg_ms": round(mpl_ms, 1),
     }
+
+
+def _shrink(path: Path) -> None:
+    """A README image: 256 colours are plenty for flat charts and text (a third of the bytes)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def main() -> int:
@@ -111,6 +121,7 @@ def main() -> int:
                 if args.screenshot is not None and path.name == "index.html":
                     args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(args.screenshot))
+                    _shrink(args.screenshot)
                 page.close()
             render[path.name] = statistics.median(times)
         browser.close()

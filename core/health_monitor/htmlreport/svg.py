@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 WIDTH, HEIGHT = 640, 220
-MARGIN = {"left": 56, "right": 28, "top": 38, "bottom": 36}
+MARGIN = {"left": 56, "right": 28, "top": 46, "bottom": 36}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 FLAG = "#d62728"
 
