@@ -54,9 +54,7 @@ def fmt_number(value: float, step: float | None = None) -> str:
     """A tick label: ``1.2k``, ``3.4M``, ``0.25``; with ``step`` (the ticks' spacing), as many
     decimals as the spacing needs (``0.9975``, ``0.998``)."""
     if step is not None and 0 < step < 1 and abs(value) < 1e4:
-        decimals = min(
-            max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if f"{step:g}".endswith("5") else 0), 8
-        )
+        decimals = min(len(f"{step:.10f}".rstrip("0").split(".")[1]), 8)
         return f"{value:.{decimals}f}"
     magnitude = abs(value)
     if magnitude >= 1e9:
@@ -290,7 +288,7 @@ def day_bars(
     """A count per day as thin bars (entities flagged per day)."""
     height = 150
     xs = [_ordinal(d) for d in days] or [0.0, 1.0]
-    frame = _Frame(min(xs) - 0.5, max(xs) + 0.5, 0.0, max(counts, default=1) or 1, width, height)
+    frame = _Frame(min(xs) - 0.5, max(xs) + 0.5, 0.0, max([5, *counts]), width, height)  # whole-number ticks
     out = [_open(width, height, title, "day-bars"), *frame.y_axis(), *_x_axis_days(frame, list(days))]
     bar = max(1.0, (frame.right - frame.left) / max(len(xs), 1) * 0.8)
     for day, count in zip(days, counts, strict=True):
