@@ -86,7 +86,9 @@ def _days(values: pd.Series) -> pd.Series:
 
 
 def window_rows(runtime: Runtime, spec: Model) -> pd.DataFrame:
-    """The model's prediction rows of its latest ``WINDOW_DAYS`` days (filtered while reading)."""
+    """The model's prediction rows of its latest ``WINDOW_DAYS`` days (filtered while reading).
+    Every column is read: a rule's functions may read any prediction column, and a prediction
+    table has a few dozen at most."""
     table = runtime.settings.predictions(spec.name)
     if not runtime.lakehouse.exists(table):
         return pd.DataFrame()
@@ -106,7 +108,7 @@ def _entity(rows: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     return rows[list(columns)].astype(str).agg("/".join, axis=1)
 
 
-def _flags(spec: Model, rule: FindingRule, rows: pd.DataFrame) -> pd.Series:
+def _flags(rule: FindingRule, rows: pd.DataFrame) -> pd.Series:
     """The rule's ``when`` over every row of the window (rows not judged are not flagged)."""
     judged = rows[rule.judged].notna() if rule.judged else pd.Series(True, index=rows.index)
     mask = pd.Series(np.asarray(rule.when(rows)), index=rows.index).fillna(False).astype(bool)
@@ -191,7 +193,7 @@ def model_section(
                 rule.entity,
                 rule.entity_kind if isinstance(rule.entity_kind, str) else "entity",
             )
-            flags = _flags(spec, rule, rows)
+            flags = _flags(rule, rows)
         else:
             entity_columns = tuple(k for k in spec.keys if k != spec.time_column) or tuple(spec.keys)
             kind, flags = "entity", pd.Series(False, index=rows.index)
