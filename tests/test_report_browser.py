@@ -41,22 +41,31 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser's path; skips (or fails, in CI) first, before the trained home is built."""
     executable = chromium_path()
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
-        sync_playwright = None
-    if executable is None or sync_playwright is None:
-        missing = "Chromium (apt-get install chromium)" if executable is None else "playwright (pip)"
+        executable, missing = None, "playwright (pip)"
+    else:
+        missing = "Chromium (apt-get install chromium)"
+    if executable is None:
         if os.environ.get(REQUIRE) == "1":
             pytest.fail(
                 f"{REQUIRE}=1 but {missing} is not installed: the report cannot be tested in a browser"
             )
         pytest.skip(f"{missing} is not installed; set {REQUIRE}=1 to make this a failure (CI does)")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         yield browser
         browser.close()
 
