@@ -34,6 +34,7 @@ COMMANDS = [
     "run",
     "vacuum",
     "recover",
+    "report",
 ]
 
 
@@ -61,6 +62,10 @@ def test_every_command_has_help(capsys):
         (["serve", "--host", "0.0.0.0"], "--host must be a loopback address"),
         (["serve", "--allow-host", "bad host!"], "--allow-host 'bad host!' is not a host name"),
         (["serve", "--token-file", "/nonexistent/token"], "--token-file /nonexistent/token cannot be read"),
+        (
+            ["report", "--out", "/nonexistent/folder/report"],
+            "its parent folder /nonexistent/folder does not exist",
+        ),
     ],
 )
 def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message, tmp_path, capsys):

@@ -303,6 +303,30 @@ def build_parser() -> argparse.ArgumentParser:
         default="this home",
         help="what the metrics were measured on, printed on each card (e.g. 'the medium simulated account')",
     )
+    p = add(
+        "report",
+        "Write a self-contained HTML report (no scripts, no network): an overview of the findings, "
+        "a page per domain with each model's series and flagged days, and a models page with "
+        "metrics against baselines and drift since training.",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder to write (new, empty, or a report written before, which is replaced whole)",
+    )
+    p.add_argument("--domain", help="only this domain's models and findings")
+    p.add_argument(
+        "--no-update",
+        action="store_true",
+        help="report the stored findings as they are (default: update them from the latest predictions "
+        "first, as `health-monitor findings` does)",
+    )
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="when updating the findings, do not load the champions to add each prediction's top features",
+    )
     p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
@@ -834,6 +858,39 @@ def cmd_model_cards(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args, settings: Settings) -> int:
+    from tqdm.auto import tqdm
+
+    from health_monitor.findings import update_findings
+    from health_monitor.htmlreport import build_report, check_out, write_report
+
+    out = check_out(args.out)  # before any work: a bad --out costs nothing
+    runtime, host = _runtime(settings), _host()
+    domains = sorted({o.spec.domain for o in host.models.values()})
+    if args.domain is not None and args.domain not in domains:
+        raise ConfigError(f"--domain {args.domain!r}: unknown; domains with models: {', '.join(domains)}")
+    errors: dict[str, str] = {}
+    if not args.no_update:
+        errors = update_findings(runtime, host, explain=not args.no_explain).errors
+    for model, error in sorted(errors.items()):
+        print(f"warning: the finding rule of {model} failed: {error}", file=sys.stderr)
+    selected = host.select_models(args.domain)
+    with tqdm(total=len(selected), desc="report", unit="model", disable=None, leave=False) as bar:
+        report = build_report(runtime, host, domain=args.domain, progress=lambda model: bar.update())
+    written = write_report(report, out)
+    sizes = report.bytes
+    for path in written:
+        print(f"  {path.name:<32} {sizes[path.name]:>10,} bytes  {report.plots[path.name]:>3} plots")
+    print(
+        f"wrote {len(written)} pages ({sum(sizes.values()):,} bytes) to {out} in {report.seconds:.1f}s; "
+        f"open {out / 'index.html'}"
+    )
+    failed = [m.name for m in report.data.models if m.error]
+    if failed:
+        print(f"warning: could not read {', '.join(failed)} (see their sections)", file=sys.stderr)
+    return 1 if errors or failed else 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     import gc
 
@@ -1022,6 +1079,7 @@ COMMANDS = {
     "promote": cmd_promote,
     "explain": cmd_explain,
     "findings": cmd_findings,
+    "report": cmd_report,
     "alerts": cmd_alerts,
     "serve": cmd_serve,
     "tools": cmd_tools,

@@ -164,7 +164,7 @@ def evaluate_rule(spec: Model, rule: FindingRule, rows: pd.DataFrame) -> pd.Data
     what = f"finding rule of {spec.name}"
     if rows.empty:
         return pd.DataFrame(columns=[*SIGNAL_COLUMNS, "base"])
-    needed = list(dict.fromkeys([*rule.entity, *rule.columns, spec.time_column]))
+    needed = list(dict.fromkeys([*rule.entity, *rule.columns, *rule.references, spec.time_column]))
     missing = [c for c in needed if c not in rows.columns]
     if missing:
         raise SchemaError(

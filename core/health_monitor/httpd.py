@@ -277,9 +277,14 @@ class JSONRequestHandler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------------------
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload, default=str).encode()
+        self.send_body(status, json.dumps(payload, default=str).encode(), "application/json", headers)
+
+    def send_body(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """An answer of ``content_type`` (JSON, or the report's HTML pages)."""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -6,7 +6,10 @@ Endpoints (each a ``POST`` with a JSON object):
 - the design documents' paths (``/cost-anomaly``, ``/job-failure-risk``, ...) for the models that
   are installed, and ``/models/<model>`` for every model;
 - ``GET /health``: status and the champion version of every model;
-- ``GET /openapi.json``: an OpenAPI 3.1 description of all of it.
+- ``GET /openapi.json``: an OpenAPI 3.1 description of all of it;
+- ``GET /report`` (and ``/report/<page>.html``): the HTML report (:mod:`health_monitor.htmlreport`),
+  built on first request and reused for a few minutes; only the report's own page names are
+  answered, with a Content-Security-Policy that forbids scripts and network loads.
 
 A request names the entity (the model's non-time lookup keys, e.g. ``{"job_id": "42"}``) and
 optionally ``as_of`` (``YYYY-MM-DD``): point-in-time features are taken as of that day, else the
@@ -60,6 +63,8 @@ ENDPOINTS: dict[str, str] = {
 }
 RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
 _GET_PATHS = ("/health", "/openapi.json")
+REPORT_PATH = "/report"
+_REPORT_PAGE = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
 _VALUE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -67,8 +72,13 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class ScoringService:
     """Routes, validation and scoring, independent of the HTTP server (and tested directly)."""
 
-    def __init__(self, champions: Champions):
+    def __init__(self, champions: Champions, report: Any = None):
         self.champions = champions
+        if report is None:
+            from health_monitor.htmlreport import ServedReport
+
+            report = ServedReport(champions.runtime, champions.host)
+        self.report = report  # answers GET /report: page name -> HTML or None
         installed = champions.host.models
         self.routes: dict[str, str] = {p: m for p, m in ENDPOINTS.items() if m in installed}
         self.routes.update({f"/models/{m}": m for m in sorted(installed)})
@@ -302,7 +312,7 @@ class _Handler(JSONRequestHandler):
     service: ScoringService  # set on the subclass the server builds
 
     def allowed_methods(self) -> str:
-        if self.path in _GET_PATHS:
+        if self.path in _GET_PATHS or _is_report(self.path):
             return "GET"
         return "POST" if self.path in self.service.routes else "GET, POST"
 
@@ -311,6 +321,8 @@ class _Handler(JSONRequestHandler):
             self.send_json(200, self.service.health())
         elif self.path == "/openapi.json":
             self.send_json(200, self.service.openapi())
+        elif _is_report(self.path):
+            self._report()
         elif self.path in self.service.routes:
             self._not_allowed()
         else:
@@ -320,8 +332,38 @@ class _Handler(JSONRequestHandler):
                 )
             )
 
+    def _report(self) -> None:
+        """A page of the report, by an allow-list: the report's own page names, nothing else."""
+        found = _REPORT_PAGE.match(self.path)
+        name = (found["page"] if found else None) or "index.html"
+        try:
+            html = self.service.report.page(name) if found else None
+        except Exception:  # a report that cannot be built answers 500, logged; scoring goes on
+            log.exception("building the report failed")
+            self.send_problem(
+                RequestError(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, "the report could not be built; see the server log"
+                )
+            )
+            return
+        if html is None:
+            self.send_problem(
+                RequestError(
+                    HTTPStatus.NOT_FOUND, f"no report page {self.path[:100]}; GET /report is the overview"
+                )
+            )
+            return
+        from health_monitor.htmlreport import CSP
+
+        headers = {
+            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        }
+        self.send_body(200, html.encode(), "text/html; charset=utf-8", headers)
+
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path in _GET_PATHS:
+        if self.path in _GET_PATHS or _is_report(self.path):
             self._not_allowed()
             return
         try:
@@ -334,6 +376,10 @@ class _Handler(JSONRequestHandler):
             self.send_problem(
                 RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
             )
+
+
+def _is_report(path: str) -> bool:
+    return path == REPORT_PATH or path.startswith(REPORT_PATH + "/")
 
 
 def check_loopback(host: str) -> str:

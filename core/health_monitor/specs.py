@@ -418,6 +418,9 @@ class FindingRule:
       the latest day that has such rows (a deviation known only once the day is observed).
     - ``max_per_day``: keep only this many of the day's flagged rows, by score (statement-level
       models flag hundreds of rows a day).
+    - ``references``: numeric prediction columns the HTML report draws as dashed lines beside
+      the model's output, on the same axis: what the output is judged against (a budget, a
+      commitment). Checked against the table like ``columns``.
 
     Only the plugin that owns ``model`` may register its rule (like labels and explainers).
     """
@@ -433,12 +436,15 @@ class FindingRule:
     columns: tuple[str, ...] = ()
     judged: str | None = None
     max_per_day: int | None = None
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.model, "finding rule: model")
         what = f"finding rule of {self.model}"
         object.__setattr__(self, "entity", _as_tuple(self.entity, f"{what}: entity"))
         object.__setattr__(self, "columns", tuple(self.columns))
+        if self.references:
+            object.__setattr__(self, "references", _as_tuple(self.references, f"{what}: references"))
         for name in ("when", "reason"):
             if not callable(getattr(self, name)):
                 raise SchemaError(f"{what}: {name} must be a function of the day's prediction rows")

@@ -84,6 +84,7 @@ BUDGET = FindingRule(
     ),
     score=lambda rows: numeric(rows, "budget_variance").fillna(numeric(rows, "commit_variance")) / 1e6,
     columns=("budget_status", "commit_variance", "monthly_budget", "prediction", "ytd_cost"),
+    references=("monthly_budget",),
 )
 
 COMMITMENT = FindingRule(
