@@ -45,3 +45,19 @@ def load_packed_model(model_uri: str) -> FeatureStoreModel:
     if not isinstance(packed, FeatureStoreModel):
         raise SchemaError(f"{model_uri} was not logged by the feature store (no feature spec)")
     return packed
+
+
+class RawScoringModel(mlflow.pyfunc.PythonModel):
+    """The raw model the Databricks client packs with its own feature spec: it receives the looked-up
+    features and returns the output columns (``score_batch`` joins the features itself)."""
+
+    def __init__(self, model: Any, input_columns: list[str], output_columns: list[tuple[str, str]]):
+        self.model = model
+        self.input_columns = list(input_columns)
+        self.output_columns = list(output_columns)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        out = self.model.predict(model_input[self.input_columns])
+        if not isinstance(out, pd.DataFrame):
+            out = pd.DataFrame({self.output_columns[0][0]: out})
+        return out[[name for name, _ in self.output_columns]]
