@@ -400,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
             item_time_limit=getattr(args, "item_time_limit", None),
             runtime=getattr(args, "runtime", None),
         )
+        if settings.on_databricks:  # before any command imports Spark: no workspace, no wait
+            from health_monitor.runtime import require_workspace
+
+            require_workspace()
         return COMMANDS[args.command](args, settings)
     except (HealthMonitorError, ValueError) as exc:
         if verbose:

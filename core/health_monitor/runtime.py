@@ -107,14 +107,13 @@ def require_workspace() -> None:
     if os.environ.get(ENV_DATABRICKS_RUNTIME_VERSION):
         missing = [] if _installed("databricks.feature_engineering") else ["databricks-feature-engineering"]
     elif os.environ.get(ENV_DATABRICKS_HOST):
-        missing = [
-            dist
-            for module, dist in (
-                ("databricks.feature_engineering", "databricks-feature-engineering"),
-                ("databricks.connect", "databricks-connect"),
+        missing = [] if _installed("databricks.feature_engineering") else ["databricks-feature-engineering"]
+        if not _installed("databricks.connect"):
+            raise ConfigError(
+                f"the databricks runtime off a cluster ({ENV_DATABRICKS_HOST} is set) needs a Spark session "
+                "on the workspace: pip install databricks-connect (it brings its own pyspark: use an "
+                "environment of its own), or run on a Databricks cluster"
             )
-            if not _installed(module)
-        ]
     else:
         raise ConfigError(
             "the databricks runtime needs a Databricks workspace: this is not a Databricks cluster "

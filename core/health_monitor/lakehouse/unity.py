@@ -2,15 +2,16 @@
 
 Every table is addressed by its three-part name. A whole-table write of an existing table is one
 ``INSERT OVERWRITE`` (one Delta commit, so readers see the old or the new rows, and the table
-keeps its primary-key constraint and properties); a new table, or one whose columns changed, is
-``writeTo(...).createOrReplace()``. :meth:`replace_where` is Delta's ``replaceWhere``, one commit.
+keeps its primary-key constraint and properties); a new table is ``writeTo(...).create()``, one
+whose columns changed ``writeTo(...).createOrReplace()`` (Delta only). :meth:`replace_where` is Delta's ``replaceWhere``, one commit.
 Primary keys, timestamp key and description are table properties; what a writer records
 (``commit_info``) is the commit's ``userMetadata``, read back from ``DESCRIBE HISTORY``.
 
 ``names`` maps the three-part names to what the Spark session knows: :class:`UnityNames` (the
 names as they are) on Databricks; :class:`LocalNames` puts them in one local database, so that
 ``tests/test_unity_lakehouse.py`` executes this module's statements on local Spark (without
-Delta: what only Delta runs, ``replaceWhere``, ``DESCRIBE HISTORY``, ``RESTORE``, ``MERGE``, is
+Delta: what only Delta runs, ``createOrReplace``, ``replaceWhere``, ``DESCRIBE HISTORY``,
+``RESTORE``, ``VACUUM``, ``MERGE``, is
 listed in docs/databricks.md as never executed here).
 """
 
@@ -191,9 +192,10 @@ class UnityLakehouse:
             if key not in df.columns:
                 raise SchemaError(f"table {name}: column {key!r} is not in the data {df.columns}")
         table = self.names(name)
-        same = self.exists(name) and [
-            (f.name, f.dataType) for f in self.spark.table(table).schema.fields
-        ] == [(f.name, f.dataType) for f in df.schema.fields]
+        exists = self.exists(name)
+        same = exists and [(f.name, f.dataType) for f in self.spark.table(table).schema.fields] == [
+            (f.name, f.dataType) for f in df.schema.fields
+        ]
         with self._commit_info(commit_info):
             if same:
                 view = _view(df)
@@ -202,7 +204,9 @@ class UnityLakehouse:
                 writer = df.writeTo(table).using(self.table_format)
                 if cluster_by and self.table_format == "delta":
                     writer = writer.clusterBy(cluster_by)
-                writer.createOrReplace()
+                # A new table: CREATE TABLE AS SELECT; new columns: REPLACE TABLE AS SELECT, one
+                # Delta commit (the primary-key constraint the feature store set goes with it).
+                writer.createOrReplace() if exists else writer.create()
         self._set_properties(table, primary_keys, timestamp_key, description)
         return self.describe(name)
 
