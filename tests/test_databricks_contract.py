@@ -215,3 +215,17 @@ def test_runtime_databricks_wires_the_adapters_without_touching_a_workspace(clie
     assert runtime.feature_store.client is client
     assert runtime.registry.registry_uri == "databricks-uc"
     assert client.method_calls == []
+
+
+def test_the_champion_gate_reads_a_model_the_real_client_packed(tmp_path):
+    """The real client keeps the raw model under data/feature_store/raw_model of the model it
+    logs; load_packed_model finds our RawScoringModel there (the layout, not the client, is tested)."""
+    from health_monitor.featurestore.pyfunc import CLIENT_RAW_MODEL, load_packed_model
+
+    model_dir = tmp_path / "model"
+    raw = RawScoringModel({"inner": 1}, ["f", "g2"], [("prediction", "double")])
+    mlflow.pyfunc.save_model(
+        str(model_dir.joinpath(*CLIENT_RAW_MODEL)), python_model=raw, pip_requirements=[]
+    )
+    packed = load_packed_model(str(model_dir))
+    assert packed.model == {"inner": 1} and packed.feature_spec.input_columns == ["f", "g2"]
