@@ -431,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
             stop_spark()
 
 
+def job() -> None:
+    """The entry point of a Databricks ``python_wheel_task``: the task calls it and ignores what
+    it returns, so the exit status is raised (a failed run fails the task)."""
+    raise SystemExit(main())
+
+
 _DISK_ERRORS = {
     errno.ENOSPC: "the disk is full",
     errno.EROFS: "the home is on a read-only file system",
