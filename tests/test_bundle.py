@@ -29,7 +29,7 @@ def bundle() -> dict:
 def substituted(value, variables: dict):
     text = yaml.safe_dump(value)
     for name, spec in variables.items():
-        text = text.replace("${var.%s}" % name, str(spec["default"]))
+        text = text.replace("${var." + name + "}", str(spec["default"]))
     assert not re.search(r"\$\{var\.", text), f"undeclared variable in {text}"
     return yaml.safe_load(text)
 
