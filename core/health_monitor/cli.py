@@ -22,7 +22,9 @@ from health_monitor.config import (
     ENV_CATALOG,
     ENV_HOME,
     ENV_ITEM_TIME_LIMIT,
+    ENV_RUNTIME,
     ENV_SOURCE_CATALOG,
+    RUNTIMES,
     Settings,
 )
 from health_monitor.errors import ConfigError, HealthMonitorError
@@ -105,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop a feature table, model training or scoring that runs longer, report it with its "
         f"plugin and go on (env {ENV_ITEM_TIME_LIMIT}; default 1800; 0: no limit)",
+    )
+    common.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=argparse.SUPPRESS,
+        help=f"the home: embedded (local lakehouse and MLflow under --home) or databricks (Unity Catalog, "
+        f"Feature Engineering client, UC registry) (env {ENV_RUNTIME}; default databricks on a Databricks "
+        "cluster, else embedded)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -414,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
             source_catalog=getattr(args, "source_catalog", None),
             account_file=getattr(args, "account_file", None),
             item_time_limit=getattr(args, "item_time_limit", None),
+            runtime=getattr(args, "runtime", None),
         )
+        if settings.on_databricks:  # before any command imports Spark: no workspace, no wait
+            from health_monitor.runtime import require_workspace
+
+            require_workspace()
         return COMMANDS[args.command](args, settings)
     except (HealthMonitorError, ValueError) as exc:
         if verbose:
@@ -440,6 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         # A clean stop of the JVM; leaving it to interpreter teardown can abort the process.
         if owns_spark:
             stop_spark()
+
+
+def job() -> None:
+    """The entry point of a Databricks ``python_wheel_task``: the task calls it and ignores what
+    it returns, so the exit status is raised (a failed run fails the task)."""
+    raise SystemExit(main())
 
 
 _DISK_ERRORS = {
@@ -482,6 +503,8 @@ def _runtime(settings: Settings, create: bool = False):
     create one: any other refuses a path that is not a home, so a typo is not an empty home."""
     from health_monitor.runtime import Runtime
 
+    if settings.on_databricks:
+        return Runtime.databricks(settings)
     home = settings.home
     if home.exists() and not home.is_dir():
         raise ConfigError(f"--home {home}: is a file, not a home folder")

@@ -18,6 +18,12 @@ ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
 ENV_SOURCE_CATALOG = "HEALTH_MONITOR_SOURCE_CATALOG"
 ENV_ACCOUNT_FILE = "HEALTH_MONITOR_ACCOUNT_FILE"
 ENV_ITEM_TIME_LIMIT = "HEALTH_MONITOR_ITEM_TIME_LIMIT"
+ENV_RUNTIME = "HEALTH_MONITOR_RUNTIME"
+# Set by Databricks on its clusters: there the runtime defaults to `databricks`.
+ENV_DATABRICKS_RUNTIME_VERSION = "DATABRICKS_RUNTIME_VERSION"
+EMBEDDED = "embedded"
+DATABRICKS = "databricks"
+RUNTIMES = (EMBEDDED, DATABRICKS)
 # Seconds one feature table, model training or scoring may take. The slowest item of the medium
 # demo takes well under a minute; the seed scale is about three times larger. 0 means no limit.
 DEFAULT_ITEM_TIME_LIMIT = 1800.0
@@ -48,6 +54,11 @@ def check_time_limit(value: float | str, what: str) -> float:
     if not seconds >= 0 or seconds == float("inf"):
         raise ConfigError(f"{what} must be a number of seconds >= 0 (0: no limit), got {value!r}")
     return seconds
+
+
+def default_runtime() -> str:
+    """``databricks`` on a Databricks cluster, else ``embedded``."""
+    return DATABRICKS if os.environ.get(ENV_DATABRICKS_RUNTIME_VERSION) else EMBEDDED
 
 
 @dataclass(frozen=True)
@@ -82,10 +93,14 @@ class Settings:
     account_file: Path | None = None
     # Seconds the plugin code of one pipeline item may run before it is stopped; None: no limit.
     item_time_limit: float | None = DEFAULT_ITEM_TIME_LIMIT
+    # Which home: `embedded` (local lakehouse, SQLite MLflow) or `databricks` (Unity Catalog).
+    runtime: str = EMBEDDED
 
     def __post_init__(self) -> None:
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.item_time_limit is not None:
             limit = check_time_limit(self.item_time_limit, "item time limit")
             object.__setattr__(self, "item_time_limit", limit or None)
@@ -101,6 +116,7 @@ class Settings:
         source_catalog: str | None = None,
         account_file: str | os.PathLike | None = None,
         item_time_limit: float | str | None = None,
+        runtime: str | None = None,
     ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
@@ -109,13 +125,23 @@ class Settings:
         if item_time_limit is None:
             item_time_limit = os.environ.get(ENV_ITEM_TIME_LIMIT) or DEFAULT_ITEM_TIME_LIMIT
         limit = check_time_limit(item_time_limit, f"item time limit ({ENV_ITEM_TIME_LIMIT})")
+        runtime = runtime or os.environ.get(ENV_RUNTIME) or default_runtime()
+        if runtime not in RUNTIMES:
+            raise ConfigError(
+                f"runtime must be one of {', '.join(RUNTIMES)} (--runtime or {ENV_RUNTIME}), got {runtime!r}"
+            )
         return cls(
             home=Path(home),
             catalog=catalog,
             source_catalog=source_catalog,
             account_file=Path(account_file) if account_file else None,
             item_time_limit=limit or None,
+            runtime=runtime,
         )
+
+    @property
+    def on_databricks(self) -> bool:
+        return self.runtime == DATABRICKS
 
     def system(self, table: str) -> str:
         """``billing.usage`` -> ``system.billing.usage`` (in the source catalog)."""

@@ -26,6 +26,7 @@ EXPERIMENT_PREFIX = "/health-monitor/"  # this project's experiments: /health-mo
 PID_TAG = "health_monitor.pid"
 HOST_TAG = "health_monitor.host"
 CLOSED_TAG = "health_monitor.closed"
+DATABRICKS_EXPERIMENT_ROOT = "/Shared"  # workspace folder of /health-monitor/<domain> on Databricks
 
 
 def run_owner_tags() -> dict[str, str]:
@@ -56,10 +57,18 @@ class RegisteredVersion:
 
 
 class ModelRegistry:
-    def __init__(self, tracking_uri: str, registry_uri: str | None = None, artifact_root: str | None = None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        registry_uri: str | None = None,
+        artifact_root: str | None = None,
+        experiment_root: str = "",
+    ):
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_root = artifact_root
+        # Prefixed to experiment names: a workspace keeps experiments in folders that must exist.
+        self.experiment_root = experiment_root.rstrip("/")
         self._directory: Path | None = None
 
     @classmethod
@@ -68,6 +77,12 @@ class ModelRegistry:
         registry = cls(uri, uri, (directory / "artifacts").resolve().as_uri())
         registry._directory = directory  # created on first use, not by commands that never use it
         return registry
+
+    @classmethod
+    def databricks(cls, experiment_root: str = DATABRICKS_EXPERIMENT_ROOT) -> ModelRegistry:
+        """Tracking in the workspace, models in Unity Catalog (three-part names, aliases, and a
+        signature on every version). Experiments go under ``experiment_root``, which must exist."""
+        return cls("databricks", "databricks-uc", None, experiment_root)
 
     def configure(self) -> None:
         """Point this process's MLflow at the store. Always sets the URIs: MLflow's are process-wide,
@@ -93,6 +108,7 @@ class ModelRegistry:
         self.configure()
         import mlflow
 
+        name = self.experiment_root + name
         client = self.client()
         found = client.get_experiment_by_name(name)
         experiment_id = (
@@ -142,7 +158,9 @@ class ModelRegistry:
         time limit: no item runs longer). Returns ``(run_id, reason)`` per closed run.
         """
         client = self.client()
-        experiments = client.search_experiments(filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'")
+        experiments = client.search_experiments(
+            filter_string=f"name LIKE '{self.experiment_root}{EXPERIMENT_PREFIX}%'"
+        )
         if not experiments:
             return []
         here, now_ms = socket.gethostname(), time.time() * 1000

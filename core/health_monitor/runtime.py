@@ -7,11 +7,14 @@ plugs Unity Catalog, the Feature Engineering client and the UC registry into the
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-from health_monitor.config import Settings
-from health_monitor.errors import MissingInputError, TableNotFoundError
+from health_monitor.config import ENV_DATABRICKS_RUNTIME_VERSION, Settings
+from health_monitor.errors import ConfigError, MissingInputError, TableNotFoundError
 from health_monitor.featurestore import FeatureStore
 from health_monitor.lakehouse import Lakehouse
 from health_monitor.registry import ModelRegistry
@@ -34,6 +37,24 @@ class Runtime:
         return cls(
             settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir)
         )
+
+    @classmethod
+    def databricks(cls, settings: Settings, *, spark: Any = None, client: Any = None) -> Runtime:
+        """The Databricks home: Unity Catalog tables through the workspace's Spark session, the
+        Feature Engineering client and the UC model registry. Raises ConfigError at once, naming
+        what is missing, when there is no workspace to reach or the ``databricks`` extra is not
+        installed; nothing here connects to the workspace before the first table is used.
+        ``spark``/``client`` are for tests."""
+        from health_monitor.featurestore.databricks import DatabricksFeatureStore
+        from health_monitor.lakehouse.unity import UnityLakehouse
+
+        if spark is None:
+            require_workspace()
+        lakehouse = UnityLakehouse(
+            (lambda: spark) if spark is not None else workspace_spark,
+            ops_schema=f"{settings.catalog}.{settings.schemas.ops}",
+        )
+        return cls(settings, lakehouse, DatabricksFeatureStore(client), ModelRegistry.databricks())
 
     @cached_property
     def tables(self) -> TableReader:
@@ -74,6 +95,59 @@ class Runtime:
         from health_monitor.lakehouse.loads import refuse_if_unfinished
 
         refuse_if_unfinished(self.lakehouse)
+
+
+ENV_DATABRICKS_HOST = "DATABRICKS_HOST"
+EXTRA_HINT = "pip install 'health-monitor[databricks]'"
+
+
+def require_workspace() -> None:
+    """Fail fast (no import of the client, no network) unless a workspace can be reached: on a
+    Databricks cluster, or with DATABRICKS_HOST and Databricks Connect for the Spark session."""
+    if os.environ.get(ENV_DATABRICKS_RUNTIME_VERSION):
+        missing = [] if _installed("databricks.feature_engineering") else ["databricks-feature-engineering"]
+    elif os.environ.get(ENV_DATABRICKS_HOST):
+        missing = [] if _installed("databricks.feature_engineering") else ["databricks-feature-engineering"]
+        if not _installed("databricks.connect"):
+            raise ConfigError(
+                f"the databricks runtime off a cluster ({ENV_DATABRICKS_HOST} is set) needs a Spark session "
+                "on the workspace: pip install databricks-connect (it brings its own pyspark: use an "
+                "environment of its own), or run on a Databricks cluster"
+            )
+    else:
+        raise ConfigError(
+            "the databricks runtime needs a Databricks workspace: this is not a Databricks cluster "
+            f"({ENV_DATABRICKS_RUNTIME_VERSION} is not set) and {ENV_DATABRICKS_HOST} is not set "
+            "(set it, with DATABRICKS_TOKEN or another Databricks SDK credential, and install "
+            "databricks-connect); or run here with --runtime embedded"
+        )
+    if missing:
+        raise ConfigError(f"the databricks runtime needs {', '.join(missing)}: {EXTRA_HINT}")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def workspace_spark():
+    """The workspace's Spark session: the cluster's own, or a Databricks Connect session."""
+    from pyspark.sql import SparkSession
+
+    from health_monitor.lakehouse import spark as local_spark
+
+    active = SparkSession.getActiveSession()
+    if active is None and not os.environ.get(ENV_DATABRICKS_RUNTIME_VERSION):
+        from databricks.connect import DatabricksSession
+
+        active = DatabricksSession.builder.getOrCreate()
+    elif active is None:
+        active = SparkSession.builder.getOrCreate()
+    # Everything else that asks for "the" session (job groups of pipeline items) gets this one.
+    local_spark.use_session(active)
+    return active
 
 
 class TableReader:

@@ -20,10 +20,17 @@ from pyspark.sql import DataFrame
 
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError
-from health_monitor.featurestore import FeatureLookup, FeatureSpec
+from health_monitor.featurestore import (
+    FeatureLookup,
+    FeatureSpec,
+    check_create_table,
+    check_write_mode,
+    feature_table_name,
+)
 from health_monitor.featurestore.joins import apply_lookup, feature_columns
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.featurestore.pyfunc import FeatureStoreModel, load_packed_model
+from health_monitor.lakehouse import TableInfo
 from health_monitor.lakehouse.local import LocalLakehouse
 
 
@@ -47,67 +54,92 @@ class LocalFeatureStore:
         self.lakehouse = lakehouse
 
     # -- feature tables ----------------------------------------------------------------------
+    # Keyword-only, with the names and refusals of FeatureEngineeringClient (see the port).
 
     def create_table(
         self,
-        name: str,
-        primary_keys: list[str] | str,
-        df: DataFrame | None = None,
         *,
-        timestamp_keys: list[str] | str | None = None,
-        description: str = "",
+        name: str,
+        primary_keys: str | list[str],
+        df: DataFrame | None = None,
+        timeseries_column: str | None = None,
         schema: Any = None,
-    ):
-        """Create (or replace) a feature table. Keys must be non-null and unique, or nothing is written."""
-        keys = [primary_keys] if isinstance(primary_keys, str) else list(primary_keys)
-        ts_keys = [timestamp_keys] if isinstance(timestamp_keys, str) else list(timestamp_keys or [])
-        if len(ts_keys) > 1:
-            raise SchemaError(f"feature table {name}: at most one timestamp key, got {ts_keys}")
-        if ts_keys and ts_keys[0] not in keys:
-            raise SchemaError(
-                f"feature table {name}: timestamp key {ts_keys[0]!r} must be one of the primary keys {keys}"
-            )
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> TableInfo:
+        """Create a feature table. Keys must be non-null and unique, or nothing is written.
+
+        An existing table is left as it is, as the real client does: returned unchanged when its
+        keys and schema are the ones given (a warning says to use ``write_table``), refused
+        otherwise."""
+        name = feature_table_name(name)
+        keys = check_create_table(name, primary_keys, timeseries_column)
         if df is None:
             if schema is None:
                 raise SchemaError(f"feature table {name}: give df or schema")
             df = self.lakehouse.spark.createDataFrame([], schema)
+        if self.lakehouse.exists(name):
+            return self._existing(name, keys, timeseries_column, df)
         check_primary_key(name, df, keys)
         return self.lakehouse.write(
             name,
             df,
             primary_keys=keys,
-            timestamp_key=ts_keys[0] if ts_keys else None,
-            description=description,
+            timestamp_key=timeseries_column,
+            description=description or "",
             # Files of contiguous days: the daily run's replace_where rewrites only the latest ones.
-            cluster_by=ts_keys[0] if ts_keys else None,
+            cluster_by=timeseries_column,
         )
 
-    def write_table(self, name: str, df: DataFrame, mode: str = "overwrite"):
-        """Replace a feature table's rows (``merge`` upserts by primary key), keeping its keys."""
+    def _existing(
+        self, name: str, keys: list[str], timeseries_column: str | None, df: DataFrame
+    ) -> TableInfo:
+        info = self.lakehouse.describe(name)
+        wanted = [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+        same_schema = [n for n, _ in info.columns] == [n for n, _ in wanted]
+        if info.primary_keys != keys or info.timestamp_key != timeseries_column or not same_schema:
+            raise SchemaError(
+                f"feature table {name} already exists with primary keys {info.primary_keys}, "
+                f"timeseries column {info.timestamp_key!r} and columns {[n for n, _ in info.columns]}; "
+                f"create_table was given {keys}, {timeseries_column!r} and {[n for n, _ in wanted]}"
+            )
+        warnings.warn(
+            f"feature table {name} already exists; nothing written (use write_table to merge rows)",
+            stacklevel=3,
+        )
+        return info
+
+    def write_table(self, *, name: str, df: DataFrame, mode: str = "merge") -> TableInfo:
+        """Upsert ``df`` into the feature table by its primary key, in one atomic write."""
+        name = feature_table_name(name)
+        check_write_mode(mode)
         info = self.lakehouse.describe(name)
         keys = info.primary_keys
-        if mode == "merge":
-            current = self.lakehouse.read(name)
-            df = current.join(df.select(*keys), on=keys, how="left_anti").unionByName(
-                df, allowMissingColumns=True
-            )
-        elif mode != "overwrite":
-            raise SchemaError(f"write_table mode must be 'overwrite' or 'merge', got {mode!r}")
-        check_primary_key(name, df, keys)
+        current = self.lakehouse.read(name)
+        merged = current.join(df.select(*keys), on=keys, how="left_anti").unionByName(
+            df, allowMissingColumns=True
+        )
+        check_primary_key(name, merged, keys)
         return self.lakehouse.write(
-            name, df, primary_keys=keys, timestamp_key=info.timestamp_key, description=info.description
+            name,
+            merged,
+            primary_keys=keys,
+            timestamp_key=info.timestamp_key,
+            description=info.description,
+            cluster_by=info.timestamp_key,
         )
 
-    def read_table(self, name: str) -> DataFrame:
-        return self.lakehouse.read(name)
+    def read_table(self, *, name: str) -> DataFrame:
+        return self.lakehouse.read(feature_table_name(name))
 
-    def get_table(self, name: str):
-        return self.lakehouse.describe(name)
+    def get_table(self, *, name: str) -> TableInfo:
+        return self.lakehouse.describe(feature_table_name(name))
 
     # -- training sets -----------------------------------------------------------------------
 
     def create_training_set(
         self,
+        *,
         df: DataFrame,
         feature_lookups: list[FeatureLookup],
         label: str | None,
@@ -119,7 +151,7 @@ class LocalFeatureStore:
         joined = df
         inputs: list[str] = []
         for lookup in feature_lookups:
-            info = self.lakehouse.describe(lookup.table_name)
+            info = self.lakehouse.describe(feature_table_name(lookup.table_name))
             table = self.lakehouse.read(lookup.table_name)
             joined = apply_lookup(joined, table, lookup, info.primary_keys, info.timestamp_key)
             names = feature_columns(lookup, table.columns, info.primary_keys)
@@ -133,10 +165,10 @@ class LocalFeatureStore:
 
     def log_model(
         self,
-        model: Any,
-        artifact_path: str = "model",
         *,
-        flavor: Any = None,
+        model: Any,
+        artifact_path: str,
+        flavor: Any,
         training_set: TrainingSet,
         registered_model_name: str | None = None,
         output_columns: list[tuple[str, str]] | None = None,
@@ -148,6 +180,8 @@ class LocalFeatureStore:
         ``output_columns`` (name, type) describe what ``model.predict`` returns; the default is
         one double column ``prediction``. Returns MLflow's ``ModelInfo``.
         """
+        if getattr(flavor, "FLAVOR_NAME", None) != mlflow.pyfunc.FLAVOR_NAME:
+            raise SchemaError(f"log_model: flavor must be mlflow.pyfunc (a packed model), got {flavor!r}")
         checkpoint(f"log and register {registered_model_name or artifact_path}")
         outputs = output_columns or [("prediction", "double")]
         packed = FeatureStoreModel(model, training_set.feature_spec, outputs)
@@ -169,7 +203,7 @@ class LocalFeatureStore:
         mlflow.log_dict(training_set.feature_spec.to_dict(), f"{artifact_path}_feature_spec.json")
         return info
 
-    def score_batch(self, model_uri: str, df: DataFrame, result_type: str = "double") -> DataFrame:
+    def score_batch(self, *, model_uri: str, df: DataFrame, result_type: str = "double") -> DataFrame:
         """Score ``df`` (lookup keys only): join the model's features, then predict on the executors.
 
         Returns ``df``'s columns plus the model's output columns. The model is broadcast once;
@@ -177,7 +211,7 @@ class LocalFeatureStore:
         """
         packed = load_packed_model(model_uri)
         spec = packed.feature_spec
-        joined = self.create_training_set(df, spec.lookups, label=None).load_df()
+        joined = self.create_training_set(df=df, feature_lookups=spec.lookups, label=None).load_df()
         inputs = spec.input_columns
         key_columns = list(df.columns)
         key_ddl = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
 
@@ -35,13 +36,43 @@ class FeatureStoreModel(mlflow.pyfunc.PythonModel):
         return out[[name for name, _ in self.output_columns]]
 
 
+# Where FeatureEngineeringClient.log_model keeps the raw model inside the model it logs.
+CLIENT_RAW_MODEL = ("data", "feature_store", "raw_model")
+
+
 def load_packed_model(model_uri: str) -> FeatureStoreModel:
+    """The packed model at ``model_uri``. A model logged by the Databricks client (its own
+    package around our :class:`RawScoringModel`) comes back with the raw model's input columns
+    and no lookups: enough for the champion gate, which compares inner models on the same rows."""
+    import os
+
     # Into a scratch folder: loading a `models:/` URI in place writes `registered_model_meta`
     # into the stored artifacts, and loading must leave the home as it was. The unpickled model
     # is whole in memory, so the copy goes when the load is done.
     with tempfile.TemporaryDirectory(prefix="hm-model-") as scratch:
-        loaded = mlflow.pyfunc.load_model(model_uri, dst_path=scratch)
-    packed = loaded.unwrap_python_model()
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch)
+        raw_path = os.path.join(local, *CLIENT_RAW_MODEL)
+        if os.path.isdir(raw_path):
+            raw = mlflow.pyfunc.load_model(raw_path).unwrap_python_model()
+            if isinstance(raw, RawScoringModel):
+                return FeatureStoreModel(raw.model, FeatureSpec([], raw.input_columns), raw.output_columns)
+        packed = mlflow.pyfunc.load_model(local).unwrap_python_model()
     if not isinstance(packed, FeatureStoreModel):
         raise SchemaError(f"{model_uri} was not logged by the feature store (no feature spec)")
     return packed
+
+
+class RawScoringModel(mlflow.pyfunc.PythonModel):
+    """The raw model the Databricks client packs with its own feature spec: it receives the looked-up
+    features and returns the output columns (``score_batch`` joins the features itself)."""
+
+    def __init__(self, model: Any, input_columns: list[str], output_columns: list[tuple[str, str]]):
+        self.model = model
+        self.input_columns = list(input_columns)
+        self.output_columns = list(output_columns)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        out = self.model.predict(model_input[self.input_columns])
+        if not isinstance(out, pd.DataFrame):
+            out = pd.DataFrame({self.output_columns[0][0]: out})
+        return out[[name for name, _ in self.output_columns]]

@@ -75,6 +75,14 @@ def cancel_jobs_with_item() -> None:
     token.on_cancel(lambda: context.cancelJobGroup(group))
 
 
+def use_session(session) -> None:
+    """Make ``session`` this process's session (the Databricks runtime's), so that nothing starts
+    a local one beside it."""
+    global _session
+    with _lock:
+        _session = session
+
+
 def spark_started() -> bool:
     return _session is not None
 

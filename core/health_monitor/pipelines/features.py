@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from health_monitor.errors import MissingInputError
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
+from health_monitor.lakehouse import TableInfo
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
@@ -59,13 +60,7 @@ def run_features(
         df = df.persist()  # checked for key violations, then written
         try:
             if since is None:
-                info = runtime.feature_store.create_table(
-                    name,
-                    primary_keys=list(table.primary_keys),
-                    df=df,
-                    timestamp_keys=[table.timestamp_key] if table.timestamp_key else None,
-                    description=table.description,
-                )
+                info = write_whole(runtime, name, table, df)
                 new_rows = info.rows
             else:
                 check_primary_key(name, df, list(table.primary_keys))
@@ -98,4 +93,32 @@ def run_features(
         runtime.settings,
         progress,
         time_limit=runtime.settings.item_time_limit,
+    )
+
+
+def write_whole(runtime: Runtime, name: str, table: FeatureTable, df) -> TableInfo:
+    """Write feature table ``name`` whole. The first time through the feature store's
+    ``create_table`` (on Databricks it registers the primary key and timeseries column); after that
+    through the lakehouse, which replaces the rows atomically and keeps the table's keys: the
+    real client's ``create_table`` writes nothing into an existing table, and its ``write_table``
+    only merges, which would keep rows the new computation no longer has."""
+    keys = list(table.primary_keys)
+    if not runtime.lakehouse.exists(name):
+        runtime.feature_store.create_table(
+            name=name,
+            primary_keys=keys,
+            df=df,
+            timeseries_column=table.timestamp_key,
+            description=table.description,
+        )
+        return runtime.lakehouse.describe(name)
+    check_primary_key(name, df, keys)
+    return runtime.lakehouse.write(
+        name,
+        df,
+        primary_keys=keys,
+        timestamp_key=table.timestamp_key,
+        description=table.description,
+        # Files of contiguous days: the daily run's replace_where rewrites only the latest ones.
+        cluster_by=table.timestamp_key,
     )

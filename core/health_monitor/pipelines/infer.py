@@ -76,7 +76,7 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     keys = model_base(runtime, spec, tables)
     if since is not None:
         keys = keys.filter(F.to_date(F.col(spec.time_column)) >= F.lit(since))
-    scored = runtime.feature_store.score_batch(champion.uri, keys)
+    scored = runtime.feature_store.score_batch(model_uri=champion.uri, df=keys)
     out = (
         scored.withColumn("model_name", F.lit(spec.name))
         .withColumn("model_version", F.lit(champion.version).cast("int"))

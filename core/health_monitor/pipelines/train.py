@@ -123,7 +123,9 @@ def _training_frame(runtime: Runtime, host: Host, spec: Model):
         kind = "string" if spec.problem_type is ProblemType.MULTICLASS else "double"
         labels = labels.select(*spec.keys, labels[column].cast(kind).alias(LABEL))
         df, label = base.join(labels, on=list(spec.keys), how="inner" if supervised else "left"), LABEL
-    training_set = runtime.feature_store.create_training_set(df, feature_lookups(runtime, spec), label=label)
+    training_set = runtime.feature_store.create_training_set(
+        df=df, feature_lookups=feature_lookups(runtime, spec), label=label
+    )
     frame = training_set.load_df().toPandas()
     if label is not None and supervised:
         frame = frame[frame[label].notna()].reset_index(drop=True)
@@ -222,8 +224,9 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(_interval_metrics(comparison, "test", "baseline", "difference"))
         info = runtime.feature_store.log_model(
-            model,
-            "model",
+            model=model,
+            artifact_path="model",
+            flavor=mlflow.pyfunc,
             training_set=training_set,
             registered_model_name=name,
             output_columns=model.output_columns,

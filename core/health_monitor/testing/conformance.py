@@ -143,7 +143,11 @@ class PluginConformance:
         from health_monitor.pipelines.train import model_base
 
         uri = f"models:/{runtime.settings.registered_model(spec.name)}/{version}"
-        scored = runtime.feature_store.score_batch(uri, model_base(runtime, spec)).limit(50).toPandas()
+        scored = (
+            runtime.feature_store.score_batch(model_uri=uri, df=model_base(runtime, spec))
+            .limit(50)
+            .toPandas()
+        )
         assert len(scored) > 0 and {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]} <= set(scored.columns)
 
     @staticmethod

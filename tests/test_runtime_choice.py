@@ -1,0 +1,52 @@
+"""Which home a command runs in, and the databricks runtime failing fast where there is no workspace."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from health_monitor.cli import main
+from health_monitor.config import Settings
+from health_monitor.errors import ConfigError
+
+WORKSPACE_ENV = ("DATABRICKS_HOST", "DATABRICKS_RUNTIME_VERSION", "HEALTH_MONITOR_RUNTIME")
+
+
+@pytest.fixture
+def no_workspace(monkeypatch):
+    for name in WORKSPACE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_runtime_comes_from_the_flag_the_environment_or_the_cluster(no_workspace, monkeypatch, tmp_path):
+    assert Settings.from_env(home=tmp_path).runtime == "embedded"
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    assert Settings.from_env(home=tmp_path).runtime == "databricks"
+    monkeypatch.setenv("HEALTH_MONITOR_RUNTIME", "embedded")
+    assert Settings.from_env(home=tmp_path).runtime == "embedded"
+    assert Settings.from_env(home=tmp_path, runtime="databricks").runtime == "databricks"
+    monkeypatch.setenv("HEALTH_MONITOR_RUNTIME", "cloud")
+    with pytest.raises(ConfigError, match="HEALTH_MONITOR_RUNTIME"):
+        Settings.from_env(home=tmp_path)
+
+
+def test_databricks_without_a_workspace_fails_fast_and_says_what_is_missing(no_workspace, capsys, tmp_path):
+    started = time.monotonic()
+    status = main(["--runtime", "databricks", "features", "--home", str(tmp_path)])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert status == 2 and elapsed < 2, (status, elapsed)
+    assert "DATABRICKS_HOST is not set" in err and "DATABRICKS_RUNTIME_VERSION is not set" in err
+    assert "--runtime embedded" in err
+
+
+def test_a_host_without_databricks_connect_is_named(no_workspace, monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("databricks.connect") is not None:
+        pytest.skip("databricks-connect is installed here")
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.invalid")
+    monkeypatch.setenv("HEALTH_MONITOR_RUNTIME", "databricks")
+    assert main(["train", "--home", str(tmp_path)]) == 2
+    assert "pip install databricks-connect" in capsys.readouterr().err
