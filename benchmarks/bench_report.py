@@ -25,16 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def chart_comparison() -> dict:
     """One 90-day chart with a band and flagged days: bytes and milliseconds, ours vs matplotlib."""
@@ -101,16 +91,17 @@ def main() -> int:
     from health_monitor.config import Settings
     from health_monitor.host import load_host
     from health_monitor.htmlreport import build_report, write_report
+    from health_monitor.htmlreport.browser import CHROMIUM_ARGS, chromium_path
     from health_monitor.runtime import Runtime
 
     runtime, host = Runtime.embedded(Settings(home=args.home)), load_host()
     report = build_report(runtime, host)
     out = Path(tempfile.mkdtemp(prefix="hm-report-")) / "report"
     written = write_report(report, out)
-    browser_path = shutil.which("chromium") or shutil.which("chromium-headless-shell")
+    browser_path = chromium_path()
     render: dict[str, float] = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=browser_path, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS)
         for path in written:
             times = []
             for _ in range(args.runs):

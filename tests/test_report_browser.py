@@ -19,26 +19,11 @@ from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.findings import update_findings
 from health_monitor.htmlreport import build_report, write_report
+from health_monitor.htmlreport.browser import CHROMIUM_ARGS, chromium_path
 from health_monitor.runtime import Runtime
 from health_monitor.serve import ScoringService, serve_in_thread
 
 REQUIRE = "HEALTH_MONITOR_REQUIRE_BROWSER"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("HEALTH_MONITOR_CHROMIUM"), "chromium", "chromium-headless-shell"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +50,7 @@ def browser(chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

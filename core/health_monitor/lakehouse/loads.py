@@ -152,6 +152,26 @@ def _before(lakehouse: Lakehouse, name: str) -> TableBefore:
     return TableBefore(name, info.version, list(info.primary_keys), info.timestamp_key, info.description)
 
 
+class JournaledLoads:
+    """The three load methods of the lakehouse port, for an adapter that keeps its journal where
+    its ``_journal()`` says (a folder in the embedded home, a table on Unity Catalog)."""
+
+    def _journal(self):
+        raise NotImplementedError
+
+    def load(self, command: str, tables: list[str], *, finish: str, undo: str):
+        """A context manager: the writes of ``tables`` inside it finish together or are undone."""
+        return journaled_load(self, self._journal(), command, tables, finish=finish, undo=undo)
+
+    def unfinished_load(self):
+        """The :class:`LoadRecord` of a load that has not ended."""
+        return self._journal().read()
+
+    def undo_load(self):
+        """Put every table of the unfinished load back to its version before it; None if none."""
+        return undo(self, self._journal())
+
+
 @contextmanager
 def journaled_load(
     lakehouse: Lakehouse,

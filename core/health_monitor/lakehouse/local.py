@@ -32,6 +32,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
+from health_monitor.lakehouse.loads import JournaledLoads
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -43,7 +44,7 @@ CLUSTER_FILE_ROWS = 100_000
 CLUSTER_FILE_DAYS = 7
 
 
-class LocalLakehouse:
+class LocalLakehouse(JournaledLoads):
     def __init__(self, root: str | os.PathLike, spark_provider=None):
         self.root = Path(root)
         self._spark_provider = spark_provider
@@ -415,23 +416,7 @@ class LocalLakehouse:
     def drop(self, name: str) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
 
-    # -- loads: many tables as one unit (see lakehouse/loads.py) -----------------------------
-
-    def load(self, command: str, tables: list[str], *, finish: str, undo: str):
-        """A context manager: the writes of ``tables`` inside it finish together or are undone."""
-        from health_monitor.lakehouse.loads import journaled_load
-
-        return journaled_load(self, self._journal(), command, tables, finish=finish, undo=undo)
-
-    def unfinished_load(self):
-        """The :class:`~health_monitor.lakehouse.loads.LoadRecord` of a load that has not ended."""
-        return self._journal().read()
-
-    def undo_load(self):
-        """Put every table of the unfinished load back to its version before it; None if none."""
-        from health_monitor.lakehouse.loads import undo
-
-        return undo(self, self._journal())
+    # -- loads: many tables as one unit (JournaledLoads, see lakehouse/loads.py) --------------
 
     def restore(
         self,

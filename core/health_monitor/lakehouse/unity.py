@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
+from health_monitor.lakehouse.loads import JournaledLoads
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,7 +80,7 @@ class LocalNames:
         return sorted(names)
 
 
-class UnityLakehouse:
+class UnityLakehouse(JournaledLoads):
     def __init__(
         self,
         spark_provider: Callable[[], Any],
@@ -300,20 +301,7 @@ class UnityLakehouse:
         finally:
             conf.unset(USER_METADATA)
 
-    # -- loads -------------------------------------------------------------------------------
-
-    def load(self, command: str, tables: list[str], *, finish: str, undo: str):
-        from health_monitor.lakehouse.loads import journaled_load
-
-        return journaled_load(self, self._journal(), command, tables, finish=finish, undo=undo)
-
-    def unfinished_load(self):
-        return self._journal().read()
-
-    def undo_load(self):
-        from health_monitor.lakehouse.loads import undo
-
-        return undo(self, self._journal())
+    # -- loads (JournaledLoads) ----------------------------------------------------------------
 
     def _journal(self) -> TableJournal:
         return TableJournal(self, f"{self.ops_schema}.{LOAD_JOURNAL}")
