@@ -64,7 +64,7 @@ def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
     """Every plugin tool and the core's summary and listing tools; explain (a live occlusion
     over every feature, not a lookup) is reported on its own line, outside "all lookups"."""
     from health_monitor.agents import get_toolkit, make_context
-    from health_monitor.specs import DOMAINS
+    from health_monitor.sdk.specs import DOMAINS
 
     context = make_context(home)
     result, everything = {}, []

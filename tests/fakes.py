@@ -17,11 +17,11 @@ from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 
-from health_monitor.agents.args import Identifier
-from health_monitor.agents.tooling import entity_tool, listing_tool, ranking_tool
-from health_monitor.baselines import HistoryRateClassifier, ZScoreRule
-from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import FeatureTable, FindingRule, Labels, Lookup, Model, ProblemType
+from health_monitor.sdk.args import Identifier
+from health_monitor.sdk.baselines import HistoryRateClassifier, ZScoreRule
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import FeatureTable, FindingRule, Labels, Lookup, Model, ProblemType
+from health_monitor.sdk.tools import entity_tool, listing_tool, ranking_tool
 
 START = dt.date(2026, 1, 1)
 

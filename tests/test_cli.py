@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from health_monitor.cli import build_parser, main
-from health_monitor.specs import DOMAINS
+from health_monitor.sdk.specs import DOMAINS
 from health_monitor.verdicts import VERDICTS
 
 COMMANDS = [

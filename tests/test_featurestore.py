@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression
 from health_monitor.errors import ConfigError, PrimaryKeyError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.modeling import ScoringModel
-from health_monitor.specs import ProblemType
+from health_monitor.sdk.specs import ProblemType
 
 D = dt.date
 

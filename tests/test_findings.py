@@ -19,10 +19,10 @@ from health_monitor.findings import (
     read_findings,
     update_findings,
 )
-from health_monitor.hookspecs import hookimpl
 from health_monitor.host import load_host
 from health_monitor.runtime import Runtime
-from health_monitor.specs import SEVERITIES, FindingRule, ProblemType
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import SEVERITIES, FindingRule, ProblemType
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 
 DAY = dt.date(2026, 3, 10)

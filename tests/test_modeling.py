@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression
 from health_monitor import evaluation
 from health_monitor.errors import SchemaError
 from health_monitor.modeling import ScoringModel
-from health_monitor.specs import Lookup, Model, ProblemType
+from health_monitor.sdk.specs import Lookup, Model, ProblemType
 
 
 def _frame(rows=600, seed=0):

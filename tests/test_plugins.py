@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from health_monitor.hookspecs import hookimpl
 from health_monitor.plugins import make_plugin_manager
-from health_monitor.specs import Explainer, Labels
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import Explainer, Labels
 from tests.fakes import FAKE_TABLE, FAKE_TOOLS, FakePlugin, anomaly_model, failure_labels, failure_model
 
 DOMAINS = ["cost", "performance", "quality", "reliability", "security"]
@@ -307,7 +307,7 @@ def test_every_hook_is_documented_and_exercised_by_a_test():
     import inspect
     from pathlib import Path
 
-    from health_monitor import hookspecs
+    from health_monitor.sdk import hooks as hookspecs
 
     specs = [
         n for n, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "health_monitor_spec")
@@ -332,8 +332,8 @@ def test_manager_is_built_fresh_each_time():
 LOOKALIKE_SOURCE = """
 from sklearn.linear_model import LogisticRegression
 
-from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import Labels, Lookup, Model
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import Labels, Lookup, Model
 
 MODEL = Model(
     "job_failure_predictor", "reliability", "classification", ("job_id", "run_date"), "run_date",
@@ -353,8 +353,8 @@ def register_labels(register):
 """
 
 TWIN_SOURCE = """
-from health_monitor.hookspecs import hookimpl
-from health_monitor.specs import FeatureTable
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import FeatureTable
 
 @hookimpl
 def register_feature_tables(register):

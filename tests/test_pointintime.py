@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.specs import FeatureTable
+from health_monitor.sdk.specs import FeatureTable
 from health_monitor.testing.pointintime import GoldAsOf, leaks
 
 
@@ -54,7 +54,7 @@ def test_timestamp_keys_match_across_arrow_and_spark_readers():
 
     import pandas as pd
 
-    from health_monitor.specs import FeatureTable
+    from health_monitor.sdk.specs import FeatureTable
     from health_monitor.testing.pointintime import leaks
 
     stamps = pd.to_datetime(["2026-01-01 10:00", "2026-01-02 23:30"])

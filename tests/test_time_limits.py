@@ -15,12 +15,12 @@ import pytest
 from health_monitor.config import Settings
 from health_monitor.deadline import Cancelled, TimeLimitError, checkpoint, run_with_limit
 from health_monitor.errors import ConfigError
-from health_monitor.hookspecs import hookimpl
 from health_monitor.host import Owned
 from health_monitor.pipelines.report import run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import HOST_TAG, PID_TAG
-from health_monitor.specs import Labels
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import Labels
 from tests.fakes import (
     RELEASE_HUNG_FITS,
     ExplodingEstimator,

@@ -202,7 +202,7 @@ def check_message(text: str) -> None:
 
 def test_every_tool_answers_planted_text_as_capped_clean_data(planted_home):
     from health_monitor.agents import CORE_TOOLS, get_toolkit, make_context
-    from health_monitor.specs import DOMAINS
+    from health_monitor.sdk.specs import DOMAINS
 
     runtime, host = planted_home
     context = make_context(runtime=runtime, host=host)
@@ -290,7 +290,7 @@ def test_learnable_rows_bound_multiclass_models_only():
     import dataclasses
 
     from health_monitor.errors import SchemaError
-    from health_monitor.specs import ProblemType
+    from health_monitor.sdk.specs import ProblemType
     from health_monitor.untrusted import learnable_rows
     from tests.fakes import failure_model
 

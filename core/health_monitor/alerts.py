@@ -33,7 +33,7 @@ import pyarrow as pa
 from health_monitor.errors import ConfigError
 from health_monitor.findings import OPEN, SEVERITY_RANK, ranked, read_findings
 from health_monitor.runtime import Runtime
-from health_monitor.specs import SEVERITIES
+from health_monitor.sdk.specs import SEVERITIES
 from health_monitor.untrusted import clean_text
 
 ALERTS_TABLE = "alerts_sent"

@@ -35,7 +35,7 @@ from health_monitor.modeling import ScoringModel
 from health_monitor.online import MISSING, OnlineStore, OnlineTable, as_text
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Contribution, Model
+from health_monitor.sdk.specs import Contribution, Model
 
 log = logging.getLogger(__name__)
 

@@ -995,7 +995,7 @@ def cmd_plugins(args, settings: Settings) -> int:
 
 def cmd_tools(args, settings: Settings) -> int:
     from health_monitor.agents import CORE_TOOLS
-    from health_monitor.specs import DOMAINS
+    from health_monitor.sdk.specs import DOMAINS
 
     if args.domain is not None and args.domain not in DOMAINS:
         raise ConfigError(f"unknown domain {args.domain!r}; choose one of {', '.join(DOMAINS)}")

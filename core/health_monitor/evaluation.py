@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from health_monitor.specs import ProblemType
+from health_monitor.sdk.specs import ProblemType
 
 # The metric each problem type is judged by, and whether higher is better.
 HEADLINE: dict[ProblemType, tuple[str, bool]] = {
@@ -18,26 +18,6 @@ HEADLINE: dict[ProblemType, tuple[str, bool]] = {
     ProblemType.REGRESSION: ("mape", False),
     ProblemType.ANOMALY_DETECTION: ("f1", True),
 }
-
-
-def best_f1_threshold(
-    y, score, quantiles, default: float | None = 0.5, max_flagged: float | None = None
-) -> float | None:
-    """The threshold ``t`` among ``score``'s ``quantiles`` whose rule ``score >= t`` has the best
-    F1 on labels ``y`` (the lowest such on ties), skipping thresholds that flag a share of rows
-    above ``max_flagged``; ``default`` when none qualifies. Baselines and plugin estimators tune
-    their decision thresholds with it."""
-    y = np.asarray(y).astype(int)
-    best, best_f1 = default, -1.0
-    for t in np.unique(np.quantile(score, quantiles)):
-        pred = score >= t
-        if max_flagged is not None and pred.mean() > max_flagged:
-            continue
-        tp = np.sum(pred & (y == 1))
-        f1 = 2 * tp / max(pred.sum() + (y == 1).sum(), 1)
-        if f1 > best_f1:
-            best, best_f1 = float(t), f1
-    return best
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Findings: what needs attention today, from every model's latest predictions.
 
-A plugin declares, per model, when a prediction is a finding (:class:`~health_monitor.specs.
+A plugin declares, per model, when a prediction is a finding (:class:`~health_monitor.sdk.specs.
 FindingRule`, the ``register_findings`` hook). :func:`update_findings` then
 
 1. reads each model's latest day of predictions (Arrow, filtered to that day while reading);
@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from health_monitor.errors import SchemaError
 from health_monitor.host import Host
 from health_monitor.runtime import Runtime
-from health_monitor.specs import SEVERITIES, FindingRule, Model
+from health_monitor.sdk.specs import SEVERITIES, FindingRule, Model
 from health_monitor.untrusted import MAX_MESSAGE, clean_text, message
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from health_monitor.plugins import (
     PluginSet,
     make_plugin_manager,
 )
-from health_monitor.specs import AgentTool, Explainer, FeatureTable, FindingRule, Labels, Model
+from health_monitor.sdk.specs import AgentTool, Explainer, FeatureTable, FindingRule, Labels, Model
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

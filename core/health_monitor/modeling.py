@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 
-from health_monitor.specs import Contribution, ProblemType
+from health_monitor.sdk.specs import Contribution, ProblemType
 
 OUTPUT_COLUMNS: dict[ProblemType, list[tuple[str, str]]] = {
     ProblemType.CLASSIFICATION: [("prediction", "double"), ("probability", "double")],

@@ -17,8 +17,8 @@ from typing import Any
 
 import pluggy
 
-from health_monitor import hookspecs
 from health_monitor.errors import describe_plugin
+from health_monitor.sdk import hooks as hookspecs
 
 ENTRY_POINT_GROUP = "health_monitor"
 ENV_ALLOW = "HEALTH_MONITOR_PLUGINS"  # comma-separated: load only these

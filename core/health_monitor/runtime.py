@@ -151,7 +151,7 @@ def workspace_spark():
 
 
 class TableReader:
-    """The read-only :class:`health_monitor.specs.Tables` that spec functions receive."""
+    """The read-only :class:`health_monitor.sdk.specs.Tables` that spec functions receive."""
 
     def __init__(self, runtime: Runtime):
         self._lakehouse = runtime.lakehouse

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from health_monitor.specs import Model, ProblemType
+from health_monitor.sdk.specs import Model, ProblemType
 
 MAX_VALUE = 256  # characters of one value (an identifier, a tag, a name) in an answer
 MAX_MESSAGE = 1024  # characters of a message the core composes around quoted values

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from health_monitor.evaluation import HEADLINE
-from health_monitor.specs import ProblemType
+from health_monitor.sdk.specs import ProblemType
 
 BEATS = "beats baseline"
 TIE = "tie"

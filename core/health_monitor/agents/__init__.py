@@ -4,7 +4,7 @@
 >>> tools = get_toolkit("cost")            # the cost agent's tools, on the default home
 >>> [t.name for t in tools]                # doctest: +SKIP
 
-Domain tools come from plugins (the ``register_tools`` hook, :class:`~health_monitor.specs.AgentTool`);
+Domain tools come from plugins (the ``register_tools`` hook, :class:`~health_monitor.sdk.specs.AgentTool`);
 every toolkit also gets the core's ``explain_prediction``, ``health_summary`` and ``list_models``.
 Arguments are validated by their pydantic schemas before a tool runs; a bad argument or an
 unknown entity comes back to the agent as a message (``ToolException``), so the agent loop goes
@@ -25,15 +25,15 @@ from typing import Any
 from langchain_core.tools import StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
-from health_monitor.agents.args import Identifier, Limit, ToolArgs
 from health_monitor.agents.context import OnlineToolContext
-from health_monitor.agents.tooling import RANK_COLUMN
 from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.host import Host, load_host
 from health_monitor.runtime import Runtime
-from health_monitor.specs import DOMAINS, AgentTool, ProblemType
+from health_monitor.sdk.args import Identifier, Limit, ToolArgs
+from health_monitor.sdk.specs import DOMAINS, AgentTool, ProblemType
+from health_monitor.sdk.tools import RANK_COLUMN
 from health_monitor.untrusted import TOOL_NOTICE, as_data, message
 
 __all__ = ["CORE_TOOLS", "get_toolkit", "make_context", "to_langchain"]

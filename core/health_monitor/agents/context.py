@@ -1,4 +1,4 @@
-"""The :class:`health_monitor.specs.ToolContext` agent tools run against: prediction tables in
+"""The :class:`health_monitor.sdk.specs.ToolContext` agent tools run against: prediction tables in
 the online store (no Spark, no SQL text), read-only, with errors an agent can act on. Its
 messages quote stored values cleaned (:mod:`health_monitor.untrusted`); rows and values are
 cleaned once, on their way out of the tool (``to_langchain``)."""
@@ -15,7 +15,7 @@ from health_monitor.champions import Champions, plain
 from health_monitor.errors import HealthMonitorError
 from health_monitor.explain import explain_prediction
 from health_monitor.online import NO_DAY, OnlineTable
-from health_monitor.specs import Model
+from health_monitor.sdk.specs import Model
 from health_monitor.untrusted import quoted
 
 MAX_ROWS = 100

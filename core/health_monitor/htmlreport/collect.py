@@ -24,7 +24,7 @@ from health_monitor.htmlreport.drift import OUTPUT_COLUMN, Drift, model_drift, t
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.scorecards import scorecards
-from health_monitor.specs import FindingRule, Model, ProblemType
+from health_monitor.sdk.specs import FindingRule, Model, ProblemType
 from health_monitor.untrusted import clean_text, message
 
 log = logging.getLogger(__name__)

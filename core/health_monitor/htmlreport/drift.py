@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Model, ProblemType
+from health_monitor.sdk.specs import Model, ProblemType
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import health_monitor
 from health_monitor.htmlreport import svg
 from health_monitor.htmlreport.collect import ModelSection, ReportData
 from health_monitor.htmlreport.drift import MIN_ROWS, RECENT_DAYS, WARN_PSI
-from health_monitor.specs import SEVERITIES
+from health_monitor.sdk.specs import SEVERITIES
 from health_monitor.untrusted import MAX_MESSAGE, clean_text
 
 SEVERITY_COLOURS = {"low": "#9ecae1", "medium": "#fdae6b", "high": "#e6550d", "critical": "#a50f15"}

@@ -15,7 +15,7 @@ from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.runtime import Runtime
-from health_monitor.specs import FeatureTable
+from health_monitor.sdk.specs import FeatureTable
 from health_monitor.untrusted import message
 
 

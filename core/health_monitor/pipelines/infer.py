@@ -18,7 +18,7 @@ from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.pipelines.train import model_base, require_feature_tables
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Model
+from health_monitor.sdk.specs import Model
 
 
 def run_infer(

@@ -17,7 +17,7 @@ those versions:
   with, which is what they were at the time.
 
 This holds because every row is point-in-time: a feature row at day ``t`` reads only Gold rows up
-to ``t`` (the rule of :class:`health_monitor.specs.FeatureTable`), and a prediction at ``t`` reads
+to ``t`` (the rule of :class:`health_monitor.sdk.specs.FeatureTable`), and a prediction at ``t`` reads
 feature rows as of ``t``. A run that stops midway loses nothing: the state of an item is written
 only after its table, so the next run recomputes it from the same versions.
 """
@@ -43,7 +43,7 @@ _STATE_SCHEMA = pa.schema(
 
 
 class RecordingTables(TableReader):
-    """The :class:`~health_monitor.specs.Tables` a spec reads, recording the version of each table
+    """The :class:`~health_monitor.sdk.specs.Tables` a spec reads, recording the version of each table
     it reads. With ``cutoff``, a Gold table with days gives only its rows from that day on (a feature
     table that declares ``lookback_days`` needs no more)."""
 

@@ -26,7 +26,7 @@ from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
-from health_monitor.specs import Model, ProblemType, Tables
+from health_monitor.sdk.specs import Model, ProblemType, Tables
 from health_monitor.untrusted import learnable_rows
 
 LABEL = "__label__"

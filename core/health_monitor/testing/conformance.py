@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from health_monitor.modeling import OUTPUT_COLUMNS, ScoringModel
-from health_monitor.specs import Model, ProblemType
+from health_monitor.sdk.specs import Model, ProblemType
 
 STANDARD_COLUMNS = {"model_name", "model_version", "scored_at", "prediction"}
 

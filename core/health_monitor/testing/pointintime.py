@@ -16,11 +16,11 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.gold.contract import GOLD_TABLES
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk.specs import FeatureTable, Tables
 
 
 class GoldAsOf:
-    """A read-only :class:`~health_monitor.specs.Tables` that sees Gold up to the end of ``cutoff``."""
+    """A read-only :class:`~health_monitor.sdk.specs.Tables` that sees Gold up to the end of ``cutoff``."""
 
     def __init__(self, tables: Tables, cutoff: dt.date):
         self._tables = tables

@@ -36,7 +36,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import day_number
+from health_monitor.sdk.featurekit import day_number
 
 LAG = "billing_lag_days"
 MAX_LAG_DAYS = 3  # a usage day not known this many days after it is never judged

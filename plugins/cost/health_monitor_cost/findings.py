@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from health_monitor.findingkit import choose, is_set, money, number, numeric, share, text
-from health_monitor.specs import FindingRule
+from health_monitor.sdk import FindingRule
+from health_monitor.sdk.findingkit import choose, is_set, money, number, numeric, share, text
 
 # A job recommendation saving less than this per run day is not worth a person's attention.
 MIN_JOB_SAVINGS_USD = 1.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import calendar, day_number, prior_days, ratio
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import calendar, day_number, prior_days, ratio
 from health_monitor_cost.billing import (
     LAG,
     anchored_days,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 
-from health_monitor.baselines import LastValueRegressor, ZScoreRule
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
+from health_monitor.sdk import LastValueRegressor, Lookup, Model, ProblemType, Tables, ZScoreRule
 from health_monitor_cost.estimators import GroupModeClassifier, RelativeRegressor, tag_classifier
 from health_monitor_cost.job_features import job_usage
 from health_monitor_cost.outputs import (

@@ -1,6 +1,6 @@
 """Entry point of the cost plugin: the hook implementations health-monitor loads."""
 
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import hookimpl
 from health_monitor_cost import features, job_features, labels, models, resource_features
 from health_monitor_cost.findings import RULES
 from health_monitor_cost.tools import register_tools  # noqa: F401 - the register_tools hook

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
 from health_monitor_cost.billing import LAG, billing_lag, in_first_report, judged_days, team_tag
 
 RESOURCE_KEYS = ["resource_type", "resource_id"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import day_number, prior_days
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import day_number, prior_days
 
 
 def workspace_days(tables: Tables):

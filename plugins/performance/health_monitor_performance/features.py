@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, fingerprint
 
 STATEMENT_TYPES = ["SELECT", "INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "COPY", "OPTIMIZE", "OTHER"]

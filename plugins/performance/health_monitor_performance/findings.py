@@ -8,8 +8,8 @@ share of statements served from the result cache; no target exists)."""
 
 from __future__ import annotations
 
-from health_monitor.findingkit import choose, is_set, number, numeric, text
-from health_monitor.specs import FindingRule
+from health_monitor.sdk import FindingRule
+from health_monitor.sdk.findingkit import choose, is_set, number, numeric, text
 
 # Statements flagged a day can run into the hundreds: keep the likeliest few.
 MAX_STATEMENTS_A_DAY = 5

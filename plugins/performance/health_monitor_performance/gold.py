@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from health_monitor.specs import Tables
+from health_monitor.sdk import Tables
 
 # system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
 SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, ratio, version_as_of
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import prior_days, ratio, version_as_of
 from health_monitor_performance.gold import finished_runs
 
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history

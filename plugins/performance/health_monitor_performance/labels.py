@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days
-from health_monitor.specs import Labels, Tables
+from health_monitor.sdk import Labels, Tables
+from health_monitor.sdk.featurekit import prior_days
 from health_monitor_performance.capacity_features import workspace_days
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, fingerprint
 from health_monitor_performance.job_features import job_days

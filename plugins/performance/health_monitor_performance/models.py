@@ -7,9 +7,16 @@ from pyspark.sql import functions as F
 from sklearn.compose import TransformedTargetRegressor
 from xgboost import XGBClassifier, XGBRegressor
 
-from health_monitor.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
-from health_monitor.featurekit import with_next_day
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
+from health_monitor.sdk import (
+    HistoryRateClassifier,
+    LastValueRegressor,
+    Lookup,
+    Model,
+    ProblemType,
+    Tables,
+    ZScoreRule,
+)
+from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_performance.detectors import UpwardShiftDetector
 from health_monitor_performance.outputs import (
     cache_outlook,

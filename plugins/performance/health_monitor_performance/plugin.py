@@ -1,6 +1,6 @@
 """Entry point of the performance plugin: the hook implementations health-monitor loads."""
 
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import hookimpl
 from health_monitor_performance import labels, models
 from health_monitor_performance.capacity_features import WORKSPACE_CAPACITY_FEATURES
 from health_monitor_performance.features import QUERY_FEATURES

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
-from health_monitor.evaluation import best_f1_threshold
+from health_monitor.sdk import best_f1_threshold
 
 
 class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, ratio, version_as_of, zscore
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import prior_days, ratio, version_as_of, zscore
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, power, sized_statements
 
 # The p90 execution time a right-sized warehouse keeps its statements under.

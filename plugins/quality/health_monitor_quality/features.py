@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import calendar, prior_days, ratio
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import calendar, prior_days, ratio
 
 FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 NEVER_DAYS = 3650  # "days since" for something never seen: longer than any history

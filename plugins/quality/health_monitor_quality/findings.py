@@ -6,8 +6,8 @@ changes that do happen are ``schema_drift_detector``'s."""
 
 from __future__ import annotations
 
-from health_monitor.findingkit import choose, is_set, number, text
-from health_monitor.specs import FindingRule
+from health_monitor.sdk import FindingRule
+from health_monitor.sdk.findingkit import choose, is_set, number, text
 
 _RISK_SEVERITY = {"high": "high", "medium": "medium"}
 

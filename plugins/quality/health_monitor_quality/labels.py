@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import day_number, ratio
-from health_monitor.specs import Labels, Tables
+from health_monitor.sdk import Labels, Tables
+from health_monitor.sdk.featurekit import day_number, ratio
 from health_monitor_quality.features import schema_diffs
 
 HORIZON_DAYS = 7  # schema_change_predictor: a change within the next week

@@ -9,9 +9,16 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import TunedThresholdClassifierCV
 from xgboost import XGBClassifier, XGBRegressor
 
-from health_monitor.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
-from health_monitor.featurekit import with_next_day
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
+from health_monitor.sdk import (
+    HistoryRateClassifier,
+    LastValueRegressor,
+    Lookup,
+    Model,
+    ProblemType,
+    Tables,
+    ZScoreRule,
+)
+from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_quality.estimators import HistogramOutlierScore
 
 

@@ -1,6 +1,6 @@
 """Entry point of the quality plugin: the hook implementations health-monitor loads."""
 
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import hookimpl
 from health_monitor_quality.features import (
     FRESHNESS_FEATURES,
     QUALITY_FEATURES,

@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from health_monitor.evaluation import best_f1_threshold
+from health_monitor.sdk import best_f1_threshold
 
 
 class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):

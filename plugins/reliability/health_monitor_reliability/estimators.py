@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from health_monitor.evaluation import best_f1_threshold
+from health_monitor.sdk import best_f1_threshold
 
 
 def _rows(X, index):

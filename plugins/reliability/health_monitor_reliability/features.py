@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import calendar, prior_days, ratio, version_as_of
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import calendar, prior_days, ratio, version_as_of
 from health_monitor_reliability.runs import job_runs, sla_runs
 
 MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail

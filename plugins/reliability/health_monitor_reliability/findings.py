@@ -6,8 +6,8 @@ a run over its SLA is ``sla_breach_predictor``'s finding."""
 
 from __future__ import annotations
 
-from health_monitor.findingkit import choose, number, numeric, text
-from health_monitor.specs import FindingRule
+from health_monitor.sdk import FindingRule
+from health_monitor.sdk.findingkit import choose, number, numeric, text
 from health_monitor_reliability.models import INVESTIGATE_PROBABILITY
 
 

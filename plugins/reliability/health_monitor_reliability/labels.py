@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import day_number
-from health_monitor.specs import Labels, Tables
+from health_monitor.sdk import Labels, Tables
+from health_monitor.sdk.featurekit import day_number
 from health_monitor_reliability.runs import job_runs, retried_failures, sla_runs
 
 INCIDENT_HORIZON_DAYS = 7

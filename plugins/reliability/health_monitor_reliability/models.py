@@ -7,9 +7,8 @@ import pandas as pd
 from pyspark.sql import functions as F
 from xgboost import XGBClassifier, XGBRegressor
 
-from health_monitor.baselines import HistoryRateClassifier, LastValueRegressor
-from health_monitor.featurekit import with_next_day
-from health_monitor.specs import Lookup, Model, ProblemType, Tables
+from health_monitor.sdk import HistoryRateClassifier, LastValueRegressor, Lookup, Model, ProblemType, Tables
+from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_reliability.baselines import OwnHistoryClassifier
 from health_monitor_reliability.estimators import GuardedThresholdClassifier, RelativeRegressor
 from health_monitor_reliability.runs import job_runs

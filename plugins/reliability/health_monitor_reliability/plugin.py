@@ -1,6 +1,6 @@
 """Entry point of the reliability plugin: the hook implementations health-monitor loads."""
 
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import hookimpl
 from health_monitor_reliability.features import FAILED_RUN_FEATURES, RELIABILITY_FEATURES
 from health_monitor_reliability.findings import RULES
 from health_monitor_reliability.labels import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from health_monitor.specs import Tables
+from health_monitor.sdk import Tables
 
 FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 RETRY_TRIGGER = "ONETIME_RETRY"

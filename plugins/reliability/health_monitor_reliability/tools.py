@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from health_monitor.agents.tooling import entity_tool, listing_tool, ranking_tool
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import entity_tool, hookimpl, listing_tool, ranking_tool
 
 TOOLS = (
     listing_tool(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, ratio, zscore
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import prior_days, ratio, zscore
 
 FAILED_STATUS = (401, 403)
 # Databricks' own background identity: not an account anyone can log in to or compromise.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from health_monitor.findingkit import choose, is_set, number, numeric, text, times
-from health_monitor.specs import FindingRule
+from health_monitor.sdk import FindingRule
+from health_monitor.sdk.findingkit import choose, is_set, number, numeric, text, times
 from health_monitor_security.outputs import DEVIATION_ALERT
 
 HIGH_DEVIATION = 2 * DEVIATION_ALERT

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from health_monitor.specs import Labels, Tables
+from health_monitor.sdk import Labels, Tables
 from health_monitor_security.profile import daily_events
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from xgboost import XGBRegressor
 
-from health_monitor.baselines import LastValueRegressor, ZScoreRule
-from health_monitor.featurekit import with_next_day
-from health_monitor.specs import Lookup, Model, ProblemType
+from health_monitor.sdk import LastValueRegressor, Lookup, Model, ProblemType, ZScoreRule
+from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_security.detectors import ConsensusTailDetector, NonAdminGrantRule
 from health_monitor_security.outputs import (
     deviation_outputs,

@@ -1,6 +1,6 @@
 """Entry point of the security plugin: the hook implementations health-monitor loads."""
 
-from health_monitor.hookspecs import hookimpl
+from health_monitor.sdk import hookimpl
 from health_monitor_security.egress import DATA_EGRESS_FEATURES
 from health_monitor_security.features import SECURITY_FEATURES
 from health_monitor_security.findings import RULES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from health_monitor.featurekit import prior_days, zscore
-from health_monitor.specs import FeatureTable, Tables
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import prior_days, zscore
 from health_monitor_security.features import is_off_hours, user_audit
 
 # system.access.audit action names that change who may do what.

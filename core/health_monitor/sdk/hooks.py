@@ -43,7 +43,7 @@ def register_feature_tables(register: Callable[..., None]) -> None:
 
     Call ``register(FeatureTable(...))`` once per table. Called when the host loads plugins,
     before any pipeline runs. The feature pipeline later calls each table's ``compute`` with a
-    read-only :class:`~health_monitor.specs.Tables` and writes the result, enforcing the
+    read-only :class:`~health_monitor.sdk.specs.Tables` and writes the result, enforcing the
     primary key.
     """
 
@@ -83,9 +83,9 @@ def register_explainers(register: Callable[..., None]) -> None:
 def register_tools(register: Callable[..., None]) -> None:
     """Declare agent tools this plugin ships (for the domain's LangChain toolkit).
 
-    Call ``register(tool)`` with a :class:`health_monitor.specs.AgentTool`: a name, the domain
+    Call ``register(tool)`` with a :class:`health_monitor.sdk.specs.AgentTool`: a name, the domain
     whose agent gets it, a description, a pydantic argument model and a ``run(context, args)``
-    that reads predictions through the :class:`health_monitor.specs.ToolContext`. Tool names are
+    that reads predictions through the :class:`health_monitor.sdk.specs.ToolContext`. Tool names are
     global and stable (agents and prompts refer to them): a name two plugins register goes to
     the plugin whose domain is the tool's ``domain``.
     """

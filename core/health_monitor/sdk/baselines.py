@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, OutlierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from health_monitor.evaluation import best_f1_threshold
+from health_monitor.sdk.thresholds import best_f1_threshold
 
 
 def _column(X, column: str) -> np.ndarray:

@@ -6,7 +6,7 @@ domain knowledge (which model, which entity, what to say to the agent):
 - :func:`ranking_tool`: the entities most at risk on one day, optionally within a workspace;
 - :func:`listing_tool`: the valid values of an entity column, which the others' errors point to.
 
-Every argument is typed and bounded (see :mod:`health_monitor.agents.args`); entity values are
+Every argument is typed and bounded (see :mod:`health_monitor.sdk.args`); entity values are
 checked against the prediction table before anything else happens.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, create_model
 
-from health_monitor.agents.args import (
+from health_monitor.sdk.args import (
     Identifier,
     IsoDate,
     Limit,
@@ -27,7 +27,7 @@ from health_monitor.agents.args import (
     limit_field,
     start_field,
 )
-from health_monitor.specs import AgentTool, ProblemType, ToolContext
+from health_monitor.sdk.specs import AgentTool, ProblemType, ToolContext
 
 # What "most at risk" means for each problem type when a ranking names no column.
 RANK_COLUMN = {

@@ -1,0 +1,63 @@
+"""The plugin SDK: everything a health-monitor plugin imports, and nothing else.
+
+A plugin imports from ``health_monitor.sdk`` (this package and its modules) and from
+``health_monitor.errors``; an import-linter contract in ``pyproject.toml`` keeps it so. Nothing
+here starts Spark, loads MLflow or LangChain: the core turns what a plugin declares into Spark
+jobs, MLflow runs and LangChain tools.
+
+>>> from health_monitor.sdk import Model, FeatureTable, Lookup, ProblemType, hookimpl
+
+- the contract: :data:`hookimpl` and the hook specs (:mod:`health_monitor.sdk.hooks`);
+- what a plugin declares: :class:`FeatureTable`, :class:`Model`, :class:`Lookup`,
+  :class:`Labels`, :class:`Explainer`, :class:`FindingRule`, :class:`AgentTool`
+  (:mod:`health_monitor.sdk.specs`);
+- agent tools in three shapes: :func:`entity_tool`, :func:`ranking_tool`, :func:`listing_tool`
+  (:mod:`health_monitor.sdk.tools`, argument types in :mod:`health_monitor.sdk.args`);
+- the naive baselines every model is compared with: :class:`ZScoreRule`,
+  :class:`HistoryRateClassifier`, :class:`LastValueRegressor`;
+- threshold search: :func:`best_f1_threshold`;
+- Spark column helpers for point-in-time features: :mod:`health_monitor.sdk.featurekit`;
+- helpers for the words and numbers of a finding: :mod:`health_monitor.sdk.findingkit`.
+"""
+
+from __future__ import annotations
+
+from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
+from health_monitor.sdk.hooks import hookimpl
+from health_monitor.sdk.specs import (
+    AgentTool,
+    Contribution,
+    Explainer,
+    FeatureTable,
+    FindingRule,
+    Labels,
+    Lookup,
+    Model,
+    ProblemType,
+    Tables,
+    ToolContext,
+)
+from health_monitor.sdk.thresholds import best_f1_threshold
+from health_monitor.sdk.tools import entity_tool, listing_tool, ranking_tool
+
+__all__ = [
+    "AgentTool",
+    "Contribution",
+    "Explainer",
+    "FeatureTable",
+    "FindingRule",
+    "HistoryRateClassifier",
+    "Labels",
+    "LastValueRegressor",
+    "Lookup",
+    "Model",
+    "ProblemType",
+    "Tables",
+    "ToolContext",
+    "ZScoreRule",
+    "best_f1_threshold",
+    "entity_tool",
+    "hookimpl",
+    "listing_tool",
+    "ranking_tool",
+]

@@ -1,0 +1,98 @@
+"""The plugin SDK: importing a plugin loads no Spark session, no MLflow and no LangChain, and the
+import-linter contracts that keep plugins on the SDK name every module of the core."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+import health_monitor
+from health_monitor.plugins import ENTRY_POINT_GROUP
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("mlflow", "langchain_core", "langchain")
+
+# Run in a fresh interpreter: import one plugin's entry point (and the SDK), then report which
+# heavy modules got loaded and whether a Spark context or its JVM gateway exists.
+PROBE = f"""
+import importlib, json, sys
+importlib.import_module("health_monitor.sdk")
+importlib.import_module(sys.argv[1])
+from pyspark import SparkContext
+print(json.dumps({{
+    "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules),
+    "spark_context": SparkContext._active_spark_context is not None,
+    "jvm_gateway": SparkContext._gateway is not None,
+}}))
+"""
+
+
+def _plugin_modules() -> list[tuple[str, str]]:
+    return sorted((ep.name, ep.value.split(":")[0]) for ep in md.entry_points(group=ENTRY_POINT_GROUP))
+
+
+@pytest.mark.parametrize(("domain", "module"), _plugin_modules())
+def test_importing_a_plugin_loads_no_spark_session_mlflow_or_langchain(domain, module):
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, module], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded == {"heavy": [], "spark_context": False, "jvm_gateway": False}, (domain, loaded)
+
+
+def test_the_sdk_imports_nothing_heavy_either():
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "health_monitor.sdk"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["heavy"] == []
+
+
+def _core_modules() -> set[str]:
+    """Every top-level module and package of the core."""
+    core = Path(health_monitor.__file__).parent
+    found = {p.stem for p in core.glob("*.py") if p.stem != "__init__"}
+    found |= {p.name for p in core.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    return {f"health_monitor.{m}" for m in found}
+
+
+def test_the_sdk_contracts_forbid_every_core_module_but_the_sdk_and_the_errors():
+    """A new core module must be added to both lists, or plugins could import it unnoticed."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = {c["name"]: c for c in config["contracts"]}
+    allowed = {"health_monitor.sdk", "health_monitor.errors"}
+    expected = _core_modules() - allowed
+    for name in (
+        "Plugins import only the SDK (and the errors) of the core",
+        "The SDK stands alone: it imports nothing of the core but the errors",
+    ):
+        forbidden = set(contracts[name]["forbidden_modules"])
+        assert forbidden == expected, (
+            name,
+            {"missing": sorted(expected - forbidden), "not a core module": sorted(forbidden - expected)},
+        )
+
+
+def test_the_import_contracts_name_every_installed_plugin():
+    """import-linter skips a package it is not told about: a plugin missing from these lists
+    would be free to import the core's internals or another plugin, and be reported as kept."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = {c["name"]: c for c in config["contracts"]}
+    installed = {module.split(".")[0] for _, module in _plugin_modules()}
+    assert installed <= set(config["root_packages"]), sorted(installed - set(config["root_packages"]))
+    assert installed <= set(contracts["Plugins never import each other"]["modules"])
+    assert installed <= set(
+        contracts["Plugins import only the SDK (and the errors) of the core"]["source_modules"]
+    )
+    assert installed <= set(contracts["The core never imports a plugin"]["forbidden_modules"])
