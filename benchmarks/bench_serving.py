@@ -64,11 +64,10 @@ def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
     """Every plugin tool and the core's summary and listing tools; explain (a live occlusion
     over every feature, not a lookup) is reported on its own line, outside "all lookups"."""
     from health_monitor.agents import get_toolkit, make_context
-    from health_monitor.sdk.specs import DOMAINS
 
     context = make_context(home)
     result, everything = {}, []
-    for domain in DOMAINS:
+    for domain in context.champions.host.domains:
         toolkit = {t.name: t for t in get_toolkit(domain, context=context)}
         for spec in [o.spec for o in context.champions.host.tools.values() if o.spec.domain == domain]:
             entities = context.distinct(spec.reads[0], spec.entity, limit=10_000) if spec.entity else [None]
@@ -109,14 +108,12 @@ def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
     """A cache miss: the endpoints' models scored from looked-up features in this process,
     without the cache (what a request costs before its features are prefilled or cached)."""
     from health_monitor.agents import make_context
-    from health_monitor.serve import ENDPOINTS, ScoringService, body_for
+    from health_monitor.serve import ScoringService, body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
     out = {}
-    for path, model in ENDPOINTS.items():
-        if path not in service.routes:
-            continue
+    for path, model in context.champions.host.endpoints.items():
         fields = service.fields(context.champions.get(model))
         rows = context.query(model, limit=100)
         context.champions.score(model, body_for(fields, rows[0]))

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata as md
 import json
 import sys
 
 import pytest
 
-from health_monitor.plugins import make_plugin_manager
+from health_monitor.errors import SchemaError
+from health_monitor.plugins import ENTRY_POINT_GROUP, make_plugin_manager
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import Explainer, Labels
 from tests.fakes import FAKE_TABLE, FAKE_TOOLS, FakePlugin, anomaly_model, failure_labels, failure_model
 
-DOMAINS = ["cost", "performance", "quality", "reliability", "security"]
+# The domains are whatever plugins are installed: the entry points of the group, never a list here.
+DOMAINS = sorted(ep.name for ep in md.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def test_the_five_domain_plugins_are_discovered_with_their_versions(make_host):
+def test_the_installed_domain_plugins_are_discovered_with_their_versions(make_host):
     host = make_host(load_entry_points=True)
+    assert DOMAINS, "no plugin installed in the health_monitor entry-point group"
     assert [p.name for p in host.plugins] == DOMAINS
+    assert host.domains == DOMAINS  # every installed plugin registers models or tools
     for p in host.plugins:
         assert p.distribution == f"health-monitor-{p.name}"
         assert p.version
@@ -88,6 +93,27 @@ def test_a_name_two_plugins_claim_outside_their_domains_goes_to_neither(make_hos
         messages = [str(p) for p in host.problems]
         assert any("registered twice" in m and "'first'" in m and "'second'" in m for m in messages)
         assert not host.feature_tables and not host.models and not host.labels
+
+
+# -- endpoints: models declare them -------------------------------------------------------
+
+
+def test_a_models_endpoint_is_its_path_and_a_taken_path_is_refused_by_name(make_host):
+    first = dataclasses.replace(failure_model(), endpoint="/failure-risk")
+    second = dataclasses.replace(anomaly_model(), endpoint="/failure-risk")
+    host = make_host({"reliability": FakePlugin([first, second])})
+    assert host.endpoints == {"/failure-risk": second.name}  # models in name order: fake_anomaly first
+    (problem,) = host.problems
+    assert "endpoint /failure-risk is already the endpoint of model fake_anomaly" in str(problem)
+    assert set(host.models) == {"fake_anomaly", "fake_failure"}  # both still served at /models/<name>
+
+
+@pytest.mark.parametrize(
+    "path", ["cost-anomaly", "/Cost", "/a/b", "/health", "/report", "/models", "/" + "x" * 70]
+)
+def test_a_malformed_or_reserved_endpoint_is_refused(path):
+    with pytest.raises(SchemaError, match="endpoint must be one path segment"):
+        dataclasses.replace(failure_model(), endpoint=path)
 
 
 # -- names have owners ---------------------------------------------------------------------

@@ -995,11 +995,10 @@ def cmd_plugins(args, settings: Settings) -> int:
 
 def cmd_tools(args, settings: Settings) -> int:
     from health_monitor.agents import CORE_TOOLS
-    from health_monitor.sdk.specs import DOMAINS
 
-    if args.domain is not None and args.domain not in DOMAINS:
-        raise ConfigError(f"unknown domain {args.domain!r}; choose one of {', '.join(DOMAINS)}")
     host = _host()
+    if args.domain is not None and args.domain not in host.domains:
+        raise ConfigError(f"unknown domain {args.domain!r}; installed domains: {', '.join(host.domains)}")
     specs = [(o.spec, o.plugin.name) for _, o in sorted(host.tools.items())] + [
         (t, "core") for t in CORE_TOOLS
     ]

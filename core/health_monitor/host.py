@@ -59,6 +59,7 @@ class Host:
     explainers: dict[str, Owned[Explainer]] = field(default_factory=dict)
     tools: dict[str, Owned[AgentTool]] = field(default_factory=dict)
     findings: dict[str, Owned[FindingRule]] = field(default_factory=dict)  # by model
+    endpoints: dict[str, str] = field(default_factory=dict)  # serve path -> model, as models declare
 
     @property
     def problems(self) -> list[PluginProblem]:
@@ -67,6 +68,13 @@ class Host:
     @property
     def plugins(self) -> list[PluginInfo]:
         return sorted(self.plugin_set.infos.values(), key=lambda p: p.name)
+
+    @property
+    def domains(self) -> list[str]:
+        """The domains of what is installed: those of the models and of the tools (not 'all')."""
+        found = {o.spec.domain for o in self.models.values()}
+        found |= {o.spec.domain for o in self.tools.values() if o.spec.domain != "all"}
+        return sorted(found)
 
     def models_of(self, plugin: str) -> list[str]:
         return sorted(name for name, owned in self.models.items() if owned.plugin.name == plugin)
@@ -139,7 +147,27 @@ def load_host(plugin_set: PluginSet | None = None) -> Host:
     _collect(host, "register_tools", AgentTool, host.tools, lambda s: s.name, _by_domain)
     _collect(host, "register_findings", FindingRule, host.findings, lambda s: s.model, _by_model_owner(host))
     _check_references(host)
+    _collect_endpoints(host)
     return host
+
+
+def _collect_endpoints(host: Host) -> None:
+    """Each path once: a second model that declares a path already taken keeps /models/<name> only."""
+    for name, owned in sorted(host.models.items()):
+        path = owned.spec.endpoint
+        if path is None:
+            continue
+        if path in host.endpoints:
+            host.problems.append(
+                PluginProblem(
+                    owned.plugin,
+                    "register_models",
+                    f"model {name}: endpoint {path} is already the endpoint of model {host.endpoints[path]}; "
+                    f"{name} is served at /models/{name} only",
+                )
+            )
+            continue
+        host.endpoints[path] = name
 
 
 @dataclass(frozen=True)

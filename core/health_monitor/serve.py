@@ -3,8 +3,8 @@ online store, one JSON request -> one prediction.
 
 Endpoints (each a ``POST`` with a JSON object):
 
-- the design documents' paths (``/cost-anomaly``, ``/job-failure-risk``, ...) for the models that
-  are installed, and ``/models/<model>`` for every model;
+- the path each installed model declares (``Model.endpoint``: the design documents'
+  ``/cost-anomaly``, ``/job-failure-risk``, ...), and ``/models/<model>`` for every model;
 - ``GET /health``: status and the champion version of every model;
 - ``GET /openapi.json``: an OpenAPI 3.1 description of all of it;
 - ``GET /report`` (and ``/report/<page>.html``): the HTML report (:mod:`health_monitor.htmlreport`),
@@ -49,18 +49,6 @@ from health_monitor.untrusted import clean, message
 
 log = logging.getLogger(__name__)
 
-# The design documents' endpoints and the model behind each.
-ENDPOINTS: dict[str, str] = {
-    "/cost-anomaly": "cost_anomaly_detector",
-    "/budget-forecast": "budget_forecaster",
-    "/security-threat": "security_threat_detector",
-    "/exfiltration-risk": "exfiltration_detector",
-    "/query-forecast": "query_performance_forecaster",
-    "/warehouse-recommend": "warehouse_optimizer",
-    "/job-failure-risk": "job_failure_predictor",
-    "/retry-success": "retry_success_predictor",
-    "/sla-breach-risk": "sla_breach_predictor",
-}
 RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
 _GET_PATHS = ("/health", "/openapi.json")
 REPORT_PATH = "/report"
@@ -80,7 +68,8 @@ class ScoringService:
             report = ServedReport(champions.runtime, champions.host)
         self.report = report  # answers GET /report: page name -> HTML or None
         installed = champions.host.models
-        self.routes: dict[str, str] = {p: m for p, m in ENDPOINTS.items() if m in installed}
+        # The endpoints the installed models declare (``Model.endpoint``), then /models/<name> for each.
+        self.routes: dict[str, str] = dict(sorted(champions.host.endpoints.items()))
         self.routes.update({f"/models/{m}": m for m in sorted(installed)})
         self._fields: dict[str, tuple[tuple, dict[str, str]]] = {}
         self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)

@@ -32,7 +32,7 @@ from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.host import Host, load_host
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.args import Identifier, Limit, ToolArgs
-from health_monitor.sdk.specs import DOMAINS, AgentTool, ProblemType
+from health_monitor.sdk.specs import AgentTool, ProblemType
 from health_monitor.sdk.tools import RANK_COLUMN
 from health_monitor.untrusted import TOOL_NOTICE, as_data, message
 
@@ -58,11 +58,12 @@ def get_toolkit(
     runtime: Runtime | None = None,
     host: Host | None = None,
 ) -> list[StructuredTool]:
-    """The tools of one agent (``cost``, ``security``, ``performance``, ``reliability``, ``quality``):
-    its domain's plugin tools, then the core's cross-domain tools."""
-    if domain not in DOMAINS:
-        raise ConfigError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    """The tools of one domain's agent (a domain is an installed plugin's: ``cost``, ``security``,
+    ...): its domain's plugin tools, then the core's cross-domain tools."""
     context = context or make_context(home, runtime, host)
+    domains = context.champions.host.domains
+    if domain not in domains:
+        raise ConfigError(f"unknown domain {domain!r}; installed domains: {', '.join(domains) or 'none'}")
     owned = context.champions.host.tools
     domain_tools = [o.spec for _, o in sorted(owned.items()) if o.spec.domain in (domain, "all")]
     return [to_langchain(t, context) for t in domain_tools] + [to_langchain(t, context) for t in CORE_TOOLS]
@@ -129,15 +130,14 @@ def _explain(context: OnlineToolContext, args: ExplainArgs) -> dict[str, Any]:
 class SummaryArgs(ToolArgs):
     domain: str | None = Field(
         None,
-        description=f"Only this domain ({', '.join(DOMAINS)}); default: every domain.",
-        pattern="^[a-z]+$",
+        description="Only this domain (list_models shows each model's); default: every domain.",
+        pattern="^[a-z][a-z0-9_]{1,62}$",
     )
     top: Limit = Field(3, description="How many most at-risk entities to show per model, 1 to 100.")
 
 
 def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
-    if args.domain is not None and args.domain not in DOMAINS:
-        raise ToolException(f"unknown domain {args.domain!r}; choose one of {', '.join(DOMAINS)}")
+    _check_domain(context, args.domain)
     out: dict[str, Any] = {}
     for name, owned in sorted(context.champions.host.models.items()):
         spec = owned.spec
@@ -158,12 +158,19 @@ def _summary(context: OnlineToolContext, args: SummaryArgs) -> dict[str, Any]:
 class NoArgs(ToolArgs):
     domain: str | None = Field(
         None,
-        description=f"Only this domain ({', '.join(DOMAINS)}); default: every domain.",
-        pattern="^[a-z]+$",
+        description="Only this domain (list_models shows each model's); default: every domain.",
+        pattern="^[a-z][a-z0-9_]{1,62}$",
     )
 
 
+def _check_domain(context: OnlineToolContext, domain: str | None) -> None:
+    domains = context.champions.host.domains
+    if domain is not None and domain not in domains:
+        raise ToolException(f"unknown domain {domain!r}; installed domains: {', '.join(domains)}")
+
+
 def _list_models(context: OnlineToolContext, args: NoArgs) -> dict[str, Any]:
+    _check_domain(context, args.domain)
     return {"models": _models(context, args.domain)}
 
 

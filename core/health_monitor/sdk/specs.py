@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
-DOMAINS = ("cost", "security", "performance", "reliability", "quality")
+# A model's endpoint on `health-monitor serve`: one path segment (the core serves /models/<name> too).
+_ENDPOINT = re.compile(r"^/[a-z0-9][a-z0-9-]{0,62}$")
+RESERVED_PATHS = ("/health", "/openapi.json", "/report", "/models")
 # Distinct entities a multiclass label value must be seen on before a model may learn it.
 MIN_CLASS_ENTITIES = 3
 OUTPUT_TYPES = ("double", "int", "bigint", "string", "boolean")
@@ -212,11 +214,22 @@ class Model:
     enrich: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
     notes: str = ""  # for the model card: known limits, and why it does not beat its baseline if so
     min_class_entities: int = MIN_CLASS_ENTITIES
+    endpoint: str | None = (
+        None  # its path on `health-monitor serve`, e.g. "/cost-anomaly"; None: only /models/<name>
+    )
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
-        if self.domain not in DOMAINS:
-            raise SchemaError(f"model {self.name}: domain must be one of {DOMAINS}, got {self.domain!r}")
+        _check_name(self.domain, f"model {self.name}: domain")
+        if self.endpoint is not None and (
+            not isinstance(self.endpoint, str)
+            or not _ENDPOINT.match(self.endpoint)
+            or self.endpoint in RESERVED_PATHS
+        ):
+            raise SchemaError(
+                f"model {self.name}: endpoint must be one path segment like '/cost-anomaly' "
+                f"(lowercase letters, digits, '-'), not one of {RESERVED_PATHS}; got {self.endpoint!r}"
+            )
         object.__setattr__(self, "problem_type", ProblemType(self.problem_type))
         object.__setattr__(self, "keys", _as_tuple(self.keys, f"model {self.name}: keys"))
         object.__setattr__(self, "lookups", tuple(self.lookups))
@@ -369,9 +382,9 @@ class AgentTool:
 
     def __post_init__(self) -> None:
         _check_name(self.name, "tool name")
-        if self.domain not in (*DOMAINS, "all"):
+        if self.domain != "all" and not (isinstance(self.domain, str) and _NAME.match(self.domain)):
             raise SchemaError(
-                f"tool {self.name}: domain must be one of {DOMAINS} (or 'all'), got {self.domain!r}"
+                f"tool {self.name}: domain must be a domain name (lowercase, digits, '_') or 'all', got {self.domain!r}"
             )
         if len(self.description.strip()) < 20:
             raise SchemaError(f"tool {self.name}: needs a description the agent can act on")

@@ -326,13 +326,13 @@ class PluginConformance:
 
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
         from health_monitor.champions import Champions
-        from health_monitor.serve import ENDPOINTS, RequestError, ScoringService, body_for
+        from health_monitor.serve import RequestError, ScoringService, body_for
 
         runtime, host, _ = trained_home
         service = ScoringService(Champions(runtime, host))
         before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
         for spec in self._with_champion(trained_home, plugin_models):
-            paths = [f"/models/{spec.name}"] + [p for p, m in ENDPOINTS.items() if m == spec.name]
+            paths = [f"/models/{spec.name}"] + ([spec.endpoint] if spec.endpoint else [])
             champion = service.champions.get(spec.name)
             fields = service.fields(champion)
             table = service.champions.store.table(runtime.settings.predictions(spec.name))

@@ -29,6 +29,7 @@ def _workspace_days(tables: Tables):
 
 COST_ANOMALY_DETECTOR = Model(
     name="cost_anomaly_detector",
+    endpoint="/cost-anomaly",  # the design documents' real-time endpoint
     domain="cost",
     problem_type=ProblemType.ANOMALY_DETECTION,
     keys=("workspace_id", "usage_date"),
@@ -113,6 +114,7 @@ BUDGET_CONTEXT = (
 
 BUDGET_FORECASTER = Model(
     name="budget_forecaster",
+    endpoint="/budget-forecast",  # the design documents' real-time endpoint
     domain="cost",
     problem_type=ProblemType.REGRESSION,
     keys=("workspace_id", "forecast_date"),

@@ -65,6 +65,7 @@ def _duration_estimator():
 
 QUERY_PERFORMANCE_FORECASTER = Model(
     name="query_performance_forecaster",
+    endpoint="/query-forecast",  # the design documents' real-time endpoint
     domain="performance",
     problem_type=ProblemType.REGRESSION,
     keys=("statement_id",),
@@ -147,6 +148,7 @@ def _xgb_regressor(**kwargs):
 
 WAREHOUSE_OPTIMIZER = Model(
     name="warehouse_optimizer",
+    endpoint="/warehouse-recommend",  # the design documents' real-time endpoint
     domain="performance",
     problem_type=ProblemType.REGRESSION,
     keys=("warehouse_id", "date"),

@@ -108,6 +108,7 @@ FAILURE_FEATURES = (
 
 JOB_FAILURE_PREDICTOR = Model(
     name="job_failure_predictor",
+    endpoint="/job-failure-risk",  # the design documents' real-time endpoint
     domain="reliability",
     problem_type=ProblemType.CLASSIFICATION,
     keys=("job_id", "run_date"),
@@ -229,6 +230,7 @@ SLA_FEATURES = (
 
 SLA_BREACH_PREDICTOR = Model(
     name="sla_breach_predictor",
+    endpoint="/sla-breach-risk",  # the design documents' real-time endpoint
     domain="reliability",
     problem_type=ProblemType.CLASSIFICATION,
     keys=("job_id", "run_date"),
@@ -297,6 +299,7 @@ def recommended_action(features: pd.DataFrame, predicted: pd.DataFrame) -> pd.Da
 
 RETRY_SUCCESS_PREDICTOR = Model(
     name="retry_success_predictor",
+    endpoint="/retry-success",  # the design documents' real-time endpoint
     domain="reliability",
     problem_type=ProblemType.CLASSIFICATION,
     keys=("run_id",),

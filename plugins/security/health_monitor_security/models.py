@@ -34,6 +34,7 @@ def _user_days(table: str):
 
 SECURITY_THREAT_DETECTOR = Model(
     name="security_threat_detector",
+    endpoint="/security-threat",  # the design documents' real-time endpoint
     domain="security",
     problem_type=ProblemType.ANOMALY_DETECTION,
     keys=USER_DAY,
@@ -71,6 +72,7 @@ SECURITY_THREAT_DETECTOR = Model(
 
 EXFILTRATION_DETECTOR = Model(
     name="exfiltration_detector",
+    endpoint="/exfiltration-risk",  # the design documents' real-time endpoint
     domain="security",
     problem_type=ProblemType.ANOMALY_DETECTION,
     keys=USER_DAY,
