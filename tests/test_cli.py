@@ -35,6 +35,7 @@ COMMANDS = [
     "vacuum",
     "recover",
     "report",
+    "dashboards",
 ]
 
 
