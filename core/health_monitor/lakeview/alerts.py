@@ -23,7 +23,7 @@ from health_monitor.lakeview import queries
 from health_monitor.specs import SEVERITIES
 
 SEVERE = SEVERITIES[SEVERITIES.index("high") :]
-SPIKE_THRESHOLD = 20.0  # findings opened in one day; the medium demo opens far fewer (docs/report.md)
+SPIKE_THRESHOLD = 20.0  # findings opened in one day: a judgement (more than one sitting), not measured
 SCHEDULE = {"quartz_cron_schedule": "0 0 10 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"}
 FINDINGS = "${var.catalog}." + f"{Schemas().ml}.{FINDINGS_TABLE}"
 
