@@ -36,6 +36,7 @@ COMMANDS = [
     "vacuum",
     "recover",
     "report",
+    "dashboards",
 ]
 
 

@@ -337,6 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="when updating the findings, do not load the champions to add each prediction's top features",
     )
+    p = add(
+        "dashboards",
+        "Write the Asset Bundle's Lakeview dashboards (an overview of the findings and one per domain of "
+        "the installed plugins) and SQL alerts on the findings table; reads no home.",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("resources"),
+        help="the bundle's resources folder: dashboards/<name>.lvdash.json, health_monitor_dashboards.yml "
+        "and health_monitor_alerts.yml are written there (default: resources)",
+    )
     p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
@@ -914,6 +926,19 @@ def cmd_report(args, settings: Settings) -> int:
     return 1 if errors or failed else 0
 
 
+def cmd_dashboards(args, settings: Settings) -> int:
+    from health_monitor.lakeview import write_bundle_files
+
+    host = _host()
+    if host.problems:  # a plugin that failed to load would lose its dashboard: write nothing
+        raise HealthMonitorError(
+            f"{len(host.problems)} plugin problem(s) (above); fix them before writing the dashboards"
+        )
+    for path in write_bundle_files(host, args.out):
+        print(path)
+    return 0
+
+
 def cmd_serve(args, settings: Settings) -> int:
     import gc
 
@@ -1104,6 +1129,7 @@ COMMANDS = {
     "report": cmd_report,
     "alerts": cmd_alerts,
     "serve": cmd_serve,
+    "dashboards": cmd_dashboards,
     "tools": cmd_tools,
     "model-cards": cmd_model_cards,
     "vacuum": cmd_vacuum,

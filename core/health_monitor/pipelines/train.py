@@ -76,10 +76,7 @@ def feature_lookups(runtime: Runtime, spec: Model) -> list[FeatureLookup]:
 
 def base_columns(spec: Model) -> list[str]:
     """The columns scoring needs: keys, the time column and every lookup's keys."""
-    cols = [*spec.keys, spec.time_column]
-    for lk in spec.lookups:
-        cols += [*lk.lookup_key, *([lk.timestamp_lookup_key] if lk.timestamp_lookup_key else [])]
-    return list(dict.fromkeys(cols))
+    return list(spec.base_columns)
 
 
 def require_feature_tables(runtime: Runtime, spec: Model) -> None:

@@ -286,6 +286,18 @@ class Model:
         return tuple(k for k in self.keys if k != self.time_column) or self.keys
 
     @property
+    def base_columns(self) -> tuple[str, ...]:
+        """The columns scoring needs from ``base``: keys, the time column and every lookup's keys.
+        ``<name>_predictions`` holds exactly these, the standard outputs and ``outputs``."""
+        columns = [*self.keys, self.time_column]
+        for lookup in self.lookups:
+            columns += [
+                *lookup.lookup_key,
+                *([lookup.timestamp_lookup_key] if lookup.timestamp_lookup_key else []),
+            ]
+        return tuple(dict.fromkeys(columns))
+
+    @property
     def prediction_table(self) -> str:
         return f"{self.name}_predictions"
 
