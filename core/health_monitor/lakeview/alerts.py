@@ -20,7 +20,7 @@ from typing import Any
 from health_monitor.config import Schemas
 from health_monitor.findings import FINDINGS_TABLE
 from health_monitor.lakeview import queries
-from health_monitor.specs import SEVERITIES
+from health_monitor.sdk.specs import SEVERITIES
 
 SEVERE = SEVERITIES[SEVERITIES.index("high") :]
 SPIKE_THRESHOLD = 20.0  # findings opened in one day: a judgement (more than one sitting), not measured

@@ -19,7 +19,7 @@ from health_monitor.findings import FINDINGS_TABLE
 from health_monitor.htmlreport.drift import OUTPUT_COLUMN
 from health_monitor.lakeview.widgets import column
 from health_monitor.modeling import OUTPUT_COLUMNS
-from health_monitor.specs import SEVERITIES, FindingRule, Model, ProblemType
+from health_monitor.sdk.specs import SEVERITIES, FindingRule, Model, ProblemType
 
 WINDOW_DAYS = 90  # days shown, ending on the table's latest day (the HTML report's window)
 TOP_ROWS = 20  # rows of a "latest day" table
