@@ -34,7 +34,10 @@ def synthetic_training_frame(
 
 
 class PluginConformance:
-    """Subclass with ``plugin_name = "<entry point name>"``; every test then runs for that plugin."""
+    """Subclass with ``plugin_name = "<entry point name>"``; every test then runs for that plugin.
+
+    Checks of one model are parametrized by its name, so ``pytest plugins/<domain> -k <model>``
+    runs just that model's checks (the shared trained home still trains every installed model)."""
 
     plugin_name: str = ""
     # Feature tables with a known look-ahead, each with the reason: their point-in-time test is a
@@ -54,6 +57,17 @@ class PluginConformance:
         names = plugin_host.models_of(self.plugin_name)
         return [plugin_host.models[n].spec for n in names]
 
+    def pytest_generate_tests(self, metafunc) -> None:
+        """A test that takes ``model_name`` runs once per model of the plugin."""
+        if "model_name" in metafunc.fixturenames:
+            from health_monitor.host import load_host
+
+            metafunc.parametrize("model_name", load_host().models_of(self.plugin_name))
+
+    @pytest.fixture
+    def spec(self, plugin_host, model_name) -> Model:
+        return plugin_host.models[model_name].spec
+
     def test_loads_without_problems(self, plugin_host):
         assert self.plugin_name in {p.name for p in plugin_host.plugins}, (
             f"plugin {self.plugin_name} is not installed"
@@ -71,72 +85,68 @@ class PluginConformance:
         for spec in plugin_models:
             assert spec.domain == self.plugin_name
 
-    def test_supervised_models_have_labels(self, plugin_host, plugin_models):
-        for spec in plugin_models:
-            if spec.problem_type is not ProblemType.ANOMALY_DETECTION:
-                assert spec.name in plugin_host.labels, f"{spec.name} has no registered labels"
+    def test_a_supervised_model_has_labels(self, plugin_host, spec):
+        if spec.problem_type is not ProblemType.ANOMALY_DETECTION:
+            assert spec.name in plugin_host.labels, f"{spec.name} has no registered labels"
 
-    def test_estimators_follow_the_sklearn_contract(self, plugin_models):
-        for spec in plugin_models:
-            for make, is_model in ((spec.estimator, True), (spec.baseline, False)):
-                estimator = make()
-                params = estimator.get_params()
-                twin = clone(estimator)
-                assert twin.get_params().keys() == params.keys()
-                X, y = synthetic_training_frame(spec)
-                extra = {"inputs": list(spec.input_names), "enrich": spec.enrich, "outputs": spec.outputs}
-                fitted = ScoringModel.fit(twin, spec.problem_type, X, y, **(extra if is_model else {}))
-                out = fitted.predict(X.head(25))
-                assert list(out.columns) == [n for n, _ in fitted.output_columns]
-                standard = out[[n for n, _ in OUTPUT_COLUMNS[spec.problem_type] if n != "predicted_class"]]
-                assert len(out) == 25 and np.isfinite(standard.to_numpy(dtype="float64")).all()
-                # The estimator the spec hands out stays unfitted: the core clones, never shares.
-                assert not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator))
-
-    def test_explanations_name_the_models_features(self, plugin_models):
-        for spec in plugin_models:
+    def test_estimators_follow_the_sklearn_contract(self, spec):
+        for make, is_model in ((spec.estimator, True), (spec.baseline, False)):
+            estimator = make()
+            params = estimator.get_params()
+            twin = clone(estimator)
+            assert twin.get_params().keys() == params.keys()
             X, y = synthetic_training_frame(spec)
-            fitted = ScoringModel.fit(
-                clone(spec.estimator()), spec.problem_type, X, y, inputs=list(spec.input_names)
-            )
-            explained = fitted.explain(X.head(3), top_k=3)
-            assert len(explained) == 3
-            for row in explained:
-                assert 1 <= len(row) <= 3
-                assert {c.feature for c in row} <= set(spec.input_names)
-                weights = [abs(c.weight) for c in row]
-                assert weights == sorted(weights, reverse=True)
+            extra = {"inputs": list(spec.input_names), "enrich": spec.enrich, "outputs": spec.outputs}
+            fitted = ScoringModel.fit(twin, spec.problem_type, X, y, **(extra if is_model else {}))
+            out = fitted.predict(X.head(25))
+            assert list(out.columns) == [n for n, _ in fitted.output_columns]
+            standard = out[[n for n, _ in OUTPUT_COLUMNS[spec.problem_type] if n != "predicted_class"]]
+            assert len(out) == 25 and np.isfinite(standard.to_numpy(dtype="float64")).all()
+            # The estimator the spec hands out stays unfitted: the core clones, never shares.
+            assert not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator))
 
-    def test_trains_evaluates_and_scores_on_a_simulated_account(self, trained_home, plugin_models):
+    def test_explanations_name_the_models_features(self, spec):
+        X, y = synthetic_training_frame(spec)
+        fitted = ScoringModel.fit(
+            clone(spec.estimator()), spec.problem_type, X, y, inputs=list(spec.input_names)
+        )
+        explained = fitted.explain(X.head(3), top_k=3)
+        assert len(explained) == 3
+        for row in explained:
+            assert 1 <= len(row) <= 3
+            assert {c.feature for c in row} <= set(spec.input_names)
+            weights = [abs(c.weight) for c in row]
+            assert weights == sorted(weights, reverse=True)
+
+    def test_trains_evaluates_and_scores_on_a_simulated_account(self, trained_home, spec):
         runtime, host, result = trained_home
         items = {(i.stage, i.item): i for r in result.reports for i in r.items}
-        for spec in plugin_models:
-            train = items[("train", spec.name)]
-            assert train.ok, f"training {spec.name} failed: {train.error}\n{train.traceback}"
-            assert train.details["train_rows"] > 0 and train.details["test_rows"] > 0
-            if spec.problem_type is not ProblemType.ANOMALY_DETECTION or runtime.tables.has_ground_truth():
-                assert train.details["metrics"], f"{spec.name} was not evaluated"
-                assert train.details["baseline_metrics"], f"{spec.name}'s baseline was not evaluated"
-            infer = items[("infer", spec.name)]
-            assert infer.ok, f"scoring {spec.name} failed: {infer.error}\n{infer.traceback}"
-            if train.details["alias"] != "champion":
-                # The champion gate held the version back (it loses to its baseline outside the
-                # noise): infer skips the model and says how to promote it. It must still score.
-                assert "promote" in infer.details.get("skipped", ""), infer.details
-                self._score_held_back(runtime, spec, train.details["version"])
-                continue
-            table = runtime.lakehouse.read_arrow(runtime.settings.predictions(spec.name)).to_pandas()
-            assert len(table) == infer.details["rows"] > 0
-            expected = (
-                STANDARD_COLUMNS
-                | {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]}
-                | {n for n, _ in spec.outputs}
-                | set(spec.keys)
-            )
-            assert expected <= set(table.columns)
-            assert not table.duplicated(list(spec.keys)).any()
-            assert (table["model_name"] == spec.name).all()
-            assert table["model_version"].eq(train.details["version"]).all()
+        train = items[("train", spec.name)]
+        assert train.ok, f"training {spec.name} failed: {train.error}\n{train.traceback}"
+        assert train.details["train_rows"] > 0 and train.details["test_rows"] > 0
+        if spec.problem_type is not ProblemType.ANOMALY_DETECTION or runtime.tables.has_ground_truth():
+            assert train.details["metrics"], f"{spec.name} was not evaluated"
+            assert train.details["baseline_metrics"], f"{spec.name}'s baseline was not evaluated"
+        infer = items[("infer", spec.name)]
+        assert infer.ok, f"scoring {spec.name} failed: {infer.error}\n{infer.traceback}"
+        if train.details["alias"] != "champion":
+            # The champion gate held the version back (it loses to its baseline outside the
+            # noise): infer skips the model and says how to promote it. It must still score.
+            assert "promote" in infer.details.get("skipped", ""), infer.details
+            self._score_held_back(runtime, spec, train.details["version"])
+            return
+        table = runtime.lakehouse.read_arrow(runtime.settings.predictions(spec.name)).to_pandas()
+        assert len(table) == infer.details["rows"] > 0
+        expected = (
+            STANDARD_COLUMNS
+            | {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]}
+            | {n for n, _ in spec.outputs}
+            | set(spec.keys)
+        )
+        assert expected <= set(table.columns)
+        assert not table.duplicated(list(spec.keys)).any()
+        assert (table["model_name"] == spec.name).all()
+        assert table["model_version"].eq(train.details["version"]).all()
 
     @staticmethod
     def _score_held_back(runtime, spec: Model, version: int) -> None:
@@ -151,17 +161,13 @@ class PluginConformance:
         assert len(scored) > 0 and {n for n, _ in OUTPUT_COLUMNS[spec.problem_type]} <= set(scored.columns)
 
     @staticmethod
-    def _with_champion(trained_home, plugin_models) -> list[Model]:
-        """The models that have a champion: the gate may hold back one that loses to its baseline
-        (checked above), and only champions are served, explained and read by the tools."""
+    def _require_champion(runtime, spec: Model) -> None:
+        """Only champions are served, explained and read by the tools; the gate may hold back a
+        model that loses to its baseline (checked, and scored, in the training test)."""
         from health_monitor.registry import CHAMPION
 
-        runtime = trained_home[0]
-        return [
-            spec
-            for spec in plugin_models
-            if runtime.registry.version_by_alias(runtime.settings.registered_model(spec.name), CHAMPION)
-        ]
+        if not runtime.registry.version_by_alias(runtime.settings.registered_model(spec.name), CHAMPION):
+            pytest.skip(f"{spec.name} has no champion: the gate held it back")
 
     def test_feature_tables_hold_unique_keys(self, trained_home, plugin_host):
         runtime, _, _ = trained_home
@@ -251,22 +257,22 @@ class PluginConformance:
             found = answer.get("rows", answer.get("values"))
             assert found, f"tool {spec.name} found nothing on the simulated account: {answer}"
 
-    def test_explain_tool_explains_each_model(self, trained_home, plugin_models):
+    def test_explain_tool_explains_the_model(self, trained_home, spec):
         import json
 
         from health_monitor.agents import CORE_TOOLS, make_context, to_langchain
 
         runtime, host, _ = trained_home
+        self._require_champion(runtime, spec)
         context = make_context(runtime=runtime, host=host)
         explain = to_langchain(next(t for t in CORE_TOOLS if t.name == "explain_prediction"), context)
-        for spec in self._with_champion(trained_home, plugin_models):
-            row = context.query(spec.name, limit=1)[0]
-            keys = {k: str(row[k]) for k in spec.keys}
-            out = explain.invoke({"model": spec.name, "keys": keys, "top_k": 3})
-            answer = json.loads(out) if out.startswith("{") else out
-            assert isinstance(answer, dict), f"explaining {spec.name} {keys} failed: {answer}"
-            assert 1 <= len(answer["contributions"]) <= 3
-            assert {c["feature"] for c in answer["contributions"]} <= set(spec.input_names)
+        row = context.query(spec.name, limit=1)[0]
+        keys = {k: str(row[k]) for k in spec.keys}
+        out = explain.invoke({"model": spec.name, "keys": keys, "top_k": 3})
+        answer = json.loads(out) if out.startswith("{") else out
+        assert isinstance(answer, dict), f"explaining {spec.name} {keys} failed: {answer}"
+        assert 1 <= len(answer["contributions"]) <= 3
+        assert {c["feature"] for c in answer["contributions"]} <= set(spec.input_names)
 
     def test_tools_refuse_hostile_arguments_and_change_nothing(self, trained_home):
         from health_monitor.agents import make_context, to_langchain
@@ -294,7 +300,7 @@ class PluginConformance:
 
     # -- real-time endpoints -----------------------------------------------------------------
 
-    def test_served_scores_are_the_live_scores(self, trained_home, plugin_models):
+    def test_served_scores_are_the_live_scores(self, trained_home, spec):
         """Prefilled and cached predictions equal scoring the looked-up features live: ``enrich``
         and the estimator must be row for row, not depend on the batch they are scored in."""
         import math
@@ -303,51 +309,51 @@ class PluginConformance:
         from health_monitor.serve import ScoringService, body_for
 
         runtime, host, _ = trained_home
+        self._require_champion(runtime, spec)
         service = ScoringService(Champions(runtime, host))
-        for spec in self._with_champion(trained_home, plugin_models):
-            champion = service.champions.get(spec.name)
-            service.champions.prefill(spec.name)
-            fields = service.fields(champion)
-            table = service.champions.store.table(runtime.settings.predictions(spec.name))
-            step = max(1, len(table.frame) // 20)
-            for _, row in table.frame.iloc[::step].iterrows():
-                keys = body_for(fields, row)
-                days = [None, str(row[spec.time_column])[:10]] if champion.point_in_time else [None]
-                for at in days:
-                    served = service.champions.score(spec.name, keys, at)
-                    live = service.champions.score(spec.name, keys, at, cached=False)
-                    for name, value in live.items():
-                        other = served[name]
-                        assert value == other or (
-                            isinstance(value, float)
-                            and isinstance(other, float)
-                            and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
-                        ), f"{spec.name} {keys} as of {at}: {name} served {other!r}, live {value!r}"
+        champion = service.champions.get(spec.name)
+        service.champions.prefill(spec.name)
+        fields = service.fields(champion)
+        table = service.champions.store.table(runtime.settings.predictions(spec.name))
+        step = max(1, len(table.frame) // 20)
+        for _, row in table.frame.iloc[::step].iterrows():
+            keys = body_for(fields, row)
+            days = [None, str(row[spec.time_column])[:10]] if champion.point_in_time else [None]
+            for at in days:
+                served = service.champions.score(spec.name, keys, at)
+                live = service.champions.score(spec.name, keys, at, cached=False)
+                for name, value in live.items():
+                    other = served[name]
+                    assert value == other or (
+                        isinstance(value, float)
+                        and isinstance(other, float)
+                        and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+                    ), f"{spec.name} {keys} as of {at}: {name} served {other!r}, live {value!r}"
 
-    def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, plugin_models):
+    def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, spec):
         from health_monitor.champions import Champions
         from health_monitor.serve import RequestError, ScoringService, body_for
 
         runtime, host, _ = trained_home
+        self._require_champion(runtime, spec)
         service = ScoringService(Champions(runtime, host))
         before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
-        for spec in self._with_champion(trained_home, plugin_models):
-            paths = [f"/models/{spec.name}"] + ([spec.endpoint] if spec.endpoint else [])
-            champion = service.champions.get(spec.name)
-            fields = service.fields(champion)
-            table = service.champions.store.table(runtime.settings.predictions(spec.name))
-            row = table.frame.iloc[len(table.frame) // 2]
-            valid = body_for(fields, row)
-            for path in paths:
-                out = service.score(path, valid)
-                assert out["model"] == spec.name and "prediction" in out, out
-            for field in [*fields, "as_of"]:
-                for hostile in self.HOSTILE_VALUES:
-                    body = {**valid, field: hostile}
-                    try:
-                        service.score(paths[0], body)
-                    except RequestError as exc:
-                        assert 400 <= exc.status < 500, exc.message
-                    else:
-                        raise AssertionError(f"{paths[0]} accepted {field}={hostile!r}")
+        paths = [f"/models/{spec.name}"] + ([spec.endpoint] if spec.endpoint else [])
+        champion = service.champions.get(spec.name)
+        fields = service.fields(champion)
+        table = service.champions.store.table(runtime.settings.predictions(spec.name))
+        row = table.frame.iloc[len(table.frame) // 2]
+        valid = body_for(fields, row)
+        for path in paths:
+            out = service.score(path, valid)
+            assert out["model"] == spec.name and "prediction" in out, out
+        for field in [*fields, "as_of"]:
+            for hostile in self.HOSTILE_VALUES:
+                body = {**valid, field: hostile}
+                try:
+                    service.score(paths[0], body)
+                except RequestError as exc:
+                    assert 400 <= exc.status < 500, exc.message
+                else:
+                    raise AssertionError(f"{paths[0]} accepted {field}={hostile!r}")
         assert {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()} == before
