@@ -7,7 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from health_monitor.errors import ConfigError, SchemaError, TableNotFoundError
+from health_monitor.errors import ConfigError, SchemaError, TableNotFoundError, WriteCountError
+from health_monitor.lakehouse import local as local_lakehouse
 from health_monitor.lakehouse.local import LocalLakehouse
 
 
@@ -55,6 +56,40 @@ def test_a_failed_spark_write_leaves_the_previous_version_intact(lake, spark):
         lake.write("c.s.t", boom)
     assert lake.version("c.s.t") == 0
     assert sorted(lake.read_arrow("c.s.t").column("id").to_pylist()) == [0, 1, 2, 3]
+
+
+def _driver_misses_one_file(monkeypatch):
+    """Fault injection at the seam where the driver lists what the executors wrote: the first file
+    is not seen (as when an executor's disk is not the driver's)."""
+    listed = local_lakehouse._listed_parquet
+    monkeypatch.setattr(local_lakehouse, "_listed_parquet", lambda spark, folder: listed(spark, folder)[1:])
+
+
+def test_a_write_whose_files_the_driver_cannot_all_see_raises_and_commits_nothing(lake, spark, monkeypatch):
+    lake.write("c.s.t", spark.range(4).selectExpr("id"))
+    first_version = {p.name for p in lake.path("c.s.t").glob("v-*")}
+    _driver_misses_one_file(monkeypatch)
+    with pytest.raises(
+        WriteCountError, match=r"table c\.s\.t: Spark's executors wrote 90 row\(s\) but the driver sees"
+    ):
+        lake.write("c.s.t", spark.range(90).repartition(3).selectExpr("id"))
+    assert lake.version("c.s.t") == 0 and sorted(lake.read_arrow("c.s.t").column("id").to_pylist()) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    # The uncommitted version's files that the driver could see are gone too: nothing half-published.
+    assert {p.name for p in lake.path("c.s.t").glob("v-*")} == first_version
+    monkeypatch.undo()
+    assert lake.write("c.s.t", spark.range(90).repartition(3).selectExpr("id")).rows == 90
+
+
+def test_a_first_write_whose_files_the_driver_cannot_see_creates_no_table(lake, spark, monkeypatch):
+    _driver_misses_one_file(monkeypatch)
+    with pytest.raises(WriteCountError, match=r"table c\.s\.new: .* nothing committed"):
+        lake.write("c.s.new", spark.range(5).selectExpr("id"))
+    assert not lake.exists("c.s.new") and lake.list_tables() == []
 
 
 def test_missing_tables_and_columns_are_named(lake):
@@ -144,4 +179,13 @@ def test_replace_where_refuses_rows_before_since_and_commits_nothing(clustered, 
     )
     with pytest.raises(Exception, match="fail mid-write"):
         clustered.replace_where("c.s.f", boom, column="ts", since=dt.date(2026, 3, 1))
+    assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600
+
+
+def test_replace_where_whose_files_the_driver_cannot_all_see_commits_nothing(clustered, spark, monkeypatch):
+    _driver_misses_one_file(monkeypatch)
+    with pytest.raises(WriteCountError, match=r"table c\.s\.f: .* nothing committed"):
+        clustered.replace_where(
+            "c.s.f", _days(spark, dt.date(2026, 3, 1), 2, 5, "new"), column="ts", since=dt.date(2026, 3, 1)
+        )
     assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -50,3 +51,18 @@ def test_a_host_without_databricks_connect_is_named(no_workspace, monkeypatch, c
     monkeypatch.setenv("HEALTH_MONITOR_RUNTIME", "databricks")
     assert main(["train", "--home", str(tmp_path)]) == 2
     assert "pip install databricks-connect" in capsys.readouterr().err
+
+
+def test_the_embedded_runtime_refuses_a_malformed_spark_master_before_any_work(monkeypatch, tmp_path):
+    from health_monitor.runtime import Runtime
+
+    settings = Settings(home=tmp_path / "home")
+    for good in ("local", "local[2]", "local[*]", "spark://127.0.0.1:7077", "spark://a:7077,b:7077", "yarn"):
+        monkeypatch.setenv("HEALTH_MONITOR_SPARK_MASTER", good)
+        Runtime.embedded(settings)
+    for bad in ("spark://127.0.0.1", "127.0.0.1:7077", "local[0]", "locall", "spark://h:70 77"):
+        monkeypatch.setenv("HEALTH_MONITOR_SPARK_MASTER", bad)
+        with pytest.raises(
+            ConfigError, match=rf"HEALTH_MONITOR_SPARK_MASTER must be .*got {re.escape(repr(bad))}"
+        ):
+            Runtime.embedded(settings)

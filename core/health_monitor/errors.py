@@ -53,6 +53,13 @@ class PrimaryKeyError(SchemaError):
     """A feature table's primary key has nulls or duplicates; nothing was written."""
 
 
+class WriteCountError(HealthMonitorError):
+    """The files of a table write hold another number of rows than Spark wrote, so nothing was
+    committed (the table's previous version stays current). The usual cause: Spark executors that
+    do not share the driver's disk wrote their files where the driver cannot see them. The message
+    names the table, both counts and the folder the driver looked in."""
+
+
 def describe_plugin(plugin: str, distribution: str | None, version: str | None) -> str:
     if distribution:
         return f"plugin {plugin!r} ({distribution} {version or '?'})"

@@ -17,6 +17,7 @@ import re
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -30,9 +31,10 @@ from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from health_monitor.deadline import checkpoint
-from health_monitor.errors import SchemaError, TableNotFoundError
+from health_monitor.errors import SchemaError, TableNotFoundError, WriteCountError
 from health_monitor.lakehouse import TableInfo, TableName
 from health_monitor.lakehouse.loads import JournaledLoads
+from health_monitor.lakehouse.spark import ENV_MASTER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -193,7 +195,7 @@ class LocalLakehouse(JournaledLoads):
                 expected += earlier.count()
                 frame = earlier.unionByName(data)
             try:
-                version_dir, adds = self._spark_files(path, frame, column)
+                version_dir, adds = self._spark_files(name, path, frame, column)
             finally:
                 if straddling:
                     earlier.unpersist()
@@ -201,8 +203,8 @@ class LocalLakehouse(JournaledLoads):
             data.unpersist()
         written = sum(json.loads(a.stats)["numRecords"] for a in adds)
         if written != expected:
-            shutil.rmtree(path / version_dir, ignore_errors=True)
-            raise SchemaError(
+            _delete(self.spark, str(path / version_dir))
+            raise WriteCountError(
                 f"table {name}: {expected} row(s) to write but {written} written; nothing committed"
             )
         now = int(time.time() * 1000)
@@ -241,9 +243,9 @@ class LocalLakehouse(JournaledLoads):
         cluster_by: str | None = None,
         commit_info: dict | None = None,
     ) -> None:
-        version_dir, adds = self._spark_files(path, df, cluster_by)
-        files = sorted((path / version_dir).glob("*.parquet"))
-        schema = _delta_compatible_schema(pq.read_schema(files[0]) if files else _spark_schema_to_arrow(df))
+        version_dir, adds = self._spark_files(name, path, df, cluster_by)
+        first = path / adds[0].path if adds else None
+        schema = _delta_compatible_schema(pq.read_schema(first) if first else _spark_schema_to_arrow(df))
         existing = self._delta(name, missing_ok=True)
         checkpoint(f"commit {name}")  # a stopped item's files stay uncommitted, so invisible
         if existing is None:
@@ -260,9 +262,18 @@ class LocalLakehouse(JournaledLoads):
             )
             # Schema changes are allowed on overwrite: the new version's schema is authoritative.
 
-    def _spark_files(self, path: Path, df: DataFrame, cluster_by: str | None) -> tuple[str, list[AddAction]]:
+    def _spark_files(
+        self, name: str, path: Path, df: DataFrame, cluster_by: str | None
+    ) -> tuple[str, list[AddAction]]:
         """Write ``df`` as Parquet files in a fresh sub-folder; nothing is visible until a commit
-        adds them. Clustered by day, each file holds whole, contiguous days."""
+        adds them. Clustered by day, each file holds whole, contiguous days.
+
+        The executors write the files, the driver commits them: it lists them through Spark's own
+        filesystem and reads their row counts from their footers, and raises
+        :class:`WriteCountError` (committing nothing) unless they hold exactly the rows the
+        executors wrote. On a cluster whose executors do not share the driver's disk, the driver
+        would otherwise commit the few files (or none) that happen to be on its own disk."""
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         version_dir = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
@@ -277,22 +288,33 @@ class LocalLakehouse(JournaledLoads):
                 1, min(math.ceil(days / CLUSTER_FILE_DAYS), math.ceil(span["rows"] / CLUSTER_FILE_ROWS))
             )
             df = df.repartitionByRange(files, day).sortWithinPartitions(day)
+        # The rows the executors write, counted by them during the write itself (no second pass
+        # over the frame). Observed last, so the range sampling above does not count.
+        observation = Observation(f"rows-{uuid.uuid4().hex}")
+        df = df.observe(observation, F.count(F.lit(1)).alias("rows"))
         # Spark writes in parallel from the executors; nothing is visible until the commit.
         df.write.mode("errorifexists").parquet(str(target))
-        files = sorted(target.glob("*.parquet"))
-        adds = []
-        for f in files:
-            meta = pq.read_metadata(f)
-            stat = f.stat()
-            adds.append(
-                AddAction(
-                    path=f"{version_dir}/{f.name}",
-                    size=stat.st_size,
-                    partition_values={},
-                    modification_time=int(stat.st_mtime * 1000),
-                    data_change=True,
-                    stats=json.dumps({"numRecords": meta.num_rows}),
-                )
+        written = int(observation.get["rows"])
+        adds = [
+            AddAction(
+                path=f"{version_dir}/{f.name}",
+                size=f.size,
+                partition_values={},
+                modification_time=f.modified_ms,
+                data_change=True,
+                stats=json.dumps({"numRecords": f.rows}),
+            )
+            for f in _listed_parquet(self.spark, str(target))
+        ]
+        seen = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        if seen != written:
+            _delete(self.spark, str(target))
+            raise WriteCountError(
+                f"table {name}: Spark's executors wrote {written} row(s) but the driver sees {seen} in "
+                f"{len(adds)} file(s) under {target}; nothing committed, the table's previous version "
+                "stays current. The executors' files are not where the driver looks: the embedded "
+                "lakehouse needs the home on storage that the driver and every executor see at the same "
+                f"path (a local master, or a cluster on shared storage; the master is {ENV_MASTER})"
             )
         return version_dir, adds
 
@@ -466,6 +488,46 @@ def _sql_type(t: pa.DataType) -> str:
         return type_text(t)
     except TypeParseError:
         return str(t)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    name: str
+    size: int
+    modified_ms: int
+    rows: int
+
+
+def _listed_parquet(spark, folder: str) -> list[_Listed]:
+    """The Parquet files Spark wrote into ``folder``, listed through Spark's filesystem (Hadoop's,
+    as the driver sees it: the path is qualified as Spark qualified it for the write), each with
+    the row count of its footer, read through the same filesystem. Hidden files (``_SUCCESS``,
+    ``.crc``) are not data."""
+    jvm, conf = spark._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    directory = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = directory.getFileSystem(conf)
+    if not fs.exists(directory):
+        return []
+    listed = []
+    for status in fs.listStatus(directory):
+        file_name = status.getPath().getName()
+        if not status.isFile() or file_name.startswith(("_", ".")) or not file_name.endswith(".parquet"):
+            continue
+        footer = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+            jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status, conf)
+        )
+        try:
+            rows = int(footer.getRecordCount())
+        finally:
+            footer.close()
+        listed.append(_Listed(file_name, int(status.getLen()), int(status.getModificationTime()), rows))
+    return sorted(listed, key=lambda f: f.name)
+
+
+def _delete(spark, folder: str) -> None:
+    """Remove ``folder`` (an uncommitted version's files) through Spark's filesystem."""
+    directory = spark._jvm.org.apache.hadoop.fs.Path(folder)
+    directory.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(directory, True)
 
 
 def _local_path(uri: str) -> str:

@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from importlib import resources
+
+from health_monitor.errors import ConfigError
 
 _lock = threading.Lock()
 _session = None
 
 ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
 ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
+DEFAULT_MASTER = "local[2]"
+# The master URLs Spark itself accepts (SparkContext's master parsing): local threads, a
+# standalone cluster (several masters for failover), YARN, Kubernetes.
+_MASTER = re.compile(
+    r"^(local(\[(\*|[1-9]\d*)(,[1-9]\d*)?\])?"
+    r"|local-cluster\[[1-9]\d*,[1-9]\d*,[1-9]\d*\]"
+    r"|spark://[^\s/:,]+:\d{1,5}(,[^\s/:,]+:\d{1,5})*"
+    r"|yarn"
+    r"|k8s://\S+)$"
+)
+
+
+def spark_master() -> str:
+    """The master the local session connects to: ``HEALTH_MONITOR_SPARK_MASTER`` or ``local[2]``.
+
+    A cluster (``spark://host:port``) works only if the driver and every executor see the home at
+    the same path (shared storage): the embedded lakehouse refuses a write whose files the driver
+    cannot see. Raises ConfigError, naming the variable, for anything Spark would not take."""
+    master = os.environ.get(ENV_MASTER, "").strip() or DEFAULT_MASTER
+    if not _MASTER.match(master):
+        raise ConfigError(
+            f"{ENV_MASTER} must be a Spark master URL: local, local[N], local[*], spark://HOST:PORT, "
+            f"yarn or k8s://URL; got {master!r}"
+        )
+    return master
 
 
 def get_spark():
@@ -29,13 +57,14 @@ def get_spark():
         if active is not None:
             _session = active
             return active
+        master = spark_master()
         # Executors' Python workers must see the same interpreter (and so the same plugins).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
         java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
         builder = (
-            SparkSession.builder.master(os.environ.get(ENV_MASTER, "local[2]"))
+            SparkSession.builder.master(master)
             .appName("health-monitor")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
