@@ -16,6 +16,7 @@ jobs, MLflow runs and LangChain tools.
 - the naive baselines every model is compared with: :class:`ZScoreRule`,
   :class:`HistoryRateClassifier`, :class:`LastValueRegressor`;
 - threshold search: :func:`best_f1_threshold`;
+- one module per model: :func:`specs_in` finds the specs a package's modules define;
 - Spark column helpers for point-in-time features: :mod:`health_monitor.sdk.featurekit`;
 - helpers for the words and numbers of a finding: :mod:`health_monitor.sdk.findingkit`.
 """
@@ -23,6 +24,7 @@ jobs, MLflow runs and LangChain tools.
 from __future__ import annotations
 
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
+from health_monitor.sdk.discovery import specs_in
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import (
     AgentTool,
@@ -60,4 +62,5 @@ __all__ = [
     "hookimpl",
     "listing_tool",
     "ranking_tool",
+    "specs_in",
 ]
