@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -164,6 +164,10 @@ def _number(raw: dict, key: str, default: float, where: Any, kind: type, minimum
     return kind(value)
 
 
+@overload
+def _text(raw: dict, key: str, where: str, required: Literal[True] = True) -> str: ...
+@overload
+def _text(raw: dict, key: str, where: str, required: bool) -> str | None: ...
 def _text(raw: dict, key: str, where: str, required: bool = True) -> str | None:
     value = raw.get(key)
     if value is None and not required:

@@ -255,7 +255,7 @@ class Champions:
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
     ) -> dict[str, Any]:
         X = champion.inputs(self.store.values(champion.feature_spec, tables, positions))
-        return {name: plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
+        return {str(name): plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
 
     def _scores_of(self, champion: Champion, tables: tuple[OnlineTable, ...]) -> _Scores:
         model = champion.spec.name
@@ -308,6 +308,7 @@ class Champions:
         spec = champion.feature_spec
         with self._lock:
             self._prefill.add(model)
+        tables: tuple[OnlineTable, ...] | None
         if len(spec.lookups) == 1:
             table = self.store.table(spec.lookups[0].table_name, "run `health-monitor features` first")
             tables, positions, rows = (table,), np.arange(len(table.frame))[:, None], None
@@ -333,7 +334,7 @@ class Champions:
         for start in range(0, len(positions), chunk):
             X = self.store.frame(spec, tables, positions[start : start + chunk]).reindex(columns=columns)
             for name, values in champion.model.predict(X).items():
-                parts.setdefault(name, []).append(values.to_numpy())
+                parts.setdefault(str(name), []).append(values.to_numpy())
         scores = _Scores(
             champion.stamp(tables),
             columns={name: np.concatenate(values) for name, values in parts.items()},

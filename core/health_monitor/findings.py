@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,9 @@ SIGNAL_COLUMNS = [
     "reason",
     "action",
 ]
+
+if TYPE_CHECKING:
+    from health_monitor.champions import Champions
 
 
 @dataclass
@@ -244,7 +247,8 @@ class _Explainer:
         import os
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in a report
-        self.runtime, self.host, self._champions = runtime, host, None
+        self.runtime, self.host = runtime, host
+        self._champions: Champions | None = None
 
     def with_drivers(self, spec: Model, signals: pd.DataFrame) -> list[str]:
         reasons = list(signals["reason"])
@@ -499,7 +503,7 @@ def ranked(
         ascending=[True, False, False, True, True],
         kind="stable",
     )
-    out = []
+    out: list[dict[str, Any]] = []
     for r in chosen.drop(columns="rank").to_dict("records"):
         r["signals"] = json.loads(r["signals"]) if r["signals"] else []
         for column in ("first_seen", "last_seen", "resolved_on"):

@@ -31,6 +31,16 @@ class JobResult:
         return all(r.ok for r in self.reports)
 
 
+def _progress(bar: tqdm) -> Callable[[str], None]:
+    """A simulator progress callback that shows the step on ``bar`` and advances it."""
+
+    def show(step: str) -> None:
+        bar.set_postfix_str(step)
+        bar.update()
+
+    return show
+
+
 def write_tables(
     runtime: Runtime, tables: dict[str, Any], full_name: Callable[[str], str], desc: str
 ) -> dict[str, int]:
@@ -61,7 +71,7 @@ def simulate_into(
     from health_monitor.simulate import SimulationConfig, simulate_account
     from health_monitor.simulate.system import account_inputs, simulate_system_tables
 
-    kwargs = {"scale": scale, "seed": seed, "days": days}
+    kwargs: dict[str, Any] = {"scale": scale, "seed": seed, "days": days}
     if end_date is not None:
         kwargs["end_date"] = end_date
     try:
@@ -69,7 +79,7 @@ def simulate_into(
     except ValueError as exc:  # a bad scale, seed or number of days: the caller's argument
         raise ConfigError(str(exc)) from None
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
-        account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        account = simulate_account(config, progress=_progress(bar))
         bar.set_postfix_str("system tables")
         system = simulate_system_tables(account.gold, seed, config)
     from health_monitor.gold.build.runner import STATE_TABLE, reset_state
@@ -133,7 +143,7 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
         end_date=old_end + dt.timedelta(days=days),
     )
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
-        account = simulate_account(config, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        account = simulate_account(config, progress=_progress(bar))
         system = simulate_system_tables(account.gold, config.seed, config)
     boundary = old_end + dt.timedelta(days=1)
 
@@ -283,7 +293,7 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
         result.details["gold"] = step("gold", lambda: build_gold_into(runtime))
 
     s = runtime.settings
-    feature_plan = {}
+    feature_plan: dict[str, Any] = {}
     for owned in host.feature_tables.values():
         table = owned.spec
         name = s.feature_table(table.name)
@@ -303,19 +313,19 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
         result.reports.append(report)
 
     failed_tables = {item.item for r in result.reports if r.stage == "features" for item in r.failed}
-    model_plan = {}
-    for owned in host.models.values():
-        spec = owned.spec
+    model_plan: dict[str, Any] = {}
+    for model in host.models.values():
+        spec = model.spec
         if any(lk.table in failed_tables for lk in spec.lookups):
             continue  # its features are stale: the next run scores it (its state is unchanged)
-        table = s.predictions(spec.name)
+        predictions = s.predictions(spec.name)
         champion = runtime.registry.version_by_alias(s.registered_model(spec.name))
         if champion is None:  # nothing to score: `evaluate` says why, `promote` makes one
             result.details.setdefault("no_champion", []).append(spec.name)
             continue
         current = {s.registered_model(spec.name): champion.version}
         since = refresh.changed_since(
-            runtime, table, refresh.latest_day(runtime, table, spec.time_column), current=current
+            runtime, predictions, refresh.latest_day(runtime, predictions, spec.time_column), current=current
         )
         if since is not None:
             whole = since == refresh.FULL or spec.time_column not in spec.keys

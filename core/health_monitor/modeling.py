@@ -102,7 +102,7 @@ class ScoringModel:
         """
         problem_type = ProblemType(problem_type)
         columns = list(inputs) if inputs is not None else list(X.columns)
-        medians = {c: float(v) for c, v in X[columns].median(numeric_only=True).items() if pd.notna(v)}
+        medians = {str(c): float(v) for c, v in X[columns].median(numeric_only=True).items() if pd.notna(v)}
         model = cls(estimator, problem_type, columns, medians, enrich=enrich, extra_outputs=list(outputs))
         matrix = as_matrix(X, columns, medians)
         if problem_type is ProblemType.ANOMALY_DETECTION:

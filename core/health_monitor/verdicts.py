@@ -31,6 +31,7 @@ per statistic, so 26 models cost milliseconds, not a Python loop per resample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -196,7 +197,7 @@ def paired_bootstrap(
     point_b, ok_b = _metric(problem_type, b_units.sum(axis=0, keepdims=True), k)
     pa, pb = float(point_a[0]), float(point_b[0])
     sign = 1.0 if higher else -1.0
-    base = {
+    base: dict[str, Any] = {
         "metric": metric,
         "higher_is_better": higher,
         "candidate": pa,

@@ -25,7 +25,7 @@ def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
                 "dup_keys"
             ),
         )
-        .first()
+        .collect()[0]  # a global aggregate: exactly one row
     )
     problems = []
     if stats["null_rows"]:

@@ -17,7 +17,7 @@ from health_monitor.errors import SchemaError
 from health_monitor.featurestore import FeatureSpec
 
 
-class FeatureStoreModel(mlflow.pyfunc.PythonModel):
+class FeatureStoreModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # lazy in mlflow
     """``model`` is anything with ``predict(DataFrame) -> DataFrame | array``."""
 
     def __init__(self, model: Any, feature_spec: FeatureSpec, output_columns: list[tuple[str, str]]):
@@ -62,7 +62,7 @@ def load_packed_model(model_uri: str) -> FeatureStoreModel:
     return packed
 
 
-class RawScoringModel(mlflow.pyfunc.PythonModel):
+class RawScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # lazy in mlflow
     """The raw model the Databricks client packs with its own feature spec: it receives the looked-up
     features and returns the output columns (``score_batch`` joins the features itself)."""
 

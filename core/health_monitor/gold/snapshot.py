@@ -193,7 +193,7 @@ def _append_versions(
             F.sum("__new").alias("added"),
             F.sum(((F.col("__new") == 0) & (F.col("change_time") > when)).cast("long")).alias("later"),
         )
-        .first()
+        .collect()[0]  # a global aggregate: exactly one row
     )
     if stats["later"]:
         return None

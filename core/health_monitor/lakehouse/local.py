@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -77,6 +77,12 @@ class LocalLakehouse(JournaledLoads):
                 names.append(f"{cat}.{sch}.{tab}")
         return names
 
+    @overload
+    def _delta(
+        self, name: str, missing_ok: Literal[False] = False, version: int | None = None
+    ) -> DeltaTable: ...
+    @overload
+    def _delta(self, name: str, missing_ok: bool, version: int | None = None) -> DeltaTable | None: ...
     def _delta(self, name: str, missing_ok: bool = False, version: int | None = None) -> DeltaTable | None:
         try:
             return DeltaTable(str(self.path(name)), version=version)
@@ -258,7 +264,10 @@ class LocalLakehouse(JournaledLoads):
             )
         else:
             existing.create_write_transaction(
-                adds, mode="overwrite", schema=schema, commit_properties=_commit(commit_info)
+                list[AddAction | RemoveAction](adds),
+                mode="overwrite",
+                schema=schema,
+                commit_properties=_commit(commit_info),
             )
             # Schema changes are allowed on overwrite: the new version's schema is authoritative.
 
@@ -338,8 +347,8 @@ class LocalLakehouse(JournaledLoads):
         self,
         name: str,
         columns: list[str] | None = None,
-        version: int | None = None,
         filters: list[tuple[str, str, Any]] | None = None,
+        version: int | None = None,
     ) -> pa.Table:
         """The table as Arrow, without Spark (milliseconds for small tables). ``filters`` are
         ``(column, op, value)`` conjunctions (``=``, ``<``, ``>=``, ``in``...), applied while the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
@@ -47,7 +47,9 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def workspace_field(required: bool = True):
+def workspace_field(
+    required: bool = True,
+) -> Any:  # a pydantic FieldInfo, typed Any by pydantic so it fits any field
     return Field(
         ... if required else None,
         description="Databricks workspace ID, digits only (e.g. '1234567890123456'); "
@@ -55,13 +57,13 @@ def workspace_field(required: bool = True):
     )
 
 
-def limit_field(default: int = 10):
+def limit_field(default: int = 10) -> Any:  # a pydantic FieldInfo, typed Any by pydantic so it fits any field
     return Field(default, description=f"How many rows to return at most, 1 to {MAX_LIMIT}.")
 
 
-def start_field():
+def start_field() -> Any:  # a pydantic FieldInfo, typed Any by pydantic so it fits any field
     return Field(None, description="First day to include, YYYY-MM-DD. Default: the latest scored day.")
 
 
-def end_field():
+def end_field() -> Any:  # a pydantic FieldInfo, typed Any by pydantic so it fits any field
     return Field(None, description="Last day to include, YYYY-MM-DD. Default: same as start.")

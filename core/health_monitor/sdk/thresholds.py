@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def best_f1_threshold(
-    y, score, quantiles, default: float | None = 0.5, max_flagged: float | None = None
+    y: ArrayLike,
+    score: np.ndarray,
+    quantiles: Sequence[float] | np.ndarray,
+    default: float | None = 0.5,
+    max_flagged: float | None = None,
 ) -> float | None:
     """The threshold ``t`` among ``score``'s ``quantiles`` whose rule ``score >= t`` has the best
     F1 on labels ``y`` (the lowest such on ties), skipping thresholds that flag a share of rows

@@ -70,17 +70,14 @@ def entity_tool(
     """Predictions of one ``entity`` value over [start, end], newest first (default: its latest).
 
     ``kind`` is the argument's (type, description) for an entity column not in :data:`ENTITIES`."""
-    kind, what = _entity(entity, kind)
-    args = create_model(
-        f"{_camel(name)}Args",
-        __base__=ToolArgs,
-        **{
-            entity: (kind, Field(description=f"{what}. {listed_by} lists valid values.")),
-            "start": (IsoDate | None, start_field()),
-            "end": (IsoDate | None, end_field()),
-            "limit": (Limit, limit_field(31)),
-        },
-    )
+    arg_type, what = _entity(entity, kind)
+    fields: dict[str, Any] = {
+        entity: (arg_type, Field(description=f"{what}. {listed_by} lists valid values.")),
+        "start": (IsoDate | None, start_field()),
+        "end": (IsoDate | None, end_field()),
+        "limit": (Limit, limit_field(31)),
+    }
+    args = create_model(f"{_camel(name)}Args", __base__=ToolArgs, **fields)
 
     def run(context: ToolContext, a: Any) -> dict[str, Any]:
         value = context.require(model, entity, getattr(a, entity), listed_by)
@@ -119,8 +116,8 @@ def ranking_tool(
         "limit": (Limit, limit_field(10)),
     }
     if within is not None:
-        kind, what = _entity(within, kind)
-        fields[within] = (kind | None, Field(None, description=f"Only this {what}. Default: all."))
+        arg_type, what = _entity(within, kind)
+        fields[within] = (arg_type | None, Field(None, description=f"Only this {what}. Default: all."))
     args = create_model(f"{_camel(name)}Args", __base__=ToolArgs, **fields)
 
     def run(context: ToolContext, a: Any) -> dict[str, Any]:

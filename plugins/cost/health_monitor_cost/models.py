@@ -56,14 +56,13 @@ COST_ANOMALY_DETECTOR = Model(
     baseline_name="z-score > 3 on daily cost vs the prior 7 days",
     notes=(
         "Judged on each day's first report (the billing rows ingested within the workspace's "
-        "measured billing lag: on the usage day itself, ~70% of the bill, when the feed lands on "
-        "time), compared with earlier first reports at the same lag: point-in-time, like with like. "
-        "A usage day is judged on as_of_date = usage_date + billing_lag_days; predictions carry "
-        "as_of_date. Medium scale (180 days, test from 2025-05-17, 276 workspace-days, ~8 spike "
-        "days): F1 0.286 vs 0.000 for the z-score rule. A runaway job or a forgotten cluster is a few % of a workspace's bill "
-        "(SQL warehouses dominate), so the inputs are per-resource jumps (largest job cost vs its "
-        "own week, longest all-purpose cluster uptime) and all-purpose/API-cluster shares; "
-        "wrong-SKU days remain mostly invisible. Far from F1 0.85."
+        "measured billing lag: on the usage day itself only part of the bill, when the feed lands"
+        " on time), compared with earlier first reports at the same lag: point-in-time, like with"
+        " like. A usage day is judged on as_of_date = usage_date + billing_lag_days; predictions "
+        "carry as_of_date. Spike days are few, so F1 is coarse. A runaway job or a forgotten "
+        "cluster is a small part of a workspace's bill (SQL warehouses dominate), so the inputs "
+        "are per-resource jumps (largest job cost vs its own week, longest all-purpose cluster "
+        "uptime) and all-purpose/API-cluster shares; wrong-SKU days remain mostly invisible."
     ),
     description=(
         "Unusual daily spend of a workspace against its own recent history, judged at the end of "
@@ -132,17 +131,16 @@ BUDGET_FORECASTER = Model(
     baseline=lambda: LastValueRegressor(column="naive_month_projection"),
     baseline_name="run rate: month-to-date / days elapsed x days in month (on the 1st: last month's daily rate)",
     notes=(
-        "Medium scale (180 days, complete months Feb-Jun, test = forecasts from 2025-05-17, 270 "
-        "rows): MAPE 0.078 vs 0.064 for the month-to-date run rate: does not beat its baseline. "
-        "Three of six workspaces run a month of backfill jobs from June 1 (budget_overrun); only "
-        "month-to-date spend shows it, which is the baseline's whole input, while the model "
-        "(month-to-date plus a learnt forecast of the days left against the prior week's rate), "
-        "trained on months without such a shift, leans on the prior weeks early in the month. "
-        "Both converge as the month ends. Month-to-date counts billing rows known the evening "
-        "before (today's late rows and later corrections are missing); on a billing feed k days "
-        "late (billing_lag_days) it ends k days earlier and those days count as the rest of the "
-        "month. commit_variance splits the account commit by each workspace's share of "
-        "contract-price spend so far."
+        "May not beat its baseline, the month-to-date run rate: in the simulator some workspaces "
+        "run a month of backfill jobs from June 1 (budget_overrun); only month-to-date spend "
+        "shows it, which is the baseline's whole input, while the model (month-to-date plus a "
+        "learnt forecast of the days left against the prior week's rate), trained on months "
+        "without such a shift, leans on the prior weeks early in the month. Both converge as the "
+        "month ends. Month-to-date counts billing rows known the evening before (today's late "
+        "rows and later corrections are missing); on a billing feed k days late "
+        "(billing_lag_days) it ends k days earlier and those days count as the rest of the month."
+        " commit_variance splits the account commit by each workspace's share of contract-price "
+        "spend so far."
     ),
     description=(
         "The workspace's calendar-month list cost (P10/P50/P90), forecast each day from the spend "
@@ -187,11 +185,10 @@ COMMITMENT_RECOMMENDER = Model(
     baseline=lambda: LastValueRegressor(column="cost_last_30d"),
     baseline_name="last month: list cost of the last 30 days as known",
     notes=(
-        "Medium scale (test from 2025-05-17, 228 rows): MAPE 0.249 vs 0.242 for the last 30 days: "
-        "does not beat its baseline. Three of six workspaces start a month of backfill jobs on "
-        "June 1 (budget_overrun), a jump no earlier spend shows; the model, trained on months "
-        "without one, cannot foresee it either. The commit recommended is the P10 (interval from "
-        "the core's split-conformal calibration)."
+        "May not beat its baseline, the last 30 days: in the simulator some workspaces start a "
+        "month of backfill jobs on June 1 (budget_overrun), a jump no earlier spend shows; the "
+        "model, trained on months without one, cannot foresee it either. The commit recommended "
+        "is the P10 (interval from the core's split-conformal calibration)."
     ),
     description=(
         "List cost of the workspace's next 30 days (P10/P50/P90) and the commitment to make for "
@@ -283,13 +280,12 @@ JOB_COST_OPTIMIZER = Model(
     baseline=lambda: LastValueRegressor(column="last_active_cost"),
     baseline_name="last value: the job's cost on its last billed day",
     notes=(
-        "Medium scale (test from 2025-05-17, 17,363 job-days): MAPE 1.485 vs 2.230 for the last "
-        "value. The mean is dominated by days a run failed early or billed a fragment (cost a few "
-        "% of usual: ~9% of days have an error > 100% for the last value, whose median error is "
-        "~0.29); per-run randomness (log-normal durations, failures) is not foreseeable from the "
-        "day before, so MAPE <= 15% is out of reach. Rows are conditional on the job starting a "
-        "run that day. Recommendations and savings are rules (60% of cost billed on all-purpose "
-        "compute; workers cut to reach ~60% CPU), not learnt or validated against outcomes."
+        "The mean error is dominated by days a run failed early or billed a fragment (a small "
+        "part of the usual cost); per-run randomness (log-normal durations, failures) is not "
+        "foreseeable from the day before, so MAPE <= 15% is out of reach. Rows are conditional on"
+        " the job starting a run that day. Recommendations and savings are rules (on the share of"
+        " cost billed on all-purpose compute, and workers cut towards a CPU target), not learnt "
+        "or validated against outcomes."
     ),
     description=(
         "List cost of a job on its next billed day, from what was known the day before, with a "
@@ -335,10 +331,10 @@ TAG_RECOMMENDER = Model(
     baseline_name="most frequent team tag of the workspace",
     notes=(
         "Recommends the team tag; cost_center is drawn at random per job in the simulator, so no "
-        "feature can predict it. Medium scale (test = the 104 most recently created tagged "
-        "resources): weighted F1 0.650 vs 0.061 for the workspace's most frequent team. The signal "
-        "is the team named in the resource's name; the misses are backfill jobs (no team in the "
-        "name, first seen in the test window), personal clusters and pipelines (no name)."
+        "feature can predict it. The test rows are the most recently created tagged resources. "
+        "The signal is the team named in the resource's name; the misses are backfill jobs (no "
+        "team in the name, first seen in the test window), personal clusters and pipelines (no "
+        "name)."
     ),
     description=(
         "The team tag value to put on a resource, learnt from tagged resources (scored on the most "

@@ -170,10 +170,10 @@ WAREHOUSE_OPTIMIZER = Model(
     ),
     enrich=warehouse_recommendation,
     notes=(
-        "The label is a what-if from Gold, not an observed outcome: it assumes execution time scales "
-        "inversely with size (each size doubles compute) and ignores queueing, which scales out with "
-        "clusters rather than size. With a 30 s p90 target most BI warehouses need only 2X_SMALL, so "
-        "'keep the current size' is far off (medium: MAPE 1.305 vs 0.069 for the model); yesterday's "
+        "The label is a what-if from Gold, not an observed outcome: it assumes execution time "
+        "scales inversely with size (each size doubles compute) and ignores queueing, which "
+        "scales out with clusters rather than size. With a 30 s p90 target most BI warehouses "
+        "need only 2X_SMALL, so the baseline 'keep the current size' is far off; yesterday's "
         "needed size is the strong input."
     ),
 )
@@ -194,9 +194,9 @@ CACHE_HIT_PREDICTOR = Model(
     outputs=(("expected_cached_statements", "double"),),
     enrich=cache_outlook,
     notes=(
-        "Result-cache hits are a steady share (~25%) of BI warehouses' statements and zero elsewhere; "
-        "day-to-day variation is mostly sampling noise, so the gain over last value comes from "
-        "averaging history (medium: MAPE 0.135 vs 0.164). MAPE counts only warehouse-days with hits."
+        "Result-cache hits are a steady share of BI warehouses' statements and zero elsewhere; "
+        "day-to-day variation is mostly sampling noise, so any gain over last value comes from "
+        "averaging history. MAPE counts only warehouse-days with hits."
     ),
 )
 
@@ -221,10 +221,10 @@ PERFORMANCE_REGRESSION_DETECTOR = Model(
     ),
     context=("p90_exec_zscore_14d",),
     notes=(
-        "Scored against ground truth incidents (query_performance_regression, warehouse_undersized); "
-        "few positives (medium test: 19 of 567 warehouse-days), so F1 moves by several points per "
-        "day. Contamination 0.02 is the expected share of regressed warehouse-days, not tuned on test. "
-        "Job-level duration regressions belong to the reliability domain."
+        "Scored against ground truth incidents (query_performance_regression, "
+        "warehouse_undersized); positives are few, so F1 moves by several points per day. "
+        "contamination 0.02 is the expected share of regressed warehouse-days, set in advance, "
+        "not tuned on test. Job-level duration regressions belong to the reliability domain."
     ),
 )
 
@@ -330,11 +330,11 @@ CLUSTER_CAPACITY_PLANNER = Model(
     outputs=(("recommended_workers", "int"),),
     enrich=capacity_recommendation,
     notes=(
-        "Workspaces' fleets shift level (backfills, runaway jobs), so the model predicts the change "
-        "against yesterday's peak. Last value beats the same weekday last week on medium (MAPE 0.127 "
-        "vs 0.270), so it is the baseline; the model's MAPE is 0.113 but its MAE is slightly worse "
-        "(9.38 vs 9.13 workers): it misses the same spike days. P10-P90 coverage 0.863 on medium, "
-        "a little above the 80% +/- 5 goal."
+        "Workspaces' fleets shift level (backfills, runaway jobs), so the model predicts the "
+        "change against yesterday's peak. Last value is the baseline because it beats the same "
+        "weekday last week on the simulated account; the model tends to miss the same spike days "
+        "as last value, so its MAE may not beat it even where its MAPE does. The P10-P90 interval"
+        " aims at the 80% +/- 5 coverage goal."
     ),
 )
 
@@ -422,10 +422,10 @@ DBR_MIGRATION_RISK_SCORER = Model(
     outputs=(("risk_score", "int"), ("risk_level", "string")),
     enrich=migration_risk,
     notes=(
-        "Does not beat its baseline on medium (F1 0.372 vs 0.385; ROC AUC 0.710 vs 0.726). Which jobs "
-        "are sensitive to a runtime upgrade is not visible in Gold before the upgrade, and only ~90 "
-        "job runtime changes happen in 180 days, so the label is dominated by ordinary failures that "
-        "the job's own failure rate already predicts. A day-of-change row only sees the change from "
-        "the next day on (features are as of the day before)."
+        "May not beat its baseline: which jobs are sensitive to a runtime upgrade is not visible "
+        "in Gold before the upgrade, and runtime changes are rare in the simulated account, so "
+        "the label is dominated by ordinary failures that the job's own failure rate already "
+        "predicts. A day-of-change row only sees the change from the next day on (features are as"
+        " of the day before)."
     ),
 )

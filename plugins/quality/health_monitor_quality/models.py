@@ -120,10 +120,10 @@ DATA_FRESHNESS_PREDICTOR = Model(
     baseline_name="last value: yesterday's hours since last commit",
     description="Hours since a table's last commit at tomorrow's check, from what was known today.",
     notes=(
-        "freshness_risk compares the predicted hours (high) and their P90 (medium) with the interval "
-        "the monitor expects between commits. The model predicts the median: stale days (~3% of "
-        "table-days, mostly a writer's one-off failure) are rarely foreseeable from the day before, "
-        "so on the simulated medium account every row is 'low'; the column speaks up only when a "
+        "freshness_risk compares the predicted hours (high) and their P90 (medium) with the "
+        "interval the monitor expects between commits. The model predicts the median: stale days "
+        "(rare, mostly a writer's one-off failure) are rarely foreseeable from the day before, so"
+        " on the simulated account nearly every row is 'low'; the column speaks up only when a "
         "table has been stale for long enough that staleness is the likely outcome."
     ),
 )
@@ -175,16 +175,15 @@ def drift_details(features: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFra
 
 
 DRIFT_NOTES = (
-    "Scored against the simulator's breaking_schema_change incidents (1 on the first day of each; "
-    "benign ADD COLUMNs are 0). Medium scale: 4 breaking changes in 180 days and 1 (a dropped "
-    "column) in the 45 test days, next to 4 benign added columns, so the F1 rests on one event: "
-    "model F1 1.00 (precision 1.00, recall 1.00), baseline F1 0.33 (precision 0.20: it flags every "
-    "added column, and it cannot see a retype, which keeps the column count). On the simulator the "
-    "diff counts separate the incidents exactly; on a real account a planned drop or a type "
-    "widening is flagged too. The share of reader jobs failing that day was tried as an input "
-    "(with an Isolation Forest) and removed: on training days it flagged 1,100-2,300 table-days "
-    "for 3 incidents. Small scale: the only breaking change falls before the test days, so "
-    "neither model nor baseline has a positive to find (F1 0 for both)."
+    "Scored against the simulator's breaking_schema_change incidents (1 on the first day of "
+    "each; benign ADD COLUMNs are 0). Breaking changes are rare, so the F1 may rest on one "
+    "event. The baseline flags every added column and cannot see a retype, which keeps the "
+    "column count. On the simulator the diff counts separate the incidents exactly; on a real"
+    " account a planned drop or a type widening is flagged too. The share of reader jobs "
+    "failing that day was tried as an input (with an Isolation Forest) and removed: on "
+    "training days it flagged far more table-days than there were incidents. At small scale "
+    "the test days may hold no breaking change, so neither model nor baseline has a positive "
+    "to find."
 )
 
 
@@ -255,17 +254,15 @@ def change_risk(features: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame
 
 
 CHANGE_NOTES = (
-    "Does not beat its baseline, and neither has skill. In the simulated account a schema change "
-    "is a one-off event on a random day (a benign ADD COLUMN on ~10% of tables, a breaking change "
-    "as an incident), at most one per table, with no precursor in Gold: writer jobs are not "
-    "edited before it and nothing in lineage announces it. Medium scale: 0.53% of test "
-    "table-weeks have a change; model F1 0.011 (ROC AUC 0.46, PR AUC 0.006) and baseline F1 0.011 "
-    "(ROC AUC 0.45): both F1-tuned thresholds end up flagging every row, which is the best F1 when "
-    "nothing ranks the positives. Small scale: model F1 0.00 (ROC AUC 0.67 on 7 positive rows) vs "
-    "baseline 0.027. risk_level therefore uses bands of the probability (>= 0.05 high, "
-    ">= 0.01 medium), not the tuned class. Past change frequency, writer edits and readers are "
-    "the features that carry signal on real accounts, where schema changes cluster on active "
-    "tables."
+    "May not beat its baseline, and neither has skill. In the simulated account a schema "
+    "change is a one-off event on a random day (a benign ADD COLUMN on some tables, a "
+    "breaking change as an incident), at most one per table, with no precursor in Gold: "
+    "writer jobs are not edited before it and nothing in lineage announces it. Changes are "
+    "rare, and both F1-tuned thresholds can end up flagging every row, which is the best F1 "
+    "when nothing ranks the positives. risk_level therefore uses fixed bands of the "
+    "probability (high and medium cut-offs), not the tuned class. Past change frequency, "
+    "writer edits and readers are the features that carry signal on real accounts, where "
+    "schema changes cluster on active tables."
 )
 
 
@@ -346,15 +343,14 @@ def degradation_risk(features: pd.DataFrame, predicted: pd.DataFrame) -> pd.Data
 
 
 DEGRADATION_NOTES = (
-    "The forecast quality result is the completeness ratio: daily rows over the middle of the "
-    "monitor's predicted range (healthy between ~0.68 and ~1.32). Days the writer did not commit "
-    "have a ratio of 0 and are left out of MAPE (not of MAE). Medium scale: MAPE 0.065 vs 0.116 for "
-    "yesterday's value, MAE 0.087 vs 0.136, P10-P90 coverage 0.81. Yesterday's value pays twice for "
-    "each one-off dip (the dip and the day after); the model keeps a table's usual level. Inside a "
-    "quality_degradation incident (2-5 days at 20-45% of the rows) it lowers its forecast after "
-    "the first degraded day (e.g. 0.75-0.85 against an actual ~0.25) but, with about three such "
-    "incidents in training, does not follow it down: there yesterday's value is closer. The first "
-    "day of an incident is not foreseeable from the day before."
+    "The forecast quality result is the completeness ratio: daily rows over the middle of the"
+    " monitor's predicted range. Days the writer did not commit have a ratio of 0 and are "
+    "left out of MAPE (not of MAE). Yesterday's value pays twice for each one-off dip (the "
+    "dip and the day after); the model keeps a table's usual level. Inside a "
+    "quality_degradation incident (a few days at a fraction of the rows) it lowers its "
+    "forecast after the first degraded day but, with few such incidents in training, does not"
+    " follow it down: there yesterday's value is closer. The first day of an incident is not "
+    "foreseeable from the day before."
 )
 
 

@@ -124,9 +124,10 @@ JOB_FAILURE_PREDICTOR = Model(
     outputs=(("risk_level", "string"),),
     enrich=risk_level,
     notes=(
-        "Most failures come from per-run randomness that no feature of the day before can see; the F1 "
-        "threshold is guarded (at most 3x the training failure rate flagged) so that at small scale, "
-        "with ~90 failed days to tune on, it does not collapse to flagging every job-day."
+        "Most failures come from per-run randomness that no feature of the day before can see; "
+        "the F1 threshold is guarded (at most 3x the training failure rate flagged) so that at "
+        "small scale, with few failed days to tune on, it does not collapse to flagging every "
+        "job-day."
     ),
 )
 
@@ -194,9 +195,9 @@ JOB_DURATION_FORECASTER = Model(
         "before, with an 80% interval (P10-P90)."
     ),
     notes=(
-        "Misses the MAPE <= 15% goal (medium: 0.233 vs 0.263 for the baseline): most rows are daily "
-        "jobs with one run a day, whose duration varies log-normally run to run (CV 0.15-0.45), a noise "
-        "floor no feature of the day before removes; jobs with many runs a day reach ~5%."
+        "May miss the MAPE <= 15% goal: most rows are daily jobs with one run a day, whose "
+        "duration varies log-normally run to run, a noise floor no feature of the day before "
+        "removes; jobs with many runs a day do much better."
     ),
 )
 
@@ -247,9 +248,9 @@ SLA_BREACH_PREDICTOR = Model(
     outputs=(("risk_level", "string"),),
     enrich=risk_level,
     notes=(
-        "Far from F1 0.85 (medium: 0.133 vs 0.067): breaches are rare (0.3% of job-days) and most are "
-        "one-off runs over the duration limit; only multi-day causes (queued runs, duration regressions) "
-        "show the day before, so the model mostly catches the days after a first breach."
+        "May stay far from its F1 goal: breaches are rare and most are one-off runs over the "
+        "duration limit; only multi-day causes (queued runs, duration regressions) show the day "
+        "before, so the model mostly catches the days after a first breach."
     ),
 )
 
@@ -316,9 +317,9 @@ RETRY_SUCCESS_PREDICTOR = Model(
     outputs=(("recommended_action", "string"),),
     enrich=recommended_action,
     notes=(
-        "About 85% of retries succeed, so F1 of the success class is ~0.92 for any rule that retries "
-        "nearly everything: model and baseline tie on F1 (medium: 0.921 vs 0.920) and differ in ranking "
-        "(ROC AUC 0.71 vs 0.65). Failed retries are mostly per-run chance on flaky or memory-bound jobs."
+        "Most retries succeed, so F1 of the success class is high for any rule that retries "
+        "nearly everything: model and baseline may tie on F1 and differ in ranking (ROC AUC). "
+        "Failed retries are mostly per-run chance on flaky or memory-bound jobs."
     ),
 )
 
@@ -412,8 +413,8 @@ PIPELINE_HEALTH_SCORER = Model(
     outputs=HEALTH_OUTPUTS,
     enrich=health_components,
     notes=(
-        "Evaluated as a classifier of an incident day in the next 7 days (medium F1 0.54 vs 0.46); the "
-        "component scores are fixed rules over the same features, shown for reading, not evaluated."
+        "Evaluated as a classifier of an incident day in the next 7 days; the component scores "
+        "are fixed rules over the same features, shown for reading, not evaluated."
     ),
 )
 

@@ -104,7 +104,7 @@ def build_fact_usage(ctx: BuildContext) -> DataFrame:
     stats = priced.agg(
         F.sum(F.col("ingestion_date").isNull().cast("long")).alias("derived"),
         F.sum(F.col("list_price").isNull().cast("long")).alias("unpriced"),
-    ).first()
+    ).collect()[0]  # a global aggregate: exactly one row
     if stats["derived"]:
         ctx.note(
             f"billing.usage: {stats['derived']:,} row(s) have no ingestion_date; fact_usage takes "

@@ -61,7 +61,9 @@ def principal_ids(names: pa.Array) -> pa.Array:
     ids = [
         n
         if "@" not in n
-        else str(10**15 + int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest()) % (9 * 10**15))
+        else str(
+            10**15 + int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(), "big") % (9 * 10**15)
+        )
         for n in vocab.to_pylist()
     ]
     return pa.array(ids, pa.string()).take(pc.index_in(names, vocab))
