@@ -188,6 +188,9 @@ def cluster_runs(simulated_home, tmp_path_factory):
     refused = Runtime.embedded(Settings(home=homes["refused"]))
     refused_name = refused.settings.feature_table(REFUSED_TABLE)
     refused.lakehouse.write(refused_name, pa.table({"user_name": ["previous"], "events": [1]}))
+    # The shared home may already hold the table (another test ran `features` on it): whichever
+    # version the stand-in is, it must stay current.
+    before = refused.lakehouse.version(refused_name)
     features_dir = refused.lakehouse.path(refused_name).parent
     private = root / "executors-disk"
     private.mkdir()
@@ -222,7 +225,7 @@ def cluster_runs(simulated_home, tmp_path_factory):
             "homes": homes,
             "private": private,
             "clusters": clusters,
-            "refused_before": (0, ["previous"]),
+            "refused_before": (before, ["previous"]),
         }
     finally:
         for run in runs.values():

@@ -47,14 +47,16 @@ class PluginConformance:
     min_tools: int = 0
 
     @pytest.fixture(scope="class")
-    def plugin_host(self):
+    @classmethod
+    def plugin_host(cls):
         from health_monitor.host import load_host
 
         return load_host()
 
     @pytest.fixture(scope="class")
-    def plugin_models(self, plugin_host) -> list[Model]:
-        names = plugin_host.models_of(self.plugin_name)
+    @classmethod
+    def plugin_models(cls, plugin_host) -> list[Model]:
+        names = plugin_host.models_of(cls.plugin_name)
         return [plugin_host.models[n].spec for n in names]
 
     def pytest_generate_tests(self, metafunc) -> None:
