@@ -213,3 +213,14 @@ def write_signal_predictions(runtime, model: str, day: dt.date, flagged: dict[st
     runtime.lakehouse.write(
         runtime.settings.predictions(model), pa.table(rows), primary_keys=["entity", "day"]
     )
+
+
+def write_dist_info(where, dist: str, version: str, entry_points: dict[str, str]) -> None:
+    """What ``pip install`` leaves for a distribution in folder ``where``: a dist-info with its
+    metadata and its ``health_monitor`` entry points (name -> module), found once ``where`` is on
+    the path."""
+    info = where / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[health_monitor]\n{lines}")

@@ -13,7 +13,15 @@ from health_monitor.errors import SchemaError
 from health_monitor.plugins import ENTRY_POINT_GROUP, make_plugin_manager
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import Explainer, Labels
-from tests.fakes import FAKE_TABLE, FAKE_TOOLS, FakePlugin, anomaly_model, failure_labels, failure_model
+from tests.fakes import (
+    FAKE_TABLE,
+    FAKE_TOOLS,
+    FakePlugin,
+    anomaly_model,
+    failure_labels,
+    failure_model,
+    write_dist_info,
+)
 
 # The domains are whatever plugins are installed: the entry points of the group, never a list here.
 DOMAINS = sorted(ep.name for ep in md.entry_points(group=ENTRY_POINT_GROUP))
@@ -34,10 +42,7 @@ def test_the_installed_domain_plugins_are_discovered_with_their_versions(make_ho
 def broken_distribution(tmp_path, monkeypatch):
     """An installed distribution (dist-info on sys.path) whose plugin module raises on import."""
     (tmp_path / "broken_plugin.py").write_text("raise ImportError('missing dependency: nothing-here')\n")
-    info = tmp_path / "health_monitor_broken-9.9.9.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: health-monitor-broken\nVersion: 9.9.9\n")
-    (info / "entry_points.txt").write_text("[health_monitor]\nbroken = broken_plugin\n")
+    write_dist_info(tmp_path, "health-monitor-broken", "9.9.9", {"broken": "broken_plugin"})
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
     sys.modules.pop("broken_plugin", None)
@@ -401,11 +406,7 @@ def install(tmp_path, monkeypatch):
         for module, source in modules.items():
             (where / f"{module}.py").write_text(source)
             installed.append(module)
-        info = where / f"{dist.replace('-', '_')}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[health_monitor]\n{lines}")
+        write_dist_info(where, dist, "1.0", entry_points)
         if first:
             monkeypatch.syspath_prepend(str(where))
         else:

@@ -19,6 +19,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import health_monitor
 from health_monitor.plugins import ENTRY_POINT_GROUP
+from tests.fakes import write_dist_info
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("mlflow", "langchain_core", "langchain")
@@ -97,10 +98,7 @@ def test_a_newly_installed_plugin_is_under_the_contracts(tmp_path):
     (tmp_path / "health_monitor_upkeep" / "plugin.py").write_text(
         "from health_monitor.config import Settings\n"
     )
-    info = tmp_path / "health_monitor_upkeep-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: health-monitor-upkeep\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("[health_monitor]\nupkeep = health_monitor_upkeep.plugin\n")
+    write_dist_info(tmp_path, "health-monitor-upkeep", "0.1.0", {"upkeep": "health_monitor_upkeep.plugin"})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     script = [sys.executable, str(ROOT / "scripts" / "lint_imports.py"), "--show"]
     proc = subprocess.run(script, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)

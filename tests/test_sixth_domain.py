@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fakes import write_dist_info
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # One interpreter, several commands: the JSON each prints, keyed by the command.
@@ -50,13 +52,13 @@ def copy_as(source: Path, to: Path, old: str, new: str) -> None:
 def install_on_path(folder: Path, site: Path, name: str) -> None:
     """What ``pip install`` leaves: the package and a dist-info with the entry points."""
     shutil.copytree(folder / f"health_monitor_{name}", site / f"health_monitor_{name}")
-    info = site / f"health_monitor_{name}-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: health-monitor-{name}\nVersion: 0.1.0\n")
     project = (folder / "pyproject.toml").read_text()
     section = project.split("[project.entry-points.health_monitor]")[1].split("\n[")[0]
-    lines = [line.replace('"', "") for line in section.strip().splitlines()]  # TOML strings -> INI values
-    (info / "entry_points.txt").write_text("[health_monitor]\n" + "\n".join(lines) + "\n")
+    entry_points = dict(  # TOML `name = "module"` lines
+        (key.strip(), value.strip().strip('"'))
+        for key, value in (line.split("=", 1) for line in section.strip().splitlines())
+    )
+    write_dist_info(site, f"health-monitor-{name}", "0.1.0", entry_points)
 
 
 def test_a_copied_and_renamed_plugin_is_a_sixth_domain(tmp_path):
