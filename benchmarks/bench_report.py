@@ -30,7 +30,7 @@ def chart_comparison() -> dict:
     """One 90-day chart with a band and flagged days: bytes and milliseconds, ours vs matplotlib."""
     import numpy as np
 
-    from health_monitor.htmlreport import svg
+    from health_monitor.reports.html import svg
 
     rng = np.random.default_rng(0)
     days = [dt.date(2026, 8, 1) + dt.timedelta(days=i) for i in range(90)]
@@ -90,8 +90,8 @@ def main() -> int:
 
     from health_monitor.config import Settings
     from health_monitor.host import load_host
-    from health_monitor.htmlreport import build_report, write_report
-    from health_monitor.htmlreport.browser import CHROMIUM_ARGS, chromium_path
+    from health_monitor.reports.html import build_report, write_report
+    from health_monitor.reports.html.browser import CHROMIUM_ARGS, chromium_path
     from health_monitor.runtime import Runtime
 
     runtime, host = Runtime.embedded(Settings(home=args.home)), load_host()

@@ -20,8 +20,8 @@ from collections import defaultdict
 import pandas as pd
 
 from health_monitor.config import Settings
-from health_monitor.findings import day_of, evaluate_rule
 from health_monitor.host import load_host
+from health_monitor.reports.findings import day_of, evaluate_rule
 from health_monitor.runtime import Runtime
 
 KIND_OF_INCIDENT = {

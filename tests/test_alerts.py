@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from health_monitor.alerts import load_config, read_sent, send_alerts, slack_payload
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError
-from health_monitor.findings import update_findings
+from health_monitor.reports.alerts import load_config, read_sent, send_alerts, slack_payload
+from health_monitor.reports.findings import update_findings
 from health_monitor.runtime import Runtime
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from health_monitor.cards import write_cards
+from health_monitor.models.cards import write_cards
 
 
 def test_a_card_per_model_and_an_index(fake_trained_home, tmp_path):

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from health_monitor.cli import build_parser, main
+from health_monitor.models.verdicts import VERDICTS
 from health_monitor.plugins import ENTRY_POINT_GROUP
-from health_monitor.verdicts import VERDICTS
 
 COMMANDS = [
     "demo",

@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression
 
 from health_monitor.errors import ConfigError, PrimaryKeyError, SchemaError
 from health_monitor.featurestore import FeatureLookup
-from health_monitor.modeling import ScoringModel
+from health_monitor.models.modeling import ScoringModel
 from health_monitor.sdk.specs import ProblemType
 
 D = dt.date

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from health_monitor.config import Settings
-from health_monitor.findings import (
+from health_monitor.host import load_host
+from health_monitor.reports.findings import (
     OPEN,
     RESOLVED,
     evaluate_rule,
@@ -19,7 +20,6 @@ from health_monitor.findings import (
     read_findings,
     update_findings,
 )
-from health_monitor.host import load_host
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import SEVERITIES, FindingRule, ProblemType

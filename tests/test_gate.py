@@ -9,9 +9,9 @@ import pytest
 
 from health_monitor.cli import main
 from health_monitor.config import Settings
+from health_monitor.models.verdicts import paired_bootstrap
 from health_monitor.pipelines import train
 from health_monitor.registry import CHALLENGER, CHAMPION, ModelRegistry, RegisteredVersion
-from health_monitor.verdicts import paired_bootstrap
 from tests.fakes import anomaly_model, failure_model
 
 NAME = "health_monitor.ml.fake_failure"

@@ -12,7 +12,7 @@ import pytest
 
 from health_monitor.cli import main
 from health_monitor.config import Settings
-from health_monitor.housekeeping import vacuum_home
+from health_monitor.pipelines.housekeeping import vacuum_home
 from health_monitor.runtime import Runtime
 
 
@@ -52,7 +52,7 @@ def test_vacuum_leaves_only_what_current_versions_reference(home, monkeypatch, c
     assert {name: _data_files(lake.path(name)) for name in lake.list_tables()} == fresh
     assert lake.path("c.s.never").exists()
 
-    monkeypatch.setattr("health_monitor.housekeeping.MIN_RETAIN", dt.timedelta(0))
+    monkeypatch.setattr("health_monitor.pipelines.housekeeping.MIN_RETAIN", dt.timedelta(0))
     _age(home.settings.lakehouse_dir, hours=2)
     dry = vacuum_home(home, dt.timedelta(0), dry_run=True, progress=False)
     assert dry.tables["c.s.arrow"][0] == 2 and dry.tables["c.s.spark"][0] >= 3
@@ -91,7 +91,7 @@ def test_vacuum_models_drops_versions_no_alias_points_to(tmp_path, monkeypatch):
         client.create_model_version("c.ml.m", f"{run.info.artifact_uri}/model", run.info.run_id)
     registry.set_alias("c.ml.m", "champion", 2)  # v2 (run 1) is the champion
 
-    monkeypatch.setattr("health_monitor.housekeeping.MIN_RETAIN", dt.timedelta(0))
+    monkeypatch.setattr("health_monitor.pipelines.housekeeping.MIN_RETAIN", dt.timedelta(0))
     kept_tables = vacuum_home(runtime, dt.timedelta(0), progress=False)
     assert kept_tables.models == []  # without --models, no version is touched
     report = vacuum_home(runtime, dt.timedelta(0), models=True, progress=False)

@@ -23,12 +23,12 @@ import yaml
 
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError, SchemaError
-from health_monitor.findings import findings_table, update_findings
 from health_monitor.host import load_host
-from health_monitor.lakeview import ALERTS_FILE, SUFFIX, bundle_files, write_bundle_files
-from health_monitor.lakeview.dashboards import dashboards
-from health_monitor.lakeview.queries import prediction_columns
 from health_monitor.plugins import make_plugin_manager
+from health_monitor.reports.findings import findings_table, update_findings
+from health_monitor.reports.lakeview import ALERTS_FILE, SUFFIX, bundle_files, write_bundle_files
+from health_monitor.reports.lakeview.dashboards import dashboards
+from health_monitor.reports.lakeview.queries import prediction_columns
 from health_monitor.runtime import Runtime
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 

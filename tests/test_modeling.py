@@ -8,9 +8,9 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
 
-from health_monitor import evaluation
 from health_monitor.errors import SchemaError
-from health_monitor.modeling import ScoringModel
+from health_monitor.models import evaluation
+from health_monitor.models.modeling import ScoringModel
 from health_monitor.sdk.specs import Lookup, Model, ProblemType
 
 

@@ -10,11 +10,11 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from health_monitor.champions import Champions
-from health_monitor.explain import explain_prediction
+from health_monitor.models.explain import explain_prediction
+from health_monitor.models.verdicts import VERDICTS
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, Lookup
-from health_monitor.verdicts import VERDICTS
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]

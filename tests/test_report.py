@@ -16,9 +16,9 @@ import pytest
 from health_monitor.champions import Champions
 from health_monitor.cli import main
 from health_monitor.config import Settings
-from health_monitor.findings import update_findings
-from health_monitor.htmlreport import MARKER, build_report, write_report
-from health_monitor.htmlreport.drift import psi
+from health_monitor.reports.findings import update_findings
+from health_monitor.reports.html import MARKER, build_report, write_report
+from health_monitor.reports.html.drift import psi
 from health_monitor.runtime import Runtime
 from health_monitor.serve import ScoringService, serve_in_thread
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from health_monitor.errors import ConfigError
-from health_monitor.sanity import RULE_NAMES, SanityError, parse_policies, screen
+from health_monitor.system.sanity import RULE_NAMES, SanityError, parse_policies, screen
 
 TODAY = dt.date(2026, 11, 30)
 UTC = dt.timezone.utc

@@ -128,7 +128,7 @@ def _column(spec, name: str, kind: str, keys: list[str], n: int) -> pa.Array:
 def planted_predictions(spec) -> pa.Table:
     """A prediction table for ``spec``: a clean entity and planted ones (key values, free-text
     outputs) on three days."""
-    from health_monitor.modeling import OUTPUT_COLUMNS
+    from health_monitor.models.modeling import OUTPUT_COLUMNS
 
     entities = [None, *PLANTED]
     n = len(entities) * len(DAYS)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from health_monitor import evaluation, verdicts
+from health_monitor.models import evaluation, verdicts
+from health_monitor.models.verdicts import BEATS, LOSES, NOT_EVALUATED, TIE, paired_bootstrap, verdict
 from health_monitor.sdk.specs import ProblemType
-from health_monitor.verdicts import BEATS, LOSES, NOT_EVALUATED, TIE, paired_bootstrap, verdict
 
 DAYS = pd.Series(np.repeat(pd.date_range("2026-01-01", periods=20, freq="D"), 10))  # 200 rows
 

@@ -31,7 +31,7 @@ from health_monitor.errors import ConfigError, HealthMonitorError, ModelLoadErro
 from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
-from health_monitor.modeling import ScoringModel
+from health_monitor.models.modeling import ScoringModel
 from health_monitor.online import MISSING, OnlineStore, OnlineTable, as_text
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime

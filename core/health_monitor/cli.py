@@ -538,7 +538,7 @@ def _host():
 
 
 def _print_reports(result_reports) -> None:
-    from health_monitor.summary import stage_lines
+    from health_monitor.reports.summary import stage_lines
 
     for report in result_reports:
         print(f"{report.stage}:")
@@ -560,7 +560,7 @@ def _exit_status(reports, host) -> int:
 
 def cmd_demo(args, settings: Settings) -> int:
     from health_monitor.jobs import run_demo
-    from health_monitor.summary import demo_findings_lines
+    from health_monitor.reports.summary import demo_findings_lines
 
     runtime, host = _runtime(settings, create=True), _host()
     print(f"health-monitor {__version__} demo: home {settings.home}")
@@ -721,7 +721,7 @@ def cmd_load_system_tables(args, settings: Settings) -> int:
 
 
 def _policies(items: list[str] | None) -> dict[str, str]:
-    from health_monitor.sanity import parse_policies
+    from health_monitor.system.sanity import parse_policies
 
     return parse_policies(items)
 
@@ -771,8 +771,8 @@ def _stage(fn_name: str):
 
 
 def cmd_evaluate(args, settings: Settings) -> int:
-    from health_monitor.scorecards import scorecards
-    from health_monitor.summary import fmt
+    from health_monitor.models.scorecards import scorecards
+    from health_monitor.reports.summary import fmt
 
     runtime = _runtime(settings)
     cards = scorecards(runtime, _host(), domain=args.domain, model=args.model)
@@ -799,7 +799,7 @@ def cmd_evaluate(args, settings: Settings) -> int:
 
 
 def cmd_promote(args, settings: Settings) -> int:
-    from health_monitor.promotion import promote
+    from health_monitor.models.promotion import promote
     from health_monitor.registry import ModelRegistry
 
     if not (settings.mlflow_dir / "mlflow.db").exists():
@@ -820,7 +820,7 @@ def cmd_promote(args, settings: Settings) -> int:
 
 def cmd_explain(args, settings: Settings) -> int:
     from health_monitor.champions import Champions
-    from health_monitor.explain import explain_prediction
+    from health_monitor.models.explain import explain_prediction
 
     keys = {}
     for item in args.key:
@@ -840,7 +840,7 @@ def cmd_explain(args, settings: Settings) -> int:
 
 
 def cmd_findings(args, settings: Settings) -> int:
-    from health_monitor.findings import finding_lines, ranked, read_findings, update_findings
+    from health_monitor.reports.findings import finding_lines, ranked, read_findings, update_findings
 
     runtime, host = _runtime(settings), _host()
     domains = sorted({o.spec.domain for o in host.models.values()})
@@ -872,7 +872,7 @@ def cmd_findings(args, settings: Settings) -> int:
 
 
 def cmd_alerts(args, settings: Settings) -> int:
-    from health_monitor.alerts import load_config, send_alerts
+    from health_monitor.reports.alerts import load_config, send_alerts
 
     config = load_config(args.config or settings.home / "alerts.yaml", args.min_severity)
     result = send_alerts(_runtime(settings), config, dry_run=args.dry_run)
@@ -884,7 +884,7 @@ def cmd_alerts(args, settings: Settings) -> int:
 
 
 def cmd_model_cards(args, settings: Settings) -> int:
-    from health_monitor.cards import write_cards
+    from health_monitor.models.cards import write_cards
 
     runtime = _runtime(settings)
     runtime.registry.configure()
@@ -896,8 +896,8 @@ def cmd_model_cards(args, settings: Settings) -> int:
 def cmd_report(args, settings: Settings) -> int:
     from tqdm.auto import tqdm
 
-    from health_monitor.findings import update_findings
-    from health_monitor.htmlreport import build_report, check_out, write_report
+    from health_monitor.reports.findings import update_findings
+    from health_monitor.reports.html import build_report, check_out, write_report
 
     out = check_out(args.out)  # before any work: a bad --out costs nothing
     runtime, host = _runtime(settings), _host()
@@ -927,7 +927,7 @@ def cmd_report(args, settings: Settings) -> int:
 
 
 def cmd_dashboards(args, settings: Settings) -> int:
-    from health_monitor.lakeview import write_bundle_files
+    from health_monitor.reports.lakeview import write_bundle_files
 
     host = _host()
     if host.problems:  # a plugin that failed to load would lose its dashboard: write nothing
@@ -1085,7 +1085,7 @@ def cmd_models(args, settings: Settings) -> int:
 
 
 def cmd_vacuum(args, settings: Settings) -> int:
-    from health_monitor.housekeeping import vacuum_home
+    from health_monitor.pipelines.housekeeping import vacuum_home
 
     runtime = _runtime(settings)
     report = vacuum_home(

@@ -188,10 +188,10 @@ def build_gold_into(runtime: Runtime, full: bool = False, tables: list[str] | No
 
 def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | None = None) -> dict[str, int]:
     """Load a user's own Gold export; every table is checked before any is written, and the value
-    rules of :mod:`health_monitor.sanity` leave absurd rows out (or refuse the load)."""
-    from health_monitor import sanity
+    rules of :mod:`health_monitor.system.sanity` leave absurd rows out (or refuse the load)."""
     from health_monitor.gold.contract import GOLD_TABLES
     from health_monitor.gold.loader import read_gold_export
+    from health_monitor.system import sanity
 
     tables = read_gold_export(source)  # raises GoldContractError naming table and column; writes nothing
     screened = sanity.screen(tables, runtime.settings.gold, policies=policies)  # SanityError: nothing written
@@ -333,14 +333,14 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     result.details["model_plan"] = model_plan
     result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 
-    from health_monitor.findings import update_findings
+    from health_monitor.reports.findings import update_findings
 
     # What needs attention today, with states kept across runs (`health-monitor alerts` sends
     # the new ones). A storage error here is the run's failure; a rule's error is in the report.
     result.details["findings"] = step("findings", lambda: update_findings(runtime, host))
 
     if settings.retain_days is not None:
-        from health_monitor.housekeeping import vacuum_home
+        from health_monitor.pipelines.housekeeping import vacuum_home
 
         retain = dt.timedelta(days=settings.retain_days)
         result.details["vacuum"] = step("vacuum", lambda: vacuum_home(runtime, retain))

@@ -7,7 +7,7 @@ Endpoints (each a ``POST`` with a JSON object):
   ``/cost-anomaly``, ``/job-failure-risk``, ...), and ``/models/<model>`` for every model;
 - ``GET /health``: status and the champion version of every model;
 - ``GET /openapi.json``: an OpenAPI 3.1 description of all of it;
-- ``GET /report`` (and ``/report/<page>.html``): the HTML report (:mod:`health_monitor.htmlreport`),
+- ``GET /report`` (and ``/report/<page>.html``): the HTML report (:mod:`health_monitor.reports.html`),
   built on first request and reused for a few minutes; only the report's own page names are
   answered, with a Content-Security-Policy that forbids scripts and network loads.
 
@@ -63,7 +63,7 @@ class ScoringService:
     def __init__(self, champions: Champions, report: Any = None):
         self.champions = champions
         if report is None:
-            from health_monitor.htmlreport import ServedReport
+            from health_monitor.reports.html import ServedReport
 
             report = ServedReport(champions.runtime, champions.host)
         self.report = report  # answers GET /report: page name -> HTML or None
@@ -342,7 +342,7 @@ class _Handler(JSONRequestHandler):
                 )
             )
             return
-        from health_monitor.htmlreport import CSP
+        from health_monitor.reports.html import CSP
 
         headers = {
             "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",

@@ -13,7 +13,7 @@ from langchain_core.tools import ToolException
 
 from health_monitor.champions import Champions, plain
 from health_monitor.errors import HealthMonitorError
-from health_monitor.explain import explain_prediction
+from health_monitor.models.explain import explain_prediction
 from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.sdk.specs import Model
 from health_monitor.untrusted import quoted

@@ -14,14 +14,14 @@ import pandas as pd
 from sklearn.base import clone
 
 import health_monitor
-from health_monitor import evaluation, verdicts
 from health_monitor.deadline import checkpoint, current
 from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
-from health_monitor.modeling import ScoringModel
+from health_monitor.models import evaluation, verdicts
+from health_monitor.models.modeling import ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags

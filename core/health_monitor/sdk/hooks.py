@@ -97,7 +97,7 @@ def register_findings(register: Callable[..., None]) -> None:
 
     Call ``register(FindingRule(model=..., when=..., entity=..., entity_kind=..., severity=...,
     reason=..., action=...))`` at most once per model; only the plugin that owns the model may
-    (like labels and explainers). After ``infer``, ``health_monitor.findings.update_findings``
+    (like labels and explainers). After ``infer``, ``health_monitor.reports.findings.update_findings``
     evaluates each rule on its model's latest day of predictions, merges the findings about one
     entity from several models into one, and keeps them with their state in
     ``<catalog>.ml.findings``. A model without a rule makes no findings (its predictions stay

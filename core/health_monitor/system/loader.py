@@ -179,7 +179,7 @@ def load_system_tables_into(
     export lacks, tables of the home that the export does not replace) are issued as
     :class:`SystemExportWarning`. Returns the rows written per full table name.
     """
-    from health_monitor import sanity
+    from health_monitor.system import sanity
 
     export = read_system_export(source_dir, progress)
     for message in export.warnings:

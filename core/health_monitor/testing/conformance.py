@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from health_monitor.modeling import OUTPUT_COLUMNS, ScoringModel
+from health_monitor.models.modeling import OUTPUT_COLUMNS, ScoringModel
 from health_monitor.sdk.specs import Model, ProblemType
 
 STANDARD_COLUMNS = {"model_name", "model_version", "scored_at", "prediction"}

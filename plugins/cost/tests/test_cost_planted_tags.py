@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from health_monitor.modeling import ScoringModel
+from health_monitor.models.modeling import ScoringModel
 from health_monitor.untrusted import learnable_rows
 from health_monitor_cost.models import CHARGEBACK_ATTRIBUTION, TAG_RECOMMENDER
 

@@ -59,9 +59,9 @@ def stage_lines(report: StageReport) -> list[str]:
 
 
 def demo_findings_lines(runtime: Runtime, host: Host, limit: int = 15) -> list[str]:
-    """The demo's summary of what needs attention: :func:`health_monitor.findings.update_findings`
+    """The demo's summary of what needs attention: :func:`health_monitor.reports.findings.update_findings`
     on the predictions just written, the ``limit`` highest-ranked findings."""
-    from health_monitor.findings import finding_lines, update_findings
+    from health_monitor.reports.findings import finding_lines, update_findings
 
     try:
         report = update_findings(runtime, host)

@@ -9,7 +9,7 @@ Two alerts, each evaluated once a day after the daily job (06:00 UTC) has had ti
   opened on that day: too many for a person to read, usually an account-wide change or a model
   that went wrong (its rule, its features).
 
-Both count only while the latest day is recent (:func:`~health_monitor.lakeview.queries.new_findings`).
+Both count only while the latest day is recent (:func:`~health_monitor.reports.lakeview.queries.new_findings`).
 Subscriptions are not set here: who is told is the workspace's choice (docs/databricks.md).
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from health_monitor.config import Schemas
-from health_monitor.findings import FINDINGS_TABLE
-from health_monitor.lakeview import queries
+from health_monitor.reports.findings import FINDINGS_TABLE
+from health_monitor.reports.lakeview import queries
 from health_monitor.sdk.specs import SEVERITIES
 
 SEVERE = SEVERITIES[SEVERITIES.index("high") :]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from health_monitor.host import Host
-from health_monitor.htmlreport.drift import OUTPUT_COLUMN
-from health_monitor.lakeview import queries
-from health_monitor.lakeview.widgets import Dashboard, Field, Page, chart, counter, table
+from health_monitor.reports.html.drift import OUTPUT_COLUMN
+from health_monitor.reports.lakeview import queries
+from health_monitor.reports.lakeview.widgets import Dashboard, Field, Page, chart, counter, table
 
 OVERVIEW = "overview"
 

@@ -4,7 +4,7 @@ Dashboard queries name tables by their last part (``findings``, ``<model>_predic
 bundle sets each dashboard's ``dataset_catalog`` and ``dataset_schema`` to the catalog and the
 ``ml`` schema, so one file serves every target. Alert queries carry the three-part name with
 ``${var.catalog}``, which the bundle substitutes. Every query reads only columns the pipelines
-write (:func:`prediction_columns`, :data:`health_monitor.findings.SCHEMA`); tests/test_lakeview.py
+write (:func:`prediction_columns`, :data:`health_monitor.reports.findings.SCHEMA`); tests/test_lakeview.py
 runs each on local Spark over tables of exactly those columns.
 
 What a model's charts show follows the HTML report: its primary output (probability, forecast or
@@ -15,10 +15,10 @@ budget) and entity columns, the model's own outputs on the latest day.
 from __future__ import annotations
 
 from health_monitor.errors import SchemaError
-from health_monitor.findings import FINDINGS_TABLE
-from health_monitor.htmlreport.drift import OUTPUT_COLUMN
-from health_monitor.lakeview.widgets import column
-from health_monitor.modeling import OUTPUT_COLUMNS
+from health_monitor.models.modeling import OUTPUT_COLUMNS
+from health_monitor.reports.findings import FINDINGS_TABLE
+from health_monitor.reports.html.drift import OUTPUT_COLUMN
+from health_monitor.reports.lakeview.widgets import column
 from health_monitor.sdk.specs import SEVERITIES, FindingRule, Model, ProblemType
 
 WINDOW_DAYS = 90  # days shown, ending on the table's latest day (the HTML report's window)

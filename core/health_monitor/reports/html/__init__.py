@@ -7,7 +7,7 @@ model's findings with their reasons, the series behind them with flagged days an
 intervals), ``models.html`` (each model's metric next to its baseline, when it was trained, and
 drift since training by population stability index).
 
-Plots are inline SVG drawn in Python (:mod:`~health_monitor.htmlreport.svg`): no JavaScript, no
+Plots are inline SVG drawn in Python (:mod:`~health_monitor.reports.html.svg`): no JavaScript, no
 CDN, no network; a Content-Security-Policy in every page forbids loads. The report only reads the
 home: findings are what ``findings``/``run``/``demo`` last stored.
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from health_monitor.errors import ConfigError
 from health_monitor.host import Host
-from health_monitor.htmlreport.collect import ReportData, collect
-from health_monitor.htmlreport.pages import CSP, render
+from health_monitor.reports.html.collect import ReportData, collect
+from health_monitor.reports.html.pages import CSP, render
 from health_monitor.runtime import Runtime
 
 MARKER = ".health-monitor-report"  # in a folder the report wrote: it may be replaced

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from health_monitor.evaluation import HEADLINE
+from health_monitor.models.evaluation import HEADLINE
 from health_monitor.sdk.specs import ProblemType
 
 BEATS = "beats baseline"

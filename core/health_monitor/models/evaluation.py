@@ -1,5 +1,5 @@
 """Honest evaluation: a time-based split and the metrics of each problem type. Whether one set of
-predictions is better than another is decided with error bars, in :mod:`health_monitor.verdicts`."""
+predictions is better than another is decided with error bars, in :mod:`health_monitor.models.verdicts`."""
 
 from __future__ import annotations
 

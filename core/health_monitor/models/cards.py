@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from health_monitor.host import Host
+from health_monitor.models.scorecards import scorecards
 from health_monitor.runtime import Runtime
-from health_monitor.scorecards import scorecards
 from health_monitor.sdk.specs import Model
 
 # Metrics shown first on a card, in this order, when measured.

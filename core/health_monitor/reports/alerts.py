@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from health_monitor.errors import ConfigError
-from health_monitor.findings import OPEN, SEVERITY_RANK, ranked, read_findings
+from health_monitor.reports.findings import OPEN, SEVERITY_RANK, ranked, read_findings
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import SEVERITIES
 from health_monitor.untrusted import clean_text

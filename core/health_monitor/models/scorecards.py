@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from health_monitor.evaluation import HEADLINE
 from health_monitor.host import Host
+from health_monitor.models.evaluation import HEADLINE
+from health_monitor.models.verdicts import NOT_EVALUATED
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.verdicts import NOT_EVALUATED
 
 
 def scorecards(

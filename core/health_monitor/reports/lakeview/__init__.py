@@ -3,11 +3,11 @@
 ``health-monitor dashboards --out resources`` writes, under the bundle's ``resources`` folder:
 
 - ``dashboards/<name>.lvdash.json``: ``overview`` (the findings table) and one per domain
-  (:mod:`~health_monitor.lakeview.dashboards`);
+  (:mod:`~health_monitor.reports.lakeview.dashboards`);
 - ``health_monitor_dashboards.yml``: the ``dashboards:`` resources, each with ``file_path``,
   ``warehouse_id: ${var.warehouse_id}`` and ``dataset_catalog``/``dataset_schema`` pointing the
   queries at ``${var.catalog}.ml``;
-- ``health_monitor_alerts.yml``: the ``alerts:`` resources (:mod:`~health_monitor.lakeview.alerts`).
+- ``health_monitor_alerts.yml``: the ``alerts:`` resources (:mod:`~health_monitor.reports.lakeview.alerts`).
 
 The repository commits what the installed plugins generate; tests/test_lakeview.py checks the
 committed files equal a fresh generation and runs every query on local Spark.
@@ -67,8 +67,8 @@ def dashboard_resources(names: list[str]) -> dict[str, Any]:
 
 def bundle_files(host: Host) -> dict[str, str]:
     """Every generated file, by path relative to the bundle's ``resources`` folder, as text."""
-    from health_monitor.lakeview.alerts import alerts
-    from health_monitor.lakeview.dashboards import dashboards
+    from health_monitor.reports.lakeview.alerts import alerts
+    from health_monitor.reports.lakeview.dashboards import dashboards
 
     boards = dashboards(host)
     files = {
