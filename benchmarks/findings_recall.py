@@ -70,6 +70,17 @@ def main() -> None:
     print(f"findings a day, {start} .. {latest} (merged per entity):")
     print("  " + ", ".join(f"{d:%m-%d} {n}" for d, n in per_day.items()))
     print(f"  median {per_day.median():.0f}, max {per_day.max()}; latest day {per_day.get(latest, 0)}")
+    # New: flagged today and not the day before (what `alerts` announces; an open finding that
+    # is still flagged is not announced again). The first day has no day before: left out.
+    entities = signals.drop_duplicates(["day", "entity_kind", "entity_id"])
+    seen = {day: set(zip(g["entity_kind"], g["entity_id"])) for day, g in entities.groupby("day")}
+    days = sorted(seen)
+    new = pd.Series({d: len(seen[d] - seen[p]) for p, d in zip(days, days[1:])}, dtype="int64")
+    print("new findings a day (not flagged the day before):")
+    print("  " + ", ".join(f"{d:%m-%d} {n}" for d, n in new.items()))
+    print(f"  median {new.median():.0f}, max {new.max()}")
+    by_severity = entities.groupby(["day", "severity"]).size().unstack(fill_value=0).median()
+    print("  findings a day by severity (median): " + ", ".join(f"{s} {n:.0f}" for s, n in by_severity.items()))
     flagged, serious = defaultdict(set), defaultdict(set)  # (kind, id) -> days; medium or higher
     columns = [signals[c] for c in ("entity_kind", "entity_id", "day", "severity")]
     for kind, entity, day, severity in zip(*columns, strict=True):

@@ -3,6 +3,7 @@ and the ``findings`` command. Prediction tables are written by hand (Arrow, no S
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -233,3 +234,32 @@ def test_findings_command_prints_json(runtime, host, monkeypatch, capsys):
     assert cli.main(["findings", "--home", home, "--no-explain"]) == 0
     text = capsys.readouterr().out
     assert "[CRITICAL] user 'u3'" in text and "action: look at what" in text
+
+
+def test_max_per_day_keeps_the_strongest_and_says_how_many_were_flagged(host):
+    spec = host.models["fake_threat"].spec
+    rule = FindingRule(
+        model="fake_threat",
+        when=lambda rows: rows["is_anomaly"] == 1,
+        entity=("entity",),
+        entity_kind="user",
+        severity=lambda rows: np.where(rows["anomaly_score"] > 0.95, "high", "medium"),
+        reason=lambda rows: "unusual " + rows["entity"],
+        action="x",
+        max_per_day=2,
+    )
+    frame = pd.DataFrame(
+        {
+            "entity": ["u1", "u2", "u3", "u4", "u5"],
+            "day": [DAY] * 5,
+            "is_anomaly": [1, 1, 0, 1, 1],
+            "anomaly_score": [0.90, 0.99, 0.999, 0.93, 0.96],
+        }
+    )
+    signals = evaluate_rule(spec, rule, frame)
+    assert list(signals["entity_id"]) == ["u2", "u5"]  # both high, the higher score first; u3 not flagged
+    assert list(signals["reason"]) == [
+        f"unusual {u} (one of the 2 strongest of 4 flagged that day)" for u in ("u2", "u5")
+    ]
+    rule_unlimited = dataclasses.replace(rule, max_per_day=None)
+    assert list(evaluate_rule(spec, rule_unlimited, frame)["reason"])[0] == "unusual u2"

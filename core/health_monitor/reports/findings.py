@@ -202,8 +202,13 @@ def evaluate_rule(spec: Model, rule: FindingRule, rows: pd.DataFrame) -> pd.Data
     )
     signals["rank"] = signals["severity"].map(SEVERITY_RANK)
     signals = signals.sort_values(["rank", "score"], ascending=False, kind="stable").drop(columns="rank")
-    if rule.max_per_day is not None:
-        signals = signals.head(rule.max_per_day)
+    if rule.max_per_day is not None and len(signals) > rule.max_per_day:
+        # A person reads the strongest few; the reason says how many more the model flagged.
+        flagged_count = len(signals)
+        signals = signals.head(rule.max_per_day).copy()
+        signals["reason"] = signals["reason"] + (
+            f" (one of the {rule.max_per_day} strongest of {flagged_count} flagged that day)"
+        )
     # Several rows about one entity (a job's failed runs): its strongest signal speaks for it.
     signals = signals.drop_duplicates(["entity_kind", "entity_id"])
     return signals.reset_index(drop=True)

@@ -441,8 +441,10 @@ class FindingRule:
       renamed output is a clear error rather than a KeyError.
     - ``judged``: a column that must be non-null for a row to be judged: the latest day is then
       the latest day that has such rows (a deviation known only once the day is observed).
-    - ``max_per_day``: keep only this many of the day's flagged rows, by score (statement-level
-      models flag hundreds of rows a day).
+    - ``max_per_day``: keep only this many of the day's flagged rows, by severity then score, for
+      models that flag more than a person reads (statement-level models flag hundreds of rows a
+      day; a job-risk classifier tuned for F1 flags a tenth of the jobs). The reason of each kept
+      row says how many were flagged; the prediction table keeps them all.
     - ``references``: numeric prediction columns the HTML report draws as dashed lines beside
       the model's output, on the same axis: what the output is judged against (a budget, a
       commitment). Checked against the table like ``columns``.

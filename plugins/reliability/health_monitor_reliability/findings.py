@@ -2,13 +2,19 @@
 forecast the day after each job's last run, so their findings are about tomorrow.
 
 ``job_duration_forecaster`` has no rule: a duration forecast crosses nothing in its own outputs;
-a run over its SLA is ``sla_breach_predictor``'s finding."""
+a run over its SLA is ``sla_breach_predictor``'s finding.
+
+The failure and health models are tuned for F1 on job-days, so they flag about a tenth of the
+jobs every day; their findings are the day's ``JOBS_A_DAY`` riskiest jobs (the prediction tables
+keep every flagged job for dashboards and tools)."""
 
 from __future__ import annotations
 
 from health_monitor.sdk import FindingRule
 from health_monitor.sdk.findingkit import choose, number, numeric, text
 from health_monitor_reliability.models import INVESTIGATE_PROBABILITY
+
+JOBS_A_DAY = 10  # what a person reads of one model's job risks in a day
 
 
 def _flagged(rows):
@@ -29,6 +35,7 @@ FAILURE = FindingRule(
         + ", over the model's tuned threshold)"
     ),
     action="look at the job's recent failed runs and their errors; fix the cause before its next run",
+    max_per_day=JOBS_A_DAY,
     columns=("prediction", "probability", "run_date"),
 )
 
@@ -89,6 +96,7 @@ HEALTH = FindingRule(
         + "): an incident in the next 7 days is likely"
     ),
     action="review the job's weakest component score: its failures, unstable durations or SLA misses",
+    max_per_day=JOBS_A_DAY,
     columns=(
         "health_status",
         "health_score",
