@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections import defaultdict
+from itertools import pairwise
 
 import pandas as pd
 
@@ -73,14 +74,18 @@ def main() -> None:
     # New: flagged today and not the day before (what `alerts` announces; an open finding that
     # is still flagged is not announced again). The first day has no day before: left out.
     entities = signals.drop_duplicates(["day", "entity_kind", "entity_id"])
-    seen = {day: set(zip(g["entity_kind"], g["entity_id"])) for day, g in entities.groupby("day")}
+    seen = {
+        day: set(zip(g["entity_kind"], g["entity_id"], strict=True)) for day, g in entities.groupby("day")
+    }
     days = sorted(seen)
-    new = pd.Series({d: len(seen[d] - seen[p]) for p, d in zip(days, days[1:])}, dtype="int64")
+    new = pd.Series({d: len(seen[d] - seen[p]) for p, d in pairwise(days)}, dtype="int64")
     print("new findings a day (not flagged the day before):")
     print("  " + ", ".join(f"{d:%m-%d} {n}" for d, n in new.items()))
     print(f"  median {new.median():.0f}, max {new.max()}")
     by_severity = entities.groupby(["day", "severity"]).size().unstack(fill_value=0).median()
-    print("  findings a day by severity (median): " + ", ".join(f"{s} {n:.0f}" for s, n in by_severity.items()))
+    print(
+        "  findings a day by severity (median): " + ", ".join(f"{s} {n:.0f}" for s, n in by_severity.items())
+    )
     flagged, serious = defaultdict(set), defaultdict(set)  # (kind, id) -> days; medium or higher
     columns = [signals[c] for c in ("entity_kind", "entity_id", "day", "severity")]
     for kind, entity, day, severity in zip(*columns, strict=True):

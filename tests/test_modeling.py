@@ -124,3 +124,18 @@ def test_model_spec_input_names_leave_out_context():
     spec = _spec(context=("budget",), outputs=(("over_budget", "int"),), enrich=overspend)
     assert spec.feature_names == ("a", "b", "budget")
     assert spec.input_names == ("a", "b")
+
+
+def test_entity_coverage_counts_the_test_rows_of_entities_training_never_saw():
+    train = pd.DataFrame({"job_id": ["a"] * 8 + ["b"] * 2, "day": range(10)})
+    test = pd.DataFrame({"job_id": ["a", "a", "b", "c", "c", "c"], "day": range(10, 16)})
+    coverage, seen = evaluation.entity_coverage(train, test, ["job_id"])
+    assert list(seen) == [True, True, True, False, False, False]
+    assert (coverage.entities, coverage.unseen_entities) == (3, 1)
+    assert (coverage.rows, coverage.unseen_rows, coverage.short_rows) == (6, 3, 1)  # b has 2 rows < 7
+    assert coverage.metrics()["test_rows_unseen_share"] == 0.5
+    assert "50% of the test rows are about entities with no training row (1 of 3)" in coverage.warning()
+    # Every test entity known: no warning; an account-level model (no entity column): no coverage.
+    known, _ = evaluation.entity_coverage(train, test[test.job_id != "c"], ["job_id"])
+    assert known.warning() is None and known.seen == 1.0
+    assert evaluation.entity_coverage(train, test, []) is None

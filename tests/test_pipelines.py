@@ -53,6 +53,9 @@ def test_features_train_infer_write_the_standard_tables(fake_home, make_host):
         and details["fake_anomaly"]["alias"] == "champion"
     )
     assert fake_home.lakehouse.describe(s.predictions("fake_failure")).primary_keys == ["entity", "day"]
+    # Every fake entity has days on both sides of the one calendar cutoff: none is a cold start.
+    coverage = details["fake_failure"]["coverage"]
+    assert coverage["test_entities"] >= 1 and coverage["test_rows_unseen_share"] == 0.0, coverage
 
 
 def test_a_model_raising_in_training_is_reported_and_the_others_finish(fake_home, make_host):

@@ -45,6 +45,76 @@ def time_split(frame: pd.DataFrame, time_column: str, test_fraction: float) -> S
     return Split(frame[~is_test].reset_index(drop=True), frame[is_test].reset_index(drop=True), cutoff)
 
 
+SHORT_HISTORY = 7  # an entity with fewer training rows than this has a short history
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the test split is about entities the training rows know.
+
+    The split is one calendar cutoff for the whole account: every entity's test rows come after
+    every training row of any entity, so nothing of the test period (an account-wide outage, a
+    price change) leaks into training through another entity. The price is that an entity which
+    appeared late (a new job, a new user) has all or most of its rows in the test split: the
+    metric then mixes forecasting known entities with cold starts. This says how much.
+    """
+
+    entities: int  # entities with a test row
+    unseen_entities: int  # of those, with no training row
+    rows: int
+    unseen_rows: int  # test rows of unseen entities
+    short_rows: int  # test rows of entities with 1 to SHORT_HISTORY - 1 training rows
+
+    @property
+    def seen(self) -> float:
+        """The share of test rows whose entity has at least one training row."""
+        return 1.0 - self.unseen_rows / self.rows if self.rows else 1.0
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "test_entities": float(self.entities),
+            "test_entities_unseen": float(self.unseen_entities),
+            "test_rows_unseen_share": self.unseen_rows / self.rows if self.rows else 0.0,
+            "test_rows_short_history_share": self.short_rows / self.rows if self.rows else 0.0,
+        }
+
+    def warning(self) -> str | None:
+        if self.rows and self.unseen_rows / self.rows > 0.2:
+            return (
+                f"{self.unseen_rows / self.rows:.0%} of the test rows are about entities with no "
+                f"training row ({self.unseen_entities} of {self.entities}): the test metric is "
+                "largely a cold-start metric; see test_*_seen_entities for the others"
+            )
+        return None
+
+
+def _entity_key(frame: pd.DataFrame, entity: list[str]) -> pd.Series:
+    return frame[entity].astype(str).agg("\x1f".join, axis=1)
+
+
+def entity_coverage(
+    train: pd.DataFrame, test: pd.DataFrame, entity: list[str]
+) -> tuple[Coverage, np.ndarray] | None:
+    """The :class:`Coverage` of ``test`` by ``train`` over the ``entity`` columns, and a boolean
+    per test row: its entity has a training row. None for a model without entity columns (one
+    row per day for the whole account)."""
+    if not entity:
+        return None
+    history = _entity_key(train, entity).value_counts() if len(train) else pd.Series(dtype="int64")
+    test_keys = _entity_key(test, entity) if len(test) else pd.Series(dtype="object")
+    counts = test_keys.map(history).fillna(0).to_numpy()
+    seen = counts > 0
+    distinct = pd.Series(test_keys.unique())
+    coverage = Coverage(
+        entities=len(distinct),
+        unseen_entities=int((~distinct.isin(history.index)).sum()),
+        rows=len(test),
+        unseen_rows=int((~seen).sum()),
+        short_rows=int(((counts > 0) & (counts < SHORT_HISTORY)).sum()),
+    )
+    return coverage, seen
+
+
 def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame) -> dict[str, float]:
     """Metrics of one set of predictions (the standard output columns) against the truth."""
     if problem_type is ProblemType.MULTICLASS:

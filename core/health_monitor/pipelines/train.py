@@ -180,9 +180,21 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     )
     # The baseline sees every looked-up column: its rule may read a context feature.
     baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_fit, times=times)
-    test = Evaluated(spec, X_test, y_test, split.test[spec.time_column])
+    covered = evaluation.entity_coverage(train, split.test, [k for k in spec.keys if k != spec.time_column])
+    seen = None if covered is None else covered[1]
+    test = Evaluated(spec, X_test, y_test, split.test[spec.time_column], seen=seen)
     predicted, baseline_predicted = test.predict(model), test.predict(baseline)
     metrics, baseline_metrics = test.score(predicted), test.score(baseline_predicted)
+    coverage = {} if covered is None else covered[0].metrics()
+    if covered is not None and covered[0].unseen_rows and test.y is not None:
+        # The same metrics on the rows of entities training knew: the metric without cold starts.
+        for prefix, frame in (("test", predicted), ("baseline", baseline_predicted)):
+            coverage |= {
+                f"{prefix}_{k}_seen_entities": v for k, v in test.score(frame, seen_only=True).items()
+            }
+    cold_start = None if covered is None else covered[0].warning()
+    if cold_start:
+        warnings = [*warnings, cold_start]
     comparison = test.compare(predicted, baseline_predicted)
     verdict = verdicts.verdict(comparison)
     headline, _ = evaluation.HEADLINE[spec.problem_type]
@@ -220,6 +232,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(_interval_metrics(comparison, "test", "baseline", "difference"))
+        mlflow.log_metrics({k: v for k, v in coverage.items() if np.isfinite(v)})
         info = runtime.feature_store.log_model(
             model=model,
             artifact_path="model",
@@ -252,6 +265,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "train_rows": len(train),
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
+        "coverage": coverage,
         **({"warnings": warnings} if warnings else {}),
     }
 
@@ -266,18 +280,36 @@ def _close_when_stopped(registry, run_id: str) -> None:
 class Evaluated:
     """The labelled test rows of one model, on which every candidate is predicted and compared."""
 
-    def __init__(self, spec: Model, X: pd.DataFrame, y: pd.Series | None, times: pd.Series):
+    def __init__(
+        self,
+        spec: Model,
+        X: pd.DataFrame,
+        y: pd.Series | None,
+        times: pd.Series,
+        seen: np.ndarray | None = None,
+    ):
+        """``seen``: per row of ``X``, whether its entity has a training row
+        (:func:`evaluation.entity_coverage`); None when the model has no entity columns."""
         self.spec = spec
         known = None if y is None or y.isna().all() else y.notna().to_numpy()
         self.X = X if known is None else X[known]
         self.y = None if known is None else y[known]
         self.times = times if known is None else times[known]
+        self.seen = None if seen is None else (seen if known is None else seen[known])
 
     def predict(self, fitted: ScoringModel) -> pd.DataFrame:
         return fitted.predict(self.X)
 
-    def score(self, predicted: pd.DataFrame) -> dict[str, float]:
-        return {} if self.y is None else evaluation.score(self.spec.problem_type, self.y, predicted)
+    def score(self, predicted: pd.DataFrame, seen_only: bool = False) -> dict[str, float]:
+        """Metrics of ``predicted`` (rows of ``X``); with ``seen_only``, on the rows whose entity
+        has a training row only ({} when there are none)."""
+        if self.y is None:
+            return {}
+        if not seen_only or self.seen is None:
+            return evaluation.score(self.spec.problem_type, self.y, predicted)
+        if not self.seen.any():
+            return {}
+        return evaluation.score(self.spec.problem_type, self.y[self.seen], predicted[self.seen])
 
     def compare(self, candidate: pd.DataFrame, reference: pd.DataFrame) -> verdicts.Comparison | None:
         """Paired bootstrap of ``candidate`` against ``reference``; None without labels."""
