@@ -489,7 +489,7 @@ _DISK_TEXTS = {
 }
 
 
-def _disk_problem(exc: BaseException) -> str | None:
+def _disk_problem(exc: BaseException | None) -> str | None:
     """One line for a full disk, a read-only home or a permission problem, wherever it surfaced
     (Python's OSError, or deep in a Spark/Java stack trace); None for anything else."""
     seen: set[int] = set()
@@ -911,7 +911,11 @@ def cmd_report(args, settings: Settings) -> int:
         print(f"warning: the finding rule of {model} failed: {error}", file=sys.stderr)
     selected = host.select_models(args.domain)
     with tqdm(total=len(selected), desc="report", unit="model", disable=None, leave=False) as bar:
-        report = build_report(runtime, host, domain=args.domain, progress=lambda model: bar.update())
+
+        def tick(model: str) -> None:
+            bar.update()
+
+        report = build_report(runtime, host, domain=args.domain, progress=tick)
     written = write_report(report, out)
     sizes = report.bytes
     for path in written:

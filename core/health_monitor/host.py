@@ -82,7 +82,7 @@ class Host:
     def owned_by(self, plugin: str) -> dict[str, list[str]]:
         """Every name ``plugin`` owns, by kind (feature_tables, models, labels, explainers, tools,
         findings: the models it declares finding rules for)."""
-        kinds = {
+        kinds: dict[str, dict[str, Owned[Any]]] = {
             "feature_tables": self.feature_tables,
             "models": self.models,
             "labels": self.labels,
@@ -304,15 +304,17 @@ def _check_references(host: Host) -> None:
                     )
                 )
                 break
-    for model, owned in list(host.labels.items()):
+    for model, owned_labels in list(host.labels.items()):
         if model not in host.models:
             del host.labels[model]
             host.problems.append(
-                PluginProblem(owned.plugin, "register_labels", f"labels for unknown model {model}")
+                PluginProblem(owned_labels.plugin, "register_labels", f"labels for unknown model {model}")
             )
-    for model, owned in list(host.findings.items()):
+    for model, owned_rule in list(host.findings.items()):
         if model not in host.models:
             del host.findings[model]
             host.problems.append(
-                PluginProblem(owned.plugin, "register_findings", f"finding rule for unknown model {model}")
+                PluginProblem(
+                    owned_rule.plugin, "register_findings", f"finding rule for unknown model {model}"
+                )
             )

@@ -837,7 +837,7 @@ def _parse_json_maps(where: str, arr: pa.ChunkedArray) -> pa.ChunkedArray:
     """CSV exports hold maps as JSON objects, e.g. {"team": "data"}."""
     import json
 
-    out = []
+    out: list[list[tuple[str, str | None]] | None] = []
     for value in arr.to_pylist():
         if value is None or value == "":
             out.append(None if value is None else [])

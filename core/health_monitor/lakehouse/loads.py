@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from health_monitor.errors import UnfinishedLoadError
 
@@ -161,7 +161,8 @@ class JournaledLoads:
 
     def load(self, command: str, tables: list[str], *, finish: str, undo: str):
         """A context manager: the writes of ``tables`` inside it finish together or are undone."""
-        return journaled_load(self, self._journal(), command, tables, finish=finish, undo=undo)
+        lakehouse = cast("Lakehouse", self)  # the mixin is only used by lakehouse adapters
+        return journaled_load(lakehouse, self._journal(), command, tables, finish=finish, undo=undo)
 
     def unfinished_load(self):
         """The :class:`LoadRecord` of a load that has not ended."""

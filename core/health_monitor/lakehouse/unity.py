@@ -21,7 +21,7 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
@@ -40,6 +40,14 @@ LOAD_JOURNAL = "load_journal"  # in the ops schema: the unfinished load, if any
 
 def quoted(name: str) -> str:
     return ".".join(f"`{part}`" for part in name.split("."))
+
+
+class TableNames(Protocol):
+    """How the adapter names tables: Unity Catalog's three parts, or one local database."""
+
+    def __call__(self, name: str) -> str: ...
+
+    def list(self, spark: Any, catalog: str | None, schema: str | None) -> list[str]: ...
 
 
 class UnityNames:
@@ -85,7 +93,7 @@ class UnityLakehouse(JournaledLoads):
         self,
         spark_provider: Callable[[], Any],
         *,
-        names: Callable[[str], str] | None = None,
+        names: TableNames | None = None,
         table_format: str = "delta",
         ops_schema: str = "health_monitor.ops",
     ):

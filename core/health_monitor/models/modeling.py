@@ -251,7 +251,7 @@ class ScoringModel:
             order = np.argsort(-np.abs(weights[i]), kind="stable")[:top_k]
             result.append(
                 [
-                    Contribution(self.input_columns[j], float(matrix.iat[i, j]), float(weights[i, j]))
+                    Contribution(self.input_columns[j], float(values[i, j]), float(weights[i, j]))
                     for j in order
                 ]
             )

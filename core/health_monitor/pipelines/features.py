@@ -46,7 +46,8 @@ def run_features(
         cancel_jobs_with_item()
         name = runtime.settings.feature_table(table.name)
         since = (plan or {}).get(table.name)
-        if since is not None and (table.timestamp_key is None or not runtime.lakehouse.exists(name)):
+        day_column = table.timestamp_key
+        if day_column is None or not runtime.lakehouse.exists(name):
             since = None  # no days to replace: the whole table
         cutoff = (
             since - dt.timedelta(days=table.lookback_days)
@@ -55,11 +56,11 @@ def run_features(
         )
         tables = refresh.RecordingTables(runtime, cutoff=cutoff)
         df = table.compute(tables)
-        if since is not None:
-            df = df.filter(F.to_date(F.col(table.timestamp_key)) >= F.lit(since))
+        if since is not None and day_column is not None:
+            df = df.filter(F.to_date(F.col(day_column)) >= F.lit(since))
         df = df.persist()  # checked for key violations, then written
         try:
-            if since is None:
+            if since is None or day_column is None:
                 info = write_whole(runtime, name, table, df)
                 new_rows = info.rows
             else:
@@ -68,7 +69,7 @@ def run_features(
                 info = runtime.lakehouse.replace_where(
                     name,
                     df,
-                    column=table.timestamp_key,
+                    column=day_column,
                     since=since,
                     primary_keys=list(table.primary_keys),
                     description=table.description,

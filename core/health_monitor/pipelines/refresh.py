@@ -132,10 +132,10 @@ def changed_since(
         if source not in recorded:
             return FULL
     if undated:
-        day = latest_day()
-        if day is None:
+        latest = latest_day()
+        if latest is None:
             return FULL
-        since = day if since is None else min(since, day)
+        since = latest if since is None else min(since, latest)
     return since
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -88,7 +89,7 @@ def run_items(
         start = time.perf_counter()
         try:
             label = f"{stage} of {item} ({owned.plugin})"
-            details = run_with_limit(lambda spec=owned.spec: work(spec), time_limit, label) or {}
+            details = run_with_limit(functools.partial(work, owned.spec), time_limit, label) or {}
         except SkipItem as exc:
             # Not a failure: the account lacks what this item reads (a missing system table), or
             # the champion gate held the model's versions back.

@@ -106,7 +106,7 @@ def _training_frame(runtime: Runtime, host: Host, spec: Model):
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     owned = host.labels.get(spec.name)
     labels = owned.spec.compute(runtime.tables) if owned else None
-    if labels is None:
+    if owned is None or labels is None:
         if supervised:
             raise SchemaError(
                 f"model {spec.name} is {spec.problem_type.value} but has no labels; register_labels must give them"
@@ -161,7 +161,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     y_train = train[label] if label else None
     y_test = split.test[label] if label else None
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
-    if supervised and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
+    if y_train is not None and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
         raise SchemaError(
             f"model {spec.name}: the training rows have one class only ({y_train.unique().tolist()})"
         )
@@ -291,11 +291,11 @@ class Evaluated:
         """``seen``: per row of ``X``, whether its entity has a training row
         (:func:`evaluation.entity_coverage`); None when the model has no entity columns."""
         self.spec = spec
-        known = None if y is None or y.isna().all() else y.notna().to_numpy()
-        self.X = X if known is None else X[known]
-        self.y = None if known is None else y[known]
-        self.times = times if known is None else times[known]
-        self.seen = None if seen is None else (seen if known is None else seen[known])
+        self.X, self.y, self.times, self.seen = X, None, times, seen
+        if y is not None and not y.isna().all():  # else: not evaluated
+            known = y.notna().to_numpy()
+            self.X, self.y, self.times = X[known], y[known], times[known]
+            self.seen = None if seen is None else seen[known]
 
     def predict(self, fitted: ScoringModel) -> pd.DataFrame:
         return fitted.predict(self.X)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -393,7 +393,7 @@ def reconcile(stored: pd.DataFrame, today: pd.DataFrame, as_of: dt.date) -> tupl
         )
         if s == OPEN
     }
-    rows = stored.to_dict("records")
+    rows = cast(list[dict[str, Any]], stored.to_dict("records"))
     by_id = {r["finding_id"]: i for i, r in enumerate(rows)}
     opened, resolved, flagged = [], [], set()
     for f in today.to_dict("records"):
@@ -401,11 +401,11 @@ def reconcile(stored: pd.DataFrame, today: pd.DataFrame, as_of: dt.date) -> tupl
         flagged.add(key)
         fields = {c: f[c] for c in ("severity", "score", "domains", "models", "reason", "action", "signals")}
         if key in open_by_entity:
-            row = rows[open_by_entity[key]]
-            row.update(fields, last_seen=max(row["last_seen"], f["last_day"]))
+            kept = rows[open_by_entity[key]]
+            kept.update(fields, last_seen=max(kept["last_seen"], f["last_day"]))
             continue
         fid = finding_id(key[0], key[1], f["first_day"])
-        row = {
+        row: dict[str, Any] = {
             "finding_id": fid,
             "entity_kind": key[0],
             "entity_id": key[1],
@@ -509,7 +509,8 @@ def ranked(
         kind="stable",
     )
     out: list[dict[str, Any]] = []
-    for r in chosen.drop(columns="rank").to_dict("records"):
+    records = cast(list[dict[str, Any]], chosen.drop(columns="rank").to_dict("records"))
+    for r in records:
         r["signals"] = json.loads(r["signals"]) if r["signals"] else []
         for column in ("first_seen", "last_seen", "resolved_on"):
             r[column] = r[column].isoformat() if r[column] is not None else None

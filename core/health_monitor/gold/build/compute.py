@@ -19,6 +19,8 @@ _LEGACY_MODES = {
 
 
 def _since(ctx: BuildContext) -> dt.datetime:
+    if ctx.since is None:
+        raise ValueError("an incremental Gold step needs the day it recomputes from (BuildContext.since)")
     return dt.datetime.combine(ctx.since, dt.time(), tzinfo=dt.timezone.utc)
 
 
@@ -38,9 +40,11 @@ def _tags_or_empty(column: str) -> Column:
 def _security_mode(column: str) -> Column:
     from pyspark.sql import functions as F
 
-    mode, out = F.col(column), None
-    for legacy, current in _LEGACY_MODES.items():
-        out = (F.when if out is None else out.when)(mode == legacy, F.lit(current))
+    mode = F.col(column)
+    (first, renamed), *rest = _LEGACY_MODES.items()
+    out = F.when(mode == first, F.lit(renamed))
+    for legacy, current in rest:
+        out = out.when(mode == legacy, F.lit(current))
     return out.otherwise(mode).alias(column)
 
 

@@ -134,7 +134,8 @@ def _run_step(
         and previous["built_through"] is not None
         and _has_contract_columns(lakehouse, gold_name, step.table)
     ):
-        since = previous["built_through"] - dt.timedelta(days=step.late_days)
+        built_through: dt.date = previous["built_through"]
+        since = built_through - dt.timedelta(days=step.late_days)
 
     def read_system(name: str) -> DataFrame:
         if name not in step.sources:
@@ -186,7 +187,7 @@ def _run_step(
                 )
             except SchemaError as exc:  # e.g. the step returned rows before `since`: a step bug
                 raise GoldContractError(f"{step.table}: incremental build: {exc}") from exc
-            through = max(d for d in (through, previous["built_through"]) if d is not None)
+            through = max(d for d in (through, built_through) if d is not None)
             rows = info.rows
     finally:
         built.unpersist()
@@ -218,8 +219,8 @@ def _check_keys_across(step: GoldStep, stored: DataFrame, built: DataFrame, sinc
     from pyspark.sql import functions as F
 
     keys = list(GOLD_TABLES[step.table].primary_key)
-    if step.grain in keys:
-        return
+    if step.grain is None or step.grain in keys:
+        return  # (a step without a grain is never built incrementally)
     kept = stored.filter(F.to_date(F.col(step.grain)) < F.lit(since)).select(*keys)
     clash = built.select(*keys).join(kept, on=keys, how="left_semi").limit(5).collect()
     if clash:

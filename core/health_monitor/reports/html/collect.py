@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,7 @@ def model_section(
         per_day = entity[flags].groupby(rows.loc[flags, "_day"]).nunique()
         if rule is not None and rule.max_per_day is not None:
             per_day = per_day.clip(upper=rule.max_per_day)
-        section.flagged = {d: int(n) for d, n in per_day.items()}
+        section.flagged = {cast(dt.date, d): int(n) for d, n in per_day.items()}
         # The entity to plot: the top open finding's (stored ids are cleaned: match them cleaned),
         # else the entity flagged most often in the window, else the one with the most rows.
         cleaned = entity.map(clean_text)
