@@ -160,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--days", type=_positive_int, default=None, help="days of history (default: the scale's)"
         )
         p.add_argument("--end-date", type=_date, default=None, help="last simulated day, YYYY-MM-DD")
+        p.add_argument(
+            "--incidents",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="N times each incident type's base count (default: the scale's; small 1, medium 4): "
+            "an incident-rich account to measure detectors per incident type",
+        )
 
     p = add(
         "demo",
@@ -564,7 +572,15 @@ def cmd_demo(args, settings: Settings) -> int:
 
     runtime, host = _runtime(settings, create=True), _host()
     print(f"health-monitor {__version__} demo: home {settings.home}")
-    result = run_demo(runtime, host, scale=args.scale, seed=args.seed, days=args.days, end_date=args.end_date)
+    result = run_demo(
+        runtime,
+        host,
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        end_date=args.end_date,
+        incidents=args.incidents,
+    )
     if "simulated" in result.details:
         system = {
             k: v
@@ -658,7 +674,7 @@ def cmd_simulate(args, settings: Settings) -> int:
     finishing = unfinished is not None and unfinished.command == "simulate"  # re-run to finish it
     if (runtime.has_system_tables() or runtime.has_gold()) and not (args.force or finishing):
         raise ConfigError(f"{settings.home} already has an account; pass --force to replace it")
-    rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date)
+    rows = simulate_into(runtime, args.scale, args.seed, args.days, args.end_date, args.incidents)
     for name, n in rows.items():
         print(f"{name:<70} {n:>12,} rows")
     print(f"account file: {settings.account_inputs_path}\nnext: health-monitor gold")

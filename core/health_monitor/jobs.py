@@ -62,7 +62,12 @@ SNAPSHOT_HISTORY = (
 
 
 def simulate_into(
-    runtime: Runtime, scale: str, seed: int, days: int | None, end_date: dt.date | None
+    runtime: Runtime,
+    scale: str,
+    seed: int,
+    days: int | None,
+    end_date: dt.date | None,
+    incidents: int | None = None,
 ) -> dict[str, int]:
     """Generate a simulated account and write what a real one would have into the home: its
     system tables (``system.*``), the account file of commitments and job SLAs, the past daily
@@ -71,7 +76,7 @@ def simulate_into(
     from health_monitor.simulate import SimulationConfig, simulate_account
     from health_monitor.simulate.system import account_inputs, simulate_system_tables
 
-    kwargs: dict[str, Any] = {"scale": scale, "seed": seed, "days": days}
+    kwargs: dict[str, Any] = {"scale": scale, "seed": seed, "days": days, "incidents": incidents}
     if end_date is not None:
         kwargs["end_date"] = end_date
     try:
@@ -90,6 +95,7 @@ def simulate_into(
     names += [settings.ground_truth(n) for n in sorted(account.ground_truth)] + [settings.ops(STATE_TABLE)]
     args = ["--scale", config.scale, "--seed", str(config.seed), "--days", str(config.n_days)]
     args += ["--end-date", config.end_date.isoformat()]
+    args += ["--incidents", str(config.incidents)] if config.incidents is not None else []
     with runtime.load("simulate", names, *args):
         account_inputs(account.gold).write(settings.account_inputs_path)
         rows = write_tables(runtime, system, settings.system, "write system tables")
@@ -111,6 +117,7 @@ def _write_simulation(settings, config) -> None:
         "seed": config.seed,
         "days": config.n_days,
         "end_date": config.end_date.isoformat(),
+        **({"incidents": config.incidents} if config.incidents is not None else {}),
     }
     path = settings.home / SIMULATION_FILE
     tmp = path.with_name(f".{path.name}.tmp")
@@ -141,6 +148,7 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
         seed=doc["seed"],
         days=doc["days"] + days,
         end_date=old_end + dt.timedelta(days=days),
+        incidents=doc.get("incidents"),
     )
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
         account = simulate_account(config, progress=_progress(bar))
@@ -237,13 +245,14 @@ def run_demo(
     seed: int = 7,
     days: int | None = None,
     end_date: dt.date | None = None,
+    incidents: int | None = None,
 ) -> JobResult:
     """The main job. A home with neither system tables nor Gold gets a simulated account; system
     tables are then built into Gold (incrementally: only what changed); then the pipelines."""
     result = JobResult()
     if not runtime.has_system_tables() and not runtime.has_gold():
         start = time.perf_counter()
-        result.details["simulated"] = simulate_into(runtime, scale, seed, days, end_date)
+        result.details["simulated"] = simulate_into(runtime, scale, seed, days, end_date, incidents)
         result.timings["simulate"] = time.perf_counter() - start
     if runtime.has_system_tables():
         start = time.perf_counter()

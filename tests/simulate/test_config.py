@@ -22,6 +22,9 @@ def test_defaults_do_not_depend_on_today():
         ({"seed": 1.5}, "seed"),
         ({"seed": True}, "seed"),
         ({"end_date": dt.datetime(2025, 1, 1)}, "end_date"),
+        ({"incidents": 0}, "incidents"),
+        ({"incidents": 51}, "incidents"),
+        ({"incidents": True}, "incidents"),
     ],
 )
 def test_bad_config_names_the_argument(kwargs, needle):

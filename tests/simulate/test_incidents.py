@@ -225,3 +225,26 @@ def test_quality_incidents_show_in_snapshots_and_monitoring(db):
             where table_full_name = '{table}' and event_time >= '{start}' and event_time < '{end}'""",
         )[0]
         assert bad[0] >= bad[1] - 1
+
+
+def test_an_incident_rich_account_has_more_incidents_of_every_type_each_on_its_own_entity(tiny_config):
+    """``incidents=N`` multiplies each type's count (up to the entities eligible for it), for
+    measuring detectors per incident type; the default account is unchanged."""
+    import collections
+    import dataclasses
+
+    from health_monitor.simulate import simulate_account
+
+    def counts(config):
+        truth = simulate_account(config).ground_truth["incidents"]
+        types = truth.column("incident_type").to_pylist()
+        pairs = list(zip(types, truth.column("entity_id").to_pylist(), strict=True))
+        return collections.Counter(types), pairs
+
+    base, _ = counts(tiny_config)
+    rich, pairs = counts(dataclasses.replace(tiny_config, incidents=6))
+    assert set(rich) == set(INCIDENT_TYPES)
+    assert all(rich[t] >= base[t] for t in INCIDENT_TYPES), (base, rich)
+    assert sum(rich.values()) >= 3 * sum(base.values()), (base, rich)
+    assert len(set(pairs)) == len(pairs)  # no entity has two incidents of one type
+    assert counts(dataclasses.replace(tiny_config, incidents=None))[0] == base

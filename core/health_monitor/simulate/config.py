@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # A fixed default so that a seed alone reproduces an account, whatever day it is generated on.
 DEFAULT_END_DATE = dt.date(2025, 6, 30)
 MIN_DAYS = 14
+MAX_INCIDENTS = 50  # x the base count: 50 to 100 incidents of a type, if it has the entities
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class SimulationConfig:
     seed: int = 7
     days: int | None = None
     end_date: dt.date = field(default=DEFAULT_END_DATE)
+    # How many incidents of each type, as a multiple of the type's base count (None: the scale's
+    # own). An incident-rich account measures detectors per incident type; every incident still
+    # gets an entity of its own, so a type runs out of eligible entities before its count.
+    incidents: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.scale, str) or self.scale not in SCALES:
@@ -114,12 +119,24 @@ class SimulationConfig:
             raise ValueError(
                 f"days: must be None (the scale's default) or an int >= {MIN_DAYS}, got {self.days!r}"
             )
+        if self.incidents is not None and (
+            isinstance(self.incidents, bool)
+            or not isinstance(self.incidents, int)
+            or not 1 <= self.incidents <= MAX_INCIDENTS
+        ):
+            raise ValueError(
+                f"incidents: must be None (the scale's multiplier) or an int from 1 to {MAX_INCIDENTS}, "
+                f"got {self.incidents!r}"
+            )
         if isinstance(self.end_date, dt.datetime) or not isinstance(self.end_date, dt.date):
             raise ValueError(f"end_date: must be a datetime.date, got {type(self.end_date).__name__}")
 
     @property
     def spec(self) -> ScaleSpec:
-        return SCALES[self.scale]
+        spec = SCALES[self.scale]
+        if self.incidents is None:
+            return spec
+        return replace(spec, incident_multiplier=self.incidents)
 
     @property
     def n_days(self) -> int:
