@@ -7,6 +7,7 @@ which, with its plugin), 2 on bad arguments or configuration.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import errno
 import json
@@ -417,6 +418,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="also delete model versions that no alias (champion, challenger) points to, and their artifacts",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+    p = add(
+        "labels",
+        "The account's known incidents, for evaluating its detectors: import a file of them, or list the "
+        "incident types the installed models read.",
+    )
+    labels = p.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
+    q = labels.add_parser(
+        "import",
+        help="check FILE (CSV or YAML of incidents: type, entity, start, end, ...) and merge it by id "
+        "into <catalog>.ground_truth.incidents; the next `train` evaluates the detectors against it",
+        description="Check FILE and merge its incidents by id into <catalog>.ground_truth.incidents. "
+        "Format: docs/labels.md.",
+        parents=[common],
+    )
+    q.add_argument("file", type=Path, help="a .csv (header row) or .yaml/.yml file (a list under incidents:)")
+    q.add_argument("--replace", action="store_true", help="drop the table's previous incidents first")
+    q = labels.add_parser(
+        "types",
+        help="the incident types the installed models read, with their entity kind and models",
+        parents=[common],
+    )
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     p = add("tables", "List the tables in the home with rows and columns.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -887,6 +910,31 @@ def cmd_findings(args, settings: Settings) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_labels(args, settings: Settings) -> int:
+    from health_monitor.system.labels import import_labels, incident_types
+
+    host = _host()
+    if args.labels_command == "types":
+        types = incident_types(host)
+        if args.json:
+            print(json.dumps([dataclasses.asdict(t) for t in types.values()], indent=2))
+            return 0
+        for t in types.values():
+            print(f"{t.name:<34} {t.entity_kind:<10} {t.domain:<12} read by {', '.join(t.models)}")
+        return 0
+    result = import_labels(_runtime(settings), host, args.file, replace=args.replace)
+    print(
+        f"{result.table}: imported {result.imported} incident(s) from {args.file} "
+        f"({result.replaced} replaced by id, {result.kept} other rows kept)"
+    )
+    for name, n in result.by_type.items():
+        print(f"  {name:<34} {n:>6}")
+    print(
+        f"next: health-monitor train --model MODEL for {', '.join(result.models)}; then health-monitor evaluate"
+    )
+    return 0
+
+
 def cmd_alerts(args, settings: Settings) -> int:
     from health_monitor.reports.alerts import load_config, send_alerts
 
@@ -1146,6 +1194,7 @@ COMMANDS = {
     "promote": cmd_promote,
     "explain": cmd_explain,
     "findings": cmd_findings,
+    "labels": cmd_labels,
     "report": cmd_report,
     "alerts": cmd_alerts,
     "serve": cmd_serve,

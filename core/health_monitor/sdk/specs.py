@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from health_monitor.errors import SchemaError
@@ -28,6 +28,8 @@ RESERVED_PATHS = ("/health", "/openapi.json", "/report", "/models")
 # Distinct entities a multiclass label value must be seen on before a model may learn it.
 MIN_CLASS_ENTITIES = 3
 OUTPUT_TYPES = ("double", "int", "bigint", "string", "boolean")
+# What an incident (ground truth: the simulator's or the user's own) can be about.
+INCIDENT_ENTITY_KINDS = ("workspace", "user", "job", "cluster", "warehouse", "table")
 
 
 def _check_name(value: str, what: str) -> None:
@@ -307,15 +309,39 @@ class Labels:
     """The label of one model: ``compute(tables)`` returns the model's ``keys`` plus ``column``.
 
     Labels come from Gold facts (result states, durations against the SLA table, snapshots).
-    Anomaly detectors may read the simulator's ground truth; when an account has none
-    (``tables.has_ground_truth()`` is False) return ``None`` and the model is trained without
-    an evaluation.
+    Anomaly detectors read known incidents (``tables.ground_truth("incidents")``): the
+    simulator's on a simulated account, the user's own on a real one (``health-monitor labels
+    import``); when an account has none (``tables.has_ground_truth()`` is False) return ``None``
+    and the model is trained without an evaluation.
+
+    ``incidents`` names the incident types ``compute`` reads, each with the kind of entity whose
+    id is the incident's ``entity_id`` (``{"compromised_user": "user"}``). ``labels import``
+    accepts exactly the types the installed models declare, so a user's file is checked against
+    what will read it.
     """
 
     model: str
     compute: Callable[[Tables], DataFrame | None]
     column: str = "label"
     description: str = ""
+    incidents: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.model, "labels: model")
+        if not callable(self.compute):
+            raise SchemaError(f"labels of {self.model}: compute must be a function of the tables")
+        if not isinstance(self.incidents, Mapping):
+            raise SchemaError(
+                f"labels of {self.model}: incidents must map incident type to entity kind, got {self.incidents!r}"
+            )
+        for kind, entity in self.incidents.items():
+            _check_name(kind, f"labels of {self.model}: incident type")
+            if entity not in INCIDENT_ENTITY_KINDS:
+                raise SchemaError(
+                    f"labels of {self.model}: the entity of incident type {kind!r} must be one of "
+                    f"{INCIDENT_ENTITY_KINDS}, got {entity!r}"
+                )
+        object.__setattr__(self, "incidents", dict(self.incidents))
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,9 @@ class AccountInputs:
 
     @classmethod
     def empty(cls) -> AccountInputs:
-        return cls(_table([], _COMMITMENT_FIELDS, "commitments"), _table([], _SLA_FIELDS, "job_slas"))
+        return cls(
+            entries_table([], _COMMITMENT_FIELDS, "commitments"), entries_table([], _SLA_FIELDS, "job_slas")
+        )
 
     def to_yaml(self) -> str:
         import yaml
@@ -121,15 +123,15 @@ def read_account_inputs(path: Path | None) -> AccountInputs:
         raise ConfigError(
             f"account file {path}: unknown section(s) {unknown}; expected commitments, job_slas"
         )
-    commitments = _table(doc.get("commitments") or [], _COMMITMENT_FIELDS, f"{path}: commitments")
+    commitments = entries_table(doc.get("commitments") or [], _COMMITMENT_FIELDS, f"{path}: commitments")
     for i, kind in enumerate(commitments.column("commit_type").to_pylist()):
         if kind not in COMMIT_TYPES:
             raise ConfigError(
                 f"{path}: commitments[{i}].commit_type must be one of {COMMIT_TYPES}, got {kind!r}"
             )
-    slas = _table(doc.get("job_slas") or [], _SLA_FIELDS, f"{path}: job_slas")
-    _check_values(commitments, _COMMITMENT_RULES, f"{path}: commitments")
-    _check_values(slas, _SLA_RULES, f"{path}: job_slas")
+    slas = entries_table(doc.get("job_slas") or [], _SLA_FIELDS, f"{path}: job_slas")
+    check_values(commitments, _COMMITMENT_RULES, f"{path}: commitments")
+    check_values(slas, _SLA_RULES, f"{path}: job_slas")
     return AccountInputs(commitments, slas, str(path))
 
 
@@ -149,14 +151,14 @@ _SLA_RULES: tuple[tuple[str, str, Any], ...] = (
 )
 
 
-def _check_values(table: pa.Table, rules, where: str) -> None:
+def check_values(table: pa.Table, rules, where: str) -> None:
     for i, row in enumerate(table.to_pylist()):
         for column, expected, ok in rules:
             if not ok(row):
                 raise ConfigError(f"{where}[{i}].{column} must be {expected}, got {row[column]!r}")
 
 
-def _table(entries: Any, fields: dict[str, tuple[str, bool]], where: str) -> pa.Table:
+def entries_table(entries: Any, fields: dict[str, tuple[str, bool]], where: str) -> pa.Table:
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: expected a list of entries")
     columns: dict[str, list[Any]] = {name: [] for name in fields}

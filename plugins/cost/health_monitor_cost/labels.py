@@ -40,7 +40,12 @@ def cost_anomaly_labels(tables: Tables):
 COST_ANOMALY_LABELS = Labels(
     model="cost_anomaly_detector",
     compute=cost_anomaly_labels,
-    description="1 on workspace-days of a simulated cost spike (runaway job, forgotten cluster, wrong SKU).",
+    incidents={
+        "cost_spike_runaway_job": "job",
+        "cost_spike_forgotten_cluster": "cluster",
+        "cost_spike_wrong_sku": "job",
+    },
+    description="1 on workspace-days of a known cost spike (runaway job, forgotten cluster, wrong SKU).",
 )
 
 

@@ -155,6 +155,7 @@ def regression_incident_labels(tables: Tables):
 REGRESSION_INCIDENT_LABELS = Labels(
     model="performance_regression_detector",
     compute=regression_incident_labels,
+    incidents=dict.fromkeys(REGRESSION_INCIDENTS, "warehouse"),
     description=(
         "Ground truth, for evaluation only: 1 on the days a warehouse had a simulated "
         "query_performance_regression (a recurring query lost pruning) or warehouse_undersized "

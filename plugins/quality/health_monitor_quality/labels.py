@@ -87,6 +87,7 @@ FRESHNESS_LABELS = Labels(
 SCHEMA_DRIFT_LABELS = Labels(
     model="schema_drift_detector",
     compute=schema_drift_labels,
+    incidents={"breaking_schema_change": "table"},
     description=(
         "Ground truth (evaluation only): 1 on the first day of a breaking_schema_change incident "
         "(a column dropped or retyped), 0 on every other table-day; benign added columns are 0."

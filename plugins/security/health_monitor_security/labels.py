@@ -14,6 +14,8 @@ from pyspark.sql import functions as F
 from health_monitor.sdk import Labels, Tables
 from health_monitor_security.profile import daily_events
 
+COMPROMISED = {"compromised_user": "user"}  # the incidents these detectors are evaluated on
+
 
 def compromised_days(tables: Tables):
     """(user_id, event_date) of every day an attacker used an account. ``end_time`` is exclusive
@@ -48,16 +50,19 @@ def activity_labels(tables: Tables):
 THREAT_LABELS = Labels(
     model="security_threat_detector",
     compute=_incident_labels("security_features"),
+    incidents=COMPROMISED,
     description="1 on the user-days a simulated attacker used the account.",
 )
 EXFILTRATION_LABELS = Labels(
     model="exfiltration_detector",
     compute=_incident_labels("data_egress_features"),
+    incidents=COMPROMISED,
     description="1 on the user-days a simulated attacker read and exported data in bulk.",
 )
 PRIVILEGE_LABELS = Labels(
     model="privilege_escalation_detector",
     compute=_incident_labels("privilege_features"),
+    incidents=COMPROMISED,
     description="1 on the user-days a simulated attacker granted the account privileges.",
 )
 ACTIVITY_LABELS = Labels(
