@@ -16,6 +16,9 @@ jobs, MLflow runs and LangChain tools.
 - the naive baselines every model is compared with: :class:`ZScoreRule`,
   :class:`HistoryRateClassifier`, :class:`LastValueRegressor`;
 - threshold search: :func:`best_f1_threshold`;
+- calibrated anomaly detectors: :class:`CalibratedDetector` wraps any outlier scorer (an
+  ``IsolationForest``, :class:`RobustZMax`) with a threshold calibrated to an alarm budget
+  (:mod:`health_monitor.sdk.detectors`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
 - Spark column helpers for point-in-time features: :mod:`health_monitor.sdk.featurekit`;
 - helpers for the words and numbers of a finding: :mod:`health_monitor.sdk.findingkit`.
@@ -24,6 +27,7 @@ jobs, MLflow runs and LangChain tools.
 from __future__ import annotations
 
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
+from health_monitor.sdk.detectors import DEFAULT_ALARM_BUDGET, CalibratedDetector, RobustZMax
 from health_monitor.sdk.discovery import specs_in
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import (
@@ -43,7 +47,9 @@ from health_monitor.sdk.thresholds import best_f1_threshold
 from health_monitor.sdk.tools import entity_tool, listing_tool, ranking_tool
 
 __all__ = [
+    "DEFAULT_ALARM_BUDGET",
     "AgentTool",
+    "CalibratedDetector",
     "Contribution",
     "Explainer",
     "FeatureTable",
@@ -54,6 +60,7 @@ __all__ = [
     "Lookup",
     "Model",
     "ProblemType",
+    "RobustZMax",
     "Tables",
     "ToolContext",
     "ZScoreRule",
