@@ -108,11 +108,19 @@ class ScoringModel:
         model = cls(estimator, problem_type, columns, medians, enrich=enrich, extra_outputs=list(outputs))
         matrix = as_matrix(X, columns, medians)
         if problem_type is ProblemType.ANOMALY_DETECTION:
-            if times is not None and isinstance(estimator, CalibratedDetector):
-                # In time order: a calibrated detector holds out its latest rows to calibrate on.
-                order = np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
-                matrix = matrix.iloc[order]
-            estimator.fit(matrix)
+            if not isinstance(estimator, CalibratedDetector):
+                estimator.fit(matrix)
+                model.reference_scores = np.sort(model._raw_anomaly(matrix))
+                return model
+            # In time order: a calibrated detector holds out its latest rows to calibrate on, and
+            # leaves known incidents (label 1) out of what it learns as normal.
+            order = (
+                np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
+                if times is not None
+                else np.arange(len(matrix))
+            )
+            known = None if y is None else np.asarray(pd.Series(y), dtype="float64")[order]
+            estimator.fit(matrix.iloc[order], known)
             model.reference_scores = np.sort(model._raw_anomaly(matrix))
             return model
         if y is None:

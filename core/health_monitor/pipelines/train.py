@@ -173,13 +173,13 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     X_train, X_test = train[features], split.test[features]
     y_train = train[label] if label else None
     y_test = split.test[label] if label else None
-    supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     if y_train is not None and y_train.nunique() < 2 and spec.problem_type is ProblemType.CLASSIFICATION:
         raise SchemaError(
             f"model {spec.name}: the training rows have one class only ({y_train.unique().tolist()})"
         )
 
-    y_fit = y_train if supervised else None
+    # Detectors get the training labels too: a calibrated one leaves known incidents out.
+    y_fit = y_train
     times = train[spec.time_column]
     model = ScoringModel.fit(
         with_settings(clone(spec.estimator()), settings),

@@ -13,7 +13,8 @@ How the threshold is calibrated (``fit``):
 1. The rows arrive in time order (the core sorts an anomaly detector's training rows by their
    time column). The scorer is fitted on the earlier ``1 - calibration_share`` of them and
    scores the latest ``calibration_share``: held-out, recent, mostly normal rows.
-2. Rows labelled 1 (when ``fit`` gets labels) are left out of the calibration rows.
+2. Rows labelled 1 (known incidents: the core passes the training labels when it has them)
+   are left out of both: the scorer learns normal days, and the threshold is calibrated on them.
 3. Up to the ``1 - tail_share`` quantile ``u`` of the calibration scores, ``p`` is their
    empirical tail; beyond it an exponential tail (a generalised Pareto with shape 0, fitted by
    its mean excess) continues it, so scores above the training maximum still get a smaller ``p``
@@ -21,8 +22,8 @@ How the threshold is calibrated (``fit``):
    measured): an unlabelled incident in the calibration rows cannot stretch the tail. The
    threshold is the score whose ``p`` equals ``rate``.
 
-With fewer than :data:`MIN_CALIBRATION_ROWS` rows the scorer is fitted on all rows and
-calibrated in-sample on them.
+With fewer than :data:`MIN_CALIBRATION_ROWS` rows on either side the scorer is fitted on all
+(normal) rows and calibrated in-sample on them.
 
 ``score_samples`` is ``log p`` (higher = more normal, unbounded below, so it does not saturate),
 ``offset_`` is ``log rate`` and ``decision_function`` is ``log p - log rate``: ``predict`` is -1
@@ -115,14 +116,15 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         if n == 0:
             raise ValueError("CalibratedDetector needs at least one training row")
         scorer = clone(self.scorer if self.scorer is not None else RobustZMax())
+        normal = np.ones(n, dtype=bool) if y is None else np.asarray(y, dtype="float64") != 1
+        if not normal.any():
+            raise ValueError("CalibratedDetector: every training row is labelled an incident")
         k = n - int(n * self.calibration_share)
-        held_out = n - k >= MIN_CALIBRATION_ROWS and k >= MIN_CALIBRATION_ROWS
-        rows = np.arange(k, n) if held_out else np.arange(n)
-        self.scorer_ = scorer.fit(_rows(X, np.arange(k)) if held_out else X)
-        strangeness = -np.asarray(self.scorer_.score_samples(_rows(X, rows)), dtype="float64")
-        if y is not None:
-            normal = np.asarray(y, dtype="float64")[rows] != 1
-            strangeness = strangeness[normal]
+        held_out = min(k, n - k) >= MIN_CALIBRATION_ROWS and normal[:k].any() and normal[k:].any()
+        fit_rows = np.arange(k) if held_out else np.arange(n)
+        rows = np.arange(k, n) if held_out else fit_rows
+        self.scorer_ = scorer.fit(_rows(X, fit_rows[normal[fit_rows]]))
+        strangeness = -np.asarray(self.scorer_.score_samples(_rows(X, rows[normal[rows]])), dtype="float64")
         strangeness = np.sort(strangeness[np.isfinite(strangeness)])
         if len(strangeness) == 0:
             raise ValueError("CalibratedDetector: no finite calibration score")
