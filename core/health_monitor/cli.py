@@ -811,10 +811,14 @@ def _stage(fn_name: str):
 
 def cmd_evaluate(args, settings: Settings) -> int:
     from health_monitor.models.scorecards import scorecards
+    from health_monitor.reports.feedback import feedback_by_model
     from health_monitor.reports.summary import fmt
 
     runtime = _runtime(settings)
     cards = scorecards(runtime, _host(), domain=args.domain, model=args.model)
+    judged = feedback_by_model(runtime)
+    for c in cards:
+        c["feedback"] = judged.get(c["model"])
     if args.json:
         print(json.dumps(cards, indent=2))
         return 0
@@ -833,8 +837,14 @@ def cmd_evaluate(args, settings: Settings) -> int:
             f"{c['model']:<34} {c['domain']:<12} {shown}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
             f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {difference}{c['verdict']}  "
             f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
+            + (_judged(c["feedback"]) if c["feedback"] else "")
         )
     return 0
+
+
+def _judged(feedback: dict) -> str:
+    n = feedback["true_alarms"] + feedback["false_alarms"]
+    return f"; judged findings: {feedback['true_alarms']} of {n} true alarms"
 
 
 def cmd_promote(args, settings: Settings) -> int:
@@ -921,6 +931,16 @@ def cmd_labels(args, settings: Settings) -> int:
             return 0
         for t in types.values():
             print(f"{t.name:<34} {t.entity_kind:<10} {t.domain:<12} read by {', '.join(t.models)}")
+        return 0
+    from health_monitor.reports.feedback import import_feedback, is_feedback_file
+
+    if is_feedback_file(args.file):
+        judged = import_feedback(_runtime(settings), args.file, replace=args.replace)
+        print(
+            f"{judged.table}: imported {judged.imported} verdict(s) from {args.file} "
+            f"({judged.true_alarms} true, {judged.false_alarms} false alarms; {judged.replaced} replaced)"
+        )
+        print("next: health-monitor evaluate shows each model's share of true alarms")
         return 0
     result = import_labels(_runtime(settings), host, args.file, replace=args.replace)
     print(
