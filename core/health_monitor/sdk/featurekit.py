@@ -117,8 +117,10 @@ def window_median(column: str, window: WindowSpec) -> Column:
 
 def dbr_number(column: str) -> Column:
     """A Databricks Runtime version as a number: ``"15.4.x-scala2.12"`` -> 15.4; photon and ML
-    variants keep their numeric prefix; null when there is none (serverless)."""
-    return F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1).cast("double")
+    variants keep their numeric prefix; null when there is none (serverless) or the text has no
+    number (ANSI SQL would raise on casting the empty match)."""
+    number = F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1)
+    return F.when(number != "", number.cast("double"))
 
 
 def runs_from_timeline(timeline: DataFrame, *columns: str) -> DataFrame:
