@@ -106,7 +106,7 @@ class RelativeRegressor(RegressorMixin, BaseEstimator):
             return np.zeros(len(X))
         if not isinstance(X, pd.DataFrame) or self.offset not in X.columns:
             raise KeyError(f"estimator needs feature column {self.offset!r}")
-        return np.clip(np.nan_to_num(X[self.offset].to_numpy(dtype="float64")), 0, None)
+        return np.asarray(np.clip(np.nan_to_num(X[self.offset].to_numpy(dtype="float64")), 0, None))
 
     def _inputs(self, X: pd.DataFrame, ref: np.ndarray) -> pd.DataFrame:
         if not self.scaled:
