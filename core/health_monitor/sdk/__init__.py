@@ -16,8 +16,12 @@ jobs, MLflow runs and LangChain tools.
 - the naive baselines every model is compared with: :class:`ZScoreRule`,
   :class:`HistoryRateClassifier`, :class:`LastValueRegressor`;
 - threshold search: :func:`best_f1_threshold`;
+- estimators several domains share: :class:`RelativeRegressor` (an amount relative to a
+  reference column) and :class:`F1ThresholdClassifier` (a decision threshold tuned for F1)
+  (:mod:`health_monitor.sdk.estimators`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
-- Spark column helpers for point-in-time features: :mod:`health_monitor.sdk.featurekit`;
+- Spark column helpers for point-in-time features, and job runs rebuilt from the run timeline:
+  :mod:`health_monitor.sdk.featurekit`;
 - helpers for the words and numbers of a finding: :mod:`health_monitor.sdk.findingkit`.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
 from health_monitor.sdk.discovery import specs_in
+from health_monitor.sdk.estimators import F1ThresholdClassifier, RelativeRegressor
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import (
     AgentTool,
@@ -46,6 +51,7 @@ __all__ = [
     "AgentTool",
     "Contribution",
     "Explainer",
+    "F1ThresholdClassifier",
     "FeatureTable",
     "FindingRule",
     "HistoryRateClassifier",
@@ -54,6 +60,7 @@ __all__ = [
     "Lookup",
     "Model",
     "ProblemType",
+    "RelativeRegressor",
     "Tables",
     "ToolContext",
     "ZScoreRule",

@@ -5,8 +5,16 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 from sklearn.ensemble import IsolationForest
 
-from health_monitor.sdk import LastValueRegressor, Lookup, Model, ProblemType, Tables, ZScoreRule
-from health_monitor_cost.estimators import GroupModeClassifier, RelativeRegressor, tag_classifier
+from health_monitor.sdk import (
+    LastValueRegressor,
+    Lookup,
+    Model,
+    ProblemType,
+    RelativeRegressor,
+    Tables,
+    ZScoreRule,
+)
+from health_monitor_cost.estimators import GroupModeClassifier, tag_classifier
 from health_monitor_cost.job_features import job_usage
 from health_monitor_cost.outputs import (
     BUDGET_OUTPUTS,
@@ -276,7 +284,9 @@ JOB_COST_OPTIMIZER = Model(
         ),
     ),
     base=_job_days,
-    estimator=lambda: RelativeRegressor(reference="avg_active_cost_7d", relative_weights=True),
+    estimator=lambda: RelativeRegressor(
+        reference="avg_active_cost_7d", relative_weights=True, weight_range=(0.05, 20.0)
+    ),
     baseline=lambda: LastValueRegressor(column="last_active_cost"),
     baseline_name="last value: the job's cost on its last billed day",
     notes=(
