@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from health_monitor.champions import Champions, plain
 from health_monitor.errors import ConfigError
 from health_monitor.pipelines.train import base_columns
+from health_monitor.serving.scoring import Champions, plain
 from health_monitor.untrusted import clean, message, quoted
 
 EXPLAINED_OUTPUTS = ("prediction", "probability", "anomaly_score", "is_anomaly", "predicted_class")

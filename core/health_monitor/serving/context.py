@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from langchain_core.tools import ToolException
 
-from health_monitor.champions import Champions, plain
 from health_monitor.errors import HealthMonitorError
 from health_monitor.models.explain import explain_prediction
-from health_monitor.online import NO_DAY, OnlineTable
 from health_monitor.sdk.specs import Model
+from health_monitor.serving.online import NO_DAY, OnlineTable
+from health_monitor.serving.scoring import Champions, plain
 from health_monitor.untrusted import quoted
 
 MAX_ROWS = 100
@@ -69,36 +69,25 @@ class OnlineToolContext:
         latest_only: bool = False,
     ) -> list[dict[str, Any]]:
         """Prediction rows of ``model`` matching ``where`` on days [start, end] (or the latest
-        day), the top ``limit`` by ``order_by``. Index slices and a partial sort: no full scan of
-        a large table, no SQL."""
+        day), the top ``limit`` by ``order_by``: an index lookup and masks over arrays, no SQL."""
         spec = self.model(model)
         table = self.table(model)
         if start is not None and end is not None and end < start:
             raise ToolException(f"end {end} is before start {start}")
         if order_by is not None and order_by not in table.frame.columns:
             raise ToolException(f"{model} predictions have no column {order_by!r}")
-        latest = latest_only and start is None and end is None
-        ranged = start is not None or end is not None
-        lo = _day(start) if start is not None else NO_DAY + 1
-        hi = _day(end if end is not None else start) if ranged else None
-        if where:
-            positions = table.positions(dict(where))
-            if latest or ranged:
-                days = table.days(spec.time_column)[positions]
-                known = days != NO_DAY
-                if latest:
-                    lo = hi = days[known].max() if known.any() else NO_DAY
-                positions = positions[known & (days >= lo) & (days <= hi)]
-        elif latest or ranged:
-            if latest:
-                lo = hi = table.last_day(spec.time_column)
-            positions = table.between_days(spec.time_column, lo, hi)  # nulls left out
-        else:
-            positions = np.arange(len(table.frame))
-        limit = max(1, min(int(limit), MAX_ROWS))
+        positions = table.positions(dict(where or {}))
+        if start is not None or end is not None or latest_only:
+            days = table.days(spec.time_column)[positions]
+            known = days != NO_DAY
+            if start is None and end is None:  # the latest day of the rows asked for
+                lo = hi = int(days[known].max()) if known.any() else NO_DAY
+            else:
+                lo, hi = _day(start) if start else NO_DAY + 1, _day(end or start)
+            positions = positions[known & (days >= lo) & (days <= hi)]
         if order_by is not None:
-            positions = _top(positions, table.sort_key(order_by)[positions], descending, limit)
-        return [_record(r) for r in table.records(positions[:limit], HIDDEN)]
+            positions = _top(positions, table.sort_key(order_by)[positions], descending)
+        return [_record(r) for r in table.records(positions[: max(1, min(int(limit), MAX_ROWS))], HIDDEN)]
 
     def explain(self, model: str, keys: dict[str, str], top_k: int = 5) -> dict[str, Any]:
         try:
@@ -111,12 +100,13 @@ class OnlineToolContext:
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
         spec = self.model(model)
         table = self.table(model)
-        day = table.last_day(spec.time_column)
+        days = table.days(spec.time_column)
+        day = int(days.max()) if len(days) else NO_DAY  # NO_DAY is the least: a null never wins
         if day == NO_DAY:
             return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        positions = table.between_days(spec.time_column, day, day)
+        positions = np.flatnonzero(days == day)
         flagged = int((table.sort_key("prediction")[positions] == 1.0).sum()) if flags else None
-        best = _top(positions, table.sort_key(rank)[positions], True, max(1, min(top, MAX_ROWS)))
+        best = _top(positions, table.sort_key(rank)[positions], True)
         return {
             "day": str(np.datetime64(day, "D")),
             "rows": len(positions),
@@ -125,31 +115,16 @@ class OnlineToolContext:
         }
 
 
-def _day(value: dt.date) -> int:
-    return (value - dt.date(1970, 1, 1)).days
+def _day(value: dt.date | None) -> int:
+    return (value - dt.date(1970, 1, 1)).days if value is not None else NO_DAY
 
 
-def _top(positions: np.ndarray, key: np.ndarray, descending: bool, limit: int) -> np.ndarray:
-    """``positions`` ordered by ``key`` (nulls last, ties in table order), the first ``limit``
-    exactly: a partial sort keeps the candidates at or above the limit's value, then sorts them."""
-    order = np.argsort(positions, kind="stable")
-    positions, key = positions[order], key[order]
+def _top(positions: np.ndarray, key: np.ndarray, descending: bool) -> np.ndarray:
+    """``positions`` ordered by ``key``, nulls last, ties in table order."""
     value = -key if descending else key
     null = np.isnan(value)
-    filled = np.where(null, np.inf, value)
-    if len(filled) > 4 * limit:
-        cut = np.partition(filled, limit - 1)[limit - 1]
-        if np.isfinite(cut):
-            chosen = filled <= cut
-            positions, filled, null = positions[chosen], filled[chosen], null[chosen]
-    return positions[np.lexsort((filled, null))]
+    return positions[np.lexsort((positions, np.where(null, 0.0, value), null))]
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _round(plain(v)) for k, v in row.items()}
-
-
-def _round(value: Any) -> Any:
-    if isinstance(value, float) and np.isfinite(value):
-        return round(value, 6)
-    return value
+    return {k: round(v, 6) if isinstance(v := plain(value), float) else v for k, value in row.items()}
