@@ -158,7 +158,9 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
         champion = service.champions.get(model)
         fields = service.fields[model]
         table = context.table(model)
-        sample = table.records(rng.sample(range(len(table.frame)), min(200, len(table.frame))))
+        sample = table.frame.iloc[rng.sample(range(len(table.frame)), min(200, len(table.frame)))].to_dict(
+            "records"
+        )
         as_of = context.model(model).time_column if champion.point_in_time else None
         bodies[path] = [
             {

@@ -34,7 +34,7 @@ def find_prediction(champions: Champions, model: str, keys: dict[str, str]) -> p
     table = champions.store.table(
         champions.runtime.settings.predictions(model), f"run `health-monitor infer --model {model}` first"
     )
-    rows = table.rows({k: keys[k] for k in spec.keys})
+    rows = table.frame.iloc[table.positions({k: keys[k] for k in spec.keys})]
     if rows.empty:
         sample = table.frame[list(spec.keys)].head(3).astype(str).to_dict("records")
         examples = "; ".join(", ".join(f"{k}={quoted(v, 64)}" for k, v in row.items()) for row in sample)

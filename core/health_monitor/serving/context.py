@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from langchain_core.tools import ToolException
 
 from health_monitor.errors import HealthMonitorError
@@ -19,7 +20,7 @@ from health_monitor.serving.scoring import Champions, plain
 from health_monitor.untrusted import quoted
 
 MAX_ROWS = 100
-HIDDEN = frozenset({"scored_at"})
+HIDDEN = ["scored_at"]
 
 
 class OnlineToolContext:
@@ -30,9 +31,8 @@ class OnlineToolContext:
     def model(self, name: str) -> Model:
         owned = self.champions.host.models.get(name)
         if owned is None:
-            raise ToolException(
-                f"model {name!r} is not installed here; installed: {', '.join(sorted(self.champions.host.models))}"
-            )
+            installed = ", ".join(sorted(self.champions.host.models))
+            raise ToolException(f"model {name!r} is not installed here; installed: {installed}")
         return owned.spec
 
     def table(self, model: str) -> OnlineTable:
@@ -40,9 +40,8 @@ class OnlineToolContext:
         try:
             return self.champions.store.table(self.settings.predictions(model))
         except HealthMonitorError:
-            raise ToolException(
-                f"there are no predictions of {model} yet; run `health-monitor infer --model {model}`"
-            ) from None
+            why = f"there are no predictions of {model} yet; run `health-monitor infer --model {model}`"
+            raise ToolException(why) from None
 
     def require(self, model: str, column: str, value: str, listed_by: str) -> str:
         table = self.table(model)
@@ -69,9 +68,8 @@ class OnlineToolContext:
         latest_only: bool = False,
     ) -> list[dict[str, Any]]:
         """Prediction rows of ``model`` matching ``where`` on days [start, end] (or the latest
-        day), the top ``limit`` by ``order_by``: an index lookup and masks over arrays, no SQL."""
-        spec = self.model(model)
-        table = self.table(model)
+        day), the top ``limit`` by ``order_by``: an index lookup and a mask on days, no SQL."""
+        spec, table = self.model(model), self.table(model)
         if start is not None and end is not None and end < start:
             raise ToolException(f"end {end} is before start {start}")
         if order_by is not None and order_by not in table.frame.columns:
@@ -79,15 +77,12 @@ class OnlineToolContext:
         positions = table.positions(dict(where or {}))
         if start is not None or end is not None or latest_only:
             days = table.days(spec.time_column)[positions]
-            known = days != NO_DAY
             if start is None and end is None:  # the latest day of the rows asked for
-                lo = hi = int(days[known].max()) if known.any() else NO_DAY
+                lo = hi = int(days.max()) if len(days) else NO_DAY  # NO_DAY, a null, is the least
             else:
                 lo, hi = _day(start) if start else NO_DAY + 1, _day(end or start)
-            positions = positions[known & (days >= lo) & (days <= hi)]
-        if order_by is not None:
-            positions = _top(positions, table.sort_key(order_by)[positions], descending)
-        return [_record(r) for r in table.records(positions[: max(1, min(int(limit), MAX_ROWS))], HIDDEN)]
+            positions = positions[(days != NO_DAY) & (days >= lo) & (days <= hi)]
+        return _records(table.frame.iloc[positions], order_by, descending, limit)
 
     def explain(self, model: str, keys: dict[str, str], top_k: int = 5) -> dict[str, Any]:
         try:
@@ -98,20 +93,16 @@ class OnlineToolContext:
     def day_summary(self, model: str, rank: str, top: int, flags: bool) -> dict[str, Any]:
         """The latest scored day of ``model``: how many rows, how many flagged
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
-        spec = self.model(model)
-        table = self.table(model)
-        days = table.days(spec.time_column)
-        day = int(days.max()) if len(days) else NO_DAY  # NO_DAY is the least: a null never wins
+        days = self.table(model).days(self.model(model).time_column)
+        day = int(days.max()) if len(days) else NO_DAY
         if day == NO_DAY:
             return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        positions = np.flatnonzero(days == day)
-        flagged = int((table.sort_key("prediction")[positions] == 1.0).sum()) if flags else None
-        best = _top(positions, table.sort_key(rank)[positions], True)
+        rows = self.table(model).frame.iloc[np.flatnonzero(days == day)]
         return {
             "day": str(np.datetime64(day, "D")),
-            "rows": len(positions),
-            "flagged": flagged,
-            "top": [_record(r) for r in table.records(best[:top], HIDDEN)],
+            "rows": len(rows),
+            "flagged": int((rows["prediction"] == 1.0).sum()) if flags else None,
+            "top": _records(rows, rank, True, top),
         }
 
 
@@ -119,12 +110,13 @@ def _day(value: dt.date | None) -> int:
     return (value - dt.date(1970, 1, 1)).days if value is not None else NO_DAY
 
 
-def _top(positions: np.ndarray, key: np.ndarray, descending: bool) -> np.ndarray:
-    """``positions`` ordered by ``key``, nulls last, ties in table order."""
-    value = -key if descending else key
-    null = np.isnan(value)
-    return positions[np.lexsort((positions, np.where(null, 0.0, value), null))]
-
-
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 6) if isinstance(v := plain(value), float) else v for k, value in row.items()}
+def _records(rows: pd.DataFrame, order_by: str | None, descending: bool, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` (at most ``MAX_ROWS``) of ``rows`` by ``order_by``, nulls last, ties
+    in table order, as JSON-ready dicts."""
+    if order_by is not None:
+        rows = rows.sort_values(order_by, ascending=not descending, kind="stable", na_position="last")
+    rows = rows.head(max(1, min(int(limit), MAX_ROWS))).drop(columns=HIDDEN, errors="ignore")
+    return [
+        {str(k): round(v, 6) if isinstance(v := plain(x), float) else v for k, x in r.items()}
+        for r in rows.to_dict("records")
+    ]

@@ -1,9 +1,9 @@
-"""Champion models loaded from the registry and scored one row at a time without Spark.
+"""Champion models loaded from the registry and scored one row at a time, without Spark.
 
-Endpoints (``as_of`` requests and entities ``infer`` has not scored), agent tools and
+Endpoints (for ``as_of`` requests and entities ``infer`` has not scored), agent tools and
 ``health-monitor explain`` share this path: the champion's packed model (its feature spec
-included) is loaded once and loaded again when the ``champion`` alias moves (checked at most
-every ``refresh_seconds``, by the request that finds it due); features come from the
+included) is loaded once, and again when the ``champion`` alias moves (checked at most every
+``refresh_seconds``, by the call that finds it due); features come from the
 :class:`OnlineStore`, looked up the way the feature store joins them in batch.
 """
 
@@ -34,10 +34,6 @@ class Champion:
     model: ScoringModel
     feature_spec: FeatureSpec
 
-    @property
-    def point_in_time(self) -> bool:
-        return any(lk.timestamp_lookup_key for lk in self.feature_spec.lookups)
-
     def inputs(self, row: dict[str, Any]) -> pd.DataFrame:
         """One row of looked-up features as the model's input frame, in training order."""
         columns = list(self.feature_spec.input_columns)
@@ -50,11 +46,9 @@ class Champions:
     def __init__(
         self, runtime: Runtime, host: Host, store: OnlineStore | None = None, refresh_seconds: float = 30.0
     ):
-        self.runtime = runtime
-        self.host = host
+        self.runtime, self.host, self.refresh_seconds = runtime, host, refresh_seconds
         self.store = store or OnlineStore(runtime.lakehouse)
-        self.refresh_seconds = refresh_seconds
-        self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when checked)
+        self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when its alias was read)
         runtime.registry.configure()
 
     def spec(self, model: str) -> Model:
@@ -64,17 +58,24 @@ class Champions:
         return owned.spec
 
     def get(self, model: str) -> Champion:
-        spec = self.spec(model)
-        cached = self.loaded.get(model)
+        spec, cached = self.spec(model), self.loaded.get(model)
         if cached is not None and time.monotonic() - cached[1] < self.refresh_seconds:
             return cached[0]
         name = self.runtime.settings.registered_model(model)
         current = self.runtime.registry.version_by_alias(name, CHAMPION)
         if current is None:
-            raise HealthMonitorError(self._no_champion(model))
-        if cached is not None and cached[0].version == current.version:
-            champion = cached[0]
-        else:
+            held = self.runtime.registry.version_by_alias(name, CHALLENGER)
+            if held is None:
+                raise HealthMonitorError(
+                    f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
+                )
+            raise HealthMonitorError(
+                f"model {model} has no '{CHAMPION}' version: the champion gate held v{held.version} back "
+                f"(why: `health-monitor evaluate --model {model}`); promote by hand: health-monitor promote "
+                f"--model {model} --version {held.version} --reason TEXT"
+            )
+        champion = cached[0] if cached is not None and cached[0].version == current.version else None
+        if champion is None:
             self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
             try:
                 packed = load_packed_model(current.uri)
@@ -89,38 +90,21 @@ class Champions:
         self.loaded[model] = (champion, time.monotonic())
         return champion
 
-    def _no_champion(self, model: str) -> str:
-        held = self.runtime.registry.version_by_alias(
-            self.runtime.settings.registered_model(model), CHALLENGER
-        )
-        if held is None:
-            return f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
-        return (
-            f"model {model} has no '{CHAMPION}' version: the champion gate held v{held.version} back "
-            f"(why: `health-monitor evaluate --model {model}`); promote by hand: health-monitor promote "
-            f"--model {model} --version {held.version} --reason TEXT"
-        )
-
     def resolve(
         self, champion: Champion, base: dict[str, Any], at: Any | None = None
     ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
         """The feature tables and row positions ``champion``'s lookups join for ``base``."""
         return self.store.resolve(champion.feature_spec, base, at)
 
-    def features(self, model: str, base: dict[str, Any], at: Any | None = None) -> pd.DataFrame:
-        """One row of the model's looked-up features (context included), in training order."""
-        champion = self.get(model)
-        return champion.inputs(self.store.features(champion.feature_spec, base, at))
-
     def score_rows(
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
     ) -> dict[str, Any]:
-        """The prediction for resolved feature rows: standard output columns and the model's own."""
+        """The prediction for resolved feature rows: the standard output columns and the model's own."""
         X = champion.inputs(self.store.values(champion.feature_spec, tables, positions))
         return {str(name): plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
 
     def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
-        """One prediction scored live, JSON-ready (see :meth:`OnlineStore.resolve` for ``at``)."""
+        """One prediction scored live, JSON-ready (``at``: see :meth:`OnlineStore.resolve`)."""
         champion = self.get(model)
         return self.score_rows(champion, *self.resolve(champion, base, at))
 
@@ -130,7 +114,7 @@ class Champions:
         if not 1 <= top_k <= 50:
             raise ConfigError(f"top_k must be between 1 and 50, got {top_k}")
         champion = self.get(model)
-        X = self.features(model, base)
+        X = champion.inputs(self.store.values(champion.feature_spec, *self.resolve(champion, base)))
         owned = self.host.explainers.get(model)
         if owned is not None:
             return champion, owned.spec.explain(
@@ -141,12 +125,7 @@ class Champions:
 
 def plain(value: Any) -> Any:
     """A JSON-ready Python value: dates as ISO text, numpy scalars unboxed, NaN as None."""
-    if value is None:
-        return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not np.isfinite(value) else value
