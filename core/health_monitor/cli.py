@@ -20,6 +20,7 @@ from pathlib import Path
 from health_monitor import __version__
 from health_monitor.config import (
     ENV_ACCOUNT_FILE,
+    ENV_ALARM_BUDGET,
     ENV_CATALOG,
     ENV_HOME,
     ENV_ITEM_TIME_LIMIT,
@@ -116,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the home: embedded (local lakehouse and MLflow under --home) or databricks (Unity Catalog, "
         f"Feature Engineering client, UC registry) (env {ENV_RUNTIME}; default databricks on a Databricks "
         "cluster, else embedded)",
+    )
+    common.add_argument(
+        "--alarm-budget",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="alarms per entity per 30 days a calibrated anomaly detector may raise on normal days, "
+        f"set at training (env {ENV_ALARM_BUDGET}; default 1)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -465,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             account_file=getattr(args, "account_file", None),
             item_time_limit=getattr(args, "item_time_limit", None),
             runtime=getattr(args, "runtime", None),
+            alarm_budget=getattr(args, "alarm_budget", None),
         )
         if settings.on_databricks:  # before any command imports Spark: no workspace, no wait
             from health_monitor.runtime import require_workspace

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from health_monitor.errors import ConfigError
+from health_monitor.sdk.detectors import ALARM_BUDGET_SETTING, DEFAULT_ALARM_BUDGET, check_alarm_budget
 
 ENV_HOME = "HEALTH_MONITOR_HOME"
 ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
@@ -19,6 +20,7 @@ ENV_SOURCE_CATALOG = "HEALTH_MONITOR_SOURCE_CATALOG"
 ENV_ACCOUNT_FILE = "HEALTH_MONITOR_ACCOUNT_FILE"
 ENV_ITEM_TIME_LIMIT = "HEALTH_MONITOR_ITEM_TIME_LIMIT"
 ENV_RUNTIME = "HEALTH_MONITOR_RUNTIME"
+ENV_ALARM_BUDGET = ALARM_BUDGET_SETTING  # named in the SDK, whose detectors check it
 # Set by Databricks on its clusters: there the runtime defaults to `databricks`.
 ENV_DATABRICKS_RUNTIME_VERSION = "DATABRICKS_RUNTIME_VERSION"
 EMBEDDED = "embedded"
@@ -95,8 +97,12 @@ class Settings:
     item_time_limit: float | None = DEFAULT_ITEM_TIME_LIMIT
     # Which home: `embedded` (local lakehouse, SQLite MLflow) or `databricks` (Unity Catalog).
     runtime: str = EMBEDDED
+    # Alarms per entity per 30 days a calibrated anomaly detector may raise on normal days:
+    # training sets it on every estimator with an `alarm_budget` parameter (sdk/detectors.py).
+    alarm_budget: float = DEFAULT_ALARM_BUDGET
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "alarm_budget", check_alarm_budget(self.alarm_budget))
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
         if self.runtime not in RUNTIMES:
@@ -117,6 +123,7 @@ class Settings:
         account_file: str | os.PathLike | None = None,
         item_time_limit: float | str | None = None,
         runtime: str | None = None,
+        alarm_budget: float | str | None = None,
     ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
@@ -130,6 +137,8 @@ class Settings:
             raise ConfigError(
                 f"runtime must be one of {', '.join(RUNTIMES)} (--runtime or {ENV_RUNTIME}), got {runtime!r}"
             )
+        if alarm_budget is None:
+            alarm_budget = os.environ.get(ENV_ALARM_BUDGET) or DEFAULT_ALARM_BUDGET
         return cls(
             home=Path(home),
             catalog=catalog,
@@ -137,6 +146,7 @@ class Settings:
             account_file=Path(account_file) if account_file else None,
             item_time_limit=limit or None,
             runtime=runtime,
+            alarm_budget=check_alarm_budget(alarm_budget),
         )
 
     @property

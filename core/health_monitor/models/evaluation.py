@@ -88,7 +88,8 @@ class Coverage:
         return None
 
 
-def _entity_key(frame: pd.DataFrame, entity: list[str]) -> pd.Series:
+def entity_key(frame: pd.DataFrame, entity: list[str]) -> pd.Series:
+    """One text key per row of ``frame`` from its ``entity`` columns."""
     return frame[entity].astype(str).agg("\x1f".join, axis=1)
 
 
@@ -100,8 +101,8 @@ def entity_coverage(
     row per day for the whole account)."""
     if not entity:
         return None
-    history = _entity_key(train, entity).value_counts() if len(train) else pd.Series(dtype="int64")
-    test_keys = _entity_key(test, entity) if len(test) else pd.Series(dtype="object")
+    history = entity_key(train, entity).value_counts() if len(train) else pd.Series(dtype="int64")
+    test_keys = entity_key(test, entity) if len(test) else pd.Series(dtype="object")
     counts = test_keys.map(history).fillna(0).to_numpy()
     seen = counts > 0
     distinct = pd.Series(test_keys.unique())
@@ -115,8 +116,68 @@ def entity_coverage(
     return coverage, seen
 
 
-def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame) -> dict[str, float]:
-    """Metrics of one set of predictions (the standard output columns) against the truth."""
+def _runs(on: np.ndarray, entity: np.ndarray) -> np.ndarray:
+    """A run id (1, 2, ...) per row where ``on``, 0 elsewhere: consecutive ``on`` rows of one
+    entity (rows sorted by entity, then time) share an id."""
+    before = np.r_[False, on[:-1] & (entity[1:] == entity[:-1])]
+    return np.cumsum(on & ~before) * on
+
+
+def incident_metrics(
+    truth: np.ndarray, flagged: np.ndarray, times: pd.Series, entities: pd.Series | None = None
+) -> dict[str, float]:
+    """How an anomaly detector does on incidents rather than rows.
+
+    An incident window is a run of consecutive label-1 rows of one entity (in time order); an
+    alarm is a run of consecutive flagged rows of one entity.
+
+    - ``pa_precision``, ``pa_recall``, ``pa_f1``: point-adjusted, every row of a window counts as
+      found when any of its rows is flagged (a spike found on its second day is found);
+    - ``window_recall``: the share of windows found; ``window_precision``: the share of alarms
+      that touch a window; ``windows``: how many windows;
+    - ``false_alarms_per_1000``: flags on label-0 rows per 1,000 label-0 rows (entity-days for a
+      daily model): what a budget of alarms per entity per 30 days bounds (1 a month is 33).
+    """
+    y = np.asarray(truth, dtype="int64")
+    f = np.asarray(flagged, dtype="int64") == 1
+    entity = np.zeros(len(y), dtype=object) if entities is None else np.asarray(entities, dtype=object)
+    order = np.lexsort((pd.to_datetime(pd.Series(times), utc=True).to_numpy(), entity.astype(str)))
+    y, f, entity = y[order], f[order], entity[order]
+    positive = y == 1
+    window = _runs(positive, entity)
+    windows = int(window.max()) if len(window) else 0
+    found = np.zeros(windows + 1, dtype=bool)
+    found[window[positive & f]] = True
+    adjusted_tp = int(found[window[positive]].sum())
+    false_alarms = int((f & ~positive).sum())
+    alarm = _runs(f, entity)
+    alarms = int(alarm.max()) if len(alarm) else 0
+    true_alarms = len(np.unique(alarm[f & positive]))
+    precision = adjusted_tp / (adjusted_tp + false_alarms) if adjusted_tp + false_alarms else 0.0
+    recall = adjusted_tp / positive.sum() if positive.any() else float("nan")
+    negatives = int((~positive).sum())
+    return {
+        "pa_precision": precision,
+        "pa_recall": recall,
+        "pa_f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
+        "window_recall": int(found[1:].sum()) / windows if windows else float("nan"),
+        "window_precision": true_alarms / alarms if alarms else float("nan"),
+        "windows": float(windows),
+        "false_alarms_per_1000": 1000 * false_alarms / negatives if negatives else float("nan"),
+    }
+
+
+def score(
+    problem_type: ProblemType,
+    y_true: pd.Series,
+    predicted: pd.DataFrame,
+    times: pd.Series | None = None,
+    entities: pd.Series | None = None,
+) -> dict[str, float]:
+    """Metrics of one set of predictions (the standard output columns) against the truth.
+
+    An anomaly detector given the rows' ``times`` (and ``entities``, one key per row, for a model
+    with entity columns) is also measured on incident windows (:func:`incident_metrics`)."""
     if problem_type is ProblemType.MULTICLASS:
         truth = np.asarray(y_true).astype(str)
         label = predicted["predicted_class"].astype(str).to_numpy()
@@ -163,4 +224,6 @@ def score(problem_type: ProblemType, y_true: pd.Series, predicted: pd.DataFrame)
     if ranking is not None and len(np.unique(truth)) == 2:
         out["roc_auc"] = float(skm.roc_auc_score(truth, ranking))
         out["pr_auc"] = float(skm.average_precision_score(truth, ranking))
+    if problem_type is ProblemType.ANOMALY_DETECTION and times is not None:
+        out |= incident_metrics(truth, label, times, entities)
     return out

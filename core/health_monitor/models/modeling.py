@@ -3,7 +3,8 @@
 :class:`ScoringModel` wraps a fitted estimator (a plugin's model or its baseline) with what the
 core learned at fit time: the input columns, the training medians (for missing values and for
 explanations) and, for anomaly detectors, the training score distribution that turns raw
-scores into an ``anomaly_score`` in [0, 1]. Regressions carry an 80% interval calibrated on the
+scores into an ``anomaly_score`` in [0, 1] (a :class:`CalibratedDetector`'s is ``1 - p``, its
+calibrated tail probability, instead). Regressions carry an 80% interval calibrated on the
 latest training times; multiclass models carry their class labels; a model's ``enrich`` adds its
 own columns.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 
+from health_monitor.sdk.detectors import CalibratedDetector, anomaly_score
 from health_monitor.sdk.specs import Contribution, ProblemType
 
 OUTPUT_COLUMNS: dict[ProblemType, list[tuple[str, str]]] = {
@@ -106,6 +108,10 @@ class ScoringModel:
         model = cls(estimator, problem_type, columns, medians, enrich=enrich, extra_outputs=list(outputs))
         matrix = as_matrix(X, columns, medians)
         if problem_type is ProblemType.ANOMALY_DETECTION:
+            if times is not None and isinstance(estimator, CalibratedDetector):
+                # In time order: a calibrated detector holds out its latest rows to calibrate on.
+                order = np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
+                matrix = matrix.iloc[order]
             estimator.fit(matrix)
             model.reference_scores = np.sort(model._raw_anomaly(matrix))
             return model
@@ -206,6 +212,18 @@ class ScoringModel:
             else:
                 p10, p90 = pred + lo, pred + hi
             return pd.DataFrame({"prediction": pred, "prediction_p10": p10, "prediction_p90": p90})
+        if isinstance(self.estimator, CalibratedDetector):
+            # score_samples is log p, the calibrated tail probability: 1 - p does not saturate
+            # at the training maximum, and its alarm cut is 1 - the budget's rate for any model.
+            log_p = np.asarray(self.estimator.score_samples(matrix), dtype="float64")
+            flagged = (log_p < self.estimator.offset_).astype("int32")
+            return pd.DataFrame(
+                {
+                    "prediction": flagged.astype("float64"),
+                    "anomaly_score": anomaly_score(log_p),
+                    "is_anomaly": flagged,
+                }
+            )
         raw = self._raw_anomaly(matrix)
         if (
             isinstance(self.estimator, IsolationForest)

@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.base import clone
 
 import health_monitor
+from health_monitor.config import Settings
 from health_monitor.deadline import checkpoint, current
 from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
@@ -141,6 +142,18 @@ def requirements(plugin: PluginInfo) -> list[str]:
     return reqs
 
 
+def with_settings(estimator: Any, settings: Settings) -> Any:
+    """``estimator`` with the settings that reach training: ``alarm_budget`` (alarms per entity
+    per 30 days) on it and on any estimator nested in it that has that parameter. Plugins declare
+    estimators without knowing the home; the setting decides their threshold."""
+    try:
+        params = estimator.get_params(deep=True)
+    except AttributeError:
+        return estimator
+    names = [k for k in params if k == "alarm_budget" or k.endswith("__alarm_budget")]
+    return estimator.set_params(**dict.fromkeys(names, settings.alarm_budget)) if names else estimator
+
+
 def _params(estimator: Any, prefix: str) -> dict[str, str]:
     try:
         params = estimator.get_params(deep=False)
@@ -169,7 +182,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     y_fit = y_train if supervised else None
     times = train[spec.time_column]
     model = ScoringModel.fit(
-        clone(spec.estimator()),
+        with_settings(clone(spec.estimator()), settings),
         spec.problem_type,
         X_train,
         y_fit,
@@ -179,10 +192,14 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         outputs=spec.outputs,
     )
     # The baseline sees every looked-up column: its rule may read a context feature.
-    baseline = ScoringModel.fit(spec.baseline(), spec.problem_type, X_train, y_fit, times=times)
-    covered = evaluation.entity_coverage(train, split.test, [k for k in spec.keys if k != spec.time_column])
+    baseline = ScoringModel.fit(
+        with_settings(spec.baseline(), settings), spec.problem_type, X_train, y_fit, times=times
+    )
+    entity = [k for k in spec.keys if k != spec.time_column]
+    covered = evaluation.entity_coverage(train, split.test, entity)
     seen = None if covered is None else covered[1]
-    test = Evaluated(spec, X_test, y_test, split.test[spec.time_column], seen=seen)
+    entities = evaluation.entity_key(split.test, entity) if entity and len(split.test) else None
+    test = Evaluated(spec, X_test, y_test, split.test[spec.time_column], seen=seen, entities=entities)
     predicted, baseline_predicted = test.predict(model), test.predict(baseline)
     metrics, baseline_metrics = test.score(predicted), test.score(baseline_predicted)
     coverage = {} if covered is None else covered[0].metrics()
@@ -287,15 +304,19 @@ class Evaluated:
         y: pd.Series | None,
         times: pd.Series,
         seen: np.ndarray | None = None,
+        entities: pd.Series | None = None,
     ):
         """``seen``: per row of ``X``, whether its entity has a training row
-        (:func:`evaluation.entity_coverage`); None when the model has no entity columns."""
+        (:func:`evaluation.entity_coverage`); ``entities``: its entity's key
+        (:func:`evaluation.entity_key`), for incident windows; both None when the model has no
+        entity columns."""
         self.spec = spec
-        self.X, self.y, self.times, self.seen = X, None, times, seen
+        self.X, self.y, self.times, self.seen, self.entities = X, None, times, seen, entities
         if y is not None and not y.isna().all():  # else: not evaluated
             known = y.notna().to_numpy()
             self.X, self.y, self.times = X[known], y[known], times[known]
             self.seen = None if seen is None else seen[known]
+            self.entities = None if entities is None else entities[known]
 
     def predict(self, fitted: ScoringModel) -> pd.DataFrame:
         return fitted.predict(self.X)
@@ -305,11 +326,14 @@ class Evaluated:
         has a training row only ({} when there are none)."""
         if self.y is None:
             return {}
+        kind = self.spec.problem_type
         if not seen_only or self.seen is None:
-            return evaluation.score(self.spec.problem_type, self.y, predicted)
+            return evaluation.score(kind, self.y, predicted, self.times, self.entities)
         if not self.seen.any():
             return {}
-        return evaluation.score(self.spec.problem_type, self.y[self.seen], predicted[self.seen])
+        seen = self.seen
+        entities = None if self.entities is None else self.entities[seen]
+        return evaluation.score(kind, self.y[seen], predicted[seen], self.times[seen], entities)
 
     def compare(self, candidate: pd.DataFrame, reference: pd.DataFrame) -> verdicts.Comparison | None:
         """Paired bootstrap of ``candidate`` against ``reference``; None without labels."""

@@ -19,6 +19,9 @@ jobs, MLflow runs and LangChain tools.
 - estimators several domains share: :class:`RelativeRegressor` (an amount relative to a
   reference column) and :class:`F1ThresholdClassifier` (a decision threshold tuned for F1)
   (:mod:`health_monitor.sdk.estimators`);
+- calibrated anomaly detectors: :class:`CalibratedDetector` wraps any outlier scorer (an
+  ``IsolationForest``, :class:`RobustZMax`) with a threshold calibrated to an alarm budget
+  (:mod:`health_monitor.sdk.detectors`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
 - Spark column helpers for point-in-time features, and job runs rebuilt from the run timeline:
   :mod:`health_monitor.sdk.featurekit`;
@@ -28,6 +31,7 @@ jobs, MLflow runs and LangChain tools.
 from __future__ import annotations
 
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
+from health_monitor.sdk.detectors import DEFAULT_ALARM_BUDGET, CalibratedDetector, RobustZMax
 from health_monitor.sdk.discovery import specs_in
 from health_monitor.sdk.estimators import F1ThresholdClassifier, RelativeRegressor
 from health_monitor.sdk.hooks import hookimpl
@@ -48,7 +52,9 @@ from health_monitor.sdk.thresholds import best_f1_threshold
 from health_monitor.sdk.tools import entity_tool, listing_tool, ranking_tool
 
 __all__ = [
+    "DEFAULT_ALARM_BUDGET",
     "AgentTool",
+    "CalibratedDetector",
     "Contribution",
     "Explainer",
     "F1ThresholdClassifier",
@@ -61,6 +67,7 @@ __all__ = [
     "Model",
     "ProblemType",
     "RelativeRegressor",
+    "RobustZMax",
     "Tables",
     "ToolContext",
     "ZScoreRule",

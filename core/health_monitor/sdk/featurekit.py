@@ -48,6 +48,40 @@ def zscore(value: Column, mean: Column, std: Column) -> Column:
     )
 
 
+def same_weekday(partition: list[str] | str, date_column: str, weeks: int) -> WindowSpec:
+    """The same weekday in each of the ``weeks`` weeks before the row's date (not the day
+    itself): the history a weekly-seasonal series is judged against."""
+    partition = [partition] if isinstance(partition, str) else partition
+    return (
+        Window.partitionBy(*partition, F.dayofweek(date_column))
+        .orderBy(day_number(date_column))
+        .rangeBetween(-7 * weeks, -7)
+    )
+
+
+def _array_median(values: Column) -> Column:
+    ordered = F.array_sort(values)
+    n = F.size(ordered)
+    low = F.element_at(ordered, F.floor((n - 1) / 2).cast("int") + 1)
+    high = F.element_at(ordered, F.ceil((n - 1) / 2).cast("int") + 1)
+    return (low + high) / 2
+
+
+def robust_z(value: Column, history: Column, min_points: int = 3, floor: float = 0.0) -> Column:
+    """How far ``value`` is above the median of ``history`` (an array, e.g. ``collect_list``
+    over :func:`same_weekday`), in robust standard deviations: ``1.4826 x MAD``, at least 10% of
+    the median and ``floor`` (a series that never moves would make any change infinite). Median
+    and MAD are not moved by the few spikes the history holds, as mean and standard deviation
+    are. Null with fewer than ``min_points`` values in the history."""
+    values = F.filter(history, lambda x: x.isNotNull())
+    median = _array_median(values)
+    mad = _array_median(F.transform(values, lambda x: F.abs(x.cast("double") - median)))
+    scale = F.greatest(1.4826 * mad, 0.1 * F.abs(median), F.lit(float(floor)))
+    return F.when((F.size(values) >= min_points) & (scale > 0), (value.cast("double") - median) / scale).when(
+        F.size(values) >= min_points, F.lit(0.0)
+    )
+
+
 def previous(column: str, partition: list[str] | str, order: str, offset: int = 1) -> Column:
     partition = [partition] if isinstance(partition, str) else partition
     return F.lag(column, offset).over(Window.partitionBy(*partition).orderBy(order))

@@ -1,0 +1,223 @@
+"""Calibrated anomaly detectors: an alarm means "unusual for this entity" at a chosen false-alarm rate.
+
+A raw outlier scorer (an ``IsolationForest``, :class:`RobustZMax`, any estimator with sklearn's
+``score_samples``, higher = more normal) ranks rows, but its own cut (``contamination``) flags a
+fixed share of rows whatever the data. :class:`CalibratedDetector` wraps the scorer and turns
+its score into a **tail probability** ``p``: how often a normal row scores at least this
+strange. It flags a row when ``p`` is below the **alarm budget** expressed per row:
+
+    rate = alarm_budget / 30      (alarms per entity per 30 days; one row = one entity-day)
+
+How the threshold is calibrated (``fit``):
+
+1. The rows arrive in time order (the core sorts an anomaly detector's training rows by their
+   time column). The scorer is fitted on the earlier ``1 - calibration_share`` of them and
+   scores the latest ``calibration_share``: held-out, recent, mostly normal rows.
+2. Rows labelled 1 (when ``fit`` gets labels) are left out of the calibration rows.
+3. Up to the ``1 - tail_share`` quantile ``u`` of the calibration scores, ``p`` is their
+   empirical tail; beyond it an exponential tail (a generalised Pareto with shape 0, fitted by
+   its mean excess) continues it, so scores above the training maximum still get a smaller ``p``
+   and still order. The strangest ``trim`` share is censored in that fit (counted, not
+   measured): an unlabelled incident in the calibration rows cannot stretch the tail. The
+   threshold is the score whose ``p`` equals ``rate``.
+
+With fewer than :data:`MIN_CALIBRATION_ROWS` rows the scorer is fitted on all rows and
+calibrated in-sample on them.
+
+``score_samples`` is ``log p`` (higher = more normal, unbounded below, so it does not saturate),
+``offset_`` is ``log rate`` and ``decision_function`` is ``log p - log rate``: ``predict`` is -1
+(an outlier) where it is negative, as for an ``IsolationForest``. The core writes
+``anomaly_score = 1 - p`` (:func:`anomaly_score`: exact down to ``p = 1e-6``, still ordered
+beyond), comparable across models: ``anomaly_score >= 1 - rate`` is an alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from health_monitor.errors import ConfigError
+
+ALARM_BUDGET_SETTING = "HEALTH_MONITOR_ALARM_BUDGET"
+DEFAULT_ALARM_BUDGET = 1.0  # alarms per entity per 30 days
+BUDGET_DAYS = 30.0
+MIN_CALIBRATION_ROWS = 200  # below: fit and calibrate on all rows (in-sample)
+MAD_SCALE = 1.4826  # MAD x this estimates the standard deviation of a normal distribution
+
+
+def check_alarm_budget(value: Any) -> float:
+    """``value`` as alarms per entity per 30 days (a number in (0, 30)), else a ConfigError
+    naming the setting."""
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not 0 < budget < BUDGET_DAYS:  # also refuses NaN
+        raise ConfigError(
+            f"alarm budget ({ALARM_BUDGET_SETTING}) must be a number of alarms per entity per "
+            f"{BUDGET_DAYS:g} days, above 0 and below {BUDGET_DAYS:g}; got {value!r}"
+        )
+    return budget
+
+
+def alarm_rate(budget: Any) -> float:
+    """The share of an entity's days (rows) an alarm budget allows: ``budget / 30``."""
+    return check_alarm_budget(budget) / BUDGET_DAYS
+
+
+EXACT_TAIL = 1e-6  # anomaly_score is exactly 1 - p down to this p
+
+
+def anomaly_score(log_p: Any) -> np.ndarray:
+    """The ``anomaly_score`` of tail probabilities given as ``log p``: ``1 - p`` while
+    ``p >= 1e-6`` (every alarm budget's cut is there: 1 a month is ``1 - 1/30``); below, the last
+    millionth is shared out by ``1 / (1 + ln(1e-6 / p))``, so rows too rare for a float's
+    ``1 - p`` (which is 1.0 once ``p < 1e-16``) still order. It reaches 1 only in the limit."""
+    log_p = np.minimum(np.asarray(log_p, dtype="float64"), 0.0)
+    depth = math.log(EXACT_TAIL) - log_p  # > 0 where p < EXACT_TAIL
+    deep = 1.0 - EXACT_TAIL / (1.0 + np.maximum(depth, 0.0))
+    return np.asarray(np.where(depth > 0, deep, -np.expm1(log_p)), dtype="float64")
+
+
+class CalibratedDetector(OutlierMixin, BaseEstimator):
+    """A raw outlier ``scorer`` with its threshold calibrated to an alarm budget (see the module).
+
+    ``alarm_budget`` is alarms per entity per 30 days. A model spec leaves it at its default: the
+    training pipeline sets it from the ``HEALTH_MONITOR_ALARM_BUDGET`` setting on any estimator
+    that has this parameter.
+    """
+
+    def __init__(
+        self,
+        scorer: Any = None,
+        alarm_budget: float = DEFAULT_ALARM_BUDGET,
+        calibration_share: float = 0.25,
+        trim: float = 0.01,
+        tail_share: float = 0.05,
+    ) -> None:
+        self.scorer = scorer
+        self.alarm_budget = alarm_budget
+        self.calibration_share = calibration_share
+        self.trim = trim
+        self.tail_share = tail_share
+
+    def fit(self, X: Any, y: Any = None) -> CalibratedDetector:
+        rate = alarm_rate(self.alarm_budget)
+        for name in ("calibration_share", "trim", "tail_share"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        n = len(X)
+        if n == 0:
+            raise ValueError("CalibratedDetector needs at least one training row")
+        scorer = clone(self.scorer if self.scorer is not None else RobustZMax())
+        k = n - int(n * self.calibration_share)
+        held_out = n - k >= MIN_CALIBRATION_ROWS and k >= MIN_CALIBRATION_ROWS
+        rows = np.arange(k, n) if held_out else np.arange(n)
+        self.scorer_ = scorer.fit(_rows(X, np.arange(k)) if held_out else X)
+        strangeness = -np.asarray(self.scorer_.score_samples(_rows(X, rows)), dtype="float64")
+        if y is not None:
+            normal = np.asarray(y, dtype="float64")[rows] != 1
+            strangeness = strangeness[normal]
+        strangeness = np.sort(strangeness[np.isfinite(strangeness)])
+        if len(strangeness) == 0:
+            raise ValueError("CalibratedDetector: no finite calibration score")
+        self.calibration_ = strangeness
+        self.calibrated_in_sample_ = not held_out
+        self._fit_tail()
+        self.rate_ = rate
+        self.offset_ = math.log(rate)
+        self.threshold_ = self._threshold(rate)
+        return self
+
+    def _fit_tail(self) -> None:
+        """The exponential tail beyond ``tail_start_``: its mass is the share of calibration rows
+        there; its scale is the maximum-likelihood mean excess with the strangest ``trim`` share
+        censored at their quantile (they count as "at least this strange", their values do not
+        count): one runaway incident cannot stretch the tail, and normal rows are not cut off."""
+        ref = self.calibration_
+        self.tail_start_ = float(np.quantile(ref, 1 - max(self.tail_share, self.trim)))
+        censor = float(np.quantile(ref, 1 - self.trim))
+        beyond = ref[ref > self.tail_start_]
+        self.tail_mass_ = max(len(beyond), 1) / (len(ref) + 1)
+        observed = int((beyond <= censor).sum())
+        excess = float((np.minimum(beyond, censor) - self.tail_start_).sum())
+        spread = float(np.subtract(*np.quantile(ref, [0.75, 0.25])))
+        floor = max(spread, abs(self.tail_start_), 1.0) * 1e-6  # a tie-only tail still decays
+        self.tail_scale_ = max(excess / observed if observed else 0.0, floor)
+
+    def _threshold(self, rate: float) -> float:
+        """The raw strangeness whose tail probability is ``rate``."""
+        if rate <= self.tail_mass_:
+            return self.tail_start_ + self.tail_scale_ * math.log(self.tail_mass_ / rate)
+        return float(np.quantile(self.calibration_, 1 - rate))
+
+    def log_tail_probability(self, strangeness: Any) -> np.ndarray:
+        """``log p`` of raw strangeness values (``-scorer.score_samples``): empirical up to the
+        tail start, exponential beyond; never below ``-inf`` for a finite value."""
+        check_is_fitted(self)
+        s = np.asarray(strangeness, dtype="float64")
+        ref = self.calibration_
+        # (rows at least as strange + 1) / (n + 1): never 0 inside the calibration range.
+        empirical = np.log((len(ref) - np.searchsorted(ref, s, side="left") + 1) / (len(ref) + 1))
+        tail = math.log(self.tail_mass_) - (s - self.tail_start_) / self.tail_scale_
+        out = np.where(s > self.tail_start_, np.minimum(tail, math.log(self.tail_mass_)), empirical)
+        return np.where(np.isnan(s), 0.0, out)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """``log p``: higher = more normal, the sklearn convention; 0 for the most normal rows."""
+        check_is_fitted(self)
+        return self.log_tail_probability(-np.asarray(self.scorer_.score_samples(X), dtype="float64"))
+
+    def tail_probability(self, X: Any) -> np.ndarray:
+        """``p``: how often a normal row of the calibration period is at least this strange."""
+        return np.asarray(np.exp(self.score_samples(X)), dtype="float64")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+class RobustZMax(OutlierMixin, BaseEstimator):
+    """The largest robust z-score of a row's features: ``(x - median) / (1.4826 MAD)`` per column,
+    learned on the training rows; ``upper_only`` counts only values above the median (a spike,
+    not a dip). Feed it features that are already per-entity deviations (a robust z against the
+    same weekday's history) and it stays a per-entity judgement; ``score_samples`` is minus it."""
+
+    def __init__(self, upper_only: bool = True) -> None:
+        self.upper_only = upper_only
+
+    def fit(self, X: Any, y: Any = None) -> RobustZMax:
+        values = _matrix(X)
+        self.median_ = np.nanmedian(values, axis=0)
+        mad = np.nanmedian(np.abs(values - self.median_), axis=0) * MAD_SCALE
+        spread = np.nanstd(values, axis=0)
+        # A feature that is constant on most rows has MAD 0: fall back on its standard deviation.
+        self.scale_ = np.where(mad > 0, mad, np.where(spread > 0, spread, 1.0))
+        self.median_ = np.nan_to_num(self.median_)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        z = (_matrix(X) - self.median_) / self.scale_
+        z = np.nan_to_num(z if self.upper_only else np.abs(z), nan=0.0)
+        return np.asarray(-np.max(z, axis=1), dtype="float64")
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.where(-self.score_samples(X) > 3.0, -1, 1)
+
+
+def _matrix(X: Any) -> np.ndarray:
+    values = np.asarray(X, dtype="float64")
+    return values.reshape(len(values), -1)
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    return X.iloc[index] if isinstance(X, pd.DataFrame) else np.asarray(X)[index]
