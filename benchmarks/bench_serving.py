@@ -7,10 +7,10 @@ python benchmarks/bench_serving.py --home H [--seconds 20] [--clients 4] [--json
 1. Lookups: every tool of every toolkit is called in this process with valid arguments (a
    random entity each call), after one warm-up call; p50/p99 per tool and overall. The core's
    ``explain_prediction`` (a live occlusion, not a lookup) is timed on its own line.
-2. Live scoring: each endpoint's model scores looked-up features in this process without the
-   score cache: what a cache miss costs.
+2. Live scoring: each endpoint's model scores looked-up features in this process: what an
+   ``as_of`` request or an entity ``infer`` has not scored costs.
 3. Endpoints: ``health-monitor serve`` runs in its own process on a free loopback port (it
-   prefills its score cache first); this process (the second one) drives every installed
+   loads the champions and the prediction tables first); this process (the second one) drives every installed
    endpoint from ``--clients`` threads with keep-alive connections for ``--seconds``, a random
    entity of 200 per endpoint each request, a fifth of point-in-time requests with an
    ``as_of`` day; p50/p99 per endpoint, overall, and throughput.
@@ -105,16 +105,16 @@ def bench_lookups(home: str, calls: int, rng: random.Random) -> dict:
 
 
 def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
-    """A cache miss: the endpoints' models scored from looked-up features in this process,
-    without the cache (what a request costs before its features are prefilled or cached)."""
+    """A miss: the endpoints' models scored live from looked-up features in this process (what
+    an ``as_of`` request or an entity without a stored prediction costs)."""
     from health_monitor.agents import make_context
-    from health_monitor.serve import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService, body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
     out = {}
     for path, model in context.champions.host.endpoints.items():
-        fields = service.fields(context.champions.get(model))
+        fields = service.fields[model]
         rows = context.query(model, limit=100)
         context.champions.score(model, body_for(fields, rows[0]))
         samples = []
@@ -122,7 +122,7 @@ def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
             row = rng.choice(rows)
             keys = body_for(fields, row)
             start = time.perf_counter()
-            context.champions.score(model, keys, cached=False)
+            context.champions.score(model, keys)
             samples.append(time.perf_counter() - start)
         out[path] = percentiles(samples)
     return out
@@ -147,7 +147,7 @@ def free_port() -> int:
 def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
     """Valid request bodies per endpoint: entities that have features, from the online store."""
     from health_monitor.agents import make_context
-    from health_monitor.serve import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService, body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
@@ -156,9 +156,11 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
         if path.startswith("/models/"):
             continue
         champion = service.champions.get(model)
-        fields = service.fields(champion)
+        fields = service.fields[model]
         table = context.table(model)
-        sample = table.records(rng.sample(range(len(table.frame)), min(200, len(table.frame))))
+        sample = table.frame.iloc[rng.sample(range(len(table.frame)), min(200, len(table.frame)))].to_dict(
+            "records"
+        )
         as_of = context.model(model).time_column if champion.point_in_time else None
         bodies[path] = [
             {

@@ -86,6 +86,10 @@ def main() -> None:
     print(
         "  findings a day by severity (median): " + ", ".join(f"{s} {n:.0f}" for s, n in by_severity.items())
     )
+    by_model = (
+        signals.groupby(["day", "model"]).size().unstack(fill_value=0).median().sort_values(ascending=False)
+    )
+    print("  signals a day by model (median): " + ", ".join(f"{m} {n:.0f}" for m, n in by_model.items() if n))
     flagged, serious = defaultdict(set), defaultdict(set)  # (kind, id) -> days; medium or higher
     columns = [signals[c] for c in ("entity_kind", "entity_id", "day", "severity")]
     for kind, entity, day, severity in zip(*columns, strict=True):

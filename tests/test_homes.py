@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.pipelines import run_infer
 from health_monitor.runtime import Runtime
-from health_monitor.serve import ScoringService
+from health_monitor.serving.app import ScoringService
+from health_monitor.serving.scoring import Champions
 
 
 def test_a_moved_home_infers_and_serves(fake_trained_home, tmp_path):

@@ -208,3 +208,86 @@ def test_the_command_imports_and_lists_types(hm_settings, tmp_path, capsys, monk
     assert "imported 1 incident(s)" in out and first["name"] in out
     assert main(["labels", "import", str(tmp_path / "nope.csv")]) != 0
     assert "no such file" in capsys.readouterr().err
+
+
+# -- verdicts on findings ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def judged_home(hm_runtime):
+    """A home holding three stored findings, written as `health-monitor findings` writes them."""
+    import pyarrow as pa
+
+    from health_monitor.reports.findings import SCHEMA, findings_table
+
+    day0 = dt.date(2026, 11, 2)
+    rows = [
+        {
+            "finding_id": fid,
+            "entity_kind": kind,
+            "entity_id": entity,
+            "state": "open",
+            "severity": "high",
+            "score": 1.0,
+            "domains": ["security"],
+            "models": models,
+            "reason": "r",
+            "action": "a",
+            "signals": "[]",
+            "first_seen": day0,
+            "last_seen": day0,
+            "resolved_on": None,
+        }
+        for fid, kind, entity, models in [
+            ("aaaa000000000001", "user", "alice@acme.com", ["threat_model", "egress_model"]),
+            ("aaaa000000000002", "user", "bob@acme.com", ["threat_model"]),
+            ("aaaa000000000003", "warehouse", "w1", ["slow_model"]),
+        ]
+    ]
+    hm_runtime.lakehouse.write(findings_table(hm_runtime), pa.Table.from_pylist(rows, schema=SCHEMA))
+    return hm_runtime
+
+
+def test_verdicts_on_findings_give_each_model_its_share_of_true_alarms(
+    judged_home, tmp_path, capsys, monkeypatch
+):
+    from health_monitor.reports.feedback import feedback_by_model, import_feedback
+
+    path = write(
+        tmp_path,
+        "verdicts.csv",
+        "finding_id,verdict,by,note\naaaa000000000001,true,oncall,phished\naaaa000000000002,false,,a new laptop\n",
+    )
+    monkeypatch.setenv("HEALTH_MONITOR_HOME", str(judged_home.settings.home))
+    assert main(["labels", "import", str(path)]) == 0
+    assert "2 verdict(s)" in capsys.readouterr().out
+    assert feedback_by_model(judged_home) == {
+        "egress_model": {"true_alarms": 1, "false_alarms": 0, "precision": 1.0},
+        "threat_model": {"true_alarms": 1, "false_alarms": 1, "precision": 0.5},
+    }
+    # A later verdict on the same finding replaces the earlier one.
+    again = write(tmp_path, "again.yaml", "feedback:\n  - {finding_id: aaaa000000000002, verdict: true}\n")
+    result = import_feedback(judged_home, again)
+    assert (result.imported, result.replaced, result.true_alarms) == (1, 1, 1)
+    assert feedback_by_model(judged_home)["threat_model"]["precision"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "finding_id,verdict\nffff000000000009,true\n",
+            r"line 2: finding_id 'ffff000000000009' is not a stored",
+        ),
+        ("finding_id,verdict\naaaa000000000001,maybe\n", r"line 2: verdict must be true .* or false"),
+        ("finding_id,verdict\naaaa000000000001,\n", r"line 2: verdict is required"),
+        ("finding_id,verdict,colour\naaaa000000000001,true,red\n", r"unknown column\(s\) \['colour'\]"),
+        ("finding_id,verdict\naaaa000000000001,true\naaaa000000000001,false\n", "judged more than once"),
+    ],
+)
+def test_a_bad_verdict_file_is_refused_whole(judged_home, tmp_path, text, message):
+    from health_monitor.reports.feedback import import_feedback
+
+    with pytest.raises(ConfigError, match=message):
+        import_feedback(judged_home, write(tmp_path, "v.csv", text))
+    assert not judged_home.lakehouse.exists(judged_home.settings.ground_truth("finding_feedback"))

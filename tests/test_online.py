@@ -1,5 +1,5 @@
-"""The online store's in-memory table: day slices, sort keys and exact partial sorts agree with
-pandas on awkward data (ties, nulls, time zones, dates as objects)."""
+"""The online store's in-memory table and the tools' rows agree with pandas on awkward data
+(ties, nulls, time zones, dates as objects)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from health_monitor.agents.context import _top
-from health_monitor.online import NO_DAY, OnlineTable
+from health_monitor.serving.context import _records
+from health_monitor.serving.online import NO_DAY, OnlineTable
 
 
 @pytest.mark.parametrize("descending", [True, False])
 @pytest.mark.parametrize("limit", [1, 3, 10, 100])
-def test_top_is_pandas_stable_sort_with_nulls_last(descending, limit):
+def test_top_rows_are_a_stable_sort_with_nulls_last(descending, limit):
     rng = np.random.default_rng(limit)
     values = rng.integers(0, 20, 400).astype("float64")  # many ties
     values[rng.random(400) < 0.1] = np.nan
     values[:3] = [np.inf, -np.inf, np.nan]
-    positions = rng.permutation(1000)[:400]
-    frame = pd.DataFrame({"v": values}, index=positions).sort_index()
-    expected = frame.sort_values("v", ascending=not descending, kind="stable").index[:limit]
-    got = _top(positions, values, descending, limit)[:limit]
-    assert list(got) == list(expected)
+    frame = pd.DataFrame({"v": values, "i": np.arange(400)})
+    got = [r["i"] for r in _records(frame, "v", descending, limit)]
+    order = sorted(
+        range(400), key=lambda i: (np.isnan(values[i]), -values[i] if descending else values[i], i)
+    )
+    assert got == order[:limit]
 
 
-def test_days_and_day_slices_read_dates_timestamps_and_nulls():
+def test_days_read_dates_timestamps_and_nulls():
     frame = pd.DataFrame(
         {
             "d": [dt.date(2026, 1, 2), None, dt.date(2026, 1, 1), dt.date(2026, 1, 2)],
@@ -38,28 +39,6 @@ def test_days_and_day_slices_read_dates_timestamps_and_nulls():
         }
     )
     table = OnlineTable("t", 1, frame, ["d"], None)
-    epoch = dt.date(1970, 1, 1)
-    day = (dt.date(2026, 1, 2) - epoch).days
+    day = (dt.date(2026, 1, 2) - dt.date(1970, 1, 1)).days
     assert list(table.days("d")) == [day, NO_DAY, day - 1, day]
     assert list(table.days("t")) == [day, day - 1, NO_DAY, day + 1]
-    order, days = table.by_day("d")
-    assert list(order) == [2, 0, 3] and list(days) == [day - 1, day, day]
-
-
-def test_sort_keys_order_numbers_times_and_text():
-    frame = pd.DataFrame(
-        {
-            "n": [3, 1, 2],
-            "s": ["b", None, "a"],
-            "t": pd.to_datetime(["2026-01-03", "2026-01-01", None]),
-            "b": [True, False, True],
-        }
-    )
-    table = OnlineTable("t", 1, frame, ["n"], None)
-    assert list(table.sort_key("n")) == [3.0, 1.0, 2.0]
-    s = table.sort_key("s")
-    assert s[2] < s[0] and np.isnan(s[1])
-    t = table.sort_key("t")
-    assert t[1] < t[0] and np.isnan(t[2])
-    assert list(table.sort_key("b")) == [1.0, 0.0, 1.0]
-    assert table.records(np.array([2]), frozenset({"t", "b"})) == [{"n": 2, "s": "a"}]

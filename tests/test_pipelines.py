@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from health_monitor.champions import Champions
 from health_monitor.models.explain import explain_prediction
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, Lookup
+from health_monitor.serving.scoring import Champions
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]
@@ -113,8 +113,8 @@ def test_held_back_then_promoted_by_hand_then_rolled_back(fake_home, make_host, 
     (skipped,) = infer.items
     assert skipped.ok and "held v1 back" in skipped.details["skipped"]
     assert "health-monitor promote --model fake_failure --version 1" in skipped.details["skipped"]
-    from health_monitor.champions import Champions
     from health_monitor.errors import HealthMonitorError
+    from health_monitor.serving.scoring import Champions
 
     with pytest.raises(HealthMonitorError, match="held v1 back .*promote --model fake_failure --version 1"):
         Champions(fake_home, host).get("fake_failure")  # what `serve` answers with its 503

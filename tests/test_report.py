@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from health_monitor.champions import Champions
 from health_monitor.cli import main
 from health_monitor.config import Settings
 from health_monitor.reports.findings import update_findings
 from health_monitor.reports.html import MARKER, build_report, write_report
 from health_monitor.reports.html.drift import psi
 from health_monitor.runtime import Runtime
-from health_monitor.serve import ScoringService, serve_in_thread
+from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.scoring import Champions
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 
 DAY = dt.date(2026, 3, 10)

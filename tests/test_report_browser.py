@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.reports.findings import update_findings
 from health_monitor.reports.html import build_report, write_report
 from health_monitor.reports.html.browser import CHROMIUM_ARGS, chromium_path
 from health_monitor.runtime import Runtime
-from health_monitor.serve import ScoringService, serve_in_thread
+from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.scoring import Champions
 
 REQUIRE = "HEALTH_MONITOR_REQUIRE_BROWSER"
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from health_monitor.champions import Champions
 from health_monitor.errors import ConfigError
-from health_monitor.serve import ScoringService, check_loopback, serve_in_thread
+from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.httpd import check_loopback
+from health_monitor.serving.scoring import Champions
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +120,18 @@ def test_a_model_without_an_endpoint_is_served_at_its_name_only(fake_trained_hom
 def test_refuses_to_bind_beyond_loopback(host):
     with pytest.raises(ConfigError, match="loopback"):
         check_loopback(host)
+
+
+@pytest.mark.parametrize("model", ["fake_failure", "fake_anomaly"])
+def test_the_latest_answer_is_the_row_infer_wrote(server, model):
+    """Served equals batch: an endpoint's latest answer is the entity's latest prediction row."""
+    port, runtime = server
+    rows = runtime.lakehouse.read_arrow(runtime.settings.predictions(model)).to_pandas()
+    for _, row in rows.sort_values("day").groupby("entity").tail(1).iterrows():
+        body = {"entity": row["entity"]} | ({"day": str(row["day"])[:10]} if model == "fake_anomaly" else {})
+        status, out = request(port, "POST", f"/models/{model}", body)
+        assert status == 200 and out["model_version"] == row["model_version"], out
+        outputs = (
+            ["prediction", "probability"] if model == "fake_failure" else ["anomaly_score", "is_anomaly"]
+        )
+        assert {c: out[c] for c in outputs} == {c: row[c].item() for c in outputs}

@@ -14,13 +14,13 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError
-from health_monitor.httpd import RequestError, allowed_hosts, parse_body
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.serve import ScoringService, load_token, make_server, serve_in_thread
+from health_monitor.serving.app import ScoringService, make_server, serve_in_thread
+from health_monitor.serving.httpd import RequestError, allowed_hosts, load_token, parse_body
+from health_monitor.serving.scoring import Champions
 
 TOKEN = "s3cret-token-0123456789"
 GOOD = b'{"entity": "e1"}'
@@ -30,7 +30,7 @@ GOOD = b'{"entity": "e1"}'
 def service(fake_trained_home):
     runtime, host = fake_trained_home
     service = ScoringService(Champions(runtime, host))
-    service.warm(prefill=False)
+    service.warm()
     return service
 
 

@@ -263,22 +263,23 @@ def test_a_missing_entity_error_quotes_stored_values(planted_home):
 
 
 def test_every_endpoint_answers_planted_text_as_capped_clean_data(fake_trained_home):
-    from health_monitor.champions import Champions
-    from health_monitor.serve import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService, body_for
+    from health_monitor.serving.scoring import Champions
 
-    class PlantedChampions(Champions):
+    class PlantedService(ScoringService):
         """A model whose own output columns carry stored text (as chargeback's team does)."""
 
-        def score_rows(self, champion, tables, positions):
-            out = super().score_rows(champion, tables, positions)
+        def predict(self, champion, keys, at):
+            out = super().predict(champion, keys, at)
             return {**out, "attributed_team": PLANTED[0], "notes": [PLANTED[1], {"owner": PLANTED[2]}]}
 
     runtime, host = fake_trained_home
-    service = ScoringService(PlantedChampions(runtime, host))
+    service = PlantedService(Champions(runtime, host))
     for path, model in sorted(service.routes.items()):
-        fields = service.fields(service.champions.get(model))
         row = runtime.lakehouse.read_arrow(runtime.settings.predictions(model)).to_pandas().iloc[-1]
-        answer = json.loads(json.dumps(service.score(path, body_for(fields, row)), default=str))
+        answer = json.loads(
+            json.dumps(service.score(path, body_for(service.fields[model], row)), default=str)
+        )
         assert answer["model"] == model and INJECTION in answer["attributed_team"]
         for where, _, text in walk(answer):
             assert not invisible(text), (path, where, text)

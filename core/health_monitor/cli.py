@@ -367,15 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bundle's resources folder: dashboards/<name>.lvdash.json, health_monitor_dashboards.yml "
         "and health_monitor_alerts.yml are written there (default: resources)",
     )
-    p = add("serve", "Serve real-time scoring over HTTP on loopback (champion models, online features).")
+    p = add(
+        "serve",
+        "Serve predictions over HTTP on loopback: the latest from the prediction tables, as_of and unscored entities scored live.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    p.add_argument(
-        "--no-prefill",
-        action="store_true",
-        help="start at once and score every request live (default: score every feature row first, "
-        "so requests are lookups)",
-    )
     p.add_argument(
         "--allow-host",
         action="append",
@@ -821,10 +818,14 @@ def _stage(fn_name: str):
 
 def cmd_evaluate(args, settings: Settings) -> int:
     from health_monitor.models.scorecards import scorecards
+    from health_monitor.reports.feedback import feedback_by_model
     from health_monitor.reports.summary import fmt
 
     runtime = _runtime(settings)
     cards = scorecards(runtime, _host(), domain=args.domain, model=args.model)
+    judged = feedback_by_model(runtime)
+    for c in cards:
+        c["feedback"] = judged.get(c["model"])
     if args.json:
         print(json.dumps(cards, indent=2))
         return 0
@@ -843,8 +844,14 @@ def cmd_evaluate(args, settings: Settings) -> int:
             f"{c['model']:<34} {c['domain']:<12} {shown}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
             f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {difference}{c['verdict']}  "
             f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
+            + (_judged(c["feedback"]) if c["feedback"] else "")
         )
     return 0
+
+
+def _judged(feedback: dict) -> str:
+    n = feedback["true_alarms"] + feedback["false_alarms"]
+    return f"; judged findings: {feedback['true_alarms']} of {n} true alarms"
 
 
 def cmd_promote(args, settings: Settings) -> int:
@@ -868,8 +875,8 @@ def cmd_promote(args, settings: Settings) -> int:
 
 
 def cmd_explain(args, settings: Settings) -> int:
-    from health_monitor.champions import Champions
     from health_monitor.models.explain import explain_prediction
+    from health_monitor.serving.scoring import Champions
 
     keys = {}
     for item in args.key:
@@ -931,6 +938,16 @@ def cmd_labels(args, settings: Settings) -> int:
             return 0
         for t in types.values():
             print(f"{t.name:<34} {t.entity_kind:<10} {t.domain:<12} read by {', '.join(t.models)}")
+        return 0
+    from health_monitor.reports.feedback import import_feedback, is_feedback_file
+
+    if is_feedback_file(args.file):
+        judged = import_feedback(_runtime(settings), args.file, replace=args.replace)
+        print(
+            f"{judged.table}: imported {judged.imported} verdict(s) from {args.file} "
+            f"({judged.true_alarms} true, {judged.false_alarms} false alarms; {judged.replaced} replaced)"
+        )
+        print("next: health-monitor evaluate shows each model's share of true alarms")
         return 0
     result = import_labels(_runtime(settings), host, args.file, replace=args.replace)
     print(
@@ -1022,26 +1039,26 @@ def cmd_serve(args, settings: Settings) -> int:
 
     from tqdm.auto import tqdm
 
-    from health_monitor.champions import Champions
-    from health_monitor.serve import ScoringService, check_hosts, check_loopback, load_token, make_server
+    from health_monitor.serving.app import ScoringService, make_server
+    from health_monitor.serving.httpd import allowed_hosts, check_loopback, load_token
+    from health_monitor.serving.scoring import Champions
 
     check_loopback(args.host)
-    check_hosts(tuple(args.allow_host))
+    allowed_hosts(tuple(args.allow_host))
     token = load_token(args.token_file)
     service = ScoringService(Champions(_runtime(settings), _host()))
     with tqdm(
         total=len(set(service.routes.values())), desc="warm", unit="model", disable=None, leave=False
     ) as bar:
-        warmed = service.warm(prefill=not args.no_prefill, progress=lambda model: bar.update())
+        warmed = service.warm(progress=lambda model: bar.update())
     for model, status in warmed.items():
         print(f"  {model:<36} {status}")
     # Everything loaded so far lives as long as the server. A full garbage collection walks all
     # of it (up to 0.29 s measured on the medium home) and would stall requests: freeze it out.
     gc.collect()
     gc.freeze()
-    service.champions.start_refresh()  # version checks and reloads off the request path
     server = make_server(service, args.host, args.port, allow_hosts=tuple(args.allow_host), token=token)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])  # an AF_INET address
     if service.unavailable:
         print(
             f"{len(service.unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)"

@@ -25,8 +25,6 @@ from typing import Any
 from langchain_core.tools import StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
-from health_monitor.agents.context import OnlineToolContext
-from health_monitor.champions import Champions
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.host import Host, load_host
@@ -34,6 +32,8 @@ from health_monitor.runtime import Runtime
 from health_monitor.sdk.args import Identifier, Limit, ToolArgs
 from health_monitor.sdk.specs import AgentTool, ProblemType
 from health_monitor.sdk.tools import RANK_COLUMN
+from health_monitor.serving.context import OnlineToolContext
+from health_monitor.serving.scoring import Champions
 from health_monitor.untrusted import TOOL_NOTICE, as_data, message
 
 __all__ = ["CORE_TOOLS", "get_toolkit", "make_context", "to_langchain"]
@@ -74,10 +74,12 @@ def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
     cleaned answer under a data notice (:func:`~health_monitor.untrusted.as_data`), or a cleaned
     error message."""
 
+    schema: type[BaseModel] = tool.args  # AgentTool checked it is a pydantic model
+
     def call(**kwargs: Any) -> str:
         # LangChain validated the arguments against the schema; rebuild the model without
         # validating twice (validators turn dates into ``datetime.date``).
-        args = tool.args.model_construct(**kwargs)
+        args = schema.model_construct(**kwargs)
         try:
             result = tool.run(context, args)
         except ToolException as exc:
@@ -93,7 +95,7 @@ def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
         func=call,
         name=tool.name,
         description=f"{tool.description.rstrip()} {TOOL_NOTICE}",
-        args_schema=tool.args,
+        args_schema=schema,
         handle_tool_error=True,
         handle_validation_error=_validation_message,
     )

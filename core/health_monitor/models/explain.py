@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from health_monitor.champions import Champions, plain
 from health_monitor.errors import ConfigError
 from health_monitor.pipelines.train import base_columns
+from health_monitor.serving.scoring import Champions, plain
 from health_monitor.untrusted import clean, message, quoted
 
 EXPLAINED_OUTPUTS = ("prediction", "probability", "anomaly_score", "is_anomaly", "predicted_class")
@@ -34,7 +34,7 @@ def find_prediction(champions: Champions, model: str, keys: dict[str, str]) -> p
     table = champions.store.table(
         champions.runtime.settings.predictions(model), f"run `health-monitor infer --model {model}` first"
     )
-    rows = table.rows({k: keys[k] for k in spec.keys})
+    rows = table.frame.iloc[table.positions({k: keys[k] for k in spec.keys})]
     if rows.empty:
         sample = table.frame[list(spec.keys)].head(3).astype(str).to_dict("records")
         examples = "; ".join(", ".join(f"{k}={quoted(v, 64)}" for k, v in row.items()) for row in sample)

@@ -79,7 +79,7 @@ SIGNAL_COLUMNS = [
 ]
 
 if TYPE_CHECKING:
-    from health_monitor.champions import Champions
+    from health_monitor.serving.scoring import Champions
 
 
 @dataclass
@@ -259,7 +259,7 @@ class _Explainer:
         reasons = list(signals["reason"])
         try:
             if self._champions is None:
-                from health_monitor.champions import Champions
+                from health_monitor.serving.scoring import Champions
 
                 self._champions = Champions(self.runtime, self.host)
             champion = self._champions.get(spec.name)

@@ -16,11 +16,15 @@ jobs, MLflow runs and LangChain tools.
 - the naive baselines every model is compared with: :class:`ZScoreRule`,
   :class:`HistoryRateClassifier`, :class:`LastValueRegressor`;
 - threshold search: :func:`best_f1_threshold`;
+- estimators several domains share: :class:`RelativeRegressor` (an amount relative to a
+  reference column) and :class:`F1ThresholdClassifier` (a decision threshold tuned for F1)
+  (:mod:`health_monitor.sdk.estimators`);
 - calibrated anomaly detectors: :class:`CalibratedDetector` wraps any outlier scorer (an
   ``IsolationForest``, :class:`RobustZMax`) with a threshold calibrated to an alarm budget
   (:mod:`health_monitor.sdk.detectors`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
-- Spark column helpers for point-in-time features: :mod:`health_monitor.sdk.featurekit`;
+- Spark column helpers for point-in-time features, and job runs rebuilt from the run timeline:
+  :mod:`health_monitor.sdk.featurekit`;
 - helpers for the words and numbers of a finding: :mod:`health_monitor.sdk.findingkit`.
 """
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
 from health_monitor.sdk.detectors import DEFAULT_ALARM_BUDGET, CalibratedDetector, RobustZMax
 from health_monitor.sdk.discovery import specs_in
+from health_monitor.sdk.estimators import F1ThresholdClassifier, RelativeRegressor
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import (
     AgentTool,
@@ -52,6 +57,7 @@ __all__ = [
     "CalibratedDetector",
     "Contribution",
     "Explainer",
+    "F1ThresholdClassifier",
     "FeatureTable",
     "FindingRule",
     "HistoryRateClassifier",
@@ -60,6 +66,7 @@ __all__ = [
     "Lookup",
     "Model",
     "ProblemType",
+    "RelativeRegressor",
     "RobustZMax",
     "Tables",
     "ToolContext",

@@ -27,7 +27,7 @@ def _date(value: object) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not a real calendar date: {value!r}") from None
+        raise ValueError(f"not a real date: {value!r}") from None
 
 
 IsoDate = Annotated[

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
+# Result states of a job run that count as a failure (``SUCCEEDED``, ``CANCELLED``, ... do not).
+FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
+
 
 def day_number(column: str | Column) -> Column:
     col = F.col(column) if isinstance(column, str) else column
@@ -100,3 +103,41 @@ def version_as_of(
         pairs.join(versions, key).where(F.col(version_time) <= day_end).groupBy(key, date_column).agg(*aggs)
     )
     return pairs.join(picked, [key, date_column], "left")
+
+
+def window_median(column: str, window: WindowSpec) -> Column:
+    """The median of ``column`` over a framed window (Spark's median cannot take a frame): the
+    mean of the two middle values of an even count; null over an empty frame."""
+    values = F.array_sort(F.collect_list(column).over(window))
+    n = F.size(values)
+    lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
+    upper = F.element_at(values, F.floor(n / 2).cast("int") + 1)
+    return F.when(n > 0, (lower + upper) / 2.0)
+
+
+def dbr_number(column: str) -> Column:
+    """A Databricks Runtime version as a number: ``"15.4.x-scala2.12"`` -> 15.4; photon and ML
+    variants keep their numeric prefix; null when there is none (serverless) or the text has no
+    number (ANSI SQL would raise on casting the empty match)."""
+    number = F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1)
+    return F.when(number != "", number.cast("double"))
+
+
+def runs_from_timeline(timeline: DataFrame, *columns: str) -> DataFrame:
+    """One row per finished job run, rebuilt from ``fact_job_run_timeline`` (a run is sliced by
+    the hour; its ``result_state`` is set on the final slice only, so unfinished runs are left
+    out). Returns ``workspace_id``, ``job_id``, ``run_id``, ``start_time`` (of the first slice),
+    ``end_time`` (of the last), ``result_state``, the named per-run ``columns`` (their non-null
+    value), ``duration_sec`` (whole seconds) and ``failed`` (1 for :data:`FAILURE_STATES`)."""
+    return (
+        timeline.groupBy("workspace_id", "job_id", "run_id")
+        .agg(
+            F.min("period_start_time").alias("start_time"),
+            F.max("period_end_time").alias("end_time"),
+            F.max("result_state").alias("result_state"),
+            *(F.max(column).alias(column) for column in columns),
+        )
+        .where(F.col("result_state").isNotNull())
+        .withColumn("duration_sec", F.unix_timestamp("end_time") - F.unix_timestamp("start_time"))
+        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
+    )

@@ -170,8 +170,7 @@ def _parts(
     )
     p = acct.pipelines
     if len(p.ws):
-        pp, dd = np.meshgrid(np.arange(len(p.ws)), np.arange(cal.days), indexing="ij")
-        pp, dd = pp.ravel(), dd.ravel()
+        pp, dd = (g.ravel() for g in np.meshgrid(np.arange(len(p.ws)), np.arange(cal.days), indexing="ij"))
         st = cal.day_start_us[dd] + p.hour[pp] * HOUR + rng.integers(0, HOUR, len(pp))
         en = st + (p.duration_h[pp] * cal.volume[dd] * rng.lognormal(0, 0.15, len(pp)) * HOUR).astype(
             np.int64
@@ -204,8 +203,7 @@ def _parts(
     ep = acct.endpoints
     if len(ep.ws):
         hours = np.arange(cal.days * 24)
-        ee, hh = np.meshgrid(np.arange(len(ep.ws)), hours, indexing="ij")
-        ee, hh = ee.ravel(), hh.ravel()
+        ee, hh = (g.ravel() for g in np.meshgrid(np.arange(len(ep.ws)), hours, indexing="ij"))
         st = cal.start_us + hh * HOUR
         load = 0.4 + 0.6 * cal.activity[hh // 24] / cal.activity.max()
         n = len(ee)
@@ -232,8 +230,7 @@ def _parts(
             )
         )
     n_ws = len(acct.workspaces.name)
-    wsi, dd = np.meshgrid(np.arange(n_ws), np.arange(cal.days), indexing="ij")
-    wsi, dd = wsi.ravel(), dd.ravel()
+    wsi, dd = (g.ravel() for g in np.meshgrid(np.arange(n_ws), np.arange(cal.days), indexing="ij"))
     n = len(wsi)
     parts.append(
         _Part(

@@ -8,6 +8,7 @@ refer to them by integer index.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -689,7 +690,7 @@ def with_backfills(
         "is_backfill": np.ones(k, dtype=bool),
         "level": np.full(k, -1),
     }
-    fields = {}
+    fields: dict[str, Any] = {}
     for name, value in jobs.__dict__.items():
         if name in extra:
             fields[name] = np.concatenate([value, np.asarray(extra[name]).astype(np.asarray(value).dtype)])

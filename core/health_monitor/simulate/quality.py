@@ -8,6 +8,8 @@ snapshots: breaking changes drop a column or change its type; benign ones add a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
@@ -58,8 +60,8 @@ def snapshots(rng: np.random.Generator, cal: Calendar, acct: E.Account, plan: Pl
     versions = _schema_versions(rng, cal, t, plan)
     days = np.arange(cal.days)
     snap_date = cal.day_start_us // DAY
-    tbl_rows = {"day": [], "table": [], "altered": [], "altered_by": []}
-    col_rows = {"day": [], "table": [], "name": [], "pos": [], "type": [], "null": []}
+    tbl_rows: dict[str, list[Any]] = {"day": [], "table": [], "altered": [], "altered_by": []}
+    col_rows: dict[str, list[Any]] = {"day": [], "table": [], "name": [], "pos": [], "type": [], "null": []}
     for k, vs in enumerate(versions):
         # Snapshots are taken at the end of each day: a change shows from its own day on.
         starts = [v[0] for v in vs] + [cal.days]
@@ -124,8 +126,7 @@ def monitoring(rng: np.random.Generator, cal: Calendar, acct: E.Account, plan: P
     # The daily scan runs 3 h after the writer usually finishes.
     usual_end_h = jobs.hour[writer] + jobs.minute[writer] / 60 + jobs.median_s[writer] / 3600
     scan_h = np.ceil(usual_end_h + 3) % 24
-    tt, dd = np.meshgrid(np.arange(n_t), np.arange(days), indexing="ij")
-    tt, dd = tt.ravel(), dd.ravel()
+    tt, dd = (g.ravel() for g in np.meshgrid(np.arange(n_t), np.arange(days), indexing="ij"))
     scan = cal.day_start_us[dd] + (scan_h[tt] * HOUR).astype(np.int64) + 15 * MINUTE
     # Commits: successful writer runs, searched per (job, time).
     ok = runs.state == SUCCEEDED

@@ -10,6 +10,7 @@ reads and exports data in bulk and grants itself privileges.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -93,7 +94,8 @@ class _Values:
             "user": emails,
             "extra": extra,
         }
-        self.offset, values = {}, []
+        self.offset: dict[str, int] = {}
+        values: list[Any] = []
         for k, v in parts.items():
             self.offset[k] = len(values)
             values += v

@@ -302,47 +302,45 @@ class PluginConformance:
 
     # -- real-time endpoints -----------------------------------------------------------------
 
-    def test_served_scores_are_the_live_scores(self, trained_home, spec):
-        """Prefilled and cached predictions equal scoring the looked-up features live: ``enrich``
-        and the estimator must be row for row, not depend on the batch they are scored in."""
+    def test_served_scores_are_the_batch_scores(self, trained_home, spec):
+        """An endpoint answers what ``infer`` wrote: its latest answer is the stored row, and
+        scoring a stored row's keys live (an ``as_of`` request or a miss) gives the same outputs.
+        ``enrich`` and the estimator must be row for row, not depend on the batch they are in."""
         import math
 
-        from health_monitor.champions import Champions
-        from health_monitor.serve import ScoringService, body_for
+        from health_monitor.serving.app import BOOKKEEPING, ScoringService, body_for
+        from health_monitor.serving.scoring import Champions, plain
 
         runtime, host, _ = trained_home
         self._require_champion(runtime, spec)
         service = ScoringService(Champions(runtime, host))
         champion = service.champions.get(spec.name)
-        service.champions.prefill(spec.name)
-        fields = service.fields(champion)
         table = service.champions.store.table(runtime.settings.predictions(spec.name))
-        step = max(1, len(table.frame) // 20)
-        for _, row in table.frame.iloc[::step].iterrows():
-            keys = body_for(fields, row)
-            days = [None, str(row[spec.time_column])[:10]] if champion.point_in_time else [None]
-            for at in days:
-                served = service.champions.score(spec.name, keys, at)
-                live = service.champions.score(spec.name, keys, at, cached=False)
-                for name, value in live.items():
-                    other = served[name]
-                    assert value == other or (
-                        isinstance(value, float)
-                        and isinstance(other, float)
-                        and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
-                    ), f"{spec.name} {keys} as of {at}: {name} served {other!r}, live {value!r}"
+        outputs = [c for c in table.frame.columns if c not in {*spec.base_columns, *BOOKKEEPING}]
+        for _, row in table.frame.iloc[:: max(1, len(table.frame) // 20)].iterrows():
+            batch = {c: plain(row[c]) for c in outputs}
+            live = service.champions.score(spec.name, {c: row[c] for c in spec.base_columns})
+            for name, value in live.items():
+                other = batch[name]
+                assert value == other or (
+                    isinstance(value, float)
+                    and isinstance(other, float)
+                    and math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12)
+                ), f"{spec.name} {dict(row)}: {name} batch {other!r}, live {value!r}"
+        latest = table.frame.sort_values(spec.time_column).iloc[-1]
+        served = service.predict(champion, body_for(service.fields[spec.name], latest), None)
+        assert served == {c: plain(latest[c]) for c in outputs}
 
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, spec):
-        from health_monitor.champions import Champions
-        from health_monitor.serve import RequestError, ScoringService, body_for
+        from health_monitor.serving.app import RequestError, ScoringService, body_for
+        from health_monitor.serving.scoring import Champions
 
         runtime, host, _ = trained_home
         self._require_champion(runtime, spec)
         service = ScoringService(Champions(runtime, host))
         before = {t: runtime.lakehouse.version(t) for t in runtime.lakehouse.list_tables()}
         paths = [f"/models/{spec.name}"] + ([spec.endpoint] if spec.endpoint else [])
-        champion = service.champions.get(spec.name)
-        fields = service.fields(champion)
+        fields = service.fields[spec.name]
         table = service.champions.store.table(runtime.settings.predictions(spec.name))
         row = table.frame.iloc[len(table.frame) // 2]
         valid = body_for(fields, row)

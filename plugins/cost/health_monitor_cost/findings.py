@@ -13,6 +13,9 @@ from health_monitor.sdk.findingkit import choose, is_set, money, number, numeric
 # A job recommendation saving less than this per run day is not worth a person's attention.
 MIN_JOB_SAVINGS_USD = 1.0
 HIGH_JOB_SAVINGS_USD = 100.0
+# A commitment saves its discount on any steady spend, so every workspace qualifies every day: a
+# standing suggestion, not news. Keep the few where it saves the most.
+COMMITMENTS_A_DAY = 3
 
 
 def _cost_anomaly_reason(rows: pd.DataFrame) -> pd.Series:
@@ -105,6 +108,7 @@ COMMITMENT = FindingRule(
     action="consider a spend commitment of the recommended amount",
     score=lambda rows: numeric(rows, "expected_savings") / 1e6,
     columns=("recommended_commit", "expected_savings", "commit_coverage"),
+    max_per_day=COMMITMENTS_A_DAY,
 )
 
 JOB_COST = FindingRule(

@@ -11,10 +11,11 @@ from health_monitor.sdk import (
     Lookup,
     Model,
     ProblemType,
+    RelativeRegressor,
     Tables,
     ZScoreRule,
 )
-from health_monitor_cost.estimators import GroupModeClassifier, RelativeRegressor, tag_classifier
+from health_monitor_cost.estimators import GroupModeClassifier, tag_classifier
 from health_monitor_cost.job_features import job_usage
 from health_monitor_cost.outputs import (
     BUDGET_OUTPUTS,
@@ -290,7 +291,9 @@ JOB_COST_OPTIMIZER = Model(
         ),
     ),
     base=_job_days,
-    estimator=lambda: RelativeRegressor(reference="avg_active_cost_7d", relative_weights=True),
+    estimator=lambda: RelativeRegressor(
+        reference="avg_active_cost_7d", relative_weights=True, weight_range=(0.05, 20.0)
+    ),
     baseline=lambda: LastValueRegressor(column="last_active_cost"),
     baseline_name="last value: the job's cost on its last billed day",
     notes=(

@@ -1,12 +1,11 @@
-"""Unit tests of the cost plugin's estimators and output columns (no Spark)."""
+"""Unit tests of the cost plugin's estimators and output columns (no Spark); its relative
+regressor is the SDK's (tests/test_sdk_estimators.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
-from health_monitor_cost.estimators import GroupModeClassifier, RelativeRegressor
+from health_monitor_cost.estimators import GroupModeClassifier
 from health_monitor_cost.outputs import (
     BUDGET_OUTPUTS,
     COMMITMENT_OUTPUTS,
@@ -15,24 +14,6 @@ from health_monitor_cost.outputs import (
     commitment_enrich,
     job_enrich,
 )
-
-
-def test_relative_regressor_scales_with_its_reference():
-    rng = np.random.default_rng(0)
-    ref = np.exp(rng.normal(3, 2, 400))  # levels over orders of magnitude
-    X = pd.DataFrame({"ref": ref, "noise": rng.normal(size=400)})
-    y = ref * 1.5
-    model = clone(RelativeRegressor(reference="ref")).fit(X, y)
-    pred = model.predict(X)
-    assert np.median(np.abs(pred / y - 1)) < 0.05
-    with pytest.raises(NotFittedError):
-        RelativeRegressor(reference="ref").predict(X)
-
-
-def test_relative_regressor_falls_back_without_a_positive_reference():
-    X = pd.DataFrame({"ref": [0.0, -1.0, np.nan, 2.0] * 10})
-    model = RelativeRegressor(reference="ref").fit(X, np.full(40, 3.0))
-    assert np.isfinite(model.predict(X)).all()
 
 
 def test_group_mode_classifier_predicts_each_groups_most_frequent_class():
@@ -89,12 +70,3 @@ def test_job_recommendations():
     assert list(out.columns) == [n for n, _ in JOB_OUTPUTS]
     assert out["recommendation"].tolist() == ["move_to_job_cluster", "right_size", "keep"]
     assert out["estimated_savings"].tolist() == pytest.approx([3.0, 5.0, 0.0])
-
-
-def test_relative_regressor_with_an_offset_forecasts_the_rest():
-    rng = np.random.default_rng(1)
-    spent = rng.uniform(0, 100, 300)
-    rest = rng.uniform(10, 100, 300)
-    X = pd.DataFrame({"spent": spent, "rest_estimate": rest})
-    model = RelativeRegressor(reference="rest_estimate", offset="spent").fit(X, spent + 2 * rest)
-    assert np.median(np.abs(model.predict(X) / (spent + 2 * rest) - 1)) < 0.05

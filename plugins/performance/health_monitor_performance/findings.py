@@ -14,6 +14,8 @@ from health_monitor.sdk.findingkit import choose, is_set, number, numeric, text
 # Statements flagged a day can run into the hundreds: keep the likeliest few.
 MAX_STATEMENTS_A_DAY = 5
 DOWNSIZE_STEPS = 2  # one size down is within the forecast's noise; two or more is a saving
+# A mis-sized warehouse stays mis-sized day after day: keep the largest mismatches (up first).
+WAREHOUSES_A_DAY = 5
 
 WAREHOUSE_SIZE = FindingRule(
     model="warehouse_optimizer",
@@ -39,6 +41,7 @@ WAREHOUSE_SIZE = FindingRule(
     ),
     score=lambda rows: numeric(rows, "size_steps").abs() / 10.0,
     columns=("size_steps", "recommended_size", "current_size", "expected_p90_exec_s"),
+    max_per_day=WAREHOUSES_A_DAY,
 )
 
 QUERY_OPTIMIZATION = FindingRule(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
+from health_monitor.sdk.featurekit import dbr_number, runs_from_timeline
 
 # system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
 SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
-FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 # A "full scan": a statement that read at least this many files and pruned none.
 FULL_SCAN_MIN_FILES = 8
 
@@ -50,38 +50,20 @@ def sized_statements(tables: Tables):
     return q.join(sizes, "statement_id", "left")
 
 
-def _dbr_number(column: str):
-    # "15.4.x-scala2.12" -> 15.4; photon/ml variants keep their numeric prefix.
-    return F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1).cast("double")
-
-
 def finished_runs(tables: Tables):
     """One row per finished job run: its end date (when the run became known), duration, failure
     flag and the runtime version of its cluster at its start (null on serverless)."""
-    slices = tables.gold("fact_job_run_timeline")
-    runs = (
-        slices.groupBy("workspace_id", "job_id", "run_id")
-        .agg(
-            F.min("period_start_time").alias("start_time"),
-            F.max("period_end_time").alias("end_time"),
-            F.max("result_state").alias("result_state"),  # set on the final slice only
-            F.max("cluster_id").alias("cluster_id"),
-        )
-        .where(F.col("result_state").isNotNull())
-    )
+    runs = runs_from_timeline(tables.gold("fact_job_run_timeline"), "cluster_id")
     clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
     versions = (
         runs.select("run_id", "cluster_id", "end_time")
         .join(clusters, "cluster_id")
         .where(F.col("change_time") <= F.col("end_time"))
         .groupBy("run_id")
-        .agg(F.max_by(_dbr_number("dbr_version"), "change_time").alias("dbr"))
+        .agg(F.max_by(dbr_number("dbr_version"), "change_time").alias("dbr"))
     )
     return (
         runs.join(versions, "run_id", "left")
         .withColumn("end_date", F.to_date("end_time"))
-        .withColumn(
-            "duration_s", (F.unix_timestamp("end_time") - F.unix_timestamp("start_time")).cast("double")
-        )
-        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
+        .withColumn("duration_s", F.col("duration_sec").cast("double"))
     )

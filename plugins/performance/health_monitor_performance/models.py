@@ -8,11 +8,13 @@ from sklearn.compose import TransformedTargetRegressor
 from xgboost import XGBClassifier, XGBRegressor
 
 from health_monitor.sdk import (
+    F1ThresholdClassifier,
     HistoryRateClassifier,
     LastValueRegressor,
     Lookup,
     Model,
     ProblemType,
+    RelativeRegressor,
     Tables,
     ZScoreRule,
 )
@@ -25,8 +27,6 @@ from health_monitor_performance.outputs import (
     optimization_advice,
     warehouse_recommendation,
 )
-from health_monitor_performance.relative import RelativeToColumnRegressor
-from health_monitor_performance.thresholds import F1ThresholdClassifier
 
 QUERY_FEATURES = (
     "query_text_length",
@@ -316,7 +316,7 @@ CLUSTER_CAPACITY_PLANNER = Model(
     time_column="date",
     lookups=(Lookup("workspace_capacity_features", ("workspace_id",), CAPACITY_FEATURES, "as_of_date"),),
     base=workspace_forecast_days,
-    estimator=lambda: RelativeToColumnRegressor(
+    estimator=lambda: RelativeRegressor(
         _xgb_regressor(n_estimators=200, max_depth=3, objective="reg:absoluteerror"),
         reference="peak_workers",
         scaled=CAPACITY_LEVELS,
@@ -399,7 +399,8 @@ def _migration_estimator():
     return F1ThresholdClassifier(
         XGBClassifier(
             n_estimators=150, max_depth=3, learning_rate=0.05, min_child_weight=5, n_jobs=2, random_state=0
-        )
+        ),
+        quantiles=(0.5, 0.995, 80),  # never flags more than half the rows
     )
 
 

@@ -1,42 +1,20 @@
-"""A regressor of the change against a reference column (e.g. yesterday's value), so level
-shifts a tree model never saw in training (a workspace that doubles its fleet) carry through."""
+"""Old import path of the performance plugin's relative regressor, now the SDK's.
+
+Models logged to MLflow before the move pickled ``RelativeToColumnRegressor`` by this path; it
+stays so they load. New models use :class:`health_monitor.sdk.RelativeRegressor`.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from health_monitor import sdk
 
 
-class RelativeToColumnRegressor(RegressorMixin, BaseEstimator):
-    """Fits ``regressor`` on ``log(y / reference)`` with ``scaled`` columns also divided by the
-    reference; predicts ``reference * exp(prediction)``. Needs a DataFrame with named columns."""
+class RelativeToColumnRegressor(sdk.RelativeRegressor):
+    """Unpickles models logged under this name: the parameters the SDK added get the values that
+    reproduce the old fit (no offset, no weights)."""
 
-    def __init__(self, regressor=None, reference: str = "lag_1", scaled: tuple[str, ...] = ()):
-        self.regressor = regressor
-        self.reference = reference
-        self.scaled = scaled
-
-    def _reference(self, X: pd.DataFrame) -> np.ndarray:
-        ref = X[self.reference].to_numpy(dtype="float64")
-        return np.where(np.isfinite(ref) & (ref > 0), ref, self.fallback_)
-
-    def _inputs(self, X: pd.DataFrame, ref: np.ndarray) -> pd.DataFrame:
-        out = X.copy()
-        for column in self.scaled:
-            out[f"{column}__rel"] = out[column].to_numpy(dtype="float64") / ref
-        return out
-
-    def fit(self, X, y):
-        y = np.asarray(y, dtype="float64")
-        self.fallback_ = float(max(np.nanmedian(y), 1.0))
-        ref = self._reference(X)
-        target = np.log(np.clip(y, 1e-6, None) / ref)
-        self.regressor_ = clone(self.regressor).fit(self._inputs(X, ref), target)
-        return self
-
-    def predict(self, X):
-        check_is_fitted(self)
-        ref = self._reference(X)
-        return ref * np.exp(np.asarray(self.regressor_.predict(self._inputs(X, ref)), dtype="float64"))
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("offset", None)
+        state.setdefault("relative_weights", False)
+        state.setdefault("weight_range", None)
+        super().__setstate__(state)

@@ -6,19 +6,9 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import calendar, prior_days, ratio
+from health_monitor.sdk.featurekit import FAILURE_STATES, calendar, prior_days, ratio, window_median
 
-FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 NEVER_DAYS = 3650  # "days since" for something never seen: longer than any history
-
-
-def _window_median(column: str, window):
-    """The median of ``column`` over a framed window (Spark's median cannot take a frame)."""
-    values = F.array_sort(F.collect_list(column).over(window))
-    n = F.size(values)
-    lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
-    upper = F.element_at(values, F.floor(n / 2).cast("int") + 1)
-    return F.when(n > 0, (lower + upper) / 2.0)
 
 
 def freshness_features(tables: Tables):
@@ -62,8 +52,8 @@ def freshness_features(tables: Tables):
         F.avg("upstream_end_hour").over(w7).alias("upstream_avg_end_hour_7d"),
         F.avg("daily_row_count").over(w7).alias("avg_row_count_7d"),
         # Robust "usual" staleness: a stale day moves the mean a lot and the median not at all.
-        _window_median("hours_since_last_commit", w7).alias("median_staleness_7d"),
-        _window_median("hours_since_last_commit", w14).alias("median_staleness_14d"),
+        window_median("hours_since_last_commit", w7).alias("median_staleness_7d"),
+        window_median("hours_since_last_commit", w14).alias("median_staleness_14d"),
         F.min("hours_since_last_commit").over(w7).alias("min_staleness_7d"),
         F.sum("was_stale").over(w7).alias("stale_days_7d"),
         F.avg("upstream_end_hour")
@@ -373,7 +363,7 @@ def table_quality_features(tables: Tables):
         "*",
         F.sum("degraded").over(run).alias("degraded_run_days"),
         F.lag("completeness_ratio").over(order).alias("completeness_ratio_prev"),
-        _window_median("completeness_ratio", w7).alias("completeness_median_7d"),
+        window_median("completeness_ratio", w7).alias("completeness_median_7d"),
         F.avg(present).over(w7).alias("completeness_mean_7d"),
         F.stddev(present).over(w7).alias("completeness_std_7d"),
         F.min(present).over(w7).alias("completeness_min_7d"),

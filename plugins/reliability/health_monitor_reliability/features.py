@@ -12,16 +12,18 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import calendar, prior_days, ratio, version_as_of
+from health_monitor.sdk.featurekit import (
+    calendar,
+    dbr_number,
+    prior_days,
+    ratio,
+    version_as_of,
+    window_median,
+)
 from health_monitor_reliability.runs import job_runs, sla_runs
 
 MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
-
-
-def _dbr_number(column: str):
-    # "15.4.x-scala2.12" -> 15.4; photon/ml variants keep their numeric prefix.
-    return F.regexp_extract(F.col(column), r"^(\d+\.\d+)", 1).cast("double")
 
 
 def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
@@ -29,15 +31,6 @@ def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
     upto = Window.partitionBy(partition).orderBy(date).rowsBetween(Window.unboundedPreceding, 0)
     last = F.max(F.when(F.col(flag), F.col(date))).over(upto)
     return F.coalesce(F.datediff(F.col(date), last), F.lit(NEVER_DAYS))
-
-
-def _window_median(column: str, window):
-    """The median of ``column`` over a framed window (Spark's median cannot take a frame)."""
-    values = F.array_sort(F.collect_list(column).over(window))
-    n = F.size(values)
-    lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
-    upper = F.element_at(values, F.floor(n / 2).cast("int") + 1)
-    return F.when(n > 0, (lower + upper) / 2.0)
 
 
 def _daily_sla(tables: Tables, runs):
@@ -98,7 +91,7 @@ def _daily_runs(tables: Tables, runs):
             "memory_pressure_runs"
         ),
         F.avg("avg_cpu_wait_percent").alias("avg_cpu_wait_percent"),
-        F.max(_dbr_number("dbr_version")).alias("dbr_version_num"),
+        F.max(dbr_number("dbr_version")).alias("dbr_version_num"),
         F.max(end_hour).alias("last_end_hour"),
     )
 
@@ -217,8 +210,8 @@ def reliability_features(tables: Tables):
         (F.col("last_end_hour") - F.col("usual_end_hour_14d")).alias("end_hour_delay"),
         # Durations of successful runs (failed runs stop early): the usual one and its trend.
         F.last("success_avg_duration_sec", ignorenulls=True).over(upto).alias("last_success_duration_sec"),
-        _window_median("success_avg_duration_sec", w7).alias("success_duration_median_7d"),
-        _window_median("success_avg_duration_sec", w28).alias("success_duration_median_28d"),
+        window_median("success_avg_duration_sec", w7).alias("success_duration_median_7d"),
+        window_median("success_avg_duration_sec", w28).alias("success_duration_median_28d"),
         F.avg("success_avg_duration_sec").over(w7).alias("success_duration_avg_7d"),
         F.stddev("success_avg_duration_sec").over(w28).alias("success_duration_std_28d"),
         F.avg("success_avg_duration_sec").over(w28).alias("success_duration_avg_28d"),

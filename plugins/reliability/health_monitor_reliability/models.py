@@ -7,10 +7,18 @@ import pandas as pd
 from pyspark.sql import functions as F
 from xgboost import XGBClassifier, XGBRegressor
 
-from health_monitor.sdk import HistoryRateClassifier, LastValueRegressor, Lookup, Model, ProblemType, Tables
+from health_monitor.sdk import (
+    F1ThresholdClassifier,
+    HistoryRateClassifier,
+    LastValueRegressor,
+    Lookup,
+    Model,
+    ProblemType,
+    RelativeRegressor,
+    Tables,
+)
 from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_reliability.baselines import OwnHistoryClassifier
-from health_monitor_reliability.estimators import GuardedThresholdClassifier, RelativeRegressor
 from health_monitor_reliability.runs import job_runs
 
 MEDIUM_RISK_PROBABILITY = 0.1  # below the decision threshold, still at least a 1-in-10 chance
@@ -57,7 +65,7 @@ def _xgb_classifier():
 
 def _guarded_classifier():
     # Pick the F1 threshold on out-of-fold probabilities, never flagging more than 3x the base rate.
-    return GuardedThresholdClassifier(_xgb_classifier(), cv=3, max_positive_ratio=3.0)
+    return F1ThresholdClassifier(_xgb_classifier(), cv=3, max_positive_ratio=3.0)
 
 
 def risk_level(features: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +182,7 @@ def _duration_estimator():
         n_jobs=2,
         random_state=0,
     )
-    return RelativeRegressor(xgb, references=DURATION_REFERENCES)
+    return RelativeRegressor(xgb, reference=DURATION_REFERENCES, relative_weights=True)
 
 
 JOB_DURATION_FORECASTER = Model(
@@ -310,7 +318,7 @@ RETRY_SUCCESS_PREDICTOR = Model(
         Lookup("reliability_features", ("job_id",), RETRY_JOB_FEATURES, timestamp_lookup_key="as_of_date"),
     ),
     base=failed_runs,
-    estimator=lambda: GuardedThresholdClassifier(_xgb_classifier(), cv=3, max_positive_ratio=3.0),
+    estimator=lambda: F1ThresholdClassifier(_xgb_classifier(), cv=3, max_positive_ratio=3.0),
     baseline=lambda: OwnHistoryClassifier(column="retry_success_rate_before"),
     baseline_name="the job's own retry success rate before the failure, threshold tuned on training rows",
     description="Probability that retrying a failed job run succeeds, from what was known when it failed.",

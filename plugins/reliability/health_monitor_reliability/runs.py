@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
+from health_monitor.sdk.featurekit import runs_from_timeline
 
-FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
 RETRY_TRIGGER = "ONETIME_RETRY"
 RETRY_WITHIN_MINUTES = 15  # a retry run starts this soon after the failed attempt it repeats
 # A run belongs to the first deadline hour after its start minus this much: schedules put the
@@ -16,23 +16,12 @@ DEADLINE_LOOKBACK_HOURS = 12
 
 
 def job_runs(tables: Tables):
-    """One row per finished job run: start, end, duration, result and whether it failed."""
-    slices = tables.gold("fact_job_run_timeline")
+    """One row per finished job run: start, end, duration, result and whether it failed, the day
+    it started (``run_date``) and whether a retry trigger started it (``is_repair``)."""
+    timeline = tables.gold("fact_job_run_timeline")
     return (
-        slices.groupBy("workspace_id", "job_id", "run_id")
-        .agg(
-            F.min("period_start_time").alias("start_time"),
-            F.max("period_end_time").alias("end_time"),
-            F.max("result_state").alias("result_state"),  # non-null on the final slice only
-            F.max("termination_code").alias("termination_code"),
-            F.max("trigger_type").alias("trigger_type"),
-            F.max("run_type").alias("run_type"),
-            F.max("cluster_id").alias("cluster_id"),
-        )
-        .where(F.col("result_state").isNotNull())
+        runs_from_timeline(timeline, "termination_code", "trigger_type", "run_type", "cluster_id")
         .withColumn("run_date", F.to_date("start_time"))
-        .withColumn("duration_sec", F.unix_timestamp("end_time") - F.unix_timestamp("start_time"))
-        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
         .withColumn("is_repair", F.col("trigger_type").contains("RETRY").cast("int"))
     )
 

@@ -315,7 +315,7 @@ def _data_type(full_type: str) -> str:
 def _type_attributes(full_types: pa.Array, data_types: pa.Array) -> dict[str, pa.Array]:
     """numeric_precision & co per row, computed once per distinct type and gathered."""
     pair = pc.binary_join_element_wise(full_types, data_types, "|").dictionary_encode()
-    values = []
+    values: list[tuple[int | None, ...]] = []
     for text in pair.dictionary.to_pylist():
         full, kind = text.split("|")
         if kind == "DECIMAL":

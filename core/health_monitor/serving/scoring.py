@@ -1,0 +1,131 @@
+"""Champion models loaded from the registry and scored one row at a time, without Spark.
+
+Endpoints (for ``as_of`` requests and entities ``infer`` has not scored), agent tools and
+``health-monitor explain`` share this path: the champion's packed model (its feature spec
+included) is loaded once, and again when the ``champion`` alias moves (checked at most every
+``refresh_seconds``, by the call that finds it due); features come from the
+:class:`OnlineStore`, looked up the way the feature store joins them in batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from health_monitor.errors import ConfigError, HealthMonitorError, ModelLoadError
+from health_monitor.featurestore import FeatureSpec
+from health_monitor.featurestore.pyfunc import load_packed_model
+from health_monitor.host import Host
+from health_monitor.models.modeling import ScoringModel
+from health_monitor.registry import CHALLENGER, CHAMPION
+from health_monitor.runtime import Runtime
+from health_monitor.sdk.specs import Contribution, Model
+from health_monitor.serving.online import OnlineStore, OnlineTable
+
+
+@dataclass(frozen=True)
+class Champion:
+    spec: Model
+    version: int
+    model: ScoringModel
+    feature_spec: FeatureSpec
+
+    def inputs(self, row: dict[str, Any]) -> pd.DataFrame:
+        """One row of looked-up features as the model's input frame, in training order."""
+        columns = list(self.feature_spec.input_columns)
+        return pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
+
+
+class Champions:
+    """The champion of every model, loaded on first use."""
+
+    def __init__(
+        self, runtime: Runtime, host: Host, store: OnlineStore | None = None, refresh_seconds: float = 30.0
+    ):
+        self.runtime, self.host, self.refresh_seconds = runtime, host, refresh_seconds
+        self.store = store or OnlineStore(runtime.lakehouse)
+        self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when its alias was read)
+        runtime.registry.configure()
+
+    def spec(self, model: str) -> Model:
+        owned = self.host.models.get(model)
+        if owned is None:
+            raise ConfigError(f"unknown model {model!r}; known models: {', '.join(sorted(self.host.models))}")
+        return owned.spec
+
+    def get(self, model: str) -> Champion:
+        spec, cached = self.spec(model), self.loaded.get(model)
+        if cached is not None and time.monotonic() - cached[1] < self.refresh_seconds:
+            return cached[0]
+        name = self.runtime.settings.registered_model(model)
+        current = self.runtime.registry.version_by_alias(name, CHAMPION)
+        if current is None:
+            held = self.runtime.registry.version_by_alias(name, CHALLENGER)
+            if held is None:
+                raise HealthMonitorError(
+                    f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
+                )
+            raise HealthMonitorError(
+                f"model {model} has no '{CHAMPION}' version: the champion gate held v{held.version} back "
+                f"(why: `health-monitor evaluate --model {model}`); promote by hand: health-monitor promote "
+                f"--model {model} --version {held.version} --reason TEXT"
+            )
+        champion = cached[0] if cached is not None and cached[0].version == current.version else None
+        if champion is None:
+            self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
+            try:
+                packed = load_packed_model(current.uri)
+            except HealthMonitorError:
+                raise
+            except Exception as exc:  # missing or unreadable artifacts: this model only, say which
+                raise ModelLoadError(
+                    f"model {spec.name} v{current.version} cannot be loaded from {current.uri}: "
+                    f"{type(exc).__name__}: {str(exc)[:300]}"
+                ) from exc
+            champion = Champion(spec, current.version, packed.model, packed.feature_spec)
+        self.loaded[model] = (champion, time.monotonic())
+        return champion
+
+    def resolve(
+        self, champion: Champion, base: dict[str, Any], at: Any | None = None
+    ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
+        """The feature tables and row positions ``champion``'s lookups join for ``base``."""
+        return self.store.resolve(champion.feature_spec, base, at)
+
+    def score_rows(
+        self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """The prediction for resolved feature rows: the standard output columns and the model's own."""
+        X = champion.inputs(self.store.values(champion.feature_spec, tables, positions))
+        return {str(name): plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
+
+    def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
+        """One prediction scored live, JSON-ready (``at``: see :meth:`OnlineStore.resolve`)."""
+        champion = self.get(model)
+        return self.score_rows(champion, *self.resolve(champion, base, at))
+
+    def explain(
+        self, model: str, base: dict[str, Any], top_k: int = 5
+    ) -> tuple[Champion, list[Contribution]]:
+        if not 1 <= top_k <= 50:
+            raise ConfigError(f"top_k must be between 1 and 50, got {top_k}")
+        champion = self.get(model)
+        X = champion.inputs(self.store.values(champion.feature_spec, *self.resolve(champion, base)))
+        owned = self.host.explainers.get(model)
+        if owned is not None:
+            return champion, owned.spec.explain(
+                champion.model.estimator, X[champion.model.input_columns], top_k
+            )[0]
+        return champion, champion.model.explain(X, top_k)[0]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready Python value: dates as ISO text, numpy scalars unboxed, NaN as None."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if isinstance(value, float) and not np.isfinite(value) else value
