@@ -155,13 +155,12 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
     for path, model in service.routes.items():
         if path.startswith("/models/"):
             continue
-        champion = service.champions.get(model)
         fields = service.fields[model]
         table = context.table(model)
         sample = table.frame.iloc[rng.sample(range(len(table.frame)), min(200, len(table.frame)))].to_dict(
             "records"
         )
-        as_of = context.model(model).time_column if champion.point_in_time else None
+        as_of = context.model(model).time_column if "as_of" in service.requests[model].model_fields else None
         bodies[path] = [
             {
                 **body_for(fields, r),
