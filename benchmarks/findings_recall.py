@@ -54,7 +54,8 @@ def daily_signals(runtime: Runtime, host, days: int) -> tuple[pd.DataFrame, dt.d
     for spec, rule, rows in frames:
         for day, group in rows[rows["_day"] >= start].groupby("_day"):
             signals = evaluate_rule(spec, rule, group.drop(columns="_day").reset_index(drop=True))
-            out.append(signals.drop(columns="base").assign(day=day))
+            if len(signals):
+                out.append(signals.drop(columns="base").assign(day=day))
     return (pd.concat(out, ignore_index=True) if out else pd.DataFrame()), latest
 
 
