@@ -930,9 +930,8 @@ def cmd_findings(args, settings: Settings) -> int:
 def cmd_labels(args, settings: Settings) -> int:
     from health_monitor.system.labels import import_labels, incident_types
 
-    host = _host()
     if args.labels_command == "types":
-        types = incident_types(host)
+        types = incident_types(_host())
         if args.json:
             print(json.dumps([dataclasses.asdict(t) for t in types.values()], indent=2))
             return 0
@@ -949,7 +948,7 @@ def cmd_labels(args, settings: Settings) -> int:
         )
         print("next: health-monitor evaluate shows each model's share of true alarms")
         return 0
-    result = import_labels(_runtime(settings), host, args.file, replace=args.replace)
+    result = import_labels(_runtime(settings), _host(), args.file, replace=args.replace)
     print(
         f"{result.table}: imported {result.imported} incident(s) from {args.file} "
         f"({result.replaced} replaced by id, {result.kept} other rows kept)"

@@ -28,6 +28,7 @@ import pyarrow as pa
 from health_monitor.errors import ConfigError
 from health_monitor.reports.findings import read_findings
 from health_monitor.runtime import Runtime
+from health_monitor.system.labels import csv_entries, yaml_entries
 
 TABLE = "finding_feedback"
 FIELDS = ("finding_id", "verdict", "by", "note")
@@ -62,46 +63,13 @@ def is_feedback_file(path: Path) -> bool:
     return any(line.startswith("feedback:") for line in text.splitlines())
 
 
-def _entries(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def _entries(path: Path) -> list[tuple[str, dict[str, str | None]]]:
+    """The file's verdicts, every value as stripped text (a YAML finding id may parse as a number)."""
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            names = [n.strip() for n in reader.fieldnames or []]
-            unknown = sorted(set(names) - set(FIELDS))
-            if unknown:
-                raise ConfigError(
-                    f"feedback file {path}: unknown column(s) {unknown}; expected {list(FIELDS)}"
-                )
-            out = []
-            for row in reader:
-                if None in row:
-                    raise ConfigError(
-                        f"{path}, line {reader.line_num}: more cells than the header has fields"
-                    )
-                entry = {k.strip(): (v.strip() or None) if v is not None else None for k, v in row.items()}
-                if any(entry.values()):
-                    out.append((f"{path}, line {reader.line_num}", entry))
-            return out
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"feedback file {path}: not valid YAML ({exc})".splitlines()[0]) from None
-    if not isinstance(doc, dict) or set(doc) != {"feedback"} or not isinstance(doc["feedback"], list):
-        raise ConfigError(
-            f"feedback file {path}: expected a mapping with one key, 'feedback', holding a list"
-        )
-    out = []
-    for i, entry in enumerate(doc["feedback"]):
-        where = f"{path}: feedback[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping of field: value")
-        unknown = sorted(set(entry) - set(FIELDS))
-        if unknown:
-            raise ConfigError(f"{where}: unknown field(s) {unknown}; expected {list(FIELDS)}")
-        out.append((where, {k: None if v is None else str(v).strip() or None for k, v in entry.items()}))
-    return out
+        entries = csv_entries(path, FIELDS, "feedback file", noun="column")
+    else:
+        entries = yaml_entries(path, "feedback", FIELDS, "feedback file")
+    return [(where, {k: None if v is None else str(v).strip() for k, v in e.items()}) for where, e in entries]
 
 
 def _verdict(value: Any, where: str) -> bool:
@@ -136,7 +104,7 @@ def import_feedback(runtime: Runtime, path: Path, *, replace: bool = False) -> F
     if findings.empty:
         raise ConfigError("no findings are stored yet (health-monitor findings): there is nothing to judge")
     now = dt.datetime.now(dt.timezone.utc)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for where, entry in entries:
         finding = entry.get("finding_id")
         if not finding:

@@ -35,6 +35,7 @@ import csv
 import datetime as dt
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,9 @@ def read_labels_file(path: Path, types: dict[str, IncidentType]) -> pa.Table:
         raise ConfigError(f"labels file {path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        entries = _csv_entries(path)
+        entries = csv_entries(path, list(FIELDS), "labels file")
     elif suffix in (".yaml", ".yml"):
-        entries = _yaml_entries(path)
+        entries = yaml_entries(path, "incidents", list(FIELDS), "labels file")
     else:
         raise ConfigError(
             f"labels file {path}: expected a .csv, .yaml or .yml file, got {suffix or 'no suffix'!r}"
@@ -133,13 +134,21 @@ def read_labels_file(path: Path, types: dict[str, IncidentType]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def _csv_entries(path: Path) -> list[tuple[str, dict[str, Any]]]:
+Entries = list[tuple[str, dict[str, Any]]]  # (where, for errors; field -> value or None)
+
+
+def csv_entries(path: Path, fields: Sequence[str], what: str, noun: str = "field") -> Entries:
+    """The rows of a CSV file with a header, blank cells as None and blank rows skipped. Raises
+    ConfigError on a header naming other than ``fields`` (``noun`` says what a header name is),
+    a row with more cells than the header, or text that is not UTF-8 or not CSV; ``what`` names
+    the file (``labels file``)."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
                 return []
-            _check_fields([n.strip() for n in reader.fieldnames], f"labels file {path}: header")
+            header = f"{what} {path}: header" if noun == "field" else f"{what} {path}"
+            _check_fields([n.strip() for n in reader.fieldnames], fields, header, noun)
             out = []
             for row in reader:
                 if None in row:  # more cells than the header names
@@ -153,34 +162,35 @@ def _csv_entries(path: Path) -> list[tuple[str, dict[str, Any]]]:
                     out.append((f"{path}, line {reader.line_num}", entry))
             return out
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"labels file {path}: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(f"{what} {path}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:
-        raise ConfigError(f"labels file {path}: not valid CSV ({exc})") from None
+        raise ConfigError(f"{what} {path}: not valid CSV ({exc})") from None
 
 
-def _yaml_entries(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def yaml_entries(path: Path, key: str, fields: Sequence[str], what: str) -> Entries:
+    """The entries of a YAML file holding one list under ``key``, blank values as None."""
     import yaml
 
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"labels file {path}: not valid YAML ({exc})".splitlines()[0]) from None
-    if not isinstance(doc, dict) or set(doc) != {"incidents"} or not isinstance(doc["incidents"], list):
-        raise ConfigError(f"labels file {path}: expected a mapping with one key, 'incidents', holding a list")
+        raise ConfigError(f"{what} {path}: not valid YAML ({exc})".splitlines()[0]) from None
+    if not isinstance(doc, dict) or set(doc) != {key} or not isinstance(doc[key], list):
+        raise ConfigError(f"{what} {path}: expected a mapping with one key, '{key}', holding a list")
     out = []
-    for i, entry in enumerate(doc["incidents"]):
-        where = f"{path}: incidents[{i}]"
+    for i, entry in enumerate(doc[key]):
+        where = f"{path}: {key}[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where}: expected a mapping of field: value")
-        _check_fields(list(entry), where)
+        _check_fields(list(entry), fields, where)
         out.append((where, {k: (None if v is None or str(v).strip() == "" else v) for k, v in entry.items()}))
     return out
 
 
-def _check_fields(names: list[str], where: str) -> None:
-    unknown = sorted(set(names) - set(FIELDS))
+def _check_fields(names: list[str], fields: Sequence[str], where: str, noun: str = "field") -> None:
+    unknown = sorted(set(names) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; expected {list(FIELDS)}")
+        raise ConfigError(f"{where}: unknown {noun}(s) {unknown}; expected {list(fields)}")
 
 
 def _row(entry: dict[str, Any], where: str, types: dict[str, IncidentType]) -> dict[str, Any]:
