@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
+import shutil
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,31 +57,124 @@ def make_host() -> Callable:
     return build
 
 
+SHARED_HOMES = frozenset({"simulated_home", "trained_home", "fake_trained_home"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under pytest-xdist, order the test files so the shared homes are built while the other
+    worker runs tests that need none: the first file that needs a trained home, then every file
+    that needs no shared home, then the rest, each file's tests in their order. (Alone, the order
+    is left as collected.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def needs(tests: list, homes: frozenset[str]) -> bool:
+        return any(homes & set(getattr(t, "fixturenames", ())) for t in tests)
+
+    trained = [f for f, tests in files.items() if needs(tests, frozenset({"trained_home"}))]
+    first = trained[:1]
+    rest = [f for f in files if f not in first]
+    order = first + [f for f in rest if not needs(files[f], SHARED_HOMES)]
+    order += [f for f in rest if f not in order]
+    items[:] = [t for f in order for t in files[f]]
+
+
+def shared_build(tmp_path_factory, name: str, build: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """Build a home once per test run: ``build(home)`` returns something picklable.
+
+    Alone, the home is a temporary folder of this session. Under pytest-xdist every worker asks
+    for it: the first one builds it in the run's shared temporary folder while holding a file
+    lock, the others wait on the lock and get the same folder and the unpickled result. A failed
+    build is not retried by each worker: they raise with the first worker's error. Tests treat
+    the home as read-only (copy it to change it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        home = tmp_path_factory.mktemp(name) / "home"
+        return home, build(home)
+    import fcntl  # POSIX (Linux, macOS)
+
+    root = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    root.mkdir(exist_ok=True)
+    home, done, failed = root / "home", root / "result.pickle", root / "error.txt"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        if done.exists():
+            return home, pickle.loads(done.read_bytes())
+        if failed.exists():
+            raise RuntimeError(
+                f"the shared {name} home failed to build in another worker: {failed.read_text()}"
+            )
+        shutil.rmtree(home, ignore_errors=True)  # left half-built by a worker that was killed
+        try:
+            result = build(home)
+        except BaseException as error:
+            failed.write_text(f"{type(error).__name__}: {error}")
+            raise
+        done.write_bytes(pickle.dumps(result))
+        return home, result
+
+
+def fingerprint(home: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file of ``home`` but SQLite's journals."""
+    return {
+        str(f.relative_to(home)): (st.st_size, st.st_mtime_ns)
+        for f in home.rglob("*")
+        if not f.name.endswith(("-journal", "-wal", "-shm")) and f.is_file() and (st := f.stat())
+    }
+
+
+def refuse_changes(name: str, home: Path, before: dict[str, tuple[int, int]]) -> None:
+    """Fail when a test wrote into a shared home (another worker may be reading it)."""
+    after = fingerprint(home)
+    changed = sorted(f for f in before.keys() | after.keys() if before.get(f) != after.get(f))
+    if changed:
+        pytest.fail(
+            f"a test changed the shared {name} home, which tests must copy before changing it: "
+            f"{len(changed)} file(s), e.g. {changed[:5]}"
+        )
+
+
 @pytest.fixture(scope="session")
 def simulated_home(tmp_path_factory, spark):
     """A home holding a small simulated account (its system tables, the Gold built from them,
-    and ground truth), shared by the session. Treat it as read-only."""
+    and ground truth), shared by the test run (by every xdist worker too). Treat it as read-only."""
     from health_monitor.jobs import build_gold_into, simulate_into
     from health_monitor.runtime import Runtime
 
-    runtime = Runtime.embedded(Settings(home=tmp_path_factory.mktemp("simulated") / "home"))
-    simulate_into(runtime, TEST_SCALE, TEST_SEED, TEST_DAYS, TEST_END_DATE)
-    report = build_gold_into(runtime)
-    if not report.ok:
-        failed = [f"{s.table}: {s.error}" for s in report.steps if s.status == "failed"]
-        raise RuntimeError(f"Gold build of the simulated account failed: {failed}")
-    return runtime
+    def build(home: Path) -> None:
+        runtime = Runtime.embedded(Settings(home=home))
+        simulate_into(runtime, TEST_SCALE, TEST_SEED, TEST_DAYS, TEST_END_DATE)
+        report = build_gold_into(runtime)
+        if not report.ok:
+            failed = [f"{s.table}: {s.error}" for s in report.steps if s.status == "failed"]
+            raise RuntimeError(f"Gold build of the simulated account failed: {failed}")
+
+    home, _ = shared_build(tmp_path_factory, "simulated", build)
+    before = fingerprint(home)
+    yield Runtime.embedded(Settings(home=home))
+    refuse_changes("simulated", home, before)
 
 
 @pytest.fixture(scope="session")
-def trained_home(simulated_home):
-    """``simulated_home`` after features, train and infer with every installed plugin.
+def trained_home(simulated_home, tmp_path_factory):
+    """A copy of ``simulated_home`` after features, train and infer with every installed plugin.
 
-    Returns ``(runtime, host, job_result)``; shared by the session, so treat it as read-only.
+    Returns ``(runtime, host, job_result)``; shared by the test run (by every xdist worker too),
+    so treat it as read-only.
     """
     from health_monitor.host import load_host
     from health_monitor.jobs import run_pipelines
+    from health_monitor.runtime import Runtime
 
     host = load_host()
-    result = run_pipelines(simulated_home, host)
-    return simulated_home, host, result
+
+    def build(home: Path):
+        shutil.copytree(simulated_home.settings.home, home)
+        return run_pipelines(Runtime.embedded(Settings(home=home)), host)
+
+    home, result = shared_build(tmp_path_factory, "trained", build)
+    before = fingerprint(home)
+    yield Runtime.embedded(Settings(home=home)), host, result
+    refuse_changes("trained", home, before)
