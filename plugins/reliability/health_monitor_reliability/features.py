@@ -368,24 +368,95 @@ def _before(seconds: int | None):
     return w.rangeBetween(Window.unboundedPreceding if seconds is None else -seconds, -1)
 
 
+def _sums_in_windows(runs, probed, sums: dict):
+    """Per run of ``probed`` (``run_id``, ``job_id``, ``end_sec``): each ``sums`` entry
+    ``name: (expression, seconds)`` is the sum of the expression over the job's runs (of ``runs``)
+    that ended in the ``seconds`` before this run ended (``end_sec - seconds`` to ``end_sec - 1``,
+    the frame of :func:`_before`).
+
+    A sliding frame would cost each run the whole frame (Spark recomputes it for every row: the
+    square of how often a job runs). Here each window is the difference of a running sum read at
+    two probe times: one sort of the runs and the probes, linear in their number."""
+    values = {name: expression.cast("long") for name, (expression, _) in sums.items()}
+    lags = sorted({1} | {seconds + 1 for _, seconds in sums.values()})
+    events = runs.select(
+        "job_id",
+        F.col("end_sec").alias("at"),
+        F.lit(0).alias("probe"),
+        *[value.alias(name) for name, value in values.items()],
+        F.lit(None).cast("string").alias("run_id"),
+        F.lit(None).cast("long").alias("lag"),
+    )
+    probes = probed.select(
+        "job_id",
+        "end_sec",
+        "run_id",
+        F.explode(F.array(*[F.lit(lag).cast("long") for lag in lags])).alias("lag"),
+    ).select(
+        "job_id",
+        (F.col("end_sec") - F.col("lag")).alias("at"),
+        F.lit(1).alias("probe"),
+        *[F.lit(0).cast("long").alias(name) for name in values],
+        "run_id",
+        "lag",
+    )
+    # A run that ended at the probe's second sorts before it (probe 0 < 1), so it is counted.
+    upto = Window.partitionBy("job_id").orderBy("at", "probe").rowsBetween(Window.unboundedPreceding, 0)
+    running = events.unionByName(probes).select(
+        "run_id", "lag", "probe", *[F.sum(name).over(upto).alias(name) for name in values]
+    )
+    read = (
+        running.where(F.col("probe") == 1)
+        .groupBy("run_id")
+        .agg(
+            *[
+                F.max(F.when(F.col("lag") == lag, F.col(name))).alias(f"{name}_at_{lag}")
+                for name in values
+                for lag in lags
+            ]
+        )
+    )
+    return read.select(
+        "run_id",
+        *[
+            (F.col(f"{name}_at_1") - F.col(f"{name}_at_{seconds + 1}")).alias(name)
+            for name, (_, seconds) in sums.items()
+        ],
+    )
+
+
+def _usual_duration(runs, probed, days: int):
+    """Per run of ``probed``: the median duration of its job's runs that ended in the ``days``
+    calendar days before the day it ended. Each run is counted for the ``days`` days after its
+    own (linear in runs), then only the days with a probed run are kept."""
+    day = F.to_date("end_time")
+    spread = runs.select(
+        "job_id",
+        F.explode(F.sequence(F.date_add(day, 1), F.date_add(day, days))).alias("day"),
+        "duration_sec",
+    )
+    wanted = probed.select("job_id", day.alias("day")).distinct()
+    usual = (
+        spread.join(wanted, ["job_id", "day"])
+        .groupBy("job_id", "day")
+        .agg(F.expr("percentile_approx(duration_sec, 0.5)").alias(f"usual_duration_{days}d"))
+    )
+    return (
+        probed.select("run_id", "job_id", day.alias("day")).join(usual, ["job_id", "day"], "left").drop("day")
+    )
+
+
 def failed_run_features(tables: Tables):
     runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
     ok = (F.col("result_state") == "SUCCEEDED").cast("int")
     retry = F.col("is_repair") == 1
     upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
+    # Running frames only (each row adds to the one before): linear in a job's runs.
     hist = runs.select(
         "*",
-        F.sum("failed").over(_before(DAY_SECONDS)).alias("failures_24h"),
-        F.count(F.lit(1)).over(_before(DAY_SECONDS)).alias("runs_24h"),
         F.sum(F.when(retry, 1).otherwise(0)).over(_before(None)).alias("retries_before"),
         F.sum(F.when(retry, ok).otherwise(0)).over(_before(None)).alias("retry_successes_before"),
-        F.sum(F.when(retry, F.col("failed")).otherwise(0))
-        .over(_before(7 * DAY_SECONDS))
-        .alias("retry_failures_7d"),
         F.last(F.when(retry, ok), ignorenulls=True).over(_before(None)).alias("last_retry_succeeded"),
-        F.expr("percentile_approx(duration_sec, 0.5)")
-        .over(_before(14 * DAY_SECONDS))
-        .alias("usual_duration_14d"),
         # Failed runs in a row up to this one (a success resets the count).
         F.sum(ok).over(upto).alias("success_group"),
     )
@@ -398,6 +469,17 @@ def failed_run_features(tables: Tables):
         ),
     )
     failed = hist.where(F.col("failed") == 1)
+    windows = _sums_in_windows(
+        runs,
+        failed,
+        {
+            "failures_24h": (F.col("failed"), DAY_SECONDS),
+            "runs_24h": (F.lit(1), DAY_SECONDS),
+            "retry_failures_7d": (F.when(retry, F.col("failed")).otherwise(0), 7 * DAY_SECONDS),
+        },
+    )
+    usual = _usual_duration(runs, failed, 14)
+    failed = failed.join(windows, "run_id", "left").join(usual, ["run_id", "job_id"], "left")
     # Peak memory on the run's own cluster while it ran (node rows ended by the run's end).
     nodes = tables.gold("fact_node_timeline").select(
         "cluster_id",
