@@ -108,7 +108,8 @@ class ScoringService:
                 rows = self._predictions(model)
                 if rows is not None:
                     rows.index(tuple(self.fields[model]))
-                    rows.times(champion.spec.time_column)
+                    for column in {champion.spec.time_column, *_stamps(champion)} & set(rows.frame.columns):
+                        rows.times(column)
                 scored = (
                     f"{len(rows.frame):,} rows scored" if rows is not None else "no predictions: scored live"
                 )
@@ -173,7 +174,7 @@ class ScoringService:
 
     def predict(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any]:
         """The outputs for a validated request: the row ``infer`` wrote, else scored live."""
-        stored = self._stored(champion, keys) if at is None else None
+        stored = self._stored(champion, keys, at)
         if stored is not None:
             return stored
         tables, positions = self.champions.resolve(champion, keys, at)
@@ -193,13 +194,26 @@ class ScoringService:
         except TableNotFoundError:
             return None
 
-    def _stored(self, champion: Champion, keys: dict[str, str]) -> dict[str, Any] | None:
-        """The outputs of the entity's latest prediction if the champion wrote it, else None."""
+    def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
+        """The outputs of the entity's row in the prediction table if the champion wrote it, else
+        None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
+        whose features are those live scoring would look up (the model's inputs are looked up)."""
         spec, table = champion.spec, self._predictions(champion.spec.name)
         positions = table.positions(keys) if table is not None else None
         if table is None or positions is None or not len(positions):
             return None
-        i, frame = int(positions[np.argmax(table.times(spec.time_column)[positions])]), table.frame
+        if at is None:
+            i = int(positions[np.argmax(table.times(spec.time_column)[positions])])
+        else:
+            stamps = _stamps(champion)
+            if not stamps or not stamps <= set(table.frame.columns):
+                return None
+            day = np.datetime64(at, "ns")
+            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in stamps])
+            if not hits.any():
+                return None
+            i = int(positions[np.argmax(hits)])
+        frame = table.frame
         if "model_version" in frame and frame["model_version"].iat[i] != champion.version:
             return None
         skip = {*spec.base_columns, *BOOKKEEPING}  # a row's cells, not frame.iloc: a Series costs more
@@ -228,6 +242,11 @@ class ScoringService:
             }
         info = {"title": "health-monitor scoring", "version": health_monitor.__version__}
         return {"openapi": "3.1.0", "info": info, "paths": paths}
+
+
+def _stamps(champion: Champion) -> set[str]:
+    """The base columns the champion's point-in-time lookups are as of."""
+    return {lk.timestamp_lookup_key for lk in champion.feature_spec.lookups if lk.timestamp_lookup_key}
 
 
 class _Handler(JSONRequestHandler):
