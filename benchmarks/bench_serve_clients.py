@@ -26,34 +26,14 @@ import collections
 import gc
 import http.client
 import json
-import os
 import random
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import free_port, percentiles, request_bodies  # noqa: E402
-
-
-def start_server(home: str, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "health_monitor.cli", "serve", "--home", home, "--port", str(port)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 600
-    while True:
-        line = server.stdout.readline()
-        if "serving" in line:
-            return server
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"the server did not start: {line}")
+from bench_serving import free_port, percentiles, request_bodies, start_server  # noqa: E402
 
 
 def failure_kind(exc: Exception) -> str:

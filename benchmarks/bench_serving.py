@@ -1,6 +1,7 @@
 """Latency of agent-tool lookups and of the real-time endpoints, on a trained home.
 
-python benchmarks/bench_serving.py --home H [--seconds 20] [--clients 4] [--json]
+python benchmarks/bench_serving.py --home H [--seconds 20] [--clients 4] [--old DIR [--rounds N]]
+    [--endpoints-only] [--json]
 
 ``H`` is a home after ``health-monitor demo`` (e.g. ``bench_demo.py --scale medium --keep``).
 
@@ -13,7 +14,11 @@ python benchmarks/bench_serving.py --home H [--seconds 20] [--clients 4] [--json
    loads the champions and the prediction tables first); this process (the second one) drives every installed
    endpoint from ``--clients`` threads with keep-alive connections for ``--seconds``, a random
    entity of 200 per endpoint each request, a fifth of point-in-time requests with an
-   ``as_of`` day; p50/p99 per endpoint, overall, and throughput.
+   ``as_of`` day; p50/p99 per endpoint, of latest and of ``as_of`` requests, overall, and
+   throughput. With ``--old DIR`` (a checkout of another commit, e.g. ``git worktree add``),
+   that commit's server runs too, on the same home and bodies, alternating with this one
+   ``--rounds`` times, both with this interpreter and the other checkout's core and plugins
+   first on ``PYTHONPATH``; endpoints of models either server cannot load are left out.
 """
 
 from __future__ import annotations
@@ -172,9 +177,13 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
     return bodies
 
 
-def bench_endpoints(home: str, seconds: float, clients: int, rng: random.Random) -> dict:
-    port = free_port()
+def start_server(home: str, port: int, core: str | None = None) -> subprocess.Popen:
+    """``health-monitor serve`` in its own process; ``core``: another checkout's root, whose
+    core and plugins are imported instead of the installed ones (same interpreter)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if core is not None:
+        paths = [Path(core, "core"), *sorted(Path(core, "plugins").glob("*/"))]
+        env["PYTHONPATH"] = os.pathsep.join(map(str, paths))
     server = subprocess.Popen(
         [sys.executable, "-m", "health_monitor.cli", "serve", "--home", home, "--port", str(port)],
         env=env,
@@ -182,56 +191,98 @@ def bench_endpoints(home: str, seconds: float, clients: int, rng: random.Random)
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            line = server.stdout.readline()
-            if "serving" in line:
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {line}")
-        bodies = request_bodies(home, rng)
-        gc.collect()
-        gc.freeze()  # this process's own tables must not stall its clients' timing
-        samples: dict[str, list[float]] = {p: [] for p in bodies}
-        errors: list[str] = []
-        stop = time.monotonic() + seconds
+    deadline = time.monotonic() + 600
+    while True:
+        line = server.stdout.readline()
+        if "serving" in line:
+            return server
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"the server did not start: {line}")
 
-        def client(seed: int) -> None:
-            local = random.Random(seed)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            paths = [p for p in bodies if bodies[p]]
-            while time.monotonic() < stop:
-                path = local.choice(paths)
-                data = json.dumps(local.choice(bodies[path]))
-                start = time.perf_counter()
-                conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                payload = response.read()
-                elapsed = time.perf_counter() - start
-                if response.status != 200:
-                    errors.append(f"{path} {response.status} {payload[:200]!r}")
-                else:
-                    samples[path].append(elapsed)
-            conn.close()
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        total = sum(len(s) for s in samples.values())
-        out = {p: percentiles(s) for p, s in samples.items() if s}
-        out["all endpoints"] = percentiles([x for s in samples.values() for x in s])
-        out["throughput_rps"] = round(total / seconds, 1)
-        out["server_rss_gib"] = rss_gib(server.pid)
-        out["errors"] = len(errors)
-        if errors:
-            out["first_errors"] = errors[:3]
-        return out
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def unavailable(port: int) -> set[str]:
+    """The models a running server reports unavailable on /health."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/health")
+    models = json.loads(conn.getresponse().read())["models"]
+    conn.close()
+    return {m for m, status in models.items() if "unavailable" in status}
+
+
+def drive(port: int, bodies: dict[str, list[dict]], seconds: float, clients: int) -> dict:
+    """``clients`` threads with keep-alive connections for ``seconds``: p50/p99 per endpoint,
+    of latest and ``as_of`` requests, overall, and throughput."""
+    gc.collect()
+    gc.freeze()  # this process's own tables must not stall its clients' timing
+    samples: dict[tuple[str, str], list[float]] = {}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    paths = [p for p in bodies if bodies[p]]
+
+    def client(seed: int) -> None:
+        local = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while time.monotonic() < stop:
+            path = local.choice(paths)
+            body = local.choice(bodies[path])
+            start = time.perf_counter()
+            conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - start
+            if response.status != 200:
+                errors.append(f"{path} {response.status} {payload[:200]!r}")
+            else:
+                samples.setdefault((path, "as_of" if "as_of" in body else "latest"), []).append(elapsed)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {p: percentiles([x for (q, _), s in samples.items() if q == p for x in s]) for p in paths}
+    for kind in ("latest", "as_of"):
+        mine = [x for (_, k), s in samples.items() if k == kind for x in s]
+        if mine:
+            out[f"all {kind}"] = percentiles(mine)
+    out["all endpoints"] = percentiles([x for s in samples.values() for x in s])
+    out["throughput_rps"] = round(sum(len(s) for s in samples.values()) / seconds, 1)
+    out["errors"] = len(errors)
+    if errors:
+        out["first_errors"] = errors[:3]
+    return out
+
+
+def bench_endpoints(
+    home: str, seconds: float, clients: int, rng: random.Random, old: str | None = None, rounds: int = 1
+) -> dict:
+    """The endpoints under load; with ``old`` (another checkout), its server and this one side
+    by side on the same bodies, alternating ``rounds`` times, over the endpoints whose models
+    both load (the other endpoints would answer 503)."""
+    from health_monitor.agents import make_context
+    from health_monitor.serving.app import ScoringService
+
+    bodies = request_bodies(home, rng)
+    routes = ScoringService(make_context(home).champions).routes
+    servers = {"old": old, "new": None} if old else {"new": None}
+    out: dict = {}
+    for round_ in range(rounds):
+        for name, core in servers.items():
+            port = free_port()
+            server = start_server(home, port, core)
+            try:
+                skip = unavailable(port)
+                bodies = {p: b for p, b in bodies.items() if routes[p] not in skip}
+                result = drive(port, bodies, seconds, clients)
+                result["server_rss_gib"] = rss_gib(server.pid)
+                result["skipped_models"] = sorted(skip)
+                out[f"{name} (round {round_ + 1})" if rounds > 1 or old else name] = result
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,24 +291,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=300, help="lookups per tool (default 300)")
     parser.add_argument("--seconds", type=float, default=20.0, help="endpoint load duration (default 20)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads (default 4)")
+    parser.add_argument("--old", help="another checkout (e.g. a worktree): its server side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="endpoint runs per server, alternating")
+    parser.add_argument("--endpoints-only", action="store_true", help="skip lookups and live scoring")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(args.home).exists():
         parser.error(f"--home {args.home} does not exist")
     rng = random.Random(0)
-    result = {
-        "lookups": bench_lookups(args.home, args.calls, rng),
-        "live scoring": bench_live_scoring(args.home, max(1, args.calls // 4), rng),
-        "endpoints": bench_endpoints(args.home, args.seconds, args.clients, rng),
-        "clients": args.clients,
-        "seconds": args.seconds,
-    }
+    result = (
+        {}
+        if args.endpoints_only
+        else {
+            "lookups": bench_lookups(args.home, args.calls, rng),
+            "live scoring": bench_live_scoring(args.home, max(1, args.calls // 4), rng),
+        }
+    )
+    result["endpoints"] = bench_endpoints(args.home, args.seconds, args.clients, rng, args.old, args.rounds)
+    result |= {"clients": args.clients, "seconds": args.seconds}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for section in ("lookups", "live scoring", "endpoints"):
+    sections = {s: result[s] for s in ("lookups", "live scoring") if s in result}
+    sections |= {f"endpoints: {server}": r for server, r in result["endpoints"].items()}
+    for section, stats_by_name in sections.items():
         print(section)
-        for name, stats in result[section].items():
+        for name, stats in stats_by_name.items():
             if isinstance(stats, dict):
                 print(
                     f"  {name:<34} n={stats['n']:<6} p50={stats['p50_ms']:.2f} ms  p99={stats['p99_ms']:.2f} ms"

@@ -1,21 +1,16 @@
 """Predictions over HTTP on loopback: one JSON request -> one prediction.
 
-Endpoints: ``POST`` the path a model declares (``Model.endpoint``, e.g. ``/cost-anomaly``) or
-``/models/<model>``; ``GET /health`` (status, champion versions); ``GET /openapi.json``
-(generated from the request models); ``GET /report`` and ``/report/<page>.html`` (the HTML
-report, its own page names only, under a Content-Security-Policy that forbids scripts).
+``POST`` a model's ``endpoint`` (e.g. ``/cost-anomaly``) or ``/models/<model>`` with the entity
+(the model's non-time lookup keys) and, for a point-in-time model, optionally ``as_of``
+(``YYYY-MM-DD``), validated by a pydantic model built from the spec with the agent tools'
+argument types; ``GET /health``, ``/openapi.json`` (from the request models), ``/report`` and
+``/report/<page>.html`` (under a CSP that forbids scripts).
 
-A body names the entity (the model's non-time lookup keys, e.g. ``{"job_id": "42"}``) and, for
-a point-in-time model, optionally ``as_of`` (``YYYY-MM-DD``). It is validated by a pydantic
-model built from the spec with the argument types of the agent tools
-(:mod:`health_monitor.sdk.args`): a bad request gets a 4xx whose message names the field.
-
-The latest prediction is the row ``infer`` wrote to ``<model>_predictions``, so an endpoint
-answers what the batch table says. It is scored live from the online store's features when
-the request names ``as_of``, when ``infer`` has no row for the entity, or when the row is not
-the champion's. A model whose champion cannot be loaded answers 503 with the reason (on
-``/health`` too); the others are served. Answers carry stored text cleaned
-(:mod:`health_monitor.untrusted`). Nothing is written.
+The answer is the row ``infer`` wrote to ``<model>_predictions`` when the serving champion wrote
+it: the entity's latest row, or for ``as_of`` the row whose point-in-time lookups were as of that
+day (even where live scoring would now find no feature row: batch scored it with defaults).
+Otherwise it is scored live from the online store. A model whose champion cannot be loaded
+answers 503 with the reason; the others are served. Stored text is cleaned; nothing is written.
 """
 
 from __future__ import annotations
@@ -94,8 +89,8 @@ class ScoringService:
         self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)
 
     def warm(self, progress: Any = None) -> dict[str, str]:
-        """Load every champion, its feature tables and its prediction table with the indexes a
-        request uses; ``progress(model)`` is called after each model. Returns each one's status."""
+        """Load every champion and the tables and indexes a request reads; ``progress(model)``
+        after each. Returns each model's status."""
         status = {}
         for model in self.fields:
             try:
@@ -108,7 +103,8 @@ class ScoringService:
                 rows = self._predictions(model)
                 if rows is not None:
                     rows.index(tuple(self.fields[model]))
-                    rows.times(champion.spec.time_column)
+                    for column in {champion.spec.time_column, *_stamps(champion)} & set(rows.frame):
+                        rows.times(column)
                 scored = (
                     f"{len(rows.frame):,} rows scored" if rows is not None else "no predictions: scored live"
                 )
@@ -139,14 +135,10 @@ class ScoringService:
         status = "degraded" if self.unavailable else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
-    def score(self, path: str, body: Any) -> dict[str, Any]:
+    def score(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         model = self.routes.get(path)
         if model is None:
-            raise RequestError(
-                HTTPStatus.NOT_FOUND, f"no endpoint {path[:100]}; GET /openapi.json lists them"
-            )
-        if not isinstance(body, dict):
-            raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
         failed = self.unavailable.get(model)  # a broken model costs requests nothing for a while
         if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(failed[0]))
@@ -173,7 +165,7 @@ class ScoringService:
 
     def predict(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any]:
         """The outputs for a validated request: the row ``infer`` wrote, else scored live."""
-        stored = self._stored(champion, keys) if at is None else None
+        stored = self._stored(champion, keys, at)
         if stored is not None:
             return stored
         tables, positions = self.champions.resolve(champion, keys, at)
@@ -193,13 +185,26 @@ class ScoringService:
         except TableNotFoundError:
             return None
 
-    def _stored(self, champion: Champion, keys: dict[str, str]) -> dict[str, Any] | None:
-        """The outputs of the entity's latest prediction if the champion wrote it, else None."""
+    def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
+        """The outputs of the entity's row in the prediction table if the champion wrote it, else
+        None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
+        whose features are those live scoring would look up (the model's inputs are looked up)."""
         spec, table = champion.spec, self._predictions(champion.spec.name)
         positions = table.positions(keys) if table is not None else None
         if table is None or positions is None or not len(positions):
             return None
-        i, frame = int(positions[np.argmax(table.times(spec.time_column)[positions])]), table.frame
+        if at is None:
+            i = int(positions[np.argmax(table.times(spec.time_column)[positions])])
+        else:
+            stamps = _stamps(champion)
+            if not stamps or not stamps <= set(table.frame.columns):
+                return None
+            day = np.datetime64(at, "ns")
+            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in stamps])
+            if not hits.any():
+                return None
+            i = int(positions[np.argmax(hits)])
+        frame = table.frame
         if "model_version" in frame and frame["model_version"].iat[i] != champion.version:
             return None
         skip = {*spec.base_columns, *BOOKKEEPING}  # a row's cells, not frame.iloc: a Series costs more
@@ -212,22 +217,24 @@ class ScoringService:
             "404": {"description": "the entity has no features"},
             "503": {"description": "no loadable champion (why: `error`, /health), or busy (`Retry-After`)"},
         }
-        paths: dict[str, Any] = {
-            "/health": {"get": {"summary": "Status", "responses": {"200": {"description": "ok"}}}}
-        }
+        paths: dict[str, Any] = {"/health": {"get": {"responses": {"200": {"description": "status"}}}}}
         for path, model in self.routes.items():
             spec, schema = self.champions.spec(model), self.requests[model].model_json_schema()
-            content = {"application/json": {"schema": schema}}
-            paths[path] = {
-                "post": {
-                    "summary": f"Score {model} ({spec.problem_type.value})",
-                    "description": spec.description,
-                    "requestBody": {"required": True, "content": content},
-                    "responses": responses,
-                }
-            }
+            body = {"required": True, "content": {"application/json": {"schema": schema}}}
+            summary = f"Score {model} ({spec.problem_type.value})"
+            paths[path] = {"post": {"summary": summary, "description": spec.description, "requestBody": body}}
+            paths[path]["post"]["responses"] = responses
         info = {"title": "health-monitor scoring", "version": health_monitor.__version__}
         return {"openapi": "3.1.0", "info": info, "paths": paths}
+
+
+def _stamps(champion: Champion) -> set[str]:
+    """The base columns the champion's point-in-time lookups are as of."""
+    return {lk.timestamp_lookup_key for lk in champion.feature_spec.lookups if lk.timestamp_lookup_key}
+
+
+def _no_endpoint(path: str) -> str:
+    return f"no endpoint {path[:100]}; GET /openapi.json lists them"
 
 
 class _Handler(JSONRequestHandler):
@@ -239,49 +246,44 @@ class _Handler(JSONRequestHandler):
         return "POST" if self.path in self.service.routes else "GET, POST"
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.path in ("/health", "/openapi.json"):
-            self.send_json(200, self.service.health() if self.path == "/health" else self.service.openapi())
-        elif self.allowed_methods() == "GET":
-            self._report()
-        elif self.path in self.service.routes:
-            self.not_allowed()
-        else:
-            why = f"no endpoint {self.path[:100]}; GET /openapi.json lists them"
-            self.send_problem(RequestError(HTTPStatus.NOT_FOUND, why))
-
-    def _report(self) -> None:
-        from health_monitor.reports.html import CSP
-
-        found = _REPORT_PAGE.match(self.path)
-        try:
-            html = self.service.report.page(found["page"] or "index.html") if found else None
-        except Exception:  # a report that cannot be built answers 500, logged; scoring goes on
-            log.exception("building the report failed")
-            why = "the report could not be built; see the server log"
-            self.send_problem(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, why))
-            return
-        if html is None:
-            why = f"no report page {self.path[:100]}; GET /report is the overview"
-            self.send_problem(RequestError(HTTPStatus.NOT_FOUND, why))
-            return
-        csp = {
-            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-        }
-        self.send_body(200, html.encode(), "text/html; charset=utf-8", {**csp, "Cache-Control": "no-store"})
+        if self.allowed_methods() == "POST":
+            return self.not_allowed()
+        self._answer(lambda: self._get(self.path))
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         if self.allowed_methods() == "GET":
             return self.not_allowed()
+        self._answer(lambda: self.send_json(200, self.service.score(self.path, self.read_json())))
+
+    def _answer(self, respond: Any) -> None:
         try:
-            self.send_json(200, self.service.score(self.path, self.read_json()))
+            respond()
         except RequestError as exc:
             self.send_problem(exc)
         except Exception:  # a bug answers 500 and is logged; the server goes on
-            log.exception("scoring %s failed", self.path)
+            log.exception("%s %s failed", self.command, self.path[:100])
             self.send_problem(
                 RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
             )
+
+    def _get(self, path: str) -> None:
+        from health_monitor.reports.html import CSP
+
+        if path in ("/health", "/openapi.json"):
+            return self.send_json(200, self.service.health() if path == "/health" else self.service.openapi())
+        if (found := _REPORT_PAGE.match(path)) is None and self.allowed_methods() != "GET":
+            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+        if (html := self.service.report.page(found["page"] or "index.html") if found else None) is None:
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
+            )
+        headers = {
+            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+        }
+        self.send_body(
+            200, html.encode(), "text/html; charset=utf-8", {**headers, "Cache-Control": "no-store"}
+        )
 
 
 def make_server(
@@ -295,23 +297,21 @@ def make_server(
     waiting: int = 256,
     timeout: float = 10.0,
 ) -> PooledHTTPServer:
-    """A server bound to loopback (``port=0``: a free port) handling ``workers`` connections at
-    once and ``waiting`` more (503 beyond), answering requests whose ``Host`` names loopback,
-    ``host`` or one of ``allow_hosts``, with ``Authorization: Bearer <token>`` if ``token`` is
-    set; a connection idle for ``timeout`` seconds is closed."""
+    """A server on loopback (``port=0``: a free one), ``workers`` connections handled at once and
+    ``waiting`` more (503 beyond), for requests whose ``Host`` is loopback, ``host`` or one of
+    ``allow_hosts``, with ``Authorization: Bearer <token>`` if set; idle ``timeout`` seconds closes."""
     hosts = httpd.allowed_hosts((httpd.check_loopback(host), *allow_hosts))
     token = None if token is None else httpd.check_token(token)
-    handler = type(
-        "Handler", (_Handler,), {"service": service, "hosts": hosts, "token": token, "timeout": timeout}
+    attributes = {"service": service, "hosts": hosts, "token": token, "timeout": timeout}
+    return PooledHTTPServer(
+        (host, port), type("Handler", (_Handler,), attributes), workers=workers, waiting=waiting
     )
-    return PooledHTTPServer((host, port), handler, workers=workers, waiting=waiting)
 
 
 def serve_in_thread(
     service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> tuple[PooledHTTPServer, str]:
-    """Start :func:`make_server` (``options`` are its) in a daemon thread, for tests and
-    benchmarks; returns the server and its base URL."""
+    """:func:`make_server` (``options`` are its) in a daemon thread, for tests and benchmarks."""
     server = make_server(service, host, port, **options)
     threading.Thread(target=server.serve_forever, daemon=True, name="health-monitor-serve").start()
     return server, f"http://{host}:{server.server_address[1]}"

@@ -1,13 +1,7 @@
-"""Spark-free reads for agents and scoring: tables held in memory with key indexes.
-
-:class:`OnlineStore` reads a table through the lakehouse port (Arrow) into a pandas frame and
-checks its Delta version at most every ``refresh_seconds``, on the lookup that finds it due,
-reading it again if it moved. :class:`OnlineTable` builds hash indexes on the columns it is
-filtered by, on first use. A lookup is a dictionary access plus a small slice: no Spark, no SQL.
-
-Key values are compared as text (``"1234"`` finds a bigint 1234; a date column matches
-``"2025-06-30"``), so callers never need the column's type.
-"""
+"""Tables in memory for Spark-free lookups: :class:`OnlineStore` reads a table (Arrow, through
+the lakehouse port) and reads it again when its Delta version moved, checked at most every
+``refresh_seconds``; :class:`OnlineTable` builds hash indexes on first use. Key values are
+compared as text (``"1234"`` finds a bigint; a date matches ``"2025-06-30"``)."""
 
 from __future__ import annotations
 
@@ -27,6 +21,7 @@ NO_DAY = int(np.iinfo(np.int64).min)  # a null date in OnlineTable.days
 MISSING = -1  # no row for the key (as of the time asked)
 EXPIRED = -2  # a row, but older than the lookup's lookback window
 DAY = 86_400 * 10**9  # nanoseconds
+Resolved = tuple[tuple["OnlineTable", ...], tuple[int, ...]]  # the tables and row positions lookups join
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -143,9 +138,7 @@ class OnlineStore:
             self._tables[name] = (table, time.monotonic())
             return table
 
-    def resolve(
-        self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None
-    ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
+    def resolve(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> Resolved:
         """The table and row position each of ``spec``'s lookups joins for ``base``, as the
         feature store joins in batch: ``MISSING`` when there is no row, ``EXPIRED`` when it is
         older than the lookup's lookback window. A point-in-time lookup is as of

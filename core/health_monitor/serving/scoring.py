@@ -1,11 +1,7 @@
-"""Champion models loaded from the registry and scored one row at a time, without Spark.
-
-Endpoints (for ``as_of`` requests and entities ``infer`` has not scored), agent tools and
-``health-monitor explain`` share this path: the champion's packed model (its feature spec
-included) is loaded once, and again when the ``champion`` alias moves (checked at most every
-``refresh_seconds``, by the call that finds it due); features come from the
-:class:`OnlineStore`, looked up the way the feature store joins them in batch.
-"""
+"""Champion models from the registry, scored one row at a time without Spark: for ``as_of``
+requests and misses of the endpoints, agent tools and ``explain``. A champion (its feature spec
+packed with it) is loaded again when the ``champion`` alias moves, checked at most every
+``refresh_seconds``; features come from the :class:`OnlineStore`, joined as in batch."""
 
 from __future__ import annotations
 
@@ -24,7 +20,7 @@ from health_monitor.models.modeling import ScoringModel
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import Contribution, Model
-from health_monitor.serving.online import OnlineStore, OnlineTable
+from health_monitor.serving.online import OnlineStore, OnlineTable, Resolved
 
 
 @dataclass(frozen=True)
@@ -90,9 +86,7 @@ class Champions:
         self.loaded[model] = (champion, time.monotonic())
         return champion
 
-    def resolve(
-        self, champion: Champion, base: dict[str, Any], at: Any | None = None
-    ) -> tuple[tuple[OnlineTable, ...], tuple[int, ...]]:
+    def resolve(self, champion: Champion, base: dict[str, Any], at: Any | None = None) -> Resolved:
         """The feature tables and row positions ``champion``'s lookups join for ``base``."""
         return self.store.resolve(champion.feature_spec, base, at)
 
@@ -111,8 +105,6 @@ class Champions:
     def explain(
         self, model: str, base: dict[str, Any], top_k: int = 5
     ) -> tuple[Champion, list[Contribution]]:
-        if not 1 <= top_k <= 50:
-            raise ConfigError(f"top_k must be between 1 and 50, got {top_k}")
         champion = self.get(model)
         X = champion.inputs(self.store.values(champion.feature_spec, *self.resolve(champion, base)))
         owned = self.host.explainers.get(model)
