@@ -541,8 +541,9 @@ FAILED_RUN_FEATURES = FeatureTable(
     timestamp_key="failed_date",
     compute=failed_run_features,
     description=(
-        "Per failed job run, as known when it ended: how it failed (state, termination code, duration, "
-        "memory), the job's failures and retry outcomes before it, and how recently the job was edited."
+        "Per failed job run, as known when it ended: how it failed (state, termination code, duration "
+        "against the job's median of the 14 days before, memory), the job's failures and retry outcomes "
+        "before it, and how recently the job was edited."
     ),
     sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job"),
 )
