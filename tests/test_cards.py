@@ -16,3 +16,36 @@ def test_a_card_per_model_and_an_index(fake_trained_home, tmp_path):
     assert "| **f1** |" in card and "Verdict:" in card
     index = (tmp_path / "cards" / "index.md").read_text()
     assert "[fake_failure](fake_failure.md) | reliability | classification | f1 |" in index
+
+
+def test_a_detector_card_shows_the_incident_benchmark_per_type(fake_trained_home, tmp_path):
+    import json
+
+    runtime, host = fake_trained_home
+    figures = {"window_recall": 0.5, "window_precision": 0.25, "false_alarms_per_1000": 12.5, "pa_f1": 0.4}
+    bench = {
+        "alarm_budget": 1.0,
+        "folds": 4,
+        "command": "benchmarks/bench_incidents.py evaluate --out X",
+        "models": {
+            "fake_anomaly": {
+                "accounts": 3,
+                "entity_days": 900,
+                "candidates": {
+                    "spec": {**figures, "per_type": {"spike": {"windows": 40, "found": 30, "recall": 0.75}}},
+                    "baseline": {
+                        **figures,
+                        "per_type": {"spike": {"windows": 40, "found": 10, "recall": 0.25}},
+                    },
+                },
+            }
+        },
+    }
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(bench))
+    write_cards(runtime, host, tmp_path / "cards", "the fake account", incident_benchmark=path)
+    card = (tmp_path / "cards" / "fake_anomaly.md").read_text()
+    assert "## Incidents by type" in card and "3 simulated accounts" in card
+    assert "| spike | 0.750 (30/40) | 0.250 (10/40) |" in card
+    assert "| false alarms per 1,000 normal entity-days | 12.500 | 12.500 |" in card
+    assert "## Incidents by type" not in (tmp_path / "cards" / "fake_failure.md").read_text()

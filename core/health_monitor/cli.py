@@ -331,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="this home",
         help="what the metrics were measured on, printed on each card (e.g. 'the medium simulated account')",
     )
+    p.add_argument(
+        "--incident-benchmark",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the JSON of `benchmarks/bench_incidents.py evaluate --json FILE`: each detector's recall per "
+        "incident type and false-alarm rate, pooled over several simulated accounts",
+    )
     p = add(
         "report",
         "Write a self-contained HTML report (no scripts, no network): an overview of the findings, "
@@ -978,7 +986,7 @@ def cmd_model_cards(args, settings: Settings) -> int:
 
     runtime = _runtime(settings)
     runtime.registry.configure()
-    written = write_cards(runtime, _host(), args.out, args.measured_on)
+    written = write_cards(runtime, _host(), args.out, args.measured_on, args.incident_benchmark)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

@@ -5,11 +5,14 @@ model plus an ``index.md``. Everything on a card comes from the model's spec (pu
 features, label, algorithm, baseline, notes) or from the MLflow run of its champion on home
 ``H`` (metrics, baseline metrics on the same test rows, their 95% intervals, row counts, verdict;
 for a model the champion gate held back, its challenger's), so regenerating
-the cards on a new measurement keeps them true.
+the cards on a new measurement keeps them true. An anomaly detector's recall per incident type
+and its false-alarm rate come from the JSON file of ``benchmarks/bench_incidents.py``
+(``--incident-benchmark FILE``): several simulated accounts pooled, enough incidents per type.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -66,7 +69,56 @@ def _difference(card: dict[str, Any]) -> str:
     return f"{card['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
-def render_card(spec: Model, host: Host, card: dict[str, Any], measured_on: str) -> str:
+def load_incident_benchmark(path: Path | None) -> dict[str, Any] | None:
+    """The JSON file ``benchmarks/bench_incidents.py evaluate --json FILE`` wrote, or None."""
+    return None if path is None else dict(json.loads(Path(path).read_text()))
+
+
+def incident_section(spec: Model, bench: dict[str, Any] | None) -> list[str]:
+    """The card's "Incidents by type" section: the model as specified (candidate ``spec``) and its
+    baseline, pooled over the benchmark's accounts; nothing when the file does not cover it."""
+    measured = (bench or {}).get("models", {}).get(spec.name)
+    if not bench or not measured:
+        return []
+    model, baseline = measured["candidates"]["spec"], measured["candidates"]["baseline"]
+    kinds = sorted(set(model["per_type"]) | set(baseline["per_type"]))
+
+    def recall(who: dict[str, Any], kind: str) -> str:
+        t = who["per_type"].get(kind)
+        return "n/a" if t is None else f"{t['recall']:.3f} ({t['found']}/{t['windows']})"
+
+    budget = float(bench["alarm_budget"])
+    return [
+        "## Incidents by type",
+        "",
+        f"Rolling-origin backtest on {measured['accounts']} simulated accounts "
+        f"({measured['entity_days']:,} predicted entity-days, {bench['folds']} folds each; "
+        f"`{bench['command']}`); alarm budget {budget:g} per entity per 30 days "
+        f"({1000 * budget / 30:.1f} false alarms per 1,000 normal entity-days). Recall is the share "
+        "of incident windows with at least one alarm.",
+        "",
+        "| incident type | model recall | baseline recall |",
+        "|---|---|---|",
+        *[f"| {kind} | {recall(model, kind)} | {recall(baseline, kind)} |" for kind in kinds],
+        "",
+        "| pooled | model | baseline |",
+        "|---|---|---|",
+        *[
+            f"| {label} | {_fmt(model.get(key))} | {_fmt(baseline.get(key))} |"
+            for key, label in (
+                ("false_alarms_per_1000", "false alarms per 1,000 normal entity-days"),
+                ("window_precision", "window precision"),
+                ("window_recall", "window recall"),
+                ("pa_f1", "point-adjusted F1"),
+            )
+        ],
+        "",
+    ]
+
+
+def render_card(
+    spec: Model, host: Host, card: dict[str, Any], measured_on: str, bench: dict[str, Any] | None = None
+) -> str:
     labels = host.labels.get(spec.name)
     plugin = host.models[spec.name].plugin
     lookups = "\n".join(
@@ -138,13 +190,18 @@ def render_card(spec: Model, host: Host, card: dict[str, Any], measured_on: str)
             else "**Not evaluated** (no labels on this account).",
             "",
         ]
+    lines += incident_section(spec, bench)
     if spec.notes:
         lines += ["## Notes", "", spec.notes.strip(), ""]
     return "\n".join(lines)
 
 
-def write_cards(runtime: Runtime, host: Host, out: Path, measured_on: str) -> list[Path]:
-    """Write one card per model and an index into ``out``; returns the files written."""
+def write_cards(
+    runtime: Runtime, host: Host, out: Path, measured_on: str, incident_benchmark: Path | None = None
+) -> list[Path]:
+    """Write one card per model and an index into ``out``; returns the files written.
+    ``incident_benchmark``: the detectors' per-incident-type figures (:func:`incident_section`)."""
+    bench = load_incident_benchmark(incident_benchmark)
     out.mkdir(parents=True, exist_ok=True)
     cards = {c["model"]: c for c in scorecards(runtime, host)}
     written = []
@@ -164,7 +221,7 @@ def write_cards(runtime: Runtime, host: Host, out: Path, measured_on: str) -> li
     for name, owned in sorted(host.models.items(), key=lambda kv: (kv[1].spec.domain, kv[0])):
         spec, card = owned.spec, cards[name]
         path = out / f"{name}.md"
-        path.write_text(render_card(spec, host, card, measured_on))
+        path.write_text(render_card(spec, host, card, measured_on, bench))
         written.append(path)
         headline = card.get("headline_metric", "")
         index.append(

@@ -102,7 +102,9 @@ def model_base(runtime: Runtime, spec: Model, tables: Tables | None = None):
     return base.select(*needed)
 
 
-def _training_frame(runtime: Runtime, host: Host, spec: Model):
+def training_frame(runtime: Runtime, host: Host, spec: Model):
+    """The model's rows as training reads them: base rows, labels (column :data:`LABEL`, None for
+    a detector without labels) and looked-up features; returns (training set, frame, label)."""
     base = model_base(runtime, spec)
     supervised = spec.problem_type is not ProblemType.ANOMALY_DETECTION
     owned = host.labels.get(spec.name)
@@ -165,7 +167,7 @@ def _params(estimator: Any, prefix: str) -> dict[str, str]:
 def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -> dict[str, Any]:
     settings, registry = runtime.settings, runtime.registry
     cancel_jobs_with_item()
-    training_set, frame, label = _training_frame(runtime, host, spec)
+    training_set, frame, label = training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
     train, warnings = learnable_rows(spec, split.train, label)
     features = list(spec.feature_names)

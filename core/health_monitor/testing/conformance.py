@@ -107,6 +107,31 @@ class PluginConformance:
             # The estimator the spec hands out stays unfitted: the core clones, never shares.
             assert not any(k.endswith("_") and not k.startswith("_") for k in vars(estimator))
 
+    def test_a_calibrated_detector_meets_its_alarm_budget_on_normal_days(self, spec):
+        """On unseen days like its training days, a :class:`CalibratedDetector` raises about its
+        alarm budget (alarms per entity per 30 days): within a factor of 1.5, either way."""
+        from health_monitor.sdk import CalibratedDetector
+
+        if not isinstance(spec.estimator(), CalibratedDetector):
+            pytest.skip(f"{spec.name} is not a calibrated detector")
+        columns = list(spec.input_names)
+        rng = np.random.default_rng(3)
+        scale = rng.gamma(2.0, 1.0, size=len(columns))  # one distribution for every day
+
+        def normal_days(rows: int) -> pd.DataFrame:
+            # Skewed, non-negative and partly discrete, like daily counts and ratios: gamma
+            # values per column, Poisson counts around them on every other column.
+            values = rng.gamma(2.0, 1.0, size=(rows, len(columns))) * scale
+            counts = rng.poisson(values * 4) / 4.0
+            return pd.DataFrame(np.where(np.arange(len(columns)) % 2, counts, values), columns=columns)
+
+        for budget in (1.0, 3.0):
+            detector = clone(spec.estimator()).set_params(alarm_budget=budget)
+            fitted = ScoringModel.fit(detector, spec.problem_type, normal_days(4000), inputs=columns)
+            rate = float(fitted.predict(normal_days(20000))["prediction"].mean())
+            target = budget / 30
+            assert target / 1.5 <= rate <= target * 1.5, (spec.name, budget, rate, target)
+
     def test_explanations_name_the_models_features(self, spec):
         X, y = synthetic_training_frame(spec)
         fitted = ScoringModel.fit(

@@ -19,6 +19,11 @@ from health_monitor_security.regressors import RelativeErrorRegressor
 USER_DAY = ("user_id", "event_date")
 
 GROUND_TRUTH_NOTE = (
+    "Not yet calibrated to the alarm budget: wrapped in CalibratedDetector, the consensus score "
+    "found nearly every compromised user in the pooled backtest of benchmarks/bench_incidents.py "
+    "(docs/models.md, Calibrated detectors), but its vote count jumps by whole numbers, the "
+    "calibrated tail overestimates the budget's cut and it raised well under its budget on "
+    "synthetic normal days (the conformance calibration test fails). "
     "Scored against the simulator's one security incident type, compromised_user (one or two "
     "days each, a handful in the test split), which always reads and exports in bulk and "
     "grants itself privileges: F1 on so few positive days is a coarse estimate."
