@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import pickle
@@ -60,26 +61,40 @@ def make_host() -> Callable:
 SHARED_HOMES = frozenset({"simulated_home", "trained_home", "fake_trained_home"})
 
 
+EAGER_HOMES = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Under pytest-xdist, order the test files so the shared homes are built while the other
-    worker runs tests that need none: the first file that needs a trained home, then every file
-    that needs no shared home, then the rest, each file's tests in their order. (Alone, the order
-    is left as collected.)"""
+    """Under pytest-xdist, run the test files that need no shared home first (each file's tests
+    in their order): the first worker builds the homes meanwhile (:func:`_build_shared_homes`).
+    Alone, the order is left as collected."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return
     files: dict[str, list] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    used = {name for item in items for name in getattr(item, "fixturenames", ()) if name in SHARED_HOMES}
+    if "trained_home" in used or "simulated_home" in used:
+        config.stash[EAGER_HOMES] = "trained_home" if "trained_home" in used else "simulated_home"
 
-    def needs(tests: list, homes: frozenset[str]) -> bool:
-        return any(homes & set(getattr(t, "fixturenames", ())) for t in tests)
+    def needs_none(tests: list) -> bool:
+        return not any(SHARED_HOMES & set(getattr(t, "fixturenames", ())) for t in tests)
 
-    trained = [f for f, tests in files.items() if needs(tests, frozenset({"trained_home"}))]
-    first = trained[:1]
-    rest = [f for f in files if f not in first]
-    order = first + [f for f in rest if not needs(files[f], SHARED_HOMES)]
-    order += [f for f in rest if f not in order]
+    order = [f for f, tests in files.items() if needs_none(tests)]
+    order += [f for f in files if f not in order]
     items[:] = [t for f in order for t in files[f]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _build_shared_homes(request) -> None:
+    """Under pytest-xdist, the first worker builds the shared home the collected tests need before
+    its first test, while the other runs the tests that need none. A failed build fails only the
+    tests that use the home."""
+    home = request.config.stash.get(EAGER_HOMES, None)
+    if home is None or os.environ.get("PYTEST_XDIST_WORKER") != "gw0":
+        return
+    with contextlib.suppress(Exception):  # raised again to each test that uses the home
+        request.getfixturevalue(home)
 
 
 def shared_build(tmp_path_factory, name: str, build: Callable[[Path], Any]) -> tuple[Path, Any]:
