@@ -27,12 +27,21 @@ WHOLE_HISTORY_SECONDS = 100 * 365 * DAY_SECONDS  # a window that holds every ear
 NEVER_HOURS = float(NEVER_DAYS * 24)  # "hours since" when the event has not happened yet
 
 
+NEXT_RUN = "next"  # the run_id of a job's next run, which has not started yet
+ACTIVE_DAYS = 7  # jobs that started a run within this many days of the data's last day get a next run
+
+
 def started_runs(tables: Tables):
-    """Every run whose first clock-hour slice is known, finished or not: ``job_id``, ``run_id``,
-    ``start_time``, ``start_date`` and what is set when it starts (trigger, cluster). A run still
-    running is here (it can be scored), and ends up in no other run's history until it ends."""
+    """Every run whose first clock-hour slice is known, finished or not, plus each active job's
+    next run (``run_id`` NEXT_RUN): ``job_id``, ``run_id``, ``start_time``, ``start_date``,
+    ``start_hour`` and what is set when it starts (trigger, cluster). A run still running is here
+    (it can be scored), and is in no other run's history until it ends.
+
+    The next run starts, for its features, when the day after the data's last day begins (so it
+    sits past any day a later load could change), at the hour the job last started at, on the
+    cluster it last ran on."""
     timeline = tables.gold("fact_job_run_timeline")
-    return (
+    runs = (
         timeline.groupBy("job_id", "run_id")
         .agg(
             F.min("period_start_time").alias("start_time"),
@@ -40,13 +49,35 @@ def started_runs(tables: Tables):
             F.min_by("cluster_id", "period_start_time").alias("cluster_id"),
         )
         .withColumn("start_date", F.to_date("start_time"))
+        .withColumn("start_hour", F.hour("start_time"))
     )
+    horizon = runs.agg(F.max("start_date").alias("horizon"))
+    upcoming = (
+        runs.groupBy("job_id")
+        .agg(
+            F.max("start_date").alias("last_date"),
+            F.max_by("start_hour", "start_time").alias("start_hour"),
+            F.max_by("cluster_id", "start_time").alias("cluster_id"),
+        )
+        .crossJoin(horizon)
+        .where(F.col("last_date") >= F.date_sub("horizon", ACTIVE_DAYS))
+        .select(
+            "job_id",
+            F.lit(NEXT_RUN).alias("run_id"),
+            F.date_add("horizon", 1).cast("timestamp").alias("start_time"),
+            F.lit(None).cast("string").alias("trigger_type"),
+            "cluster_id",
+            F.date_add("horizon", 1).alias("start_date"),
+            "start_hour",
+        )
+    )
+    return runs.unionByName(upcoming)
 
 
 def _history_at_start(ended, started):
     """Per started run: the job's last ended run (outcome, failure streak, last failure) and the
     failures of its last LAST_RUNS ended runs, all among runs that ended before it started."""
-    probed = started.select("job_id", "run_id", F.col("start_sec").alias("end_sec"))
+    probed = started.select("job_id", F.col("key").alias("run_id"), F.col("start_sec").alias("end_sec"))
     retry = (F.col("is_repair") == 1).cast("int")
     windows = _sums_in_windows(
         ended,
@@ -99,7 +130,7 @@ def _history_at_start(ended, started):
         F.col("failures_upto").alias("failures_before_last_runs"),
     )
     return (
-        started.join(windows, "run_id", "left")
+        started.join(windows.withColumnRenamed("run_id", "key"), "key", "left")
         .withColumn("runs_before", F.coalesce("runs_before", F.lit(0)).cast("long"))
         .join(last, ["job_id", "runs_before"], "left")
         .join(earlier, ["job_id", "runs_before"], "left")
@@ -112,9 +143,9 @@ def _job_and_cluster_at_start(tables: Tables, started):
     jobs = (
         tables.gold("dim_job")
         .select("job_id", "change_time", "create_time", "max_retries", "task_count")
-        .join(started.select("run_id", "job_id", "start_time"), "job_id")
+        .join(started.select("key", "job_id", "start_time"), "job_id")
         .where(F.col("change_time") <= F.col("start_time"))
-        .groupBy("run_id")
+        .groupBy("key")
         .agg(
             F.max_by("max_retries", "change_time").alias("max_retries"),
             F.max_by("task_count", "change_time").alias("task_count"),
@@ -126,26 +157,30 @@ def _job_and_cluster_at_start(tables: Tables, started):
     clusters = (
         tables.gold("dim_cluster")
         .select("cluster_id", "dbr_version", "change_time")
-        .join(started.select("run_id", "cluster_id", "start_time"), "cluster_id")
+        .join(started.select("key", "cluster_id", "start_time"), "cluster_id")
         .where(F.col("change_time") <= F.col("start_time"))
-        .groupBy("run_id")
+        .groupBy("key")
         .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
     )
-    return jobs.join(clusters, "run_id", "full")
+    return jobs.join(clusters, "key", "full")
 
 
 def run_start_features(tables: Tables):
     ended = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
-    started = started_runs(tables).withColumn("start_sec", F.unix_timestamp("start_time"))
-    out = _history_at_start(ended, started).join(_job_and_cluster_at_start(tables, started), "run_id", "left")
+    started = started_runs(tables).select(
+        "*",
+        F.unix_timestamp("start_time").alias("start_sec"),
+        F.concat_ws("/", "job_id", "run_id").alias("key"),  # run_id alone repeats NEXT_RUN per job
+    )
+    out = _history_at_start(ended, started).join(_job_and_cluster_at_start(tables, started), "key", "left")
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
     failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))
     return out.select(
         "job_id",
         "run_id",
         "start_date",
-        F.col("trigger_type").contains("RETRY").cast("int").alias("is_retry"),
-        F.hour("start_time").alias("hour_of_day"),
+        F.coalesce(F.col("trigger_type").contains("RETRY").cast("int"), F.lit(0)).alias("is_retry"),
+        F.col("start_hour").alias("hour_of_day"),
         F.dayofweek("start_date").alias("day_of_week"),
         "runs_before",
         ratio(F.col("failures_before"), F.col("runs_before")).alias("failure_rate_all"),

@@ -11,6 +11,7 @@ import pytest
 from health_monitor_reliability.run_features import (
     LAST_RUNS,
     NEVER_HOURS,
+    NEXT_RUN,
     RUN_START_FEATURES,
     run_start_features,
 )
@@ -112,13 +113,24 @@ def tables(spark):
 @pytest.fixture(scope="module")
 def computed(tables):
     runs, edit, gold = tables
-    return runs, edit, run_start_features(gold).toPandas().set_index("run_id")
+    return runs, edit, run_start_features(gold).toPandas().set_index(["job_id", "run_id"])
+
+
+def _with_next_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each job's next run: it starts when the day after the last day a run started begins, at
+    the hour the job last started at (``hour``)."""
+    begins = pd.Timestamp(runs["start"].max().date() + dt.timedelta(days=1))
+    last = runs.sort_values("start").groupby("job_id").tail(1)
+    upcoming = last.assign(run_id=NEXT_RUN, start=begins, end=pd.NaT, state=None, trigger="")
+    return pd.concat([runs.assign(hour=runs["start"].dt.hour), upcoming.assign(hour=last["start"].dt.hour)])
 
 
 def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
+    finished_runs = runs[runs["state"].notna()]
+    runs = _with_next_runs(runs)
     seconds = lambda t: (t - pd.Timestamp(0)).dt.total_seconds().astype(int)  # noqa: E731
-    runs = runs.assign(start_sec=seconds(runs["start"]), end_sec=seconds(runs["end"]))
-    finished = runs[runs["state"].notna()].assign(
+    runs = runs.assign(start_sec=seconds(runs["start"]))
+    finished = finished_runs.assign(end_sec=seconds(finished_runs["end"])).assign(
         failed=lambda r: (r["state"] == "FAILED").astype(int),
         retry=lambda r: r["trigger"].str.contains("RETRY"),
     )
@@ -135,7 +147,7 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
                 break
             streak += 1
         fails = before[before["failed"] == 1]
-        out[run.run_id] = {
+        out[(run.job_id, run.run_id)] = {
             "start_date": run.start.date(),
             "runs_before": len(before),
             "failure_rate_all": before["failed"].mean() if len(before) else np.nan,
@@ -161,7 +173,7 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
             if run.job_id == "q"
             else np.nan,
             "is_retry": int("RETRY" in run.trigger),
-            "hour_of_day": run.start.hour,
+            "hour_of_day": run.hour,
         }
     return pd.DataFrame.from_dict(out, orient="index")
 
@@ -169,7 +181,8 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
 def test_every_started_run_gets_the_history_that_had_ended_before_it(computed):
     runs, edit, got = computed
     expected = _expected(runs, edit)
-    assert set(got.index) == set(expected.index)  # the run still running included
+    assert set(got.index) == set(expected.index)  # the run still running and the next runs included
+    assert len(expected.loc[(slice(None), NEXT_RUN), :]) == 3
     got = got.loc[expected.index]
     # The fixture reaches the cases the features exist for.
     assert (expected["consecutive_failed_runs"] >= 2).any() and (expected["retries_7d"] > 0).any()
@@ -193,12 +206,18 @@ def test_rows_are_the_same_from_gold_as_it_stood_at_each_cutoff(tables, computed
 
     runs, _, gold = tables
     full = computed[2].reset_index()
+    assert (full["run_id"] == NEXT_RUN).sum() == 3
     crossing = runs[(runs["job_id"] == "n") & (runs["end"].dt.date > runs["start"].dt.date)]
     assert len(crossing) >= 5
     for day in (2, 4, 6):
         cutoff = (START + dt.timedelta(days=day)).date()
         as_of = run_start_features(GoldAsOf(gold, cutoff)).toPandas()
         assert leaks(RUN_START_FEATURES, full, as_of, cutoff) == {}
+        # Each job's next run sits on the day after the cutoff, out of the rows compared.
+        upcoming = as_of[as_of["run_id"] == NEXT_RUN]
+        assert len(upcoming) == 3 and {str(d) for d in upcoming["start_date"]} == {
+            str(cutoff + dt.timedelta(days=1))
+        }
         # The crossing run that started on the cutoff day is a row already, unfinished.
         started = crossing[crossing["start"].dt.date == cutoff]["run_id"]
         assert set(started) <= set(as_of["run_id"])
