@@ -164,6 +164,9 @@ RUN_FAILURE_FEATURES = (
     "max_retries",
     "task_count",
     "dbr_version_num",
+    "hours_on_runtime",
+    "last_run_peak_mem",
+    "memory_pressure_rate_7d",
 )
 # The two naive rules: the job's run-history failure rate, and "repeat the last outcome".
 RUN_FAILURE_RULES = ("failure_rate_all", "last_run_failed")

@@ -19,7 +19,12 @@ from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
 from health_monitor.sdk.featurekit import dbr_number, ratio
-from health_monitor_reliability.features import DAY_SECONDS, NEVER_DAYS, _sums_in_windows
+from health_monitor_reliability.features import (
+    DAY_SECONDS,
+    MEMORY_PRESSURE_PERCENT,
+    NEVER_DAYS,
+    _sums_in_windows,
+)
 from health_monitor_reliability.runs import job_runs
 
 LAST_RUNS = 10  # "the last N runs": the failure rate of the job's 10 runs that ended last
@@ -91,6 +96,7 @@ def _history_at_start(ended, started):
             "failures_24h": (F.col("failed"), DAY_SECONDS),
             "retries_7d": (retry, 7 * DAY_SECONDS),
             "retry_failures_7d": (retry * F.col("failed"), 7 * DAY_SECONDS),
+            "memory_pressure_runs_7d": (F.col("memory_pressure").cast("int"), 7 * DAY_SECONDS),
         },
     )
     order = Window.partitionBy("job_id").orderBy("end_sec", "run_id")
@@ -100,6 +106,7 @@ def _history_at_start(ended, started):
         "run_id",
         "end_sec",
         "failed",
+        "peak_mem_used_percent",
         F.row_number().over(order).alias("n"),
         F.sum("failed").over(upto).alias("failures_upto"),
         F.sum(1 - F.col("failed")).over(upto).alias("streak_group"),  # a run that did not fail resets
@@ -119,6 +126,7 @@ def _history_at_start(ended, started):
         "job_id",
         F.col("n").alias("runs_before"),
         F.col("failed").alias("last_run_failed"),
+        F.col("peak_mem_used_percent").alias("last_run_peak_mem"),
         "consecutive_failed_runs",
         "last_failure_sec",
         F.col("end_sec").alias("last_end_sec"),
@@ -165,14 +173,59 @@ def _job_and_cluster_at_start(tables: Tables, started):
     return jobs.join(clusters, "key", "full")
 
 
+def _peak_memory(tables: Tables, runs):
+    """Per finished run: the peak memory on its cluster while it ran (node rows that ended
+    within the run), known once it ended."""
+    nodes = tables.gold("fact_node_timeline").select(
+        "cluster_id", F.col("end_time").alias("n_end"), "mem_used_percent"
+    )
+    return (
+        runs.select("run_id", "cluster_id", "start_time", "end_time")
+        .join(nodes, "cluster_id")
+        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
+        .groupBy("run_id")
+        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
+    )
+
+
+def _time_on_runtime(started):
+    """Per started run: hours since the job's first run on the runtime this run uses, or
+    NEVER_HOURS when the job has known no other runtime. The first run on a runtime started at
+    or before this one, so later runs never move it."""
+    dbr = started.withColumn("dbr_version_num", dbr_number("dbr_version"))
+    first_on = dbr.groupBy("job_id", "dbr_version_num").agg(F.min("start_sec").alias("first_on_sec"))
+    first_ever = dbr.groupBy("job_id").agg(F.min("start_sec").alias("first_sec"))
+    hours = (F.col("start_sec") - F.col("first_on_sec")) / 3600.0
+    return (
+        dbr.join(first_on, ["job_id", "dbr_version_num"], "left")
+        .join(first_ever, "job_id")
+        .select(
+            "key",
+            F.when(F.col("first_on_sec") > F.col("first_sec"), hours)
+            .otherwise(F.lit(NEVER_HOURS))
+            .alias("hours_on_runtime"),
+        )
+    )
+
+
 def run_start_features(tables: Tables):
     ended = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    peak = _peak_memory(tables, ended)
+    ended = ended.join(peak, "run_id", "left").withColumn(
+        "memory_pressure", F.coalesce(F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT, F.lit(False))
+    )
     started = started_runs(tables).select(
         "*",
         F.unix_timestamp("start_time").alias("start_sec"),
         F.concat_ws("/", "job_id", "run_id").alias("key"),  # run_id alone repeats NEXT_RUN per job
     )
-    out = _history_at_start(ended, started).join(_job_and_cluster_at_start(tables, started), "key", "left")
+    at_start = _job_and_cluster_at_start(tables, started)
+    started = started.join(at_start.select("key", "dbr_version"), "key", "left")
+    out = (
+        _history_at_start(ended, started)
+        .join(at_start.drop("dbr_version"), "key", "left")
+        .join(_time_on_runtime(started), "key", "left")
+    )
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
     failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))
     return out.select(
@@ -202,6 +255,9 @@ def run_start_features(tables: Tables):
         "max_retries",
         "task_count",
         dbr_number("dbr_version").alias("dbr_version_num"),
+        "hours_on_runtime",
+        "last_run_peak_mem",
+        ratio(F.col("memory_pressure_runs_7d"), F.col("runs_7d")).alias("memory_pressure_rate_7d"),
     )
 
 
@@ -215,8 +271,8 @@ RUN_START_FEATURES = FeatureTable(
     description=(
         "Per job run, as known when it started: the job's runs that had ended by then (failure rate "
         "over its history, 7 days, 24 hours and its last 10 runs, last outcome, failure streak, hours "
-        "since the last failure and run, retries), its last edit and definition, the cluster's runtime, "
-        "hour and weekday."
+        "since the last failure and run, retries, memory pressure), its last edit and definition, the "
+        "cluster's runtime and how long the job has run on it, hour and weekday."
     ),
-    sources=("fact_job_run_timeline", "dim_job", "dim_cluster"),
+    sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job", "dim_cluster"),
 )

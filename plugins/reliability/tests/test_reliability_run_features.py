@@ -106,8 +106,36 @@ def tables(spark):
         ],
         "cluster_id string, dbr_version string, change_time timestamp",
     )
-    gold = {"fact_job_run_timeline": timeline, "dim_job": jobs, "dim_cluster": clusters}
+    gold = {
+        "fact_job_run_timeline": timeline,
+        "dim_job": jobs,
+        "dim_cluster": clusters,
+        "fact_node_timeline": spark.createDataFrame(
+            _nodes(), "cluster_id string, start_time timestamp, end_time timestamp, mem_used_percent double"
+        ),
+    }
     return runs, edit, _Tables(gold)
+
+
+def _nodes() -> list[tuple]:
+    """Cluster c1's memory every 5 minutes, often above 90%."""
+    rng = random.Random(3)
+    at = START
+    rows = []
+    while at < START + dt.timedelta(days=9):
+        rows.append(("c1", at, at + dt.timedelta(minutes=5), float(rng.randint(60, 99))))
+        at += dt.timedelta(minutes=5)
+    return rows
+
+
+def _peaks(runs: pd.DataFrame) -> dict[str, float]:
+    """Each q run's peak memory: node rows that ended within it."""
+    nodes = pd.DataFrame(_nodes(), columns=["cluster", "start", "end", "mem"])
+    peaks = {}
+    for r in runs[runs["job_id"] == "q"].itertuples():
+        inside = nodes[(nodes["end"] > r.start) & (nodes["end"] <= r.end)]["mem"]
+        peaks[r.run_id] = inside.max() if len(inside) else np.nan
+    return peaks
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +158,12 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
     runs = _with_next_runs(runs)
     seconds = lambda t: (t - pd.Timestamp(0)).dt.total_seconds().astype(int)  # noqa: E731
     runs = runs.assign(start_sec=seconds(runs["start"]))
-    finished = finished_runs.assign(end_sec=seconds(finished_runs["end"])).assign(
+    peaks = _peaks(finished_runs)
+    upgraded = START + dt.timedelta(days=3)
+    first_q_upgraded = runs[(runs["job_id"] == "q") & (runs["start"] >= upgraded)]["start"].min()
+    finished = finished_runs.assign(
+        end_sec=seconds(finished_runs["end"]), peak=finished_runs["run_id"].map(peaks)
+    ).assign(
         failed=lambda r: (r["state"] == "FAILED").astype(int),
         retry=lambda r: r["trigger"].str.contains("RETRY"),
     )
@@ -174,6 +207,11 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
             else np.nan,
             "is_retry": int("RETRY" in run.trigger),
             "hour_of_day": run.hour,
+            "last_run_peak_mem": before["peak"].iloc[-1] if len(before) else np.nan,
+            "memory_pressure_rate_7d": (week["peak"] > 90).mean() if len(week) else np.nan,
+            "hours_on_runtime": (run.start - first_q_upgraded).total_seconds() / 3600
+            if run.job_id == "q" and run.start >= upgraded
+            else NEVER_HOURS,
         }
     return pd.DataFrame.from_dict(out, orient="index")
 
@@ -186,6 +224,9 @@ def test_every_started_run_gets_the_history_that_had_ended_before_it(computed):
     got = got.loc[expected.index]
     # The fixture reaches the cases the features exist for.
     assert (expected["consecutive_failed_runs"] >= 2).any() and (expected["retries_7d"] > 0).any()
+    assert (expected["memory_pressure_rate_7d"] > 0).any() and (
+        expected["hours_on_runtime"] < NEVER_HOURS
+    ).any()
     overlapping = runs.merge(runs, on="job_id").query("start_x < end_y and start_y < start_x")
     assert len(overlapping) > 10  # runs that started while another of their job was running
     assert [str(d) for d in got["start_date"]] == [str(d) for d in expected["start_date"]]
