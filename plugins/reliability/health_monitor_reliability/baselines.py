@@ -48,3 +48,36 @@ class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self)
         return (self._value(X) >= self.threshold_).astype(int)
+
+
+class StrongerRuleClassifier(ClassifierMixin, BaseEstimator):
+    """The stronger of several one-column rules (each an :class:`OwnHistoryClassifier`): the one
+    whose tuned threshold reaches the highest F1 on the training rows (the first on a tie).
+
+    A model is judged against the best naive rule a practitioner would pick, not the weakest;
+    choosing on the training rows keeps the test rows unseen. ``chosen_`` names the rule.
+    """
+
+    def __init__(self, columns: tuple[str, ...] = ("rolling_failure_rate_30d",)):
+        self.columns = columns
+
+    def fit(self, X, y):
+        y = np.asarray(y).astype(int)
+        best, best_f1 = None, -1.0
+        for column in self.columns:
+            rule = OwnHistoryClassifier(column=column).fit(X, y)
+            predicted = rule.predict(X)
+            hits = int(((predicted == 1) & (y == 1)).sum())
+            f1 = 2.0 * hits / max(int(predicted.sum()) + int(y.sum()), 1)
+            if f1 > best_f1:
+                best, best_f1 = rule, f1
+        self.rule_, self.chosen_, self.classes_ = best, best.column, np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.rule_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.rule_.predict(X)

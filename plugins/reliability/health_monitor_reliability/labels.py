@@ -16,6 +16,14 @@ def failure_labels(tables: Tables):
     return job_runs(tables).groupBy("job_id", "run_date").agg(F.max("failed").alias("label"))
 
 
+def run_failure_labels(tables: Tables):
+    """Per finished run, keyed by the job, the run and the day it started: 1 when it failed."""
+    runs = job_runs(tables)
+    return runs.select(
+        "job_id", "run_id", F.col("run_date").alias("start_date"), F.col("failed").alias("label")
+    )
+
+
 def duration_labels(tables: Tables):
     ok = job_runs(tables).where(F.col("result_state") == "SUCCEEDED")
     return ok.groupBy("job_id", "run_date").agg(F.avg("duration_sec").alias("label"))
@@ -60,6 +68,11 @@ FAILURE_LABELS = Labels(
     model="job_failure_predictor",
     compute=failure_labels,
     description="1 when at least one run of the job ended FAILED, ERROR or TIMED_OUT that day.",
+)
+RUN_FAILURE_LABELS = Labels(
+    model="run_failure_predictor",
+    compute=run_failure_labels,
+    description="1 when the run ended FAILED, ERROR or TIMED_OUT; runs still running have no label.",
 )
 DURATION_LABELS = Labels(
     model="job_duration_forecaster",

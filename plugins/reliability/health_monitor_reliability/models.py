@@ -18,7 +18,8 @@ from health_monitor.sdk import (
     Tables,
 )
 from health_monitor.sdk.featurekit import with_next_day
-from health_monitor_reliability.baselines import OwnHistoryClassifier
+from health_monitor_reliability.baselines import OwnHistoryClassifier, StrongerRuleClassifier
+from health_monitor_reliability.run_features import started_runs
 from health_monitor_reliability.runs import job_runs
 
 MEDIUM_RISK_PROBABILITY = 0.1  # below the decision threshold, still at least a 1-in-10 chance
@@ -136,6 +137,78 @@ JOB_FAILURE_PREDICTOR = Model(
         "the F1 threshold is guarded (at most 3x the training failure rate flagged) so that at "
         "small scale, with few failed days to tune on, it does not collapse to flagging every "
         "job-day."
+    ),
+)
+
+# -- run_failure_predictor -------------------------------------------------------------------
+
+RUN_FAILURE_FEATURES = (
+    "is_retry",
+    "hour_of_day",
+    "day_of_week",
+    "runs_before",
+    "failure_rate_all",
+    "failure_rate_last_runs",
+    "failure_rate_7d",
+    "runs_7d",
+    "failures_7d",
+    "runs_24h",
+    "failures_24h",
+    "retries_7d",
+    "retry_failures_7d",
+    "last_run_failed",
+    "consecutive_failed_runs",
+    "hours_since_failure",
+    "hours_since_last_run",
+    "hours_since_job_edit",
+    "max_retries",
+    "task_count",
+    "dbr_version_num",
+    "hours_on_runtime",
+    "last_run_peak_mem",
+    "memory_pressure_rate_7d",
+)
+# The two naive rules: the job's run-history failure rate, and "repeat the last outcome".
+RUN_FAILURE_RULES = ("failure_rate_all", "last_run_failed")
+
+
+def run_starts(tables: Tables):
+    """Every started run (finished or still running), scored as of its start."""
+    return started_runs(tables).select("job_id", "run_id", "start_date")
+
+
+RUN_FAILURE_PREDICTOR = Model(
+    name="run_failure_predictor",
+    endpoint="/run-failure-risk",
+    domain="reliability",
+    problem_type=ProblemType.CLASSIFICATION,
+    keys=("job_id", "run_id", "start_date"),
+    time_column="start_date",
+    lookups=(
+        Lookup(
+            "run_start_features",
+            ("job_id", "run_id"),
+            RUN_FAILURE_FEATURES,
+            timestamp_lookup_key="start_date",
+        ),
+    ),
+    base=run_starts,
+    estimator=_guarded_classifier,
+    baseline=lambda: StrongerRuleClassifier(columns=RUN_FAILURE_RULES),
+    baseline_name=(
+        "the stronger on the training rows (F1) of two rules: the job's failure rate over its runs that "
+        "ended before the start, and repeating the job's last outcome"
+    ),
+    description=(
+        "Probability that one job run fails, from what was known when it started: the job's runs that "
+        "had ended by then, its last edit, its cluster's runtime and the hour."
+    ),
+    outputs=(("risk_level", "string"),),
+    enrich=risk_level,
+    notes=(
+        "The unit is the run, not the job-day: a job that runs every few minutes gets a prediction "
+        "per run, from the runs that ended before it started (a run still running when another "
+        "starts is not in that run's history)."
     ),
 )
 
@@ -428,6 +501,7 @@ PIPELINE_HEALTH_SCORER = Model(
 
 MODELS = (
     JOB_FAILURE_PREDICTOR,
+    RUN_FAILURE_PREDICTOR,
     JOB_DURATION_FORECASTER,
     SLA_BREACH_PREDICTOR,
     RETRY_SUCCESS_PREDICTOR,

@@ -8,9 +8,11 @@ from health_monitor_reliability.labels import (
     FAILURE_LABELS,
     HEALTH_LABELS,
     RETRY_LABELS,
+    RUN_FAILURE_LABELS,
     SLA_BREACH_LABELS,
 )
 from health_monitor_reliability.models import MODELS
+from health_monitor_reliability.run_features import RUN_START_FEATURES
 from health_monitor_reliability.tools import register_tools  # noqa: F401 - the register_tools hook
 
 
@@ -18,6 +20,7 @@ from health_monitor_reliability.tools import register_tools  # noqa: F401 - the 
 def register_feature_tables(register):
     register(RELIABILITY_FEATURES)
     register(FAILED_RUN_FEATURES)
+    register(RUN_START_FEATURES)
 
 
 @hookimpl
@@ -28,7 +31,14 @@ def register_models(register):
 
 @hookimpl
 def register_labels(register):
-    for labels in (FAILURE_LABELS, DURATION_LABELS, SLA_BREACH_LABELS, RETRY_LABELS, HEALTH_LABELS):
+    for labels in (
+        FAILURE_LABELS,
+        RUN_FAILURE_LABELS,
+        DURATION_LABELS,
+        SLA_BREACH_LABELS,
+        RETRY_LABELS,
+        HEALTH_LABELS,
+    ):
         register(labels)
 
 

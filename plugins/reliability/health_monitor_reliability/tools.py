@@ -27,6 +27,22 @@ TOOLS = (
         "The jobs most likely to fail on one day (default: the latest scored day).",
     ),
     entity_tool(
+        "run_failure_risk",
+        "reliability",
+        "run_failure_predictor",
+        "job_id",
+        "Probability that each run of one job fails, scored at its start (default: its latest run), "
+        "with its run_id, start_date and risk_level.",
+        "list_jobs",
+    ),
+    ranking_tool(
+        "riskiest_runs",
+        "reliability",
+        "run_failure_predictor",
+        "The job runs that started on one day (default: the latest scored day) most likely to fail, "
+        "each scored at its start.",
+    ),
+    entity_tool(
         "sla_breach_risk",
         "reliability",
         "sla_breach_predictor",

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from health_monitor_reliability.labels import health_labels, sla_breach_labels
+from health_monitor_reliability.labels import health_labels, run_failure_labels, sla_breach_labels
 from health_monitor_reliability.runs import retried_failures, sla_runs
 
 T = dt.datetime
@@ -77,6 +77,20 @@ def test_sla_breaches_count_duration_and_deadline(tiny):
 def test_sla_breach_labels_are_per_job_day(tiny):
     got = {(r.job_id, str(r.run_date)): r.label for r in sla_breach_labels(tiny).collect()}
     assert got[("d", "2025-01-02")] == 1 and got[("d", "2025-01-01")] == 0 and got[("n", "2025-01-02")] == 1
+
+
+def test_run_failure_labels_are_per_run_on_the_day_it_started(tiny):
+    got = {(r.job_id, r.run_id, str(r.start_date)): r.label for r in run_failure_labels(tiny).collect()}
+    assert got == {
+        ("d", "1", "2025-01-01"): 0,
+        ("d", "2", "2025-01-02"): 0,
+        ("d", "3", "2025-01-03"): 0,
+        ("d", "4", "2025-01-04"): 1,
+        ("d", "5", "2025-01-04"): 0,
+        ("n", "6", "2025-01-01"): 0,
+        ("n", "7", "2025-01-02"): 1,  # failed after midnight: labelled on the day it started
+        ("n", "8", "2025-01-03"): 1,
+    }
 
 
 def test_retries_pair_with_the_failure_they_repeat(tiny):

@@ -1,0 +1,278 @@
+"""Per-run features as known when a run starts: the job's runs that had *ended* by then.
+
+A job may run many times a day, and a run's outcome depends mostly on the runs just before it
+(a failure streak, a bad deploy, a flaky job's base rate). The job-day table cannot see them: it
+sums whole days, and a run that started before midnight and ended after it would hand its
+result to the next day's row. Here each started run is a row keyed by the day it started, and
+every history feature counts only runs whose end is before the run's start.
+
+Windows are differences of running sums read at the start (``_sums_in_windows``), and "the
+last run" and "the last N runs" are read from each job's ended runs numbered in end order at
+the number of runs ended before the start: every step is a sort or an equi-join, linear in a
+job's runs.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import dbr_number, ratio
+from health_monitor_reliability.features import (
+    DAY_SECONDS,
+    MEMORY_PRESSURE_PERCENT,
+    NEVER_DAYS,
+    _sums_in_windows,
+)
+from health_monitor_reliability.runs import job_runs
+
+LAST_RUNS = 10  # "the last N runs": the failure rate of the job's 10 runs that ended last
+WHOLE_HISTORY_SECONDS = 100 * 365 * DAY_SECONDS  # a window that holds every earlier run
+NEVER_HOURS = float(NEVER_DAYS * 24)  # "hours since" when the event has not happened yet
+
+
+NEXT_RUN = "next"  # the run_id of a job's next run, which has not started yet
+ACTIVE_DAYS = 7  # jobs that started a run within this many days of the data's last day get a next run
+
+
+def started_runs(tables: Tables):
+    """Every run whose first clock-hour slice is known, finished or not, plus each active job's
+    next run (``run_id`` NEXT_RUN): ``job_id``, ``run_id``, ``start_time``, ``start_date``,
+    ``start_hour`` and what is set when it starts (trigger, cluster). A run still running is here
+    (it can be scored), and is in no other run's history until it ends.
+
+    The next run starts, for its features, when the day after the data's last day begins (so it
+    sits past any day a later load could change), at the hour the job last started at, on the
+    cluster it last ran on."""
+    timeline = tables.gold("fact_job_run_timeline")
+    runs = (
+        timeline.groupBy("job_id", "run_id")
+        .agg(
+            F.min("period_start_time").alias("start_time"),
+            F.min_by("trigger_type", "period_start_time").alias("trigger_type"),
+            F.min_by("cluster_id", "period_start_time").alias("cluster_id"),
+        )
+        .withColumn("start_date", F.to_date("start_time"))
+        .withColumn("start_hour", F.hour("start_time"))
+    )
+    horizon = runs.agg(F.max("start_date").alias("horizon"))
+    upcoming = (
+        runs.groupBy("job_id")
+        .agg(
+            F.max("start_date").alias("last_date"),
+            F.max_by("start_hour", "start_time").alias("start_hour"),
+            F.max_by("cluster_id", "start_time").alias("cluster_id"),
+        )
+        .crossJoin(horizon)
+        .where(F.col("last_date") >= F.date_sub("horizon", ACTIVE_DAYS))
+        .select(
+            "job_id",
+            F.lit(NEXT_RUN).alias("run_id"),
+            F.date_add("horizon", 1).cast("timestamp").alias("start_time"),
+            F.lit(None).cast("string").alias("trigger_type"),
+            "cluster_id",
+            F.date_add("horizon", 1).alias("start_date"),
+            "start_hour",
+        )
+    )
+    return runs.unionByName(upcoming)
+
+
+def _history_at_start(ended, started):
+    """Per started run: the job's last ended run (outcome, failure streak, last failure) and the
+    failures of its last LAST_RUNS ended runs, all among runs that ended before it started."""
+    probed = started.select("job_id", F.col("key").alias("run_id"), F.col("start_sec").alias("end_sec"))
+    retry = (F.col("is_repair") == 1).cast("int")
+    windows = _sums_in_windows(
+        ended,
+        probed,
+        {
+            "runs_before": (F.lit(1), WHOLE_HISTORY_SECONDS),
+            "failures_before": (F.col("failed"), WHOLE_HISTORY_SECONDS),
+            "runs_7d": (F.lit(1), 7 * DAY_SECONDS),
+            "failures_7d": (F.col("failed"), 7 * DAY_SECONDS),
+            "runs_24h": (F.lit(1), DAY_SECONDS),
+            "failures_24h": (F.col("failed"), DAY_SECONDS),
+            "retries_7d": (retry, 7 * DAY_SECONDS),
+            "retry_failures_7d": (retry * F.col("failed"), 7 * DAY_SECONDS),
+            "memory_pressure_runs_7d": (F.col("memory_pressure").cast("int"), 7 * DAY_SECONDS),
+        },
+    )
+    order = Window.partitionBy("job_id").orderBy("end_sec", "run_id")
+    upto = order.rowsBetween(Window.unboundedPreceding, 0)
+    numbered = ended.select(
+        "job_id",
+        "run_id",
+        "end_sec",
+        "failed",
+        "peak_mem_used_percent",
+        F.row_number().over(order).alias("n"),
+        F.sum("failed").over(upto).alias("failures_upto"),
+        F.sum(1 - F.col("failed")).over(upto).alias("streak_group"),  # a run that did not fail resets
+        F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto).alias("last_failure_sec"),
+    )
+    numbered = numbered.withColumn(
+        "consecutive_failed_runs",
+        F.sum("failed").over(
+            Window.partitionBy("job_id", "streak_group")
+            .orderBy("end_sec", "run_id")
+            .rowsBetween(Window.unboundedPreceding, 0)
+        ),
+    )
+    # Runs ended before the start are exactly the first `runs_before` in end order (ties on the
+    # end second are all in or all out), so the last of them is number `runs_before`.
+    last = numbered.select(
+        "job_id",
+        F.col("n").alias("runs_before"),
+        F.col("failed").alias("last_run_failed"),
+        F.col("peak_mem_used_percent").alias("last_run_peak_mem"),
+        "consecutive_failed_runs",
+        "last_failure_sec",
+        F.col("end_sec").alias("last_end_sec"),
+        F.col("failures_upto").alias("failures_upto_last"),
+    )
+    earlier = numbered.select(
+        "job_id",
+        (F.col("n") + LAST_RUNS).alias("runs_before"),
+        F.col("failures_upto").alias("failures_before_last_runs"),
+    )
+    return (
+        started.join(windows.withColumnRenamed("run_id", "key"), "key", "left")
+        .withColumn("runs_before", F.coalesce("runs_before", F.lit(0)).cast("long"))
+        .join(last, ["job_id", "runs_before"], "left")
+        .join(earlier, ["job_id", "runs_before"], "left")
+    )
+
+
+def _job_and_cluster_at_start(tables: Tables, started):
+    """Per started run: the job's definition and last edit, and its cluster's runtime, as they
+    stood at the start (dim_job and dim_cluster are SCD2; later versions never leak back)."""
+    jobs = (
+        tables.gold("dim_job")
+        .select("job_id", "change_time", "create_time", "max_retries", "task_count")
+        .join(started.select("key", "job_id", "start_time"), "job_id")
+        .where(F.col("change_time") <= F.col("start_time"))
+        .groupBy("key")
+        .agg(
+            F.max_by("max_retries", "change_time").alias("max_retries"),
+            F.max_by("task_count", "change_time").alias("task_count"),
+            F.max(F.when(F.col("change_time") > F.col("create_time"), F.col("change_time"))).alias(
+                "last_edit"
+            ),
+        )
+    )
+    clusters = (
+        tables.gold("dim_cluster")
+        .select("cluster_id", "dbr_version", "change_time")
+        .join(started.select("key", "cluster_id", "start_time"), "cluster_id")
+        .where(F.col("change_time") <= F.col("start_time"))
+        .groupBy("key")
+        .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
+    )
+    return jobs.join(clusters, "key", "full")
+
+
+def _peak_memory(tables: Tables, runs):
+    """Per finished run: the peak memory on its cluster while it ran (node rows that ended
+    within the run), known once it ended."""
+    nodes = tables.gold("fact_node_timeline").select(
+        "cluster_id", F.col("end_time").alias("n_end"), "mem_used_percent"
+    )
+    return (
+        runs.select("run_id", "cluster_id", "start_time", "end_time")
+        .join(nodes, "cluster_id")
+        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
+        .groupBy("run_id")
+        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
+    )
+
+
+def _time_on_runtime(started):
+    """Per started run: hours since the job's first run on the runtime this run uses, or
+    NEVER_HOURS when the job has known no other runtime. The first run on a runtime started at
+    or before this one, so later runs never move it."""
+    dbr = started.withColumn("dbr_version_num", dbr_number("dbr_version"))
+    first_on = dbr.groupBy("job_id", "dbr_version_num").agg(F.min("start_sec").alias("first_on_sec"))
+    first_ever = dbr.groupBy("job_id").agg(F.min("start_sec").alias("first_sec"))
+    hours = (F.col("start_sec") - F.col("first_on_sec")) / 3600.0
+    return (
+        dbr.join(first_on, ["job_id", "dbr_version_num"], "left")
+        .join(first_ever, "job_id")
+        .select(
+            "key",
+            F.when(F.col("first_on_sec") > F.col("first_sec"), hours)
+            .otherwise(F.lit(NEVER_HOURS))
+            .alias("hours_on_runtime"),
+        )
+    )
+
+
+def run_start_features(tables: Tables):
+    ended = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    peak = _peak_memory(tables, ended)
+    ended = ended.join(peak, "run_id", "left").withColumn(
+        "memory_pressure", F.coalesce(F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT, F.lit(False))
+    )
+    started = started_runs(tables).select(
+        "*",
+        F.unix_timestamp("start_time").alias("start_sec"),
+        F.concat_ws("/", "job_id", "run_id").alias("key"),  # run_id alone repeats NEXT_RUN per job
+    )
+    at_start = _job_and_cluster_at_start(tables, started)
+    started = started.join(at_start.select("key", "dbr_version"), "key", "left")
+    out = (
+        _history_at_start(ended, started)
+        .join(at_start.drop("dbr_version"), "key", "left")
+        .join(_time_on_runtime(started), "key", "left")
+    )
+    hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
+    failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))
+    return out.select(
+        "job_id",
+        "run_id",
+        "start_date",
+        F.coalesce(F.col("trigger_type").contains("RETRY").cast("int"), F.lit(0)).alias("is_retry"),
+        F.col("start_hour").alias("hour_of_day"),
+        F.dayofweek("start_date").alias("day_of_week"),
+        "runs_before",
+        ratio(F.col("failures_before"), F.col("runs_before")).alias("failure_rate_all"),
+        ratio(failures_last, F.least(F.col("runs_before"), F.lit(LAST_RUNS))).alias("failure_rate_last_runs"),
+        ratio(F.col("failures_7d"), F.col("runs_7d")).alias("failure_rate_7d"),
+        F.coalesce("runs_7d", F.lit(0)).alias("runs_7d"),
+        F.coalesce("failures_7d", F.lit(0)).alias("failures_7d"),
+        F.coalesce("runs_24h", F.lit(0)).alias("runs_24h"),
+        F.coalesce("failures_24h", F.lit(0)).alias("failures_24h"),
+        F.coalesce("retries_7d", F.lit(0)).alias("retries_7d"),
+        F.coalesce("retry_failures_7d", F.lit(0)).alias("retry_failures_7d"),
+        "last_run_failed",
+        F.coalesce("consecutive_failed_runs", F.lit(0)).alias("consecutive_failed_runs"),
+        F.coalesce(hours_since(F.col("last_failure_sec")), F.lit(NEVER_HOURS)).alias("hours_since_failure"),
+        F.coalesce(hours_since(F.col("last_end_sec")), F.lit(NEVER_HOURS)).alias("hours_since_last_run"),
+        F.coalesce(hours_since(F.unix_timestamp("last_edit")), F.lit(NEVER_HOURS)).alias(
+            "hours_since_job_edit"
+        ),
+        "max_retries",
+        "task_count",
+        dbr_number("dbr_version").alias("dbr_version_num"),
+        "hours_on_runtime",
+        "last_run_peak_mem",
+        ratio(F.col("memory_pressure_runs_7d"), F.col("runs_7d")).alias("memory_pressure_rate_7d"),
+    )
+
+
+RUN_START_FEATURES = FeatureTable(
+    name="run_start_features",
+    domain="reliability",
+    # Keyed by the day the run started (one row per run): a date key keeps as-of lookups exact.
+    primary_keys=("job_id", "run_id", "start_date"),
+    timestamp_key="start_date",
+    compute=run_start_features,
+    description=(
+        "Per job run, as known when it started: the job's runs that had ended by then (failure rate "
+        "over its history, 7 days, 24 hours and its last 10 runs, last outcome, failure streak, hours "
+        "since the last failure and run, retries, memory pressure), its last edit and definition, the "
+        "cluster's runtime and how long the job has run on it, hour and weekday."
+    ),
+    sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job", "dim_cluster"),
+)
