@@ -13,8 +13,10 @@ from health_monitor.serving.scoring import Champions
 
 
 def test_a_moved_home_infers_and_serves(fake_trained_home, tmp_path):
-    runtime, host = fake_trained_home
-    old = runtime.settings.home
+    shared, host = fake_trained_home
+    old = tmp_path / "original" / "home"  # its own copy: the shared home is read by other workers
+    shutil.copytree(shared.settings.home, old)
+    runtime = Runtime.embedded(Settings(home=old))
     moved = tmp_path / "moved home é"
     shutil.copytree(old, moved)
     away = old.with_name(old.name + "-away")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -87,6 +88,7 @@ class Cluster:
             [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
             + ["--port", str(self.port), "--webui-port", str(self.webui)],
         )
+        self._bound_ports()  # a port taken meanwhile (other tests run beside) makes Spark try the next
         worker = [spark_class, "org.apache.spark.deploy.worker.Worker", self.url, "--host", "127.0.0.1"]
         worker += ["--cores", "1", "--memory", "1g", "--webui-port", str(_free_port())]
         worker += ["--work-dir", str(scratch / "work")]
@@ -100,6 +102,22 @@ class Cluster:
                 *worker,
             ]
         self._start("worker", worker)
+
+    def _bound_ports(self) -> None:
+        """The master's port and web UI port as it bound them (its log says)."""
+        deadline, log = time.monotonic() + STARTUP_TIMEOUT, self.scratch / "master.log"
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            master = re.search(r"started service 'sparkMaster' on port (\d+)", text)
+            webui = re.search(r"started service 'MasterUI' on port (\d+)", text)
+            if master and webui:
+                self.port, self.webui = int(master.group(1)), int(webui.group(1))
+                self.url = f"spark://127.0.0.1:{self.port}"
+                return
+            if self.processes[0].poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"the Spark master did not say which ports it bound: {self.logs()}")
 
     def _start(self, role: str, command: list[str]) -> None:
         log = open(self.scratch / f"{role}.log", "wb")  # noqa: SIM115 (closed with the process)
@@ -123,8 +141,8 @@ class Cluster:
             try:
                 if self.state().get("aliveworkers") == 1:
                     return
-            except OSError:
-                pass  # the master's web UI is not up yet
+            except (OSError, ValueError):
+                pass  # the master's web UI is not up yet (or answers its HTML page before /json/)
             time.sleep(0.5)
         raise RuntimeError(f"no worker registered with {self.url} in {STARTUP_TIMEOUT}s: {self.logs()}")
 

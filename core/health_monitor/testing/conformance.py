@@ -179,6 +179,7 @@ class PluginConformance:
     def _score_held_back(runtime, spec: Model, version: int) -> None:
         from health_monitor.pipelines.train import model_base
 
+        runtime.registry.configure()  # models:/ URIs resolve in the process's registry: this home's
         uri = f"models:/{runtime.settings.registered_model(spec.name)}/{version}"
         scored = (
             runtime.feature_store.score_batch(model_uri=uri, df=model_base(runtime, spec))
