@@ -185,7 +185,7 @@ DRIFT_NOTES = (
     "training days it flagged far more table-days than there were incidents. At small scale "
     "the test days may hold no breaking change, so neither model nor baseline has a positive "
     "to find. The histogram score's cut is calibrated to the alarm budget on held-out normal "
-    "snapshots (it was the lowest 1% of training snapshots): on normal days nearly every "
+    "snapshots (it was a fixed lowest share of training snapshots): on normal days nearly every "
     "snapshot is unchanged, so the calibrated cut flags only a kind of change not seen as normal,"
     " and the budget is an upper bound it rarely spends (benchmarks/bench_incidents.py)."
 )
