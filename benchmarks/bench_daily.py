@@ -1,6 +1,6 @@
 """Time the daily run (``health-monitor run``) against a full recompute, for one new day.
 
-python benchmarks/bench_daily.py --home HOME [--days 1] [--json]
+python benchmarks/bench_daily.py --home HOME [--days 1] [--kinds daily full] [--json]
 
 HOME is a home the main job has run on (``health-monitor demo --home HOME --scale medium``). It
 is left untouched: the benchmark copies it twice, lets the simulated account live ``--days`` more
@@ -45,15 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="a home the demo has run on")
     parser.add_argument("--days", type=int, default=1, help="new days to simulate (default 1)")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=["daily", "full"],
+        default=["daily", "full"],
+        help="which to time (default both, one after the other)",
+    )
+    parser.add_argument("--work", type=Path, help="copy the home into this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not (args.home / "simulation.json").exists():
         raise SystemExit(f"--home {args.home}: not a simulated home the demo has run on")
 
-    work = Path(tempfile.mkdtemp(prefix="hm-bench-daily-"))
+    work = Path(tempfile.mkdtemp(prefix="hm-bench-daily-", dir=args.work))
     result: dict = {"home": str(args.home), "days": args.days}
     try:
-        for kind in ("daily", "full"):
+        for kind in args.kinds:
             home = work / kind
             shutil.copytree(args.home, home)
             subprocess.run(
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for kind in ("daily", "full"):
+        for kind in args.kinds:
             stages = ", ".join(f"{k} {v}" for k, v in result[kind].items())
             print(f"{kind:<6} {stages}")
     return 0

@@ -46,12 +46,16 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def run_measured(command: list[str]) -> tuple[subprocess.Popen, str, str, float, int]:
+def run_measured(
+    command: list[str], log: Path | None = None
+) -> tuple[subprocess.Popen, str, str, float, int]:
     """Run ``command``, sampling the resident memory of its process tree every 0.2 s; returns
-    (the finished process, stdout, stderr, wall seconds, peak resident bytes)."""
+    (the finished process, stdout, stderr, wall seconds, peak resident bytes). With ``log``, the
+    command's stderr (its progress) goes to that file as it runs, and the returned stderr is its text."""
     peak = 0
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_to = log.open("w") if log else subprocess.PIPE
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_to, text=True)
     done = threading.Event()
 
     def sample() -> None:
@@ -64,6 +68,9 @@ def run_measured(command: list[str]) -> tuple[subprocess.Popen, str, str, float,
     sampler.start()
     out, err = proc.communicate()
     wall = time.perf_counter() - start
+    if log:
+        err_to.close()
+        err = log.read_text()
     done.set()
     sampler.join()
     return proc, out, err, wall, peak
@@ -75,9 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the home folder afterwards")
+    parser.add_argument(
+        "--home", type=Path, help="build in this (new or empty) folder instead of a temporary one"
+    )
+    parser.add_argument(
+        "--log", type=Path, help="write the command's progress (stderr) to this file as it runs"
+    )
     args = parser.parse_args(argv)
 
-    home = Path(tempfile.mkdtemp(prefix=f"hm-bench-{args.scale}-"))
+    if args.home and args.home.exists() and any(args.home.iterdir()):
+        parser.error(f"--home {args.home} is not empty")
+    home = args.home or Path(tempfile.mkdtemp(prefix=f"hm-bench-{args.scale}-"))
     command = [
         sys.executable,
         "-m",
@@ -90,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         str(args.seed),
     ]
-    proc, out, err, wall, peak = run_measured(command)
+    proc, out, err, wall, peak = run_measured(command, args.log)
     if proc.returncode != 0:
         print(out, err, sep="\n", file=sys.stderr)
         print(f"demo exited with {proc.returncode}", file=sys.stderr)
@@ -120,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {'other':<10} {result['startup_and_summary_seconds']:7.0f} s  (interpreter, Spark start, summary)"
         )
-    if not args.keep:
+    if not args.keep and not args.home:
         shutil.rmtree(home, ignore_errors=True)
     return 0
 
