@@ -121,5 +121,26 @@ def test_a_whole_rewrite_of_a_fact_table_means_a_full_recompute(after_daily_run,
     assert refresh.changed_since(home, untouched, lambda: None) is None
 
 
+def test_a_feature_table_whose_columns_changed_is_rewritten_whole(after_daily_run, tmp_path):
+    """A plugin release that adds a feature column: the daily run cannot replace recent days of a
+    table whose older rows lack it, so it rewrites the table whole, as a full recompute would."""
+    daily, host, _ = after_daily_run
+    home = copy_home(daily, tmp_path / "reshaped")
+    name = home.settings.feature_table("cost_features")
+    info = home.lakehouse.describe(name)
+    old = home.lakehouse.read_arrow(name)
+    dropped = next(c for c in old.column_names if c not in info.primary_keys)
+    home.lakehouse.write(
+        name, old.drop_columns([dropped]), primary_keys=info.primary_keys, timestamp_key=info.timestamp_key
+    )
+    last_day = max(old.column(info.timestamp_key).to_pylist())
+    report = run_features(home, host, progress=False, plan={"cost_features": last_day})
+    assert report.ok, [(i.item, i.error) for i in report.failed]
+    (item,) = report.items
+    assert item.details["rewritten"].startswith("whole") and "since" not in item.details
+    assert dropped in home.lakehouse.read(name).columns
+    assert differences(frame(home, name), frame(daily, name)) == []
+
+
 def test_a_consumer_never_recorded_is_recomputed_whole(hm_runtime):
     assert refresh.changed_since(hm_runtime, "health_monitor.features.x", lambda: None) == refresh.FULL

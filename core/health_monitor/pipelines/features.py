@@ -56,6 +56,10 @@ def run_features(
         )
         tables = refresh.RecordingTables(runtime, cutoff=cutoff)
         df = table.compute(tables)
+        reshaped = since is not None and _columns(df) != _columns(runtime.lakehouse.read(name))
+        if reshaped:  # a plugin release changed the table's columns: the rows before `since` would not fit
+            since, tables = None, refresh.RecordingTables(runtime)
+            df = table.compute(tables)
         if since is not None and day_column is not None:
             df = df.filter(F.to_date(F.col(day_column)) >= F.lit(since))
         df = df.persist()  # checked for key violations, then written
@@ -83,6 +87,8 @@ def run_features(
         details = {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
         if since is not None:
             details.update(since=since.isoformat(), recomputed=new_rows)
+        if reshaped:
+            details["rewritten"] = "whole: its columns changed since it was written"
         return {**details, "warnings": warnings} if warnings else details
 
     return run_items(
@@ -95,6 +101,11 @@ def run_features(
         progress,
         time_limit=runtime.settings.item_time_limit,
     )
+
+
+def _columns(df) -> list[tuple[str, str]]:
+    """Column names and types, nullability aside."""
+    return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
 
 
 def write_whole(runtime: Runtime, name: str, table: FeatureTable, df) -> TableInfo:
