@@ -121,6 +121,18 @@ def test_a_malformed_or_reserved_endpoint_is_refused(path):
         dataclasses.replace(failure_model(), endpoint=path)
 
 
+@pytest.mark.parametrize("entity", [("day",), ("nope",), ("entity", "other")])
+def test_an_entity_outside_the_non_time_keys_is_refused(entity):
+    with pytest.raises(SchemaError, match=r"entity \[.*\] must be keys other than the time column 'day'"):
+        dataclasses.replace(failure_model(), entity=entity)
+
+
+def test_a_models_entity_defaults_to_its_keys_but_time():
+    assert failure_model().entity_columns == ("entity",)
+    run_model = dataclasses.replace(failure_model(), keys=("entity", "run", "day"), entity=("entity",))
+    assert run_model.entity_columns == ("entity",)
+
+
 # -- names have owners ---------------------------------------------------------------------
 
 OWNED_TABLE = dataclasses.replace(FAKE_TABLE, domain="reliability")

@@ -197,6 +197,9 @@ class Model:
       training rows; rows of rarer classes are left out of training (not of the evaluation).
       Classes are often free text from the account (a team tag): one resource tagged with
       planted text must not become a team the model attributes spend to.
+    - ``entity``: the keys that name what a row is about, when that is not ``keys`` minus
+      ``time_column``: a per-run model's rows are runs, its entity is the job. The test split's
+      coverage (how many test rows are about an entity the training rows know) counts it.
     """
 
     name: str
@@ -219,6 +222,7 @@ class Model:
     endpoint: str | None = (
         None  # its path on `health-monitor serve`, e.g. "/cost-anomaly"; None: only /models/<name>
     )
+    entity: tuple[str, ...] = ()  # default: keys minus time_column
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
@@ -234,6 +238,12 @@ class Model:
             )
         object.__setattr__(self, "problem_type", ProblemType(self.problem_type))
         object.__setattr__(self, "keys", _as_tuple(self.keys, f"model {self.name}: keys"))
+        object.__setattr__(self, "entity", tuple(self.entity))
+        if not set(self.entity) <= set(self.keys) - {self.time_column}:
+            raise SchemaError(
+                f"model {self.name}: entity {list(self.entity)} must be keys other than the time column "
+                f"{self.time_column!r}; keys are {list(self.keys)}"
+            )
         object.__setattr__(self, "lookups", tuple(self.lookups))
         if not self.lookups:
             raise SchemaError(f"model {self.name}: needs at least one Lookup")
@@ -284,8 +294,8 @@ class Model:
 
     @property
     def entity_columns(self) -> tuple[str, ...]:
-        """The keys that identify an entity across time: ``keys`` minus ``time_column``."""
-        return tuple(k for k in self.keys if k != self.time_column) or self.keys
+        """The keys that identify an entity across time: ``entity``, else ``keys`` minus ``time_column``."""
+        return self.entity or tuple(k for k in self.keys if k != self.time_column) or self.keys
 
     @property
     def base_columns(self) -> tuple[str, ...]:

@@ -167,6 +167,9 @@ RUN_FAILURE_FEATURES = (
     "hours_on_runtime",
     "last_run_peak_mem",
     "memory_pressure_rate_7d",
+    "upstream_jobs",
+    "upstreams_waiting",
+    "upstream_failures_24h",
 )
 # The two naive rules: the job's run-history failure rate, and "repeat the last outcome".
 RUN_FAILURE_RULES = ("failure_rate_all", "last_run_failed")
@@ -184,6 +187,7 @@ RUN_FAILURE_PREDICTOR = Model(
     problem_type=ProblemType.CLASSIFICATION,
     keys=("job_id", "run_id", "start_date"),
     time_column="start_date",
+    entity=("job_id",),  # a row is a run; the job is what training has seen before
     lookups=(
         Lookup(
             "run_start_features",
@@ -201,7 +205,8 @@ RUN_FAILURE_PREDICTOR = Model(
     ),
     description=(
         "Probability that one job run fails, from what was known when it started: the job's runs that "
-        "had ended by then, its last edit, its cluster's runtime and the hour."
+        "had ended by then, its last edit, its cluster's runtime, the hour, and whether the jobs that "
+        "write the tables it reads had succeeded yet that day."
     ),
     outputs=(("risk_level", "string"),),
     enrich=risk_level,

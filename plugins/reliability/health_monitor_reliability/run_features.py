@@ -24,6 +24,7 @@ from health_monitor_reliability.features import (
     MEMORY_PRESSURE_PERCENT,
     NEVER_DAYS,
     _sums_in_windows,
+    _upstream_jobs,
 )
 from health_monitor_reliability.runs import job_runs
 
@@ -208,6 +209,56 @@ def _time_on_runtime(started):
     )
 
 
+def _upstream_at_start(tables: Tables, ended, started):
+    """Per started run: how the jobs that write the tables it reads stood at its start.
+
+    ``upstreams_waiting`` counts the upstream jobs that are due (they ran the day before, or on
+    the same weekday a week before) and have not yet finished a successful run that day: the run
+    would read yesterday's data, or none. ``upstream_failures_24h`` sums their failed runs that
+    ended in the 24 hours before the start. Only what had ended by the start is counted."""
+    pairs = (
+        started.select("key", "job_id", "start_date", "start_sec")
+        .join(_upstream_jobs(tables), "job_id")
+        .where(F.col("start_date") >= F.col("since"))
+        .withColumn("probe", F.concat_ws("|", "key", "upstream_job_id"))
+    )
+    up = ended.withColumnRenamed("job_id", "upstream_job_id")
+    first_ok = (
+        up.where(F.col("failed") == 0)
+        .groupBy("upstream_job_id", F.to_date("end_time").alias("start_date"))
+        .agg(F.min("end_sec").alias("first_ok_sec"))
+    )
+    # Due on the day after a day it ran, and on the same weekday a week later (equi-joins on the day).
+    ran = up.select("upstream_job_id", "run_date").distinct()
+    due = (
+        ran.select("upstream_job_id", F.date_add("run_date", 1).alias("start_date"))
+        .unionByName(ran.select("upstream_job_id", F.date_add("run_date", 7).alias("start_date")))
+        .distinct()
+        .withColumn("due", F.lit(1))
+    )
+    windows = _sums_in_windows(
+        ended,
+        pairs.select(
+            F.col("upstream_job_id").alias("job_id"),
+            F.col("probe").alias("run_id"),
+            F.col("start_sec").alias("end_sec"),
+        ),
+        {"failures_24h": (F.col("failed"), DAY_SECONDS)},
+    ).withColumnRenamed("run_id", "probe")
+    ready = F.coalesce(F.col("first_ok_sec") < F.col("start_sec"), F.lit(False))
+    return (
+        pairs.join(first_ok, ["upstream_job_id", "start_date"], "left")
+        .join(due, ["upstream_job_id", "start_date"], "left")
+        .join(windows, "probe", "left")
+        .groupBy("key")
+        .agg(
+            F.count(F.lit(1)).alias("upstream_jobs"),
+            F.sum(F.when(F.col("due").isNotNull() & ~ready, 1).otherwise(0)).alias("upstreams_waiting"),
+            F.sum(F.coalesce("failures_24h", F.lit(0))).alias("upstream_failures_24h"),
+        )
+    )
+
+
 def run_start_features(tables: Tables):
     ended = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
     peak = _peak_memory(tables, ended)
@@ -225,6 +276,7 @@ def run_start_features(tables: Tables):
         _history_at_start(ended, started)
         .join(at_start.drop("dbr_version"), "key", "left")
         .join(_time_on_runtime(started), "key", "left")
+        .join(_upstream_at_start(tables, ended, started), "key", "left")
     )
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
     failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))
@@ -258,6 +310,9 @@ def run_start_features(tables: Tables):
         "hours_on_runtime",
         "last_run_peak_mem",
         ratio(F.col("memory_pressure_runs_7d"), F.col("runs_7d")).alias("memory_pressure_rate_7d"),
+        F.coalesce("upstream_jobs", F.lit(0)).alias("upstream_jobs"),
+        F.coalesce("upstreams_waiting", F.lit(0)).alias("upstreams_waiting"),
+        F.coalesce("upstream_failures_24h", F.lit(0)).alias("upstream_failures_24h"),
     )
 
 
@@ -272,7 +327,9 @@ RUN_START_FEATURES = FeatureTable(
         "Per job run, as known when it started: the job's runs that had ended by then (failure rate "
         "over its history, 7 days, 24 hours and its last 10 runs, last outcome, failure streak, hours "
         "since the last failure and run, retries, memory pressure), its last edit and definition, the "
-        "cluster's runtime and how long the job has run on it, hour and weekday."
+        "cluster's runtime and how long the job has run on it, hour and weekday, and its upstream jobs "
+        "(from lineage): how many, how many were due and had not yet succeeded that day, and their "
+        "failures in the 24 hours before."
     ),
-    sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job", "dim_cluster"),
+    sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job", "dim_cluster", "fact_table_lineage"),
 )

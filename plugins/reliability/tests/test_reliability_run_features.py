@@ -106,7 +106,16 @@ def tables(spark):
         ],
         "cluster_id string, dbr_version string, change_time timestamp",
     )
+    lineage = spark.createDataFrame(
+        [
+            (f"r{i}", "JOB", job, source, target, START, START.date())
+            for i, (job, source, target) in enumerate(LINEAGE)
+        ],
+        "record_id string, entity_type string, entity_id string, source_table_full_name string, "
+        "target_table_full_name string, event_time timestamp, event_date date",
+    )
     gold = {
+        "fact_table_lineage": lineage,
         "fact_job_run_timeline": timeline,
         "dim_job": jobs,
         "dim_cluster": clusters,
@@ -115,6 +124,13 @@ def tables(spark):
         ),
     }
     return runs, edit, _Tables(gold)
+
+
+# Job "o" writes t1 and "n" writes t2; "n" reads t1, "q" reads t1 and t2: n's upstream is o, q's
+# are o and n ("o" reads what it writes, which makes no edge).
+LINEAGE = (("o", None, "c.s.t1"), ("o", "c.s.t1", None), ("n", "c.s.t1", None), ("n", None, "c.s.t2"))
+LINEAGE += (("q", "c.s.t1", None), ("q", "c.s.t2", None))
+UPSTREAMS = {"o": (), "n": ("o",), "q": ("o", "n")}
 
 
 def _nodes() -> list[tuple]:
@@ -168,7 +184,26 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
         retry=lambda r: r["trigger"].str.contains("RETRY"),
     )
     out = {}
+    ok_end = finished[finished["failed"] == 0]
     for run in runs.itertuples():
+        started_on = run.start.date()
+        waiting = failures = 0
+        for up in UPSTREAMS[run.job_id]:
+            theirs = finished[finished["job_id"] == up]
+            ran_on = set(theirs["start"].dt.date)
+            due = any(started_on - dt.timedelta(days=d) in ran_on for d in (1, 7))
+            oks = ok_end[(ok_end["job_id"] == up) & (ok_end["end"].dt.date == started_on)]
+            ready = (oks["end_sec"] < run.start_sec).any()
+            waiting += int(due and not ready)
+            ended = theirs[
+                (theirs["end_sec"] <= run.start_sec - 1) & (theirs["end_sec"] >= run.start_sec - DAY)
+            ]
+            failures += int(ended["failed"].sum())
+        upstream = {
+            "upstream_jobs": len(UPSTREAMS[run.job_id]),
+            "upstreams_waiting": waiting,
+            "upstream_failures_24h": failures,
+        }
         job = finished[finished["job_id"] == run.job_id]
         before = job[job["end_sec"] <= run.start_sec - 1].sort_values(["end_sec", "run_id"])
         within = lambda s, before=before, run=run: before[before["end_sec"] >= run.start_sec - s]  # noqa: E731
@@ -212,6 +247,7 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
             "hours_on_runtime": (run.start - first_q_upgraded).total_seconds() / 3600
             if run.job_id == "q" and run.start >= upgraded
             else NEVER_HOURS,
+            **upstream,
         }
     return pd.DataFrame.from_dict(out, orient="index")
 
@@ -227,6 +263,9 @@ def test_every_started_run_gets_the_history_that_had_ended_before_it(computed):
     assert (expected["memory_pressure_rate_7d"] > 0).any() and (
         expected["hours_on_runtime"] < NEVER_HOURS
     ).any()
+    # Upstreams that were due and had not succeeded yet, and upstreams that had.
+    assert (expected["upstreams_waiting"] > 0).any() and (expected["upstream_failures_24h"] > 0).any()
+    assert ((expected["upstream_jobs"] > 0) & (expected["upstreams_waiting"] == 0)).any()
     overlapping = runs.merge(runs, on="job_id").query("start_x < end_y and start_y < start_x")
     assert len(overlapping) > 10  # runs that started while another of their job was running
     assert [str(d) for d in got["start_date"]] == [str(d) for d in expected["start_date"]]
