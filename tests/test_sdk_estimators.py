@@ -19,7 +19,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.dummy import DummyRegressor
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from xgboost import XGBClassifier, XGBRegressor
 
 from health_monitor.sdk import F1ThresholdClassifier, RelativeRegressor
@@ -224,3 +224,19 @@ def test_f1_threshold_classifier_guard_never_flags_everything_on_noise():
 def test_f1_threshold_classifier_keeps_half_with_too_few_positives():
     X, y = classification_frame(n=40, rate=0.025)  # one positive: no two folds
     assert F1ThresholdClassifier(_xgb_clf()).fit(X, y).threshold_ == 0.5
+
+
+def test_rare_positives_get_a_threshold_near_their_rate():
+    """With 0.12% positives, one step of the default quantile grid (0.5% of rows) is wider than the
+    positive rate: the 99.5% quantile flags four times the rate, too many for the guard (3x), and
+    the only other candidate, the maximum, flags one row.
+    The candidates near the rate find the threshold that flags about as many rows as positives."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, 24, replace=False)] = 1
+    X = pd.DataFrame({"signal": y * 3.0 + rng.normal(0, 1, n), "noise": rng.normal(0, 1, n)})
+    model = F1ThresholdClassifier(LogisticRegression(), max_positive_ratio=3.0).fit(X, y)
+    flagged = model.predict(X)
+    assert 10 <= flagged.sum() <= 3 * y.sum()
+    assert (flagged & y).sum() >= 5

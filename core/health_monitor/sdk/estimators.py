@@ -153,6 +153,10 @@ class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
     search often lands on a tiny threshold that flags every row (F1 = 2p/(1+p) looks good when
     the folds rank poorly). Thresholds that flag more than that many times the training positive
     rate are skipped; without an admissible one the top ``positive rate`` share is flagged.
+
+    When positives are rarer than one step of that grid (under 0.5% of rows with the default),
+    the grid cannot tell apart the shares of rows near the positive rate, so the quantiles at
+    ``1 - rate * k`` (k from 0.1 to ``max_positive_ratio``, or to 10) are candidates too.
     """
 
     def __init__(
@@ -184,7 +188,12 @@ class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
     def _choose(self, oof: np.ndarray, y: np.ndarray) -> float:
         rate = float(y.mean())
         limit = None if self.max_positive_ratio is None else self.max_positive_ratio * rate + 1e-12
-        best = best_f1_threshold(y, oof, np.linspace(*self.quantiles), default=None, max_flagged=limit)
+        low, high, count = self.quantiles
+        grid = np.linspace(low, high, int(count))
+        if 0.0 < rate < (high - low) / max(int(count) - 1, 1):
+            near_rate = 1.0 - rate * np.geomspace(0.1, self.max_positive_ratio or 10.0, 40)
+            grid = np.union1d(grid, np.clip(near_rate, low, high))
+        best = best_f1_threshold(y, oof, grid, default=None, max_flagged=limit)
         return best if best is not None else float(np.quantile(oof, 1.0 - rate))
 
     def predict_proba(self, X: Any) -> np.ndarray:
