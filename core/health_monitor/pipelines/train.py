@@ -197,7 +197,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     baseline = ScoringModel.fit(
         with_settings(spec.baseline(), settings), spec.problem_type, X_train, y_fit, times=times
     )
-    entity = list(spec.entity) or [k for k in spec.keys if k != spec.time_column]
+    entity = [k for k in spec.entity_columns if k != spec.time_column]  # none: one row per time
     covered = evaluation.entity_coverage(train, split.test, entity)
     seen = None if covered is None else covered[1]
     entities = evaluation.entity_key(split.test, entity) if entity and len(split.test) else None
