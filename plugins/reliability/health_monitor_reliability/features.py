@@ -368,6 +368,22 @@ def _before(seconds: int | None):
     return w.rangeBetween(Window.unboundedPreceding if seconds is None else -seconds, -1)
 
 
+def with_failure_streak(runs, resets):
+    """``runs`` (``job_id``, ``run_id``, ``end_sec``, ``failed``) with ``consecutive_failed_runs``:
+    the failed runs in a row up to each run in end order, counted again from 0 after each run
+    where ``resets`` is 1. Two running sums: linear in a job's runs."""
+    upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
+    streak = Window.partitionBy("job_id", "_streak_group").orderBy("end_sec", "run_id")
+    return (
+        runs.withColumn("_streak_group", F.sum(resets).over(upto))
+        .withColumn(
+            "consecutive_failed_runs",
+            F.sum("failed").over(streak.rowsBetween(Window.unboundedPreceding, 0)),
+        )
+        .drop("_streak_group")
+    )
+
+
 def _sums_in_windows(runs, probed, sums: dict):
     """Per run of ``probed`` (``run_id``, ``job_id``, ``end_sec``): each ``sums`` entry
     ``name: (expression, seconds)`` is the sum of the expression over the job's runs (of ``runs``)
@@ -450,24 +466,14 @@ def failed_run_features(tables: Tables):
     runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
     ok = (F.col("result_state") == "SUCCEEDED").cast("int")
     retry = F.col("is_repair") == 1
-    upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
     # Running frames only (each row adds to the one before): linear in a job's runs.
     hist = runs.select(
         "*",
         F.sum(F.when(retry, 1).otherwise(0)).over(_before(None)).alias("retries_before"),
         F.sum(F.when(retry, ok).otherwise(0)).over(_before(None)).alias("retry_successes_before"),
         F.last(F.when(retry, ok), ignorenulls=True).over(_before(None)).alias("last_retry_succeeded"),
-        # Failed runs in a row up to this one (a success resets the count).
-        F.sum(ok).over(upto).alias("success_group"),
     )
-    hist = hist.withColumn(
-        "consecutive_failed_runs",
-        F.sum("failed").over(
-            Window.partitionBy("job_id", "success_group")
-            .orderBy("end_sec", "run_id")
-            .rowsBetween(Window.unboundedPreceding, 0)
-        ),
-    )
+    hist = with_failure_streak(hist, resets=ok)  # a success resets the count
     failed = hist.where(F.col("failed") == 1)
     windows = _sums_in_windows(
         runs,

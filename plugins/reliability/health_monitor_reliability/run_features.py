@@ -25,6 +25,7 @@ from health_monitor_reliability.features import (
     NEVER_DAYS,
     _sums_in_windows,
     _upstream_jobs,
+    with_failure_streak,
 )
 from health_monitor_reliability.runs import job_runs
 
@@ -110,17 +111,9 @@ def _history_at_start(ended, started):
         "peak_mem_used_percent",
         F.row_number().over(order).alias("n"),
         F.sum("failed").over(upto).alias("failures_upto"),
-        F.sum(1 - F.col("failed")).over(upto).alias("streak_group"),  # a run that did not fail resets
         F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto).alias("last_failure_sec"),
     )
-    numbered = numbered.withColumn(
-        "consecutive_failed_runs",
-        F.sum("failed").over(
-            Window.partitionBy("job_id", "streak_group")
-            .orderBy("end_sec", "run_id")
-            .rowsBetween(Window.unboundedPreceding, 0)
-        ),
-    )
+    numbered = with_failure_streak(numbered, resets=1 - F.col("failed"))  # a run that did not fail resets
     # Runs ended before the start are exactly the first `runs_before` in end order (ties on the
     # end second are all in or all out), so the last of them is number `runs_before`.
     last = numbered.select(
