@@ -19,6 +19,27 @@ from health_monitor.gold.contract import GOLD_TABLES
 from health_monitor.sdk.specs import FeatureTable, Tables
 
 
+class GoldTables:
+    """A read-only :class:`~health_monitor.sdk.specs.Tables` over hand-written Gold DataFrames
+    (``{short name: DataFrame}``), for tests of a plugin's feature and label functions. It has
+    no feature tables and no ground truth."""
+
+    def __init__(self, gold: dict):
+        self._gold = dict(gold)
+
+    def gold(self, table: str):
+        return self._gold[table]
+
+    def features(self, table: str):
+        raise KeyError(table)
+
+    def ground_truth(self, table: str):
+        raise KeyError(table)
+
+    def has_ground_truth(self) -> bool:
+        return False
+
+
 class GoldAsOf:
     """A read-only :class:`~health_monitor.sdk.specs.Tables` that sees Gold up to the end of ``cutoff``."""
 

@@ -7,17 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from health_monitor.testing.pointintime import GoldTables
 from health_monitor_reliability.features import DAY_SECONDS, failed_run_features
 
 START = dt.datetime(2025, 3, 1)
-
-
-class _Tables:
-    def __init__(self, gold):
-        self._gold = gold
-
-    def gold(self, table):
-        return self._gold[table]
 
 
 def _runs() -> pd.DataFrame:
@@ -74,7 +67,7 @@ def computed(spark):
         ),
         "dim_job": spark.createDataFrame([], "job_id string, change_time timestamp, create_time timestamp"),
     }
-    return runs, failed_run_features(_Tables(gold)).toPandas().set_index("run_id")
+    return runs, failed_run_features(GoldTables(gold)).toPandas().set_index("run_id")
 
 
 def _expected(runs: pd.DataFrame) -> pd.DataFrame:

@@ -5,18 +5,11 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from health_monitor.testing.pointintime import GoldTables
 from health_monitor_reliability.labels import health_labels, run_failure_labels, sla_breach_labels
 from health_monitor_reliability.runs import retried_failures, sla_runs
 
 T = dt.datetime
-
-
-class _Tables:
-    def __init__(self, spark, gold):
-        self._spark, self._gold = spark, gold
-
-    def gold(self, table):
-        return self._gold[table]
 
 
 def _slices(spark, rows):
@@ -64,7 +57,7 @@ def tiny(spark):
         [("w", "d", 3600, 7, "o"), ("w", "n", 36000, 2, "o")],
         "workspace_id string, job_id string, sla_duration_seconds long, sla_end_hour_utc int, sla_owner string",
     )
-    return _Tables(spark, {"fact_job_run_timeline": _slices(spark, runs), "dim_job_sla": sla})
+    return GoldTables({"fact_job_run_timeline": _slices(spark, runs), "dim_job_sla": sla})
 
 
 def test_sla_breaches_count_duration_and_deadline(tiny):

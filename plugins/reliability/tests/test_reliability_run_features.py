@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from health_monitor.testing.pointintime import GoldTables
 from health_monitor_reliability.run_features import (
     LAST_RUNS,
     NEVER_HOURS,
@@ -18,20 +19,6 @@ from health_monitor_reliability.run_features import (
 
 START = dt.datetime(2025, 3, 1)
 DAY = 86400
-
-
-class _Tables:
-    def __init__(self, gold):
-        self._gold = gold
-
-    def gold(self, table):
-        return self._gold[table]
-
-    def ground_truth(self, table):
-        raise KeyError(table)
-
-    def has_ground_truth(self):
-        return False
 
 
 def _runs() -> pd.DataFrame:
@@ -123,7 +110,7 @@ def tables(spark):
             _nodes(), "cluster_id string, start_time timestamp, end_time timestamp, mem_used_percent double"
         ),
     }
-    return runs, edit, _Tables(gold)
+    return runs, edit, GoldTables(gold)
 
 
 # Job "o" writes t1 and "n" writes t2; "n" reads t1, "q" reads t1 and t2: n's upstream is o, q's
