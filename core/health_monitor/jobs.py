@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,25 @@ def write_tables(
     runtime: Runtime, tables: dict[str, Any], full_name: Callable[[str], str], desc: str
 ) -> dict[str, int]:
     """Write Arrow tables one by one (each atomically); returns rows per full name."""
+    return write_one_by_one(runtime, iter(sorted(tables.items())), len(tables), full_name, desc)
+
+
+def write_one_by_one(
+    runtime: Runtime,
+    tables: Iterator[tuple[str, Any]],
+    count: int,
+    full_name: Callable[[str], str],
+    desc: str,
+) -> dict[str, int]:
+    """Write the ``(name, table)`` pairs of ``tables`` as they come, each atomically, holding none
+    after its write (the simulator builds each only when asked); returns rows per full name."""
     rows = {}
-    for name, table in tqdm(sorted(tables.items()), desc=desc, unit="table", disable=None, leave=False):
-        info = runtime.lakehouse.write(full_name(name), table)
-        rows[info.full_name] = info.rows
+    with tqdm(total=count, desc=desc, unit="table", disable=None, leave=False) as bar:
+        for name, table in tables:
+            info = runtime.lakehouse.write(full_name(name), table)
+            rows[info.full_name] = info.rows
+            del table  # let it go before the next one is built
+            bar.update()
     return rows
 
 
@@ -74,7 +89,7 @@ def simulate_into(
     snapshots of what the system tables keep no history of, and (apart) its ground truth.
     Build Gold from it with :func:`build_gold_into` (``health-monitor gold``)."""
     from health_monitor.simulate import SimulationConfig, simulate_account
-    from health_monitor.simulate.system import account_inputs, simulate_system_tables
+    from health_monitor.simulate.system import account_inputs, system_tables_one_by_one
 
     kwargs: dict[str, Any] = {"scale": scale, "seed": seed, "days": days, "incidents": incidents}
     if end_date is not None:
@@ -85,20 +100,20 @@ def simulate_into(
         raise ConfigError(str(exc)) from None
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
         account = simulate_account(config, progress=_progress(bar))
-        bar.set_postfix_str("system tables")
-        system = simulate_system_tables(account.gold, seed, config)
+    # Built one by one as they are written: all at once, they would double the peak.
+    system_names, system = system_tables_one_by_one(account.gold, seed, config)
     from health_monitor.gold.build.runner import STATE_TABLE, reset_state
 
     settings = runtime.settings
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
-    names = [settings.system(n) for n in sorted(system)] + [settings.gold(n) for n in sorted(history)]
+    names = [settings.system(n) for n in system_names] + [settings.gold(n) for n in sorted(history)]
     names += [settings.ground_truth(n) for n in sorted(account.ground_truth)] + [settings.ops(STATE_TABLE)]
     args = ["--scale", config.scale, "--seed", str(config.seed), "--days", str(config.n_days)]
     args += ["--end-date", config.end_date.isoformat()]
     args += ["--incidents", str(config.incidents)] if config.incidents is not None else []
     with runtime.load("simulate", names, *args):
         account_inputs(account.gold).write(settings.account_inputs_path)
-        rows = write_tables(runtime, system, settings.system, "write system tables")
+        rows = write_one_by_one(runtime, system, len(system_names), settings.system, "write system tables")
         rows.update(write_tables(runtime, history, settings.gold, "write snapshot history"))
         rows.update(write_tables(runtime, account.ground_truth, settings.ground_truth, "write ground truth"))
         reset_state(runtime)  # a new account: the next `gold` rebuilds everything
@@ -133,7 +148,7 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
 
     from health_monitor.simulate import SimulationConfig, simulate_account
     from health_monitor.simulate.advance import splice
-    from health_monitor.simulate.system import simulate_system_tables
+    from health_monitor.simulate.system import system_tables_one_by_one
 
     settings = runtime.settings
     path = settings.home / SIMULATION_FILE
@@ -152,30 +167,35 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
     )
     with tqdm(desc="simulate", unit="step", disable=None, leave=False) as bar:
         account = simulate_account(config, progress=_progress(bar))
-        system = simulate_system_tables(account.gold, config.seed, config)
+    system_names, system = system_tables_one_by_one(account.gold, config.seed, config)
     boundary = old_end + dt.timedelta(days=1)
 
-    def spliced(tables: dict, full_name) -> dict:
-        out = {}
-        for name, new in tables.items():
-            old_name = full_name(name)
-            old = runtime.lakehouse.read_arrow(old_name) if runtime.lakehouse.exists(old_name) else None
-            out[name] = new if old is None else splice(old, new, boundary)
-        return out
+    def spliced(tables: Iterator[tuple[str, Any]], full_name) -> Iterator[tuple[str, Any]]:
+        for name, new in tables:
+            if runtime.lakehouse.exists(full_name(name)):
+                new = splice(runtime.lakehouse.read_arrow(full_name(name)), new, boundary)
+            yield name, new
+            del new  # before the next one is built
 
     history = {name: account.gold[name] for name in SNAPSHOT_HISTORY}
-    names = [settings.system(n) for n in sorted(system)] + [settings.gold(n) for n in sorted(history)]
+    names = [settings.system(n) for n in system_names] + [settings.gold(n) for n in sorted(history)]
     names += [settings.ground_truth(n) for n in sorted(account.ground_truth)]
     # Finished by running it again: simulation.json, written last, still holds the old end date,
     # and splicing the same new days onto a table that already has them changes nothing.
     with runtime.load("simulate", names, "--advance", str(days)):
-        system = spliced(system, settings.system)
-        rows = write_tables(runtime, system, settings.system, "write system tables")
-        rows.update(
-            write_tables(runtime, spliced(history, settings.gold), settings.gold, "write snapshot history")
+        rows = write_one_by_one(
+            runtime,
+            spliced(system, settings.system),
+            len(system_names),
+            settings.system,
+            "write system tables",
         )
-        truth = spliced(account.ground_truth, settings.ground_truth)
-        rows.update(write_tables(runtime, truth, settings.ground_truth, "write ground truth"))
+        for tables, full_name, desc in (
+            (history, settings.gold, "write snapshot history"),
+            (account.ground_truth, settings.ground_truth, "write ground truth"),
+        ):
+            pairs = spliced(iter(sorted(tables.items())), full_name)
+            rows.update(write_one_by_one(runtime, pairs, len(tables), full_name, desc))
         _write_simulation(settings, config)
     return rows
 

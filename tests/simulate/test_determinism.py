@@ -1,8 +1,11 @@
+import gc
 import hashlib
+import weakref
 
 import pyarrow as pa
 
 from health_monitor.simulate import SimulationConfig, simulate_account
+from health_monitor.simulate.system import simulate_system_tables, system_tables_one_by_one
 
 
 def _digest(table: pa.Table) -> str:
@@ -37,3 +40,21 @@ def test_different_seed_differs(tiny_account, tiny_config):
     # Everything random differs; the price list and SKU dimension are fixed vocabularies.
     assert len(differing) >= len(a) - 3
     assert "gold.fact_usage" in differing
+
+
+def test_system_tables_built_one_by_one_are_the_ones_built_at_once(tiny_account, tiny_config):
+    """`simulate` writes each system table as it is built and lets it go before the next: the
+    tables, their names and the random streams behind them are those of building them all at once,
+    whatever the caller does between two of them."""
+    whole = simulate_system_tables(tiny_account.gold, tiny_config.seed, tiny_config)
+    names, tables = system_tables_one_by_one(tiny_account.gold, tiny_config.seed, tiny_config)
+    assert names == sorted(whole)
+    seen, let_go = [], []
+    for name, table in tables:
+        seen.append(name)
+        assert _digest(table) == _digest(whole[name]), name
+        let_go.append(weakref.ref(table))
+        del table
+        gc.collect()
+        assert all(ref() is None for ref in let_go), "the iterator still holds a table it yielded"
+    assert sorted(seen) == names

@@ -11,7 +11,7 @@ import pytest
 
 from health_monitor.gold.build.runner import build_gold
 from health_monitor.gold.contract import GOLD_TABLES
-from health_monitor.simulate.system import access, build_system
+from health_monitor.simulate.system import access, build_system, built
 from health_monitor.system.reference import system_table
 from tests.system.conftest import sorted_rows
 
@@ -21,7 +21,7 @@ UTC = dt.timezone.utc
 
 
 def _system(account, gold=None) -> dict[str, pa.Table]:
-    return access.to_system(gold or account.gold, np.random.default_rng(5), account.config)
+    return built(access.to_system(gold or account.gold, np.random.default_rng(5), account.config))
 
 
 def _gold(runtime, table: str) -> pa.Table:
@@ -382,5 +382,5 @@ def test_empty_sources_build_empty_tables(system_home):
 @pytest.mark.parametrize("name", SOURCES)
 def test_to_system_on_empty_gold(tiny_account, name):
     empty = {t: tiny_account.gold[t].schema.empty_table() for t in TABLES}
-    produced = access.to_system(empty, np.random.default_rng(0), tiny_account.config)
+    produced = built(access.to_system(empty, np.random.default_rng(0), tiny_account.config))
     assert produced[name].num_rows == 0 and produced[name].schema.equals(system_table(name).arrow_schema())

@@ -15,7 +15,7 @@ from health_monitor.config import Settings
 from health_monitor.gold.build.runner import build_gold
 from health_monitor.simulate import catalog as C
 from health_monitor.simulate.rand import stream
-from health_monitor.simulate.system import account_inputs, billing, build_system
+from health_monitor.simulate.system import account_inputs, billing, build_system, built
 from health_monitor.system.inputs import AccountInputs
 from health_monitor.system.reference import system_table
 from tests.system.conftest import sorted_rows
@@ -31,7 +31,7 @@ UTC = dt.timezone.utc
 
 
 def _system(gold: dict[str, pa.Table], config) -> dict[str, pa.Table]:
-    return billing.to_system(gold, stream(config.seed, "system-billing"), config)
+    return built(billing.to_system(gold, stream(config.seed, "system-billing"), config))
 
 
 def _write_inputs(runtime, commitments: pa.Table) -> None:

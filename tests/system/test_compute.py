@@ -20,7 +20,7 @@ from health_monitor.gold.build import compute as steps
 from health_monitor.gold.build.runner import build_gold, conform_frame
 from health_monitor.gold.contract import GOLD_TABLES
 from health_monitor.simulate.rand import stream
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import build_system, built
 from health_monitor.simulate.system import compute as sim_compute
 from health_monitor.system.inputs import AccountInputs
 from health_monitor.system.reference import empty_table, system_table
@@ -93,7 +93,9 @@ def _incremental_equals_full(runtime, table: str, since: dt.date) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_compute(tiny_account, tiny_config):
-    return sim_compute.to_system(tiny_account.gold, stream(tiny_config.seed, "system-compute"), tiny_config)
+    return built(
+        sim_compute.to_system(tiny_account.gold, stream(tiny_config.seed, "system-compute"), tiny_config)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +136,9 @@ def test_simulated_tables_have_the_reference_shapes(tiny_compute, tiny_account):
 
 
 def test_simulation_is_deterministic(tiny_compute, tiny_account, tiny_config):
-    again = sim_compute.to_system(tiny_account.gold, stream(tiny_config.seed, "system-compute"), tiny_config)
+    again = built(
+        sim_compute.to_system(tiny_account.gold, stream(tiny_config.seed, "system-compute"), tiny_config)
+    )
     assert all(again[name].equals(table) for name, table in tiny_compute.items())
 
 

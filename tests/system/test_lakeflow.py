@@ -17,7 +17,7 @@ import pytest
 from health_monitor.gold.build.runner import build_gold
 from health_monitor.simulate import SimulationConfig, simulate_account
 from health_monitor.simulate.rand import stream
-from health_monitor.simulate.system import account_inputs, build_system, lakeflow
+from health_monitor.simulate.system import account_inputs, build_system, built, lakeflow
 from health_monitor.system.inputs import AccountInputs
 from tests.system.conftest import sorted_rows
 
@@ -45,7 +45,7 @@ def _clusters(gold: dict[str, pa.Table]) -> pa.Table:
 
 
 def _system(gold: dict[str, pa.Table], config) -> dict[str, pa.Table]:
-    tables = lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config)
+    tables = built(lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config))
     return tables | {"compute.clusters": _clusters(gold)}
 
 
@@ -77,7 +77,7 @@ def tiny_home(tmp_path_factory, spark, tiny_account, tiny_config):
 
 def test_system_tables_have_the_quirks(tiny_account, tiny_config):
     gold = tiny_account.gold
-    tables = lakeflow.to_system(gold, stream(tiny_config.seed, "system-lakeflow"), tiny_config)
+    tables = built(lakeflow.to_system(gold, stream(tiny_config.seed, "system-lakeflow"), tiny_config))
     runs = tables["lakeflow.job_run_timeline"]
     assert runs.num_rows == gold["fact_job_run_timeline"].num_rows
     sizes = pc.list_value_length(runs["compute_ids"]).to_pylist()
@@ -99,7 +99,7 @@ def test_system_tables_have_the_quirks(tiny_account, tiny_config):
 
 def test_rows_since_december_2025_carry_the_newer_columns(december_account):
     config, gold = december_account
-    tables = lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config)
+    tables = built(lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config))
     jobs = tables["lakeflow.jobs"]
     newer = pc.greater_equal(pc.cast(jobs["change_time"], pa.int64()), lakeflow.NEWER_FROM)
     assert 0 < pc.sum(newer).as_py() < jobs.num_rows
@@ -115,7 +115,7 @@ def test_rows_since_december_2025_carry_the_newer_columns(december_account):
 def test_rows_before_late_august_2024_lack_run_links():
     config = SimulationConfig(scale="small", seed=11, days=21, end_date=dt.date(2024, 9, 10))
     gold = simulate_account(config).gold
-    tables = lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config)
+    tables = built(lakeflow.to_system(gold, stream(config.seed, "system-lakeflow"), config))
     for name, columns in (
         ("lakeflow.job_run_timeline", ("compute_ids", "termination_code")),
         ("lakeflow.job_task_run_timeline", ("job_run_id", "parent_run_id")),

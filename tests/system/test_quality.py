@@ -12,7 +12,7 @@ import pytest
 from health_monitor.gold.build.runner import build_gold
 from health_monitor.gold.snapshot import take_snapshot
 from health_monitor.simulate.rand import stream
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import build_system, built
 from health_monitor.simulate.system import quality as sim_quality
 from health_monitor.system.reference import empty_table
 from tests.system.conftest import sorted_rows
@@ -37,7 +37,9 @@ UTC = dt.timezone.utc
 
 @pytest.fixture(scope="module")
 def quality_system(tiny_account, tiny_config):
-    return sim_quality.to_system(tiny_account.gold, stream(tiny_config.seed, "system-quality"), tiny_config)
+    return built(
+        sim_quality.to_system(tiny_account.gold, stream(tiny_config.seed, "system-quality"), tiny_config)
+    )
 
 
 def _gold(runtime, table: str) -> list[dict]:

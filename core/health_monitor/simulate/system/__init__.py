@@ -7,18 +7,23 @@ hourly run slices with the result on the last slice, per-minute node metrics, SC
 that are NULL on older rows, and job usage on all-purpose clusters without a ``job_id``.
 ``health-monitor gold`` then builds the Gold layer from them, as it does for a real account.
 
-One module per family of system tables; each exposes ``to_system(gold, rng, config) -> dict``
-mapping ``schema.table`` (``billing.usage``) to an Arrow table made with :func:`build_system`.
+One module per family of system tables; each exposes ``to_system(gold, rng, config) -> Builders``
+mapping ``schema.table`` (``billing.usage``) to a function that builds its Arrow table with
+:func:`build_system`. The tables are built one at a time, so that a caller can write each and let
+it go before the next is built: at the seed scale the audit logs alone are gigabytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from health_monitor.system.reference import system_table
+
+Builders = dict[str, Callable[[], pa.Table]]
 
 
 def build_system(name: str, columns: dict[str, Any], n: int | None = None) -> pa.Table:
@@ -77,18 +82,42 @@ def account_inputs(gold: dict[str, pa.Table]):
     return AccountInputs(gold["commit_configurations"].select(list(COMMITMENT_COLUMNS)), gold["dim_job_sla"])
 
 
+def built(builders: Builders) -> dict[str, pa.Table]:
+    """Every table of one module's ``to_system``, built in its order and held at once."""
+    return {name: build() for name, build in builders.items()}
+
+
 def simulate_system_tables(gold: dict[str, pa.Table], seed: int, config) -> dict[str, pa.Table]:
-    """Every system table of the simulated account, by ``schema.table``."""
+    """Every system table of the simulated account, by ``schema.table``, all held at once."""
+    _, tables = system_tables_one_by_one(gold, seed, config)
+    return dict(sorted(tables))
+
+
+def system_tables_one_by_one(
+    gold: dict[str, pa.Table], seed: int, config
+) -> tuple[list[str], Iterator[tuple[str, pa.Table]]]:
+    """The names of every system table of the simulated account (``schema.table``, sorted), and an
+    iterator that builds them one after the other as ``(name, table)`` pairs. It holds no table it
+    has yielded, so the peak is the account plus the largest table, not every table at once.
+
+    The tables of one module share its random stream, and the iterator builds them in the order
+    the module lists them: the account is the same whatever the caller does with each table."""
     from health_monitor.simulate.rand import stream
     from health_monitor.simulate.system import access, billing, compute, lakeflow, quality
 
-    tables: dict[str, pa.Table] = {}
+    builders: Builders = {}
     for module in (billing, lakeflow, compute, access, quality):
         produced = module.to_system(
             gold, stream(seed, f"system-{module.__name__.rsplit('.', 1)[-1]}"), config
         )
-        clash = set(produced) & set(tables)
+        clash = set(produced) & set(builders)
         if clash:
             raise RuntimeError(f"simulator bug: system tables produced twice: {sorted(clash)}")
-        tables.update(produced)
-    return dict(sorted(tables.items()))
+        builders.update(produced)
+
+    def build() -> Iterator[tuple[str, pa.Table]]:
+        while builders:
+            name = next(iter(builders))
+            yield name, builders.pop(name)()
+
+    return sorted(builders), build()

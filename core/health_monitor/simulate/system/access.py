@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from health_monitor.simulate import ids
 from health_monitor.simulate.arrowkit import take
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import Builders, build_system
 from health_monitor.system.reference import system_table
 
 # Share of job lineage writes whose entity is only in entity_metadata.
@@ -34,12 +34,12 @@ CLIENT_DRIVERS = {
 }
 
 
-def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> dict[str, pa.Table]:
+def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> Builders:
     newer_from = config.start_date + dt.timedelta(days=int(config.n_days * NEWER_COLUMNS_AT))
     return {
-        "access.audit": _audit(gold["fact_audit_logs"], newer_from),
-        "access.table_lineage": _lineage(gold["fact_table_lineage"], rng, newer_from),
-        "query.history": _queries(gold["fact_query_history"], rng, newer_from),
+        "access.audit": lambda: _audit(gold["fact_audit_logs"], newer_from),
+        "access.table_lineage": lambda: _lineage(gold["fact_table_lineage"], rng, newer_from),
+        "query.history": lambda: _queries(gold["fact_query_history"], rng, newer_from),
     }
 
 

@@ -16,16 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.simulate import ids
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import Builders, build_system
 
 # "job_name: serverless jobs and job compute (job compute populated since Sep 2025)".
 JOB_NAME_ON_JOB_COMPUTE_FROM = dt.datetime(2025, 9, 1, tzinfo=dt.timezone.utc)
 
 
-def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> dict[str, pa.Table]:
+def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> Builders:
     return {
-        "billing.usage": usage(gold["fact_usage"], gold["dim_job"], rng),
-        "billing.list_prices": list_prices(gold["fact_list_prices"]),
+        "billing.usage": lambda: usage(gold["fact_usage"], gold["dim_job"], rng),
+        "billing.list_prices": lambda: list_prices(gold["fact_list_prices"]),
     }
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.simulate import catalog as C
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import Builders, build_system
 from health_monitor.simulate.timegrid import MINUTE
 
 # Minutes per node_timeline row, by scale; the real table has one row per instance per minute.
@@ -41,14 +41,14 @@ _LEGACY_MODE = {
 }
 
 
-def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> dict[str, pa.Table]:
+def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> Builders:
     grain = GRAIN_MINUTES.get(config.spec.name, DEFAULT_GRAIN_MINUTES) * MINUTE
     return {
-        "compute.clusters": clusters(gold["dim_cluster"], rng),
-        "compute.node_types": node_types(_account_id(gold)),
-        "compute.node_timeline": node_timeline(gold["fact_node_timeline"], rng, grain),
-        "compute.warehouses": warehouses(gold["dim_warehouse"], _window_start_us(config)),
-        "compute.warehouse_events": build_system(
+        "compute.clusters": lambda: clusters(gold["dim_cluster"], rng),
+        "compute.node_types": lambda: node_types(_account_id(gold)),
+        "compute.node_timeline": lambda: node_timeline(gold["fact_node_timeline"], rng, grain),
+        "compute.warehouses": lambda: warehouses(gold["dim_warehouse"], _window_start_us(config)),
+        "compute.warehouse_events": lambda: build_system(
             "compute.warehouse_events",
             {c: gold["fact_warehouse_events"][c] for c in gold["fact_warehouse_events"].column_names},
         ),

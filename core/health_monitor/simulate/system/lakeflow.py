@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.simulate.catalog import TASK_KEYS
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import Builders, build_system
 from health_monitor.simulate.timegrid import DAY, SECOND
 from health_monitor.system.reference import system_table
 
@@ -69,13 +69,13 @@ def principal_ids(names: pa.Array) -> pa.Array:
     return pa.array(ids, pa.string()).take(pc.index_in(names, vocab))
 
 
-def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> dict[str, pa.Table]:
+def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> Builders:
     end_us = _us(config.end_date) + DAY
     return {
-        "lakeflow.jobs": _jobs(gold["dim_job"], gold["dim_job_sla"], end_us),
-        "lakeflow.job_tasks": _job_tasks(gold["dim_job"], end_us),
-        "lakeflow.job_run_timeline": _run_timeline(gold["fact_job_run_timeline"]),
-        "lakeflow.job_task_run_timeline": _task_timeline(gold["fact_job_task_run_timeline"]),
+        "lakeflow.jobs": lambda: _jobs(gold["dim_job"], gold["dim_job_sla"], end_us),
+        "lakeflow.job_tasks": lambda: _job_tasks(gold["dim_job"], end_us),
+        "lakeflow.job_run_timeline": lambda: _run_timeline(gold["fact_job_run_timeline"]),
+        "lakeflow.job_task_run_timeline": lambda: _task_timeline(gold["fact_job_task_run_timeline"]),
     }
 
 

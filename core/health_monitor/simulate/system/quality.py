@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.simulate.arrowkit import const
-from health_monitor.simulate.system import build_system
+from health_monitor.simulate.system import Builders, build_system
 from health_monitor.system.reference import parse_type, system_table, system_tables, type_text
 
 STORAGE_ROOT = "s3://acme-uc-root-us-east-1/__unitystorage"
@@ -33,16 +33,16 @@ _WRITABLE = ("MANAGED", "EXTERNAL")
 _MANAGED_STORAGE = ("MANAGED", "MATERIALIZED_VIEW", "STREAMING_TABLE")
 
 
-def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> dict[str, pa.Table]:
+def to_system(gold: dict[str, pa.Table], rng: np.random.Generator, config) -> Builders:
     checks = gold["fact_data_quality_monitoring_table_results"]
     tabs = _last_snapshot(gold["information_schema_tables_snapshot"])
     cols = _last_snapshot(gold["information_schema_columns_snapshot"])
     ids = _Ids(rng, [(checks, "catalog_name", "schema_name", "table_name"), (tabs, *_NAME_COLS)])
     return {
-        "data_quality_monitoring.table_results": _table_results(gold, rng, ids),
-        "information_schema.tables": _information_schema_tables(gold, tabs, ids),
-        "information_schema.columns": _information_schema_columns(tabs, cols),
-        "access.workspaces_latest": _workspaces_latest(gold["dim_workspace"]),
+        "data_quality_monitoring.table_results": lambda: _table_results(gold, rng, ids),
+        "information_schema.tables": lambda: _information_schema_tables(gold, tabs, ids),
+        "information_schema.columns": lambda: _information_schema_columns(tabs, cols),
+        "access.workspaces_latest": lambda: _workspaces_latest(gold["dim_workspace"]),
     }
 
 
