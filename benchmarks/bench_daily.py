@@ -37,6 +37,21 @@ def timed(command: list[str]) -> tuple[float, int, str]:
     return seconds, peak, out
 
 
+def item_seconds(out: str) -> dict[str, dict[str, float]]:
+    """Per stage, the seconds of each item (feature table, model) the command's summary lists."""
+    items: dict[str, dict[str, float]] = {}
+    stage = None
+    for line in out.splitlines():
+        header = re.fullmatch(r"(\w+):", line)
+        if header:
+            stage = header.group(1)
+            continue
+        item = re.match(r"  (\S+)\s+[\d,]+ rows\s+([\d.]+)s", line)
+        if stage and item:
+            items.setdefault(stage, {})[item.group(1)] = float(item.group(2))
+    return items
+
+
 def cli(home: Path, *words: str) -> list[str]:
     return [sys.executable, "-m", "health_monitor.cli", *words, "--home", str(home)]
 
@@ -71,15 +86,18 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, peak, out = timed(cli(home, "run", "--no-train", "--no-vacuum"))
                 stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)s", out.split("timings:")[-1])}
                 result["daily"] = {"seconds": round(seconds, 1), "peak_gb": round(peak / 2**30, 2), **stages}
+                result["daily"]["items"] = item_seconds(out)
             else:
                 full: dict = {}
-                peaks = []
+                peaks, items = [], {}
                 for stage in ("gold", "features", "infer"):
-                    seconds, peak, _ = timed(cli(home, stage))
+                    seconds, peak, out = timed(cli(home, stage))
                     full[stage] = round(seconds, 1)
                     peaks.append(peak)
+                    items.update(item_seconds(out))
                 full["seconds"] = round(sum(full.values()), 1)
                 full["peak_gb"] = round(max(peaks) / 2**30, 2)
+                full["items"] = items
                 result["full"] = full
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -87,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         for kind in args.kinds:
-            stages = ", ".join(f"{k} {v}" for k, v in result[kind].items())
+            stages = ", ".join(f"{k} {v}" for k, v in result[kind].items() if k != "items")
             print(f"{kind:<6} {stages}")
+            for stage, seconds in result[kind]["items"].items():
+                slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:8]
+                print(f"       {stage}: " + ", ".join(f"{k} {v:.0f}s" for k, v in slowest))
     return 0
 
 

@@ -20,7 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -46,27 +48,58 @@ def tree_rss(root: int) -> int:
     return total
 
 
+@dataclass
+class Trace:
+    """A run's memory over time: (seconds since the start, resident bytes) every 0.2 s, and when
+    its command printed its first line of stdout."""
+
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    first_line_at: float | None = None
+
+
 def run_measured(
-    command: list[str], log: Path | None = None
+    command: list[str], log: Path | None = None, trace: Trace | None = None
 ) -> tuple[subprocess.Popen, str, str, float, int]:
     """Run ``command``, sampling the resident memory of its process tree every 0.2 s; returns
     (the finished process, stdout, stderr, wall seconds, peak resident bytes). With ``log``, the
-    command's stderr (its progress) goes to that file as it runs, and the returned stderr is its text."""
+    command's stderr (its progress) goes to that file as it runs, and the returned stderr is its text.
+    With ``trace``, the samples and the time of the command's first line of stdout (unbuffered for
+    it) are kept there."""
     peak = 0
     start = time.perf_counter()
-    err_to = log.open("w") if log else subprocess.PIPE
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_to, text=True)
+    err_to: Any = log.open("w") if log else subprocess.PIPE
+    if trace is not None and not log:  # stdout is read as it comes: stderr must not fill a pipe meanwhile
+        err_to = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed once read, below
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"} if trace is not None else None
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_to, text=True, env=env)
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
+            rss = tree_rss(proc.pid)
+            peak = max(peak, rss)
+            if trace is not None:
+                trace.samples.append((time.perf_counter() - start, rss))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
+    lines: list[str] = []
+    if trace is not None:  # read stdout as it comes, noting when its first line came
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not lines:
+                trace.first_line_at = time.perf_counter() - start
+            lines.append(line)
+        proc.wait()
+        out, err = "".join(lines), ""
+        if not log:
+            err_to.seek(0)
+            err = err_to.read()
+            err_to.close()
+    else:
+        out, err = proc.communicate()
     wall = time.perf_counter() - start
     if log:
         err_to.close()
@@ -74,6 +107,17 @@ def run_measured(
     done.set()
     sampler.join()
     return proc, out, err, wall, peak
+
+
+def stage_peaks(samples: list[tuple[float, int]], start: float, stages: dict[str, float]) -> dict[str, float]:
+    """Peak resident GiB within each stage, the stages taken to run one after the other from
+    ``start`` (seconds) for the times they report."""
+    peaks, at = {}, start
+    for stage, seconds in stages.items():
+        inside = [rss for t, rss in samples if at <= t < at + seconds]
+        peaks[stage] = round(max(inside, default=0) / 2**30, 2)
+        at += seconds
+    return peaks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         str(args.seed),
     ]
-    proc, out, err, wall, peak = run_measured(command, args.log)
+    trace = Trace()
+    proc, out, err, wall, peak = run_measured(command, args.log, trace)
     if proc.returncode != 0:
         print(out, err, sep="\n", file=sys.stderr)
         print(f"demo exited with {proc.returncode}", file=sys.stderr)
@@ -123,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_gib": round(peak / 2**30, 2),
         "cpus": os.cpu_count(),
     }
+    # The demo prints its first line just before its first stage and its stages run back to back.
+    if trace.first_line_at is not None:
+        result["stage_peak_rss_gib"] = stage_peaks(trace.samples, trace.first_line_at, stages)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -131,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(driver + JVM + workers), {result['cpus']} CPUs"
         )
         for stage, seconds in stages.items():
-            print(f"  {stage:<10} {seconds:7.0f} s")
+            stage_peak = result.get("stage_peak_rss_gib", {}).get(stage)
+            print(f"  {stage:<10} {seconds:7.0f} s" + (f"  peak {stage_peak} GiB" if stage_peak else ""))
         print(
             f"  {'other':<10} {result['startup_and_summary_seconds']:7.0f} s  (interpreter, Spark start, summary)"
         )
