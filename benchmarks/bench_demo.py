@@ -159,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     stages = (
         {k: float(v.rstrip("s")) for k, v in (p.split() for p in match.group(1).split(", "))} if match else {}
     )
+    simulated = re.search(r"^simulated a .*: (\d+) system tables, ([\d,]+) rows$", out, re.MULTILINE)
     result = {
         "scale": args.scale,
+        "system_rows": int(simulated.group(2).replace(",", "")) if simulated else None,
         "seed": args.seed,
         "wall_seconds": round(wall, 1),
         "stage_seconds": stages,

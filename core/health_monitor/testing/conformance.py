@@ -231,6 +231,35 @@ class PluginConformance:
         if known:
             pytest.xfail("known look-ahead: " + "; ".join(known))
 
+    def test_lookback_days_are_enough(self, trained_home, plugin_host):
+        """A table that declares ``lookback_days`` gives the same rows from a day on when it reads
+        Gold only from that many days before it, as the daily run has it do."""
+        import datetime as dt
+
+        from health_monitor.pipelines.refresh import RecordingTables
+        from health_monitor.testing.pointintime import differing_rows
+
+        runtime, _, _ = trained_home
+        checked = 0
+        for name, owned in sorted(plugin_host.feature_tables.items()):
+            table = owned.spec
+            if owned.plugin.name != self.plugin_name or table.lookback_days is None:
+                continue
+            full = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
+            days = sorted(pd.to_datetime(full[table.timestamp_key]).dt.date.unique())
+            since = days[int(len(days) * 0.8)]
+            cutoff = since - dt.timedelta(days=table.lookback_days)
+            assert cutoff > days[0], f"{name}: the simulated account is too short to check {since}"
+            recent = table.compute(RecordingTables(runtime, cutoff=cutoff)).toPandas()
+            found = differing_rows(table, full, recent, lambda day, since=since: day >= since)
+            assert not found, (
+                f"{name}: from {since} on, reading Gold from {cutoff} ({table.lookback_days} days "
+                f"before) gives other rows, differing per column: {found}"
+            )
+            checked += 1
+        if not checked:
+            pytest.skip("no feature table of this plugin declares lookback_days")
+
     # -- agent tools -------------------------------------------------------------------------
 
     HOSTILE_VALUES = ("x'; DROP TABLE users; --", 10**30, ["a"], {"$gt": ""}, "../../etc/passwd", "", None)

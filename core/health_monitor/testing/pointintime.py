@@ -9,6 +9,7 @@ for versioned (SCD2) tables; :func:`leaks` compares the two computations.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -88,14 +89,21 @@ def naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
 def leaks(table: FeatureTable, full: pd.DataFrame, as_of: pd.DataFrame, cutoff: dt.date) -> dict[str, int]:
     """Per column, how many rows at or before ``cutoff`` differ between the full computation and the
     one from Gold as of ``cutoff`` (``__rows__``: rows present in only one of them)."""
+    return differing_rows(table, full, as_of, lambda day: day <= cutoff)
+
+
+def differing_rows(
+    table: FeatureTable, a: pd.DataFrame, b: pd.DataFrame, on: Callable[[pd.Series], pd.Series]
+) -> dict[str, int]:
+    """Per column, how many rows of the days ``on`` keeps differ between two computations of
+    ``table`` (``__rows__``: rows present in only one of them)."""
     ts, keys = table.timestamp_key, list(table.primary_keys)
 
-    def upto(frame: pd.DataFrame) -> pd.DataFrame:
+    def kept(frame: pd.DataFrame) -> pd.DataFrame:
         frame = naive_utc(frame)
-        when = pd.to_datetime(frame[ts]).dt.date
-        return frame[when <= cutoff].set_index(keys).sort_index()
+        return frame[on(pd.to_datetime(frame[ts]).dt.date)].set_index(keys).sort_index()
 
-    a, b = upto(full), upto(as_of)
+    a, b = kept(a), kept(b)
     problems = {}
     only_one = a.index.symmetric_difference(b.index)
     if len(only_one):

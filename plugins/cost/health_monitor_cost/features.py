@@ -216,6 +216,9 @@ COST_FEATURES = FeatureTable(
     domain="cost",
     primary_keys=("workspace_id", "usage_date", "as_of_date"),
     timestamp_key="as_of_date",
+    # A day's row reads first reports of the 30 usage days before its own (at most 3 days
+    # before as_of_date) and the 14 ingestion days that measure the lag: 34 days of ingestion.
+    lookback_days=34,
     compute=cost_features,
     description=(
         "Daily DBUs and list cost per workspace and usage day, judged on as_of_date, the first day "

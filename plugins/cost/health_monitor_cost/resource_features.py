@@ -222,6 +222,8 @@ RESOURCE_DAILY_SPEND = FeatureTable(
     domain="cost",
     primary_keys=("resource_type", "resource_id", "usage_date", "as_of_date"),
     timestamp_key="as_of_date",
+    # The 14 ingestion days that measure the lag, and the usage day (at most 3 days before).
+    lookback_days=15,
     compute=resource_daily_spend,
     description=(
         "Per billed resource and usage day, its spend as first reported on as_of_date, the day the "

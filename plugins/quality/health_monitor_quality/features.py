@@ -112,6 +112,8 @@ FRESHNESS_FEATURES = FeatureTable(
     domain="quality",
     primary_keys=("table_full_name", "check_date"),
     timestamp_key="check_date",
+    # Its longest window: the 30 check days up to the row's own.
+    lookback_days=30,
     compute=freshness_features,
     description="Per table and day: hours since its last commit, its history, and its upstream job's health.",
     sources=("fact_data_quality_monitoring_table_results", "fact_job_run_timeline"),
