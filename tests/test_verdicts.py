@@ -87,6 +87,61 @@ def test_lower_is_better_metrics_are_signed_so_that_positive_means_better():
     assert result.candidate_ci95[0] <= result.candidate <= result.candidate_ci95[1]
 
 
+def test_a_regression_is_also_compared_on_mae_and_median_ape():
+    """MAPE rewards a model that is exact on small labels and off on large ones: the MAE says the
+    opposite, and the description says so, while the verdict stays the headline's."""
+    rng = np.random.default_rng(4)
+    small = rng.random(200) < 0.5
+    y = np.where(small, rng.uniform(1, 2, 200), rng.uniform(100, 200, 200))
+    noise = 1 + rng.normal(0, 0.01, 200)
+    candidate = np.where(small, y, y * 1.1) * noise  # 10% off the large labels, exact on the small
+    reference = np.where(small, y * 1.3, y) * noise  # 30% off the small labels, exact on the large
+    result = paired_bootstrap("regression", y, regression(candidate), regression(reference), DAYS)
+    assert verdict(result) == BEATS  # on MAPE, the headline
+    others = {o.metric: o for o in result.secondary}
+    assert set(others) == set(verdicts.SECONDARY)
+    mae = others["mae"]
+    assert mae.difference < 0 and mae.difference_ci95[1] < 0 and mae.outcome == -1
+    scored = (evaluation.score(ProblemType.REGRESSION, y, regression(c)) for c in (candidate, reference))
+    ours, theirs = scored
+    assert mae.candidate == pytest.approx(ours["mae"]) and mae.reference == pytest.approx(theirs["mae"])
+    median = others["median_abs_pct_error"]
+    assert median.candidate == pytest.approx(ours["median_abs_pct_error"])
+    low, high = median.difference_ci95
+    assert low <= median.difference <= high
+    assert "but worse on mae" in verdicts.describe(result)
+
+
+def test_the_same_regression_predictions_tie_on_every_metric():
+    rng = np.random.default_rng(8)
+    y = rng.uniform(1, 10, 200)
+    same = regression(y + rng.normal(0, 1, 200))
+    result = paired_bootstrap("regression", y, same, same, DAYS)
+    assert [o.difference_ci95 for o in result.secondary] == [(0.0, 0.0), (0.0, 0.0)]
+    assert "but" not in verdicts.describe(result)
+
+
+def test_weighted_medians_count_each_row_as_often_as_its_day_was_drawn():
+    values, days = np.array([5.0, 1.0, 3.0, 2.0, 4.0]), np.array([0, 0, 1, 1, 2])
+    draws = np.array([[1.0, 1.0, 1.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    medians = verdicts.weighted_medians(values, days, draws, chunk_cells=5)  # one resample per chunk
+    assert medians[:3].tolist() == [3.0, 1.0, 4.0] and np.isnan(medians[3])
+
+
+def test_a_forecast_interval_reports_its_median_width():
+    y = np.array([10.0, 20.0, 30.0, 40.0])
+    predicted = pd.DataFrame(
+        {
+            "prediction": y,
+            "prediction_p10": [5.0, 10.0, 0.0, 20.0],
+            "prediction_p90": [10.0, 40.0, 60.0, 100.0],
+        }
+    )
+    metrics = evaluation.score(ProblemType.REGRESSION, y, predicted)
+    assert metrics["interval_ratio_p90_p10_median"] == 4.0  # ratios 2, 4, 5; the zero low end left out
+    assert metrics["coverage_p10_p90"] == 1.0
+
+
 @pytest.mark.parametrize("problem", ["classification", "regression", "multiclass"])
 def test_point_estimates_are_the_scored_headline_metrics(problem):
     rng = np.random.default_rng(5)

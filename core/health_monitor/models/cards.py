@@ -37,6 +37,7 @@ LEAD_METRICS = (
     "rmse",
     "r2",
     "coverage_p10_p90",
+    "interval_ratio_p90_p10_median",
     "positive_rate",
 )
 

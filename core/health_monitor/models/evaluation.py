@@ -197,14 +197,19 @@ def score(
         if {"prediction_p10", "prediction_p90"} <= set(predicted.columns):
             lo = predicted["prediction_p10"].to_numpy(dtype="float64")
             hi = predicted["prediction_p90"].to_numpy(dtype="float64")
+            positive = lo > 0
             interval = {
                 "coverage_p10_p90": float(np.mean((y >= lo) & (y <= hi))) if len(y) else float("nan"),
-                "median_abs_pct_error": float(np.median(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
-                if nonzero.any()
+                # How wide the interval is: a wide enough one covers anything.
+                "interval_ratio_p90_p10_median": float(np.median(hi[positive] / lo[positive]))
+                if positive.any()
                 else float("nan"),
             }
         return {
             **interval,
+            "median_abs_pct_error": float(np.median(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
+            if nonzero.any()
+            else float("nan"),
             "mae": float(skm.mean_absolute_error(y, pred)),
             "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
             "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))

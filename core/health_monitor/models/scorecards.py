@@ -12,7 +12,7 @@ from typing import Any
 
 from health_monitor.host import Host
 from health_monitor.models.evaluation import HEADLINE
-from health_monitor.models.verdicts import NOT_EVALUATED
+from health_monitor.models.verdicts import NOT_EVALUATED, SECONDARY
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 
@@ -88,6 +88,21 @@ def from_run(headline: str, metrics: dict[str, float], params: dict[str, str], t
         "baseline_ci95": _pair(metrics, f"baseline_{headline}"),
         "difference": metrics.get("difference"),
         "difference_ci95": _pair(metrics, "difference"),
+        # A regression's MAE and median APE against the baseline's, same draws, positive is better.
+        **(
+            {
+                "secondary": {
+                    m: {
+                        "difference": metrics[f"difference_{m}"],
+                        "difference_ci95": _pair(metrics, f"difference_{m}"),
+                    }
+                    for m in SECONDARY
+                    if f"difference_{m}" in metrics
+                }
+            }
+            if any(f"difference_{m}" in metrics for m in SECONDARY)
+            else {}
+        ),
         "bootstrap": {
             "unit": params["bootstrap_unit"],
             "units": int(params["bootstrap_units"]),

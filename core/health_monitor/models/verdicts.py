@@ -22,6 +22,11 @@ all read it from here):
   zero, ``does not beat baseline`` when its high end is below zero, ``tie`` otherwise;
   ``not evaluated`` without labels or without an interval.
 
+A regression is also compared on its mean absolute error and its median absolute percentage
+error, with the same draws (:class:`Secondary`): MAPE alone favours a model that under-predicts
+and is led by a few near-zero labels. The verdict stays the headline's, but its description says
+when a secondary metric disagrees outside the noise.
+
 Fixed seed: the same predictions always give the same interval. The metric of each resample is
 computed from per-unit sufficient statistics (true/false positives per class, sums of absolute
 percentage errors) multiplied by a (resamples x units) matrix of draw counts: one matrix product
@@ -44,6 +49,7 @@ TIE = "tie"
 LOSES = "does not beat baseline"
 NOT_EVALUATED = "not evaluated"
 VERDICTS = (BEATS, TIE, LOSES, NOT_EVALUATED)
+SECONDARY = ("mae", "median_abs_pct_error")  # a regression's other metrics, in this order
 
 RESAMPLES = 400
 SEED = 20240914
@@ -51,6 +57,23 @@ MIN_DAYS = 10  # fewer test days than this: resample rows instead
 MIN_ROWS = 10  # fewer labelled test rows than this: no interval at all
 MIN_VALID_SHARE = 0.8  # of the resamples on which the metric is defined
 LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Secondary:
+    """A second metric of the same comparison, with the same draws: its values and the difference
+    (positive: the candidate is better) with its 95% interval."""
+
+    metric: str
+    candidate: float
+    reference: float
+    difference: float
+    difference_ci95: tuple[float, float]
+
+    @property
+    def outcome(self) -> int:
+        low, high = self.difference_ci95
+        return 1 if low > 0 else -1 if high < 0 else 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,7 @@ class Comparison:
     resamples: int
     valid_resamples: int
     reason: str = ""
+    secondary: tuple[Secondary, ...] = ()
 
     @property
     def outcome(self) -> int | None:
@@ -97,10 +121,20 @@ def describe(comparison: Comparison | None) -> str:
     if comparison.difference_ci95 is None:
         return comparison.reason
     low, high = comparison.difference_ci95
-    return (
+    line = (
         f"{comparison.metric} difference {comparison.difference:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] "
         f"over {comparison.units} {comparison.unit}s"
     )
+    for other in comparison.secondary:
+        lo, hi = other.difference_ci95
+        line += f"; {other.metric} {other.difference:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+    disagree = [
+        o.metric for o in comparison.secondary if o.outcome and o.outcome == -(comparison.outcome or 0)
+    ]
+    if disagree:
+        side = "worse" if comparison.outcome == 1 else "better"
+        line += f"; but {side} on {' and '.join(disagree)} outside the noise"
+    return line
 
 
 def day_units(times: pd.Series | np.ndarray | None) -> np.ndarray | None:
@@ -239,4 +273,58 @@ def paired_bootstrap(
         reference_ci95=_interval(mb),
         difference_ci95=_interval(sign * (ma - mb)),
     )
+    if problem_type is ProblemType.REGRESSION:
+        base["secondary"] = _regression_secondary(y, candidate, reference, codes, units, draws)
     return Comparison(**base)
+
+
+def _regression_secondary(
+    y: np.ndarray, candidate: pd.DataFrame, reference: pd.DataFrame, codes, units: int, draws: np.ndarray
+) -> tuple[Secondary, ...]:
+    """MAE and median APE of both sides, differences signed so that positive is better (lower)."""
+    out = []
+    errors = [np.abs(y - frame["prediction"].to_numpy(dtype="float64")) for frame in (candidate, reference)]
+    if all(np.isfinite(e).all() for e in errors):
+        sums = []
+        for e in errors:
+            per_unit = np.zeros(units)
+            np.add.at(per_unit, codes, e)
+            sums.append(per_unit)
+        count = np.bincount(codes, minlength=units).astype("float64")
+        n = draws @ count
+        ok = n > 0
+        a = (draws @ sums[0])[ok] / n[ok]
+        b = (draws @ sums[1])[ok] / n[ok]
+        out.append(_secondary(SECONDARY[0], errors[0].mean(), errors[1].mean(), a, b))
+    nonzero = np.abs(y) > 1e-9
+    if nonzero.sum() >= MIN_ROWS:
+        ape = [e[nonzero] / np.abs(y[nonzero]) for e in errors]
+        if all(np.isfinite(v).all() for v in ape):
+            kept = np.asarray(codes)[nonzero]
+            a, b = (weighted_medians(v, kept, draws) for v in ape)
+            ok = np.isfinite(a) & np.isfinite(b)
+            out.append(_secondary(SECONDARY[1], np.median(ape[0]), np.median(ape[1]), a[ok], b[ok]))
+    return tuple(out)
+
+
+def _secondary(metric: str, candidate: float, reference: float, a: np.ndarray, b: np.ndarray) -> Secondary:
+    return Secondary(
+        metric, float(candidate), float(reference), float(reference - candidate), _interval(b - a)
+    )
+
+
+def weighted_medians(values: np.ndarray, codes: np.ndarray, draws: np.ndarray, chunk_cells: int = 4_000_000):
+    """The median of ``values`` under each resample of ``draws`` (resamples x units; a row counts
+    as often as its unit, ``codes``, was drawn): the lower median of the weighted rows, NaN when a
+    resample drew none of them. Chunked so that a large test set stays within memory."""
+    order = np.argsort(values, kind="stable")
+    ordered, unit_of = values[order], np.asarray(codes)[order]
+    out = np.full(len(draws), np.nan)
+    step = max(1, chunk_cells // max(1, len(values)))
+    for start in range(0, len(draws), step):
+        weights = draws[start : start + step][:, unit_of]
+        cumulative = np.cumsum(weights, axis=1)
+        total = cumulative[:, -1]
+        index = np.argmax(cumulative >= total[:, None] / 2.0, axis=1)
+        out[start : start + step] = np.where(total > 0, ordered[index], np.nan)
+    return out

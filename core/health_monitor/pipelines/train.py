@@ -355,6 +355,16 @@ def _intervals(comparison: verdicts.Comparison | None) -> dict[str, Any]:
         "difference": c.difference,
         "difference_ci95": list(c.difference_ci95) if c.difference_ci95 else None,
         "bootstrap": {"unit": c.unit, "units": c.units, "resamples": c.resamples, "valid": c.valid_resamples},
+        **(
+            {
+                "secondary": {
+                    o.metric: {"difference": o.difference, "difference_ci95": list(o.difference_ci95)}
+                    for o in c.secondary
+                }
+            }
+            if c.secondary
+            else {}
+        ),
     }
 
 
@@ -373,6 +383,10 @@ def _interval_metrics(
             out[f"{prefix}_{c.metric}_ci95_low"], out[f"{prefix}_{c.metric}_ci95_high"] = ci
     if c.difference_ci95:
         out[f"{difference}_ci95_low"], out[f"{difference}_ci95_high"] = c.difference_ci95
+    for other in c.secondary:  # difference_mae, difference_mae_ci95_low, ...
+        name = f"{difference}_{other.metric}"
+        out[name] = other.difference
+        out[f"{name}_ci95_low"], out[f"{name}_ci95_high"] = other.difference_ci95
     return out
 
 
