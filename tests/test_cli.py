@@ -147,6 +147,10 @@ def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys)
         assert (card["verdict"] == "beats baseline") == (low > 0), name
         assert (card["verdict"] == "does not beat baseline") == (high < 0), name
         assert card["bootstrap"]["unit"] in {"day", "row"} and card["bootstrap"]["resamples"] > 0
+        if headline == "mape":  # a regression: MAE and median APE compared with the same draws
+            assert set(card["secondary"]) == {"mae", "median_abs_pct_error"}, name
+            for other in card["secondary"].values():
+                assert other["difference_ci95"][0] <= other["difference_ci95"][1], name
 
 
 def test_explain_command_on_the_trained_home(trained_home, capsys):
