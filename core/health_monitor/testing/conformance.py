@@ -208,18 +208,22 @@ class PluginConformance:
             assert not table[keys].isna().any().any()
             assert not table.duplicated(keys).any()
 
+    def _dated_tables(self, runtime, plugin_host):
+        """This plugin's feature tables with a timestamp key: (name, spec, rows as written, days)."""
+        for name, owned in sorted(plugin_host.feature_tables.items()):
+            table = owned.spec
+            if owned.plugin.name != self.plugin_name or table.timestamp_key is None:
+                continue
+            full = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
+            yield name, table, full, sorted(pd.to_datetime(full[table.timestamp_key]).dt.date.unique())
+
     def test_feature_tables_are_point_in_time(self, trained_home, plugin_host):
         """Rows up to a cutoff are the same when computed from Gold as it stood at the cutoff."""
         from health_monitor.testing.pointintime import GoldAsOf, leaks
 
         runtime, _, _ = trained_home
         known = []
-        for name, owned in sorted(plugin_host.feature_tables.items()):
-            table = owned.spec
-            if owned.plugin.name != self.plugin_name or table.timestamp_key is None:
-                continue
-            full = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
-            days = sorted(pd.to_datetime(full[table.timestamp_key]).dt.date.unique())
+        for name, table, full, days in self._dated_tables(runtime, plugin_host):
             cutoff = days[int(len(days) * 0.6)]
             as_of = table.compute(GoldAsOf(runtime.tables, cutoff)).toPandas()
             found = leaks(table, full, as_of, cutoff)
@@ -241,12 +245,9 @@ class PluginConformance:
 
         runtime, _, _ = trained_home
         checked = 0
-        for name, owned in sorted(plugin_host.feature_tables.items()):
-            table = owned.spec
-            if owned.plugin.name != self.plugin_name or table.lookback_days is None:
+        for name, table, full, days in self._dated_tables(runtime, plugin_host):
+            if table.lookback_days is None:
                 continue
-            full = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
-            days = sorted(pd.to_datetime(full[table.timestamp_key]).dt.date.unique())
             since = days[int(len(days) * 0.8)]
             cutoff = since - dt.timedelta(days=table.lookback_days)
             assert cutoff > days[0], f"{name}: the simulated account is too short to check {since}"
