@@ -177,6 +177,13 @@ def _metric(problem_type: ProblemType, sums: np.ndarray, n_classes: int) -> tupl
         return 2 * tp / (2 * tp + fp + fn), tp + fn > 0
 
 
+def _unit_sums(stats: np.ndarray, codes, units: int) -> np.ndarray:
+    """Per-row statistics summed per resampling unit: a (units x statistics) matrix."""
+    out = np.zeros((units, stats.shape[1]))
+    np.add.at(out, codes, stats)
+    return out
+
+
 def _interval(values: np.ndarray) -> tuple[float, float]:
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
@@ -221,10 +228,7 @@ def paired_bootstrap(
         if len(uniques) >= MIN_DAYS:
             unit, codes, units = "day", codes_d, len(uniques)
     # Per-unit sums: a (units x statistics) matrix for each side.
-    a_units = np.zeros((units, a.shape[1]))
-    b_units = np.zeros((units, b.shape[1]))
-    np.add.at(a_units, codes, a)
-    np.add.at(b_units, codes, b)
+    a_units, b_units = _unit_sums(a, codes, units), _unit_sums(b, codes, units)
 
     k = len(classes)
     point_a, ok_a = _metric(problem_type, a_units.sum(axis=0, keepdims=True), k)
@@ -285,17 +289,16 @@ def _regression_secondary(
     out = []
     errors = [np.abs(y - frame["prediction"].to_numpy(dtype="float64")) for frame in (candidate, reference)]
     if all(np.isfinite(e).all() for e in errors):
-        sums = []
-        for e in errors:
-            per_unit = np.zeros(units)
-            np.add.at(per_unit, codes, e)
-            sums.append(per_unit)
-        count = np.bincount(codes, minlength=units).astype("float64")
-        n = draws @ count
-        ok = n > 0
-        a = (draws @ sums[0])[ok] / n[ok]
-        b = (draws @ sums[1])[ok] / n[ok]
-        out.append(_secondary(SECONDARY[0], errors[0].mean(), errors[1].mean(), a, b))
+        # The headline's ratio of summed statistics, with absolute errors in place of APEs.
+        (a, ok), (b, _) = (
+            _metric(
+                ProblemType.REGRESSION,
+                draws @ _unit_sums(np.column_stack([e, np.ones_like(e)]), codes, units),
+                0,
+            )
+            for e in errors
+        )
+        out.append(_secondary(SECONDARY[0], errors[0].mean(), errors[1].mean(), a[ok], b[ok]))
     nonzero = np.abs(y) > 1e-9
     if nonzero.sum() >= MIN_ROWS:
         ape = [e[nonzero] / np.abs(y[nonzero]) for e in errors]
