@@ -10,8 +10,9 @@ days in each copy (``simulate --advance``), then times, as a user would run them
   days that changed);
 - full:  ``health-monitor gold``, ``features``, ``infer`` (every feature row and key recomputed).
 
-Stage times are the ones the commands report or their wall time; peak memory is the resident
-memory of the whole process tree (Python driver, Spark's JVM and Python workers).
+Stage times are the ones the commands report or their wall time; peak memory is that of the
+whole process tree (Python driver, Spark's JVM and Python workers), as PSS and as RSS (see
+bench_demo.py).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_demo import run_measured
+from bench_demo import Memory, run_measured
 
 
-def timed(command: list[str]) -> tuple[float, int, str]:
-    """Run ``command``; returns (seconds, peak resident bytes, stdout)."""
+def timed(command: list[str]) -> tuple[float, Memory, str]:
+    """Run ``command``; returns (seconds, peak memory of its process tree, stdout)."""
     proc, out, err, seconds, peak = run_measured(command)
     if proc.returncode != 0:
         sys.stderr.write(out[-3000:] + err[-3000:])
@@ -50,6 +51,10 @@ def item_seconds(out: str) -> dict[str, dict[str, float]]:
         if stage and item:
             items.setdefault(stage, {})[item.group(1)] = float(item.group(2))
     return items
+
+
+def gib(peak: Memory) -> dict[str, float]:
+    return {"peak_pss_gib": round(peak.pss / 2**30, 2), "peak_rss_gib": round(peak.rss / 2**30, 2)}
 
 
 def cli(home: Path, *words: str) -> list[str]:
@@ -85,18 +90,18 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "daily":
                 seconds, peak, out = timed(cli(home, "run", "--no-train", "--no-vacuum"))
                 stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)s", out.split("timings:")[-1])}
-                result["daily"] = {"seconds": round(seconds, 1), "peak_gb": round(peak / 2**30, 2), **stages}
+                result["daily"] = {"seconds": round(seconds, 1), **gib(peak), **stages}
                 result["daily"]["items"] = item_seconds(out)
             else:
                 full: dict = {}
-                peaks, items = [], {}
+                peak, items = Memory(), {}
                 for stage in ("gold", "features", "infer"):
-                    seconds, peak, out = timed(cli(home, stage))
+                    seconds, used, out = timed(cli(home, stage))
                     full[stage] = round(seconds, 1)
-                    peaks.append(peak)
+                    peak = peak.peak(used)
                     items.update(item_seconds(out))
                 full["seconds"] = round(sum(full.values()), 1)
-                full["peak_gb"] = round(max(peaks) / 2**30, 2)
+                full.update(gib(peak))
                 full["items"] = items
                 result["full"] = full
     finally:

@@ -2,9 +2,11 @@
 
 python benchmarks/bench_demo.py [--scale small|medium|seed] [--seed 7] [--json]
 
-Runs the real command in a subprocess, exactly as a user would, and samples the resident
-memory of its whole process tree (the Python driver, Spark's JVM and its Python workers)
-every 0.2 s. Stage times are the ones the command itself reports.
+Runs the real command in a subprocess, exactly as a user would, and samples the memory of its
+whole process tree (the Python driver, Spark's JVM and its Python workers) every 0.2 s, two ways:
+RSS, which counts a page shared by forked processes (Spark's Python workers) once per process,
+and PSS, which splits it among them, so that a sum over processes counts it once. Stage times
+are the ones the command itself reports.
 """
 
 from __future__ import annotations
@@ -35,13 +37,37 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants."""
-    total, stack = 0, [root]
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of a process tree: ``rss`` sums each process's resident pages (a page that forked
+    processes share is counted in each); ``pss`` sums their proportional shares (counted once)."""
+
+    rss: int = 0
+    pss: int = 0
+
+    def __add__(self, other: Memory) -> Memory:
+        return Memory(self.rss + other.rss, self.pss + other.pss)
+
+    def peak(self, other: Memory) -> Memory:
+        return Memory(max(self.rss, other.rss), max(self.pss, other.pss))
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (``/proc/PID/smaps_rollup``, Linux 4.14+)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no Pss line for process {pid}")
+
+
+def tree_memory(root: int) -> Memory:
+    """The memory of ``root`` and all its descendants (a process that ends meanwhile is skipped)."""
+    total, stack = Memory(), [root]
     while stack:
         pid = stack.pop()
         try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+            total += Memory(rss, _pss(pid))
         except (OSError, IndexError, ValueError):
             continue
         stack += _children(pid)
@@ -50,22 +76,22 @@ def tree_rss(root: int) -> int:
 
 @dataclass
 class Trace:
-    """A run's memory over time: (seconds since the start, resident bytes) every 0.2 s, and when
-    its command printed its first line of stdout."""
+    """A run's memory over time: (seconds since the start, memory) every 0.2 s, and when its
+    command printed its first line of stdout."""
 
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, Memory]] = field(default_factory=list)
     first_line_at: float | None = None
 
 
 def run_measured(
     command: list[str], log: Path | None = None, trace: Trace | None = None
-) -> tuple[subprocess.Popen, str, str, float, int]:
-    """Run ``command``, sampling the resident memory of its process tree every 0.2 s; returns
-    (the finished process, stdout, stderr, wall seconds, peak resident bytes). With ``log``, the
+) -> tuple[subprocess.Popen, str, str, float, Memory]:
+    """Run ``command``, sampling the memory of its process tree every 0.2 s; returns (the
+    finished process, stdout, stderr, wall seconds, peak memory: RSS and PSS peak separately). With ``log``, the
     command's stderr (its progress) goes to that file as it runs, and the returned stderr is its text.
     With ``trace``, the samples and the time of the command's first line of stdout (unbuffered for
     it) are kept there."""
-    peak = 0
+    peak = Memory()
     start = time.perf_counter()
     err_to: Any = log.open("w") if log else subprocess.PIPE
     if trace is not None and not log:  # stdout is read as it comes: stderr must not fill a pipe meanwhile
@@ -77,10 +103,10 @@ def run_measured(
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            rss = tree_rss(proc.pid)
-            peak = max(peak, rss)
+            now = tree_memory(proc.pid)
+            peak = peak.peak(now)
             if trace is not None:
-                trace.samples.append((time.perf_counter() - start, rss))
+                trace.samples.append((time.perf_counter() - start, now))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -109,12 +135,14 @@ def run_measured(
     return proc, out, err, wall, peak
 
 
-def stage_peaks(samples: list[tuple[float, int]], start: float, stages: dict[str, float]) -> dict[str, float]:
-    """Peak resident GiB within each stage, the stages taken to run one after the other from
-    ``start`` (seconds) for the times they report."""
+def stage_peaks(
+    samples: list[tuple[float, Memory]], start: float, stages: dict[str, float], kind: str = "pss"
+) -> dict[str, float]:
+    """Peak GiB of ``kind`` (``rss`` or ``pss``) within each stage, the stages taken to run one
+    after the other from ``start`` (seconds) for the times they report."""
     peaks, at = {}, start
     for stage, seconds in stages.items():
-        inside = [rss for t, rss in samples if at <= t < at + seconds]
+        inside = [getattr(m, kind) for t, m in samples if at <= t < at + seconds]
         peaks[stage] = round(max(inside, default=0) / 2**30, 2)
         at += seconds
     return peaks
@@ -167,22 +195,24 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1),
         "stage_seconds": stages,
         "startup_and_summary_seconds": round(wall - sum(stages.values()), 1),
-        "peak_rss_gib": round(peak / 2**30, 2),
+        "peak_rss_gib": round(peak.rss / 2**30, 2),
+        "peak_pss_gib": round(peak.pss / 2**30, 2),
         "cpus": os.cpu_count(),
     }
     # The demo prints its first line just before its first stage and its stages run back to back.
     if trace.first_line_at is not None:
-        result["stage_peak_rss_gib"] = stage_peaks(trace.samples, trace.first_line_at, stages)
+        result["stage_peak_pss_gib"] = stage_peaks(trace.samples, trace.first_line_at, stages)
+        result["stage_peak_rss_gib"] = stage_peaks(trace.samples, trace.first_line_at, stages, "rss")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"demo --scale {args.scale}: {result['wall_seconds']} s wall, peak RSS {result['peak_rss_gib']} GiB "
-            f"(driver + JVM + workers), {result['cpus']} CPUs"
+            f"demo --scale {args.scale}: {result['wall_seconds']} s wall, peak PSS {result['peak_pss_gib']} GiB "
+            f"(RSS {result['peak_rss_gib']} GiB; driver + JVM + workers), {result['cpus']} CPUs"
         )
         for stage, seconds in stages.items():
-            stage_peak = result.get("stage_peak_rss_gib", {}).get(stage)
-            print(f"  {stage:<10} {seconds:7.0f} s" + (f"  peak {stage_peak} GiB" if stage_peak else ""))
+            stage_peak = result.get("stage_peak_pss_gib", {}).get(stage)
+            print(f"  {stage:<10} {seconds:7.0f} s" + (f"  peak PSS {stage_peak} GiB" if stage_peak else ""))
         print(
             f"  {'other':<10} {result['startup_and_summary_seconds']:7.0f} s  (interpreter, Spark start, summary)"
         )
