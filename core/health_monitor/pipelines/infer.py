@@ -51,7 +51,8 @@ def run_infer(
 def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> dict[str, Any]:
     """Score ``spec``'s champion on its base keys and write ``<model>_predictions``: the whole
     table, or with ``since`` only the keys whose time is that day or later (Delta's
-    ``replaceWhere``; earlier predictions are kept as they are)."""
+    ``replaceWhere``; earlier predictions are kept as they are), built from ``lookback_days`` of
+    Gold before ``since`` when the model declares it."""
     settings = runtime.settings
     name = settings.registered_model(spec.name)
     cancel_jobs_with_item()
@@ -71,7 +72,10 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     table = settings.predictions(spec.name)
     if since is not None and (spec.time_column not in spec.keys or not runtime.lakehouse.exists(table)):
         since = None  # a key kept from before `since` could come again: rescore every key
-    tables = refresh.RecordingTables(runtime)
+    cutoff = (
+        since - dt.timedelta(days=spec.lookback_days) if since and spec.lookback_days is not None else None
+    )
+    tables = refresh.RecordingTables(runtime, cutoff=cutoff)  # with a cutoff: Gold from that day on
     looked_up = lookup_versions(runtime, spec)
     keys = model_base(runtime, spec, tables)
     if since is not None:

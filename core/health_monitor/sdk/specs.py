@@ -119,15 +119,7 @@ class FeatureTable:
 
     def __post_init__(self) -> None:
         _check_name(self.name, "feature table name")
-        if self.lookback_days is not None and (
-            not isinstance(self.lookback_days, int)
-            or isinstance(self.lookback_days, bool)
-            or self.lookback_days < 0
-        ):
-            raise SchemaError(
-                f"feature table {self.name}: lookback_days must be a whole number of days >= 0 or None, "
-                f"got {self.lookback_days!r}"
-            )
+        _check_lookback(self.lookback_days, f"feature table {self.name}")
         if self.lookback_days is not None and self.timestamp_key is None:
             raise SchemaError(f"feature table {self.name}: lookback_days needs a timestamp_key")
         if self.domain is not None:
@@ -172,6 +164,11 @@ class Lookup:
         return tuple(renames.get(f, f) for f in self.features)
 
 
+def _check_lookback(days: Any, owner: str) -> None:
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
+        raise SchemaError(f"{owner}: lookback_days must be a whole number of days >= 0 or None, got {days!r}")
+
+
 @dataclass(frozen=True)
 class Model:
     """A model a plugin asks the core to train, register, score and explain.
@@ -200,6 +197,10 @@ class Model:
     - ``entity``: the keys that name what a row is about, when that is not ``keys`` minus
       ``time_column``: a per-run model's rows are runs, its entity is the job. The test split's
       coverage (how many test rows are about an entity the training rows know) counts it.
+    - ``lookback_days``: how many days of Gold before a row's ``time_column`` day ``base`` reads
+      to give that row (a job's runs of the last week to know it is still active). With it, the
+      daily run builds the keys of the recent days from that many days of Gold only; None (the
+      default) means ``base`` reads all of Gold. The conformance suite checks it.
     """
 
     name: str
@@ -223,9 +224,11 @@ class Model:
         None  # its path on `health-monitor serve`, e.g. "/cost-anomaly"; None: only /models/<name>
     )
     entity: tuple[str, ...] = ()  # default: keys minus time_column
+    lookback_days: int | None = None
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
+        _check_lookback(self.lookback_days, f"model {self.name}")
         _check_name(self.domain, f"model {self.name}: domain")
         if self.endpoint is not None and (
             not isinstance(self.endpoint, str)

@@ -252,7 +252,9 @@ class PluginConformance:
             cutoff = since - dt.timedelta(days=table.lookback_days)
             assert cutoff > days[0], f"{name}: the simulated account is too short to check {since}"
             recent = table.compute(RecordingTables(runtime, cutoff=cutoff)).toPandas()
-            found = differing_rows(table, full, recent, lambda day, since=since: day >= since)
+            found = differing_rows(
+                table.primary_keys, table.timestamp_key, full, recent, lambda day, since=since: day >= since
+            )
             assert not found, (
                 f"{name}: from {since} on, reading Gold from {cutoff} ({table.lookback_days} days "
                 f"before) gives other rows, differing per column: {found}"
@@ -260,6 +262,34 @@ class PluginConformance:
             checked += 1
         if not checked:
             pytest.skip("no feature table of this plugin declares lookback_days")
+
+    def test_model_lookback_days_are_enough(self, trained_home, spec):
+        """A model that declares ``lookback_days`` gets the same keys from a day on when its base
+        reads Gold only from that many days before it, as the daily run's inference has it do."""
+        import datetime as dt
+
+        from health_monitor.pipelines.refresh import RecordingTables
+        from health_monitor.pipelines.train import model_base
+        from health_monitor.testing.pointintime import differing_rows
+
+        if spec.lookback_days is None:
+            pytest.skip(f"{spec.name} does not declare lookback_days")
+        runtime, _, _ = trained_home
+        full = model_base(runtime, spec).toPandas()
+        days = sorted(pd.to_datetime(full[spec.time_column]).dt.date.unique())
+        # A day well inside the history, and the last (the day to forecast, whose keys are the
+        # entities active within the days before it).
+        for since in (days[int(len(days) * 0.8)], days[-1]):
+            cutoff = since - dt.timedelta(days=spec.lookback_days)
+            assert cutoff > days[0], f"{spec.name}: the simulated account is too short to check {since}"
+            recent = model_base(runtime, spec, RecordingTables(runtime, cutoff=cutoff)).toPandas()
+            found = differing_rows(
+                spec.keys, spec.time_column, full, recent, lambda day, since=since: day >= since
+            )
+            assert not found, (
+                f"{spec.name}: from {since} on, a base reading Gold from {cutoff} ({spec.lookback_days} "
+                f"days before) gives other keys, differing per column: {found}"
+            )
 
     # -- agent tools -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ for versioned (SCD2) tables; :func:`leaks` compares the two computations.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,15 +89,21 @@ def naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
 def leaks(table: FeatureTable, full: pd.DataFrame, as_of: pd.DataFrame, cutoff: dt.date) -> dict[str, int]:
     """Per column, how many rows at or before ``cutoff`` differ between the full computation and the
     one from Gold as of ``cutoff`` (``__rows__``: rows present in only one of them)."""
-    return differing_rows(table, full, as_of, lambda day: day <= cutoff)
+    if table.timestamp_key is None:
+        raise ValueError(f"feature table {table.name} has no timestamp key: it has no days to compare")
+    return differing_rows(table.primary_keys, table.timestamp_key, full, as_of, lambda day: day <= cutoff)
 
 
 def differing_rows(
-    table: FeatureTable, a: pd.DataFrame, b: pd.DataFrame, on: Callable[[pd.Series], pd.Series]
+    keys: Sequence[str],
+    ts: str,
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    on: Callable[[pd.Series], pd.Series],
 ) -> dict[str, int]:
-    """Per column, how many rows of the days ``on`` keeps differ between two computations of
-    ``table`` (``__rows__``: rows present in only one of them)."""
-    ts, keys = table.timestamp_key, list(table.primary_keys)
+    """Per column, how many rows of the days ``on`` keeps (by column ``ts``) differ between two
+    frames of rows keyed by ``keys`` (``__rows__``: rows present in only one of them)."""
+    keys = list(keys)
 
     def kept(frame: pd.DataFrame) -> pd.DataFrame:
         frame = naive_utc(frame)

@@ -291,6 +291,7 @@ JOB_COST_OPTIMIZER = Model(
         ),
     ),
     base=_job_days,
+    lookback_days=8,  # the next billed day of a job billed in the last week
     estimator=lambda: RelativeRegressor(
         reference="avg_active_cost_7d", relative_weights=True, weight_range=(0.05, 20.0)
     ),

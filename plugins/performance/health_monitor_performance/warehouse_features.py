@@ -115,6 +115,13 @@ def _configuration(tables: Tables, days):
     )
 
 
+# "Days since the previous active day" stops counting here (also when there is none), so that
+# a row never reads further back than LOOKBACK_DAYS: its longest window is 28 days, and a statement
+# ending on a day may have started the day before.
+GAP_CAP_DAYS = 30
+LOOKBACK_DAYS = GAP_CAP_DAYS + 1
+
+
 def warehouse_day_features(tables: Tables):
     daily, statements = warehouse_days(tables)
     events = (
@@ -180,7 +187,11 @@ def warehouse_day_features(tables: Tables):
         F.avg("p90_exec_s").over(week).alias("p90_exec_s_7d"),
         F.first("needed_size_code").over(six_days_ago).alias("needed_size_code_6d_ago"),
         F.first("cache_share").over(six_days_ago).alias("cache_share_6d_ago"),
-        F.datediff("date", F.lag("date").over(by_day)).alias("days_since_previous_active"),
+        # Capped, so that the days of Gold a row reads are bounded (lookback_days).
+        F.least(
+            F.coalesce(F.datediff("date", F.lag("date").over(by_day)), F.lit(GAP_CAP_DAYS)),
+            F.lit(GAP_CAP_DAYS),
+        ).alias("days_since_previous_active"),
         F.dayofweek(F.date_add("date", 1)).alias("next_day_of_week"),
         F.dayofweek(F.date_add("date", 1)).isin(1, 7).cast("int").alias("next_is_weekend"),
     )
@@ -192,6 +203,7 @@ WAREHOUSE_DAY_FEATURES = FeatureTable(
     primary_keys=("warehouse_id", "date"),
     timestamp_key="date",
     compute=warehouse_day_features,
+    lookback_days=LOOKBACK_DAYS,
     description=(
         "Per SQL warehouse and day: statements, latency (p50/p90, scaled to 2X_SMALL power), spill, "
         "queueing, result-cache share, pruning, the size in force at day end, fingerprint slowdowns "

@@ -208,6 +208,7 @@ USER_BEHAVIOR_BASELINE = Model(
     ),
     context=("actual_events",),
     base=activity_base,
+    lookback_days=8,  # tomorrow for a user active in the last week
     estimator=lambda: RelativeErrorRegressor(
         XGBRegressor(
             n_estimators=300,
