@@ -14,7 +14,7 @@ import pytest
 from health_monitor.config import Settings
 from health_monitor.errors import ConfigError
 from health_monitor.reports.alerts import load_config, read_sent, send_alerts, slack_payload
-from health_monitor.reports.findings import update_findings
+from health_monitor.reports.findings import OPEN, RESOLVED, read_findings, update_findings
 from health_monitor.runtime import Runtime
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 
@@ -154,6 +154,17 @@ def test_each_finding_is_sent_once_across_runs_and_a_failing_receiver_gets_it_on
     second = send_alerts(runtime, config)
     assert second.exit_status == 0 and not second.sent
     assert receiver.posts == 3 and len(smtp.messages) == 2 and len(read_sent(runtime)) == 4
+
+
+def test_only_open_findings_are_read_and_announced(home, tmp_path, receiver, smtp):
+    runtime, host = home
+    for model in SIGNAL_MODELS:  # the next day flags u1 only: u2's finding resolves
+        write_signal_predictions(runtime, model, DAY + dt.timedelta(days=1), {"u1": 0.99})
+    update_findings(runtime, host, explain=False)
+    assert sorted(read_findings(runtime)["state"]) == [OPEN, RESOLVED]
+    assert list(read_findings(runtime, state=OPEN)["entity_id"]) == ["u1"]
+    planned = send_alerts(runtime, load_config(_config(tmp_path, receiver, smtp)), dry_run=True).planned
+    assert {f["entity_id"] for f, _ in planned} == {"u1"}
 
 
 def test_a_channel_that_keeps_failing_exits_1_and_is_retried_next_run(home, tmp_path, smtp):

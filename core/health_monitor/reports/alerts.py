@@ -361,7 +361,7 @@ def send_alerts(runtime: Runtime, config: AlertsConfig, dry_run: bool = False) -
     """Send what is new to every channel; record each outcome unless ``dry_run``."""
     findings = [
         f
-        for f in ranked(read_findings(runtime))
+        for f in ranked(read_findings(runtime, state=OPEN))
         if f["state"] == OPEN and SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[config.min_severity]
     ]
     sent = read_sent(runtime)

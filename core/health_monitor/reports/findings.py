@@ -428,12 +428,14 @@ def reconcile(stored: pd.DataFrame, today: pd.DataFrame, as_of: dt.date) -> tupl
     return pd.DataFrame(rows, columns=COLUMNS), opened, resolved
 
 
-def read_findings(runtime: Runtime) -> pd.DataFrame:
-    """The stored findings (empty when none were ever written)."""
+def read_findings(runtime: Runtime, state: str | None = None) -> pd.DataFrame:
+    """The stored findings (empty when none were ever written); with ``state``, only those in
+    it, filtered while reading (resolved findings accumulate, open ones do not)."""
     table = findings_table(runtime)
     if not runtime.lakehouse.exists(table):
         return pd.DataFrame(columns=COLUMNS)
-    frame = runtime.lakehouse.read_arrow(table).to_pandas()
+    filters = [("state", "=", state)] if state is not None else None
+    frame = runtime.lakehouse.read_arrow(table, filters=filters).to_pandas()
     for column in ("first_seen", "last_seen", "resolved_on"):
         frame[column] = [None if pd.isna(v) else day_of(v) for v in frame[column]]
     for column in ("domains", "models"):

@@ -140,6 +140,7 @@ def lag_warnings(rows: DataFrame) -> list[str]:
             F.first("account_last").alias("end"),
         )
         .orderBy("workspace_id")
+        # driver-read: one row per workspace
         .collect()
     )
     out = []
@@ -193,6 +194,7 @@ def judged_days(lags: DataFrame, keys: list[str]) -> DataFrame:
 def lags_in_use(rows: DataFrame) -> list[int]:
     """The billing lags ``rows`` hold (a few small ints). Collected at once, so that the lag
     views need not carry the lag measurement in every branch of their plan."""
+    # driver-read: distinct billing lags, a few small integers
     found = sorted(r[0] for r in rows.select(LAG).distinct().collect())
     return found or [0]
 

@@ -410,6 +410,7 @@ def _with_commits(tables: Tables, d, days):
         F.col("commit_amount_usd").alias("account_commit_usd"),
         F.col("discount_pct").alias("discount_pct"),
     )
+    # driver-read: the ACCOUNT_COMMIT rows of the account file, which a person wrote
     d = d.join(F.broadcast(account), (nxt >= F.col("__start")) & (nxt <= F.col("__end")), "left")
     series = ["workspace_id", LAG]
     earlier = (
@@ -418,6 +419,7 @@ def _with_commits(tables: Tables, d, days):
         .rowsBetween(Window.unboundedPreceding, -1)
     )
     in_period = F.col("usage_date") >= F.col("__start")
+    # driver-read: the ACCOUNT_COMMIT rows of the account file, which a person wrote
     spent = days.crossJoin(F.broadcast(account.select("__commit", "__start"))).select(
         *series,
         "usage_date",

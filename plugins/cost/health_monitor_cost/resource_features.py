@@ -84,6 +84,7 @@ def _name_hint(resources, vocab):
     hits = (
         resources.where(F.col("name").isNotNull())
         .select(*RESOURCE_KEYS, "name")
+        # driver-read: one row per distinct team tag value
         .crossJoin(F.broadcast(vocab))
         .where(word)
     )
