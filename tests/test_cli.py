@@ -17,6 +17,8 @@ from health_monitor.cli import build_parser, main
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.plugins import ENTRY_POINT_GROUP
 
+pytestmark = pytest.mark.heavy  # minutes: the demo command end to end in a subprocess
+
 COMMANDS = [
     "demo",
     "simulate",

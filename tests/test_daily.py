@@ -17,6 +17,9 @@ from health_monitor.jobs import DailySettings, advance_into, run_daily
 from health_monitor.pipelines import refresh, run_features, run_infer
 from health_monitor.runtime import Runtime
 
+# minutes: a trained home advanced and brought up to date, then recomputed in full
+pytestmark = pytest.mark.heavy
+
 NO_TRAIN_NO_VACUUM = DailySettings(train_every_days=None, retain_days=None)
 
 

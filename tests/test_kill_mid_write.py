@@ -17,6 +17,8 @@ import pytest
 from health_monitor.pipelines import run_features, run_infer, run_train
 from tests.fakes import FakePlugin, write_fake_gold
 
+pytestmark = pytest.mark.heavy  # minutes: processes killed mid-write and restarted
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SLOW_INFER = textwrap.dedent(

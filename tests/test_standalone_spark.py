@@ -32,6 +32,8 @@ import pytest
 from health_monitor.config import Settings
 from health_monitor.runtime import Runtime
 
+pytestmark = pytest.mark.heavy  # minutes: a standalone Spark cluster of its own
+
 # One model of one domain: its feature tables are small, so the cluster's cost is mostly the
 # startup of its JVMs. Two tables for the run on shared storage, one for the refused run.
 SHARED_MODEL = "privilege_escalation_detector"

@@ -17,6 +17,8 @@ from health_monitor.host import load_host
 from health_monitor.pipelines import run_features
 from health_monitor.simulate.system import simulate_system_tables
 
+pytestmark = pytest.mark.heavy  # minutes: the pipelines on several hand-shaped exports
+
 
 @pytest.fixture(scope="module")
 def system_tables(tiny_account, tiny_config):

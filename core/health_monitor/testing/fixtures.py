@@ -64,10 +64,22 @@ SHARED_HOMES = frozenset({"simulated_home", "trained_home", "fake_trained_home"}
 EAGER_HOMES = pytest.StashKey[str]()
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "heavy: the file takes minutes (its own home, a long setup): scheduled before the lighter "
+        "files of its group under pytest-xdist, so that it does not run last",
+    )
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Under pytest-xdist, run the test files that need no shared home first (each file's tests
     in their order): the first worker builds the homes meanwhile (:func:`_build_shared_homes`).
-    Alone, the order is left as collected."""
+    Within each group, files marked ``heavy`` go first, then the files with more tests (so that
+    no long file starts last). ``./run test`` asks pytest-xdist to keep this order
+    (``--no-loadscope-reorder``); by default it would sort every file by its number of tests,
+    and both workers would start with a file that waits for the shared home. Alone, the order
+    is left as collected."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return
     files: dict[str, list] = {}
@@ -77,11 +89,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     if "trained_home" in used or "simulated_home" in used:
         config.stash[EAGER_HOMES] = "trained_home" if "trained_home" in used else "simulated_home"
 
-    def needs_none(tests: list) -> bool:
-        return not any(SHARED_HOMES & set(getattr(t, "fixturenames", ())) for t in tests)
+    def needs_home(tests: list) -> bool:
+        return any(SHARED_HOMES & set(getattr(t, "fixturenames", ())) for t in tests)
 
-    order = [f for f, tests in files.items() if needs_none(tests)]
-    order += [f for f in files if f not in order]
+    def key(name: str) -> tuple[bool, bool, int]:
+        tests = files[name]
+        heavy = any(t.get_closest_marker("heavy") is not None for t in tests)
+        return needs_home(tests), not heavy, -len(tests)
+
+    order = sorted(files, key=key)  # stable: ties keep the collection order
     items[:] = [t for f in order for t in files[f]]
 
 
