@@ -53,10 +53,6 @@ def item_seconds(out: str) -> dict[str, dict[str, float]]:
     return items
 
 
-def gib(peak: Memory) -> dict[str, float]:
-    return {"peak_pss_gib": round(peak.pss / 2**30, 2), "peak_rss_gib": round(peak.rss / 2**30, 2)}
-
-
 def cli(home: Path, *words: str) -> list[str]:
     return [sys.executable, "-m", "health_monitor.cli", *words, "--home", str(home)]
 
@@ -90,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "daily":
                 seconds, peak, out = timed(cli(home, "run", "--no-train", "--no-vacuum"))
                 stages = {k: float(v) for k, v in re.findall(r"(\w+) (\d+)s", out.split("timings:")[-1])}
-                result["daily"] = {"seconds": round(seconds, 1), **gib(peak), **stages}
+                result["daily"] = {"seconds": round(seconds, 1), **peak.gib(), **stages}
                 result["daily"]["items"] = item_seconds(out)
             else:
                 full: dict = {}
@@ -101,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     peak = peak.peak(used)
                     items.update(item_seconds(out))
                 full["seconds"] = round(sum(full.values()), 1)
-                full.update(gib(peak))
+                full.update(peak.gib())
                 full["items"] = items
                 result["full"] = full
     finally:

@@ -51,6 +51,10 @@ class Memory:
     def peak(self, other: Memory) -> Memory:
         return Memory(max(self.rss, other.rss), max(self.pss, other.pss))
 
+    def gib(self) -> dict[str, float]:
+        """``peak_rss_gib`` and ``peak_pss_gib``, as the benchmarks report a peak."""
+        return {"peak_rss_gib": round(self.rss / 2**30, 2), "peak_pss_gib": round(self.pss / 2**30, 2)}
+
 
 def _pss(pid: int) -> int:
     """A process's proportional set size in bytes (``/proc/PID/smaps_rollup``, Linux 4.14+)."""
@@ -195,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1),
         "stage_seconds": stages,
         "startup_and_summary_seconds": round(wall - sum(stages.values()), 1),
-        "peak_rss_gib": round(peak.rss / 2**30, 2),
-        "peak_pss_gib": round(peak.pss / 2**30, 2),
+        **peak.gib(),
         "cpus": os.cpu_count(),
     }
     # The demo prints its first line just before its first stage and its stages run back to back.
