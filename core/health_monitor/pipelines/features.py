@@ -49,12 +49,7 @@ def run_features(
         day_column = table.timestamp_key
         if day_column is None or not runtime.lakehouse.exists(name):
             since = None  # no days to replace: the whole table
-        cutoff = (
-            since - dt.timedelta(days=table.lookback_days)
-            if since and table.lookback_days is not None
-            else None
-        )
-        tables = refresh.RecordingTables(runtime, cutoff=cutoff)
+        tables = refresh.RecordingTables.from_day(runtime, since, table.lookback_days)
         df = table.compute(tables)
         reshaped = since is not None and _columns(df) != _columns(runtime.lakehouse.read(name))
         if reshaped:  # a plugin release changed the table's columns: the rows before `since` would not fit

@@ -72,10 +72,7 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     table = settings.predictions(spec.name)
     if since is not None and (spec.time_column not in spec.keys or not runtime.lakehouse.exists(table)):
         since = None  # a key kept from before `since` could come again: rescore every key
-    cutoff = (
-        since - dt.timedelta(days=spec.lookback_days) if since and spec.lookback_days is not None else None
-    )
-    tables = refresh.RecordingTables(runtime, cutoff=cutoff)  # with a cutoff: Gold from that day on
+    tables = refresh.RecordingTables.from_day(runtime, since, spec.lookback_days)
     looked_up = lookup_versions(runtime, spec)
     keys = model_base(runtime, spec, tables)
     if since is not None:

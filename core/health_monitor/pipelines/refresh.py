@@ -52,6 +52,14 @@ class RecordingTables(TableReader):
         self.versions: dict[str, int] = {}
         self._cutoff = cutoff
 
+    @classmethod
+    def from_day(cls, runtime: Runtime, since: dt.date | None, lookback_days: int | None) -> RecordingTables:
+        """The tables for rows from ``since`` on: Gold from ``lookback_days`` before it when the
+        table or model declares them, else all of Gold (and all of it without ``since``)."""
+        if since is None or lookback_days is None:
+            return cls(runtime)
+        return cls(runtime, cutoff=since - dt.timedelta(days=lookback_days))
+
     def _read(self, full_name: str, hint: str):
         df = super()._read(full_name, hint)  # raises for a missing table before anything is recorded
         self.versions[full_name] = self._lakehouse.version(full_name)

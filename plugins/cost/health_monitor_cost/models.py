@@ -215,6 +215,9 @@ COMMITMENT_RECOMMENDER = Model(
 )
 
 
+ACTIVE_DAYS = 7  # a job billed within this many days of the last billed day gets the next day
+
+
 def _job_days(tables: Tables):
     """Days each job started a run and was billed, plus the day after the last day of its
     features (the data's last day, later on a lagging billing feed) for jobs billed in the data's
@@ -245,7 +248,7 @@ def _job_days(tables: Tables):
         billed.groupBy("workspace_id", "job_id")
         .agg(F.max("forecast_date").alias("__last"))
         .crossJoin(horizon)
-        .where(F.col("__last") >= F.date_sub("__horizon", 7))
+        .where(F.col("__last") >= F.date_sub("__horizon", ACTIVE_DAYS))
         .join(known, ["workspace_id", "job_id"])
         .select("workspace_id", "job_id", F.date_add("__known", 1).alias("forecast_date"))
     )
@@ -291,7 +294,7 @@ JOB_COST_OPTIMIZER = Model(
         ),
     ),
     base=_job_days,
-    lookback_days=8,  # the next billed day of a job billed in the last week
+    lookback_days=ACTIVE_DAYS + 1,  # a day's own billing; for the next day, billing within ACTIVE_DAYS
     estimator=lambda: RelativeRegressor(
         reference="avg_active_cost_7d", relative_weights=True, weight_range=(0.05, 20.0)
     ),

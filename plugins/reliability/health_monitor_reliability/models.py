@@ -25,17 +25,16 @@ from health_monitor_reliability.runs import job_runs
 MEDIUM_RISK_PROBABILITY = 0.1  # below the decision threshold, still at least a 1-in-10 chance
 
 
-ACTIVE_WITHIN_DAYS = 7  # a job that ran within this many days of the last day gets the next day
-# The keys of a day on need this many days of runs before it: a day's own runs, and for the next
-# day, whether the job ran within the week before.
-JOB_DAYS_LOOKBACK = ACTIVE_WITHIN_DAYS + 1
+# The keys of a day on (job days, run starts) need this many days of runs before it: a day's own
+# runs, and for the next day or run, whether the job ran within ACTIVE_DAYS before it.
+ACTIVE_LOOKBACK_DAYS = ACTIVE_DAYS + 1
 
 
 def job_days(tables: Tables):
     """Every day a job ran, plus the day after its last run (the day to forecast), each looked
     up as of the day before."""
     days = job_runs(tables).select("job_id", "run_date").distinct()
-    return with_next_day(days, "job_id", "run_date", active_within_days=ACTIVE_WITHIN_DAYS)
+    return with_next_day(days, "job_id", "run_date", active_within_days=ACTIVE_DAYS)
 
 
 def sla_job_days(tables: Tables):
@@ -132,7 +131,7 @@ JOB_FAILURE_PREDICTOR = Model(
         Lookup("reliability_features", ("job_id",), FAILURE_FEATURES, timestamp_lookup_key="as_of_date"),
     ),
     base=job_days,
-    lookback_days=JOB_DAYS_LOOKBACK,
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
     estimator=_guarded_classifier,
     baseline=lambda: HistoryRateClassifier(column="rolling_failure_rate_30d"),
     baseline_name="the job's own 30-day failure rate, threshold tuned on training rows",
@@ -204,7 +203,7 @@ RUN_FAILURE_PREDICTOR = Model(
         ),
     ),
     base=run_starts,
-    lookback_days=ACTIVE_DAYS + 1,  # a job's next run: it started one in the last week
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
     estimator=_guarded_classifier,
     baseline=lambda: StrongerRuleClassifier(columns=RUN_FAILURE_RULES),
     baseline_name=(
@@ -281,7 +280,7 @@ JOB_DURATION_FORECASTER = Model(
         Lookup("reliability_features", ("job_id",), DURATION_FEATURES, timestamp_lookup_key="as_of_date"),
     ),
     base=job_days,
-    lookback_days=JOB_DAYS_LOOKBACK,
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
     estimator=_duration_estimator,
     baseline=lambda: LastValueRegressor(column="success_duration_median_7d"),
     baseline_name="the median of the job's successful-run days over the last 7 days",
@@ -333,7 +332,7 @@ SLA_BREACH_PREDICTOR = Model(
     time_column="run_date",
     lookups=(Lookup("reliability_features", ("job_id",), SLA_FEATURES, timestamp_lookup_key="as_of_date"),),
     base=sla_job_days,
-    lookback_days=JOB_DAYS_LOOKBACK,
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
     estimator=_guarded_classifier,
     baseline=lambda: OwnHistoryClassifier(column="sla_breached_days_7d", scale=7.0),
     baseline_name="the job's own SLA breach days over the last 7 days, threshold tuned on training rows",
@@ -499,7 +498,7 @@ PIPELINE_HEALTH_SCORER = Model(
         Lookup("reliability_features", ("job_id",), HEALTH_FEATURES, timestamp_lookup_key="as_of_date"),
     ),
     base=job_days,
-    lookback_days=JOB_DAYS_LOOKBACK,
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
     estimator=_guarded_classifier,
     baseline=lambda: OwnHistoryClassifier(column="failed_day_rate_30d"),
     baseline_name="the job's own share of failed days over 30 days, threshold tuned on training rows",

@@ -181,9 +181,12 @@ PROFILE_FEATURES = (
 )
 
 
+ACTIVE_DAYS = 7  # a user active within this many days of the last day gets tomorrow's forecast
+
+
 def activity_base(tables):
     days = daily_events(tables).select(*USER_DAY)
-    return with_next_day(days, "user_id", "event_date", active_within_days=7)
+    return with_next_day(days, "user_id", "event_date", active_within_days=ACTIVE_DAYS)
 
 
 USER_BEHAVIOR_BASELINE = Model(
@@ -208,7 +211,7 @@ USER_BEHAVIOR_BASELINE = Model(
     ),
     context=("actual_events",),
     base=activity_base,
-    lookback_days=8,  # tomorrow for a user active in the last week
+    lookback_days=ACTIVE_DAYS + 1,  # a day's own events; for tomorrow, activity within ACTIVE_DAYS
     estimator=lambda: RelativeErrorRegressor(
         XGBRegressor(
             n_estimators=300,
