@@ -8,8 +8,9 @@ from pyspark.sql import functions as F
 from health_monitor.errors import PrimaryKeyError, SchemaError
 
 
-def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
-    """Raise PrimaryKeyError naming the table and how many keys are null or duplicated."""
+def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> int:
+    """Raise PrimaryKeyError naming the table and how many keys are null or duplicated; else
+    return the number of rows (the same job counts them)."""
     missing = [k for k in keys if k not in df.columns]
     if missing:
         raise SchemaError(f"table {name}: primary key column(s) {missing} are not in the DataFrame")
@@ -20,6 +21,7 @@ def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
         df.groupBy(*keys)
         .agg(F.count(F.lit(1)).alias("n"), F.max(any_null.cast("int")).alias("null_key"))
         .agg(
+            F.coalesce(F.sum("n"), F.lit(0)).alias("rows"),
             F.coalesce(F.sum(F.when(F.col("null_key") == 1, F.col("n"))), F.lit(0)).alias("null_rows"),
             F.coalesce(F.sum(F.when((F.col("null_key") == 0) & (F.col("n") > 1), F.lit(1))), F.lit(0)).alias(
                 "dup_keys"
@@ -36,3 +38,4 @@ def check_primary_key(name: str, df: DataFrame, keys: list[str]) -> None:
         raise PrimaryKeyError(
             f"table {name}: primary key {keys} has {' and '.join(problems)}; nothing was written"
         )
+    return int(stats["rows"])

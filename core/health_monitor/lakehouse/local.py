@@ -172,14 +172,16 @@ class LocalLakehouse(JournaledLoads):
         day = F.to_date(F.col(column))
         data = data.persist()
         try:
+            # One job: the rows, those before `since` (refused), and the days the files will span.
             counts = data.agg(
-                F.count(F.lit(1)).alias("rows"), F.sum((day < F.lit(since)).cast("long")).alias("early")
+                F.sum((day < F.lit(since)).cast("long")).alias("early"), *_span_columns(day)
             ).collect()[0]
             if counts["early"]:
                 raise SchemaError(
                     f"table {name}: replace_where since {since} was given {counts['early']} row(s) "
                     f"with {column} before {since}"
                 )
+            span = _Span(counts["rows"], counts["first"], counts["last"])
             path = self.path(name)
             kept, removed, straddling = [], [], []
             for action in pa.table(existing.get_add_actions(flatten=True)).to_pylist():
@@ -190,7 +192,7 @@ class LocalLakehouse(JournaledLoads):
                     removed.append(action)
                 else:  # across the boundary, or no statistics: rewrite its earlier rows
                     straddling.append(action)
-            frame, expected = data, int(counts["rows"])
+            frame = data
             if straddling:
                 earlier = (
                     self.spark.read.schema(data.schema)
@@ -198,10 +200,12 @@ class LocalLakehouse(JournaledLoads):
                     .filter(day < F.lit(since))
                     .persist()
                 )
-                expected += earlier.count()
+                kept_span = earlier.agg(*_span_columns(day)).collect()[0]
+                span = span.union(_Span(kept_span["rows"], kept_span["first"], kept_span["last"]))
                 frame = earlier.unionByName(data)
+            expected = span.rows
             try:
-                version_dir, adds = self._spark_files(name, path, frame, column)
+                version_dir, adds = self._spark_files(name, path, frame, column, span)
             finally:
                 if straddling:
                     earlier.unpersist()
@@ -272,7 +276,7 @@ class LocalLakehouse(JournaledLoads):
             # Schema changes are allowed on overwrite: the new version's schema is authoritative.
 
     def _spark_files(
-        self, name: str, path: Path, df: DataFrame, cluster_by: str | None
+        self, name: str, path: Path, df: DataFrame, cluster_by: str | None, span: _Span | None = None
     ) -> tuple[str, list[AddAction]]:
         """Write ``df`` as Parquet files in a fresh sub-folder; nothing is visible until a commit
         adds them. Clustered by day, each file holds whole, contiguous days.
@@ -289,12 +293,11 @@ class LocalLakehouse(JournaledLoads):
         target = path / version_dir
         if cluster_by:
             day = F.to_date(F.col(cluster_by))
-            span = df.agg(
-                F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last")
-            ).collect()[0]
-            days = (span["last"] - span["first"]).days + 1 if span["rows"] else 1
+            if span is None:  # (the caller's when it has counted the rows already: one job less)
+                found = df.agg(*_span_columns(day)).collect()[0]
+                span = _Span(found["rows"], found["first"], found["last"])
             files = max(
-                1, min(math.ceil(days / CLUSTER_FILE_DAYS), math.ceil(span["rows"] / CLUSTER_FILE_ROWS))
+                1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS))
             )
             df = df.repartitionByRange(files, day).sortWithinPartitions(day)
         # The rows the executors write, counted by them during the write itself (no second pass
@@ -548,6 +551,31 @@ def _spark_path(path: str) -> str:
     """A local path as Spark's reader takes it: glob characters escaped (``[`` in a home's name
     would otherwise be a pattern), spaces and non-ASCII as they are."""
     return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
+
+
+def _span_columns(day) -> list:
+    """Aggregates giving ``rows`` and the ``first`` and ``last`` of the dates ``day``."""
+    from pyspark.sql import functions as F
+
+    return [F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last")]
+
+
+@dataclass(frozen=True)
+class _Span:
+    """How many rows a write holds and the days they cover (None: no rows or no dates)."""
+
+    rows: int
+    first: dt.date | None
+    last: dt.date | None
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1 if self.first and self.last else 1
+
+    def union(self, other: _Span) -> _Span:
+        firsts = [d for d in (self.first, other.first) if d is not None]
+        lasts = [d for d in (self.last, other.last) if d is not None]
+        return _Span(self.rows + other.rows, min(firsts, default=None), max(lasts, default=None))
 
 
 def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]:

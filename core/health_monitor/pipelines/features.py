@@ -63,8 +63,7 @@ def run_features(
                 info = write_whole(runtime, name, table, df)
                 new_rows = info.rows
             else:
-                check_primary_key(name, df, list(table.primary_keys))
-                new_rows = df.count()
+                new_rows = check_primary_key(name, df, list(table.primary_keys))
                 info = runtime.lakehouse.replace_where(
                     name,
                     df,

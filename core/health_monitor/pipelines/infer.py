@@ -85,13 +85,12 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     ).persist()
     description = f"Predictions of {spec.name} v{champion.version} ({spec.problem_type.value})"
     try:
-        check_primary_key(table, out, list(spec.keys))
+        scored_rows = check_primary_key(table, out, list(spec.keys))
         if since is None:
             info = runtime.lakehouse.write(
                 table, out, primary_keys=list(spec.keys), description=description, cluster_by=spec.time_column
             )
         else:
-            scored_rows = out.count()
             info = runtime.lakehouse.replace_where(
                 table,
                 out,
