@@ -274,6 +274,7 @@ def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
         "cost_anomaly_detector",
         "infer:",
         "findings:",
+        "; drivers: ",  # a finding's reason names its top features (looked up for its entity only)
         "timings: simulate",
         "tables:",
         "mlflow:",

@@ -214,8 +214,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ),
     ("core/health_monitor/reports/findings.py", "read_findings", "to_pandas"): "the same findings",
     ("core/health_monitor/reports/findings.py", "_Explainer.with_drivers", "serving"): (
-        "NOT BOUNDED BY THE FLAGGED ROWS: each feature table a flagged model looks up is read whole "
-        "(see docs/scale.md, What reaches the driver)"
+        "the flagged entities' rows of the tables a flagged model looks up (OnlineStore rows_of), "
+        "after one key column at a time"
     ),
     ("core/health_monitor/reports/alerts.py", "read_sent", "read_arrow"): (
         "ops.alerts_sent, appended by rewriting: one row per finding, channel and attempt series"

@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from health_monitor.serving.context import _records
@@ -42,3 +43,69 @@ def test_days_read_dates_timestamps_and_nulls():
     day = (dt.date(2026, 1, 2) - dt.date(1970, 1, 1)).days
     assert list(table.days("d")) == [day, NO_DAY, day - 1, day]
     assert list(table.days("t")) == [day, day - 1, NO_DAY, day + 1]
+
+
+def test_a_store_reading_only_the_wanted_rows_answers_as_the_whole_tables(tmp_path):
+    """``rows_for`` + ``rows_of`` (findings' explanations): keys given as text find typed columns,
+    a point-in-time lookup keeps the entity's whole history, and only those rows are read."""
+    from health_monitor.featurestore import FeatureLookup, FeatureSpec
+    from health_monitor.lakehouse.local import LocalLakehouse
+    from health_monitor.serving.online import MISSING, OnlineStore, rows_for
+
+    lakehouse = LocalLakehouse(tmp_path)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(6)]
+    grid = [(w, u, d) for w in (7, 8, 9) for u in ("a", "b") for d in days]
+    user_days = pa.table(
+        {
+            "workspace_id": pa.array([w for w, _, _ in grid], pa.int64()),
+            "user": [u for _, u, _ in grid],
+            "day": pa.array([d for _, _, d in grid], pa.date32()),
+            "x": [float(i) for i in range(len(grid))],
+        }
+    )
+    lakehouse.write(
+        "hm.features.user_days", user_days, primary_keys=["workspace_id", "user", "day"], timestamp_key="day"
+    )
+    workspaces = pa.table({"workspace_id": pa.array([7, 8, 9], pa.int64()), "size": [1.0, 2.0, 3.0]})
+    lakehouse.write("hm.features.workspaces", workspaces, primary_keys=["workspace_id"])
+    spec = FeatureSpec(
+        [
+            FeatureLookup(
+                "hm.features.user_days",
+                ["workspace_id", "user"],
+                feature_names=["x"],
+                timestamp_lookup_key="day",
+            ),
+            FeatureLookup("hm.features.workspaces", "workspace_id", feature_names=["size"]),
+        ],
+        ["x", "size"],
+    )
+    bases = [
+        {"workspace_id": "7", "user": "a", "day": days[3]},
+        {"workspace_id": 8, "user": "b", "day": days[5] + dt.timedelta(days=3)},
+        {"workspace_id": "7", "user": "nobody", "day": days[2]},
+    ]
+    whole = OnlineStore(lakehouse)
+    some = OnlineStore(lakehouse, rows_of=rows_for(lakehouse, spec, bases))
+    for base in bases:
+        (_, at_whole), (_, at_some) = whole.resolve(spec, base), some.resolve(spec, base)
+        assert (np.array(at_whole) == MISSING).tolist() == (np.array(at_some) == MISSING).tolist()
+        assert whole.values(spec, *whole.resolve(spec, base)) == some.values(spec, *some.resolve(spec, base))
+    read = some.table("hm.features.user_days").frame
+    assert sorted(set(zip(read["workspace_id"], read["user"], strict=True))) == [
+        (7, "a"),
+        (7, "b"),
+        (8, "a"),
+        (8, "b"),
+    ]
+    assert len(read) == 4 * len(
+        days
+    )  # each column restricted alone: a superset of the pairs, whole histories
+    assert sorted(some.table("hm.features.workspaces").frame["workspace_id"]) == [7, 8]
+
+    nobody = OnlineStore(
+        lakehouse, rows_of=rows_for(lakehouse, spec, [{"workspace_id": "1", "user": "z", "day": days[0]}])
+    )
+    empty = nobody.table("hm.features.user_days").frame
+    assert len(empty) == 0 and list(empty.columns) == ["workspace_id", "user", "day", "x"]
+    assert nobody.resolve(spec, {"workspace_id": "1", "user": "z", "day": days[0]})[1] == (MISSING, MISSING)

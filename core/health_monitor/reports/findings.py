@@ -258,11 +258,16 @@ class _Explainer:
     def with_drivers(self, spec: Model, signals: pd.DataFrame) -> list[str]:
         reasons = list(signals["reason"])
         try:
+            from health_monitor.serving.online import OnlineStore, rows_for
+
             if self._champions is None:
                 from health_monitor.serving.scoring import Champions
 
                 self._champions = Champions(self.runtime, self.host)
             champion = self._champions.get(spec.name)
+            # Only the flagged entities' rows of the tables the champion looks up, not whole tables.
+            wanted = rows_for(self.runtime.lakehouse, champion.feature_spec, signals["base"])
+            self._champions.store = OnlineStore(self.runtime.lakehouse, rows_of=wanted)
             medians = getattr(champion.model, "medians", {})
             for i, base in enumerate(signals["base"]):
                 _, contributions = self._champions.explain(spec.name, base, TOP_DRIVERS)

@@ -1,17 +1,21 @@
 """Tables in memory for Spark-free lookups: :class:`OnlineStore` reads a table (Arrow, through
 the lakehouse port) and reads it again when its Delta version moved, checked at most every
 ``refresh_seconds``; :class:`OnlineTable` builds hash indexes on first use. Key values are
-compared as text (``"1234"`` finds a bigint; a date matches ``"2025-06-30"``)."""
+compared as text (``"1234"`` finds a bigint; a date matches ``"2025-06-30"``). A store given
+``rows_of`` (:func:`rows_for`) reads only the rows some lookups need, not whole tables."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from health_monitor.errors import ConfigError, TableNotFoundError
 from health_monitor.featurestore import FeatureLookup, FeatureSpec
@@ -114,9 +118,17 @@ class OnlineTable:
 class OnlineStore:
     """Tables in memory for lookups, read again when their version moved (see the module)."""
 
-    def __init__(self, lakehouse: Lakehouse, refresh_seconds: float = 5.0):
+    def __init__(
+        self,
+        lakehouse: Lakehouse,
+        refresh_seconds: float = 5.0,
+        rows_of: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+    ):
+        """``rows_of``: table -> column -> values as text; such a table is read with only the rows
+        whose columns each hold one of their values (see :func:`rows_for`)."""
         self.lakehouse = lakehouse
         self.refresh_seconds = refresh_seconds
+        self._rows_of = {t: {c: set(v) for c, v in cols.items()} for t, cols in (rows_of or {}).items()}
         self._tables: dict[str, tuple[OnlineTable, float]] = {}
         self._lock = threading.Lock()  # one reader of the lakehouse at a time: no table read twice
 
@@ -131,12 +143,26 @@ class OnlineStore:
             table = cached[0] if cached is not None and cached[0].version == version else None
             if table is None:
                 info = self.lakehouse.describe(name)
-                frame = self.lakehouse.read_arrow(name).to_pandas()
+                frame = self._read(name).to_pandas()
                 table = OnlineTable(
                     name, info.version or version, frame, list(info.primary_keys), info.timestamp_key
                 )
             self._tables[name] = (table, time.monotonic())
             return table
+
+    def _read(self, name: str) -> pa.Table:
+        """The table, or with ``rows_of`` its rows holding the wanted values: each column is read
+        alone, its typed values whose text is wanted are picked, and the rows are read with them."""
+        filters = []
+        for column, wanted in self._rows_of.get(name, {}).items():
+            typed = self.lakehouse.read_arrow(name, columns=[column]).column(column)
+            keep = pd.Series(as_text(typed.to_pandas())).isin(wanted).to_numpy()
+            chosen = pc.unique(typed.filter(pa.array(keep, pa.bool_()))).to_pylist()
+            if not chosen:  # no row: the schema, from the rows of one value (Arrow refuses `in []`)
+                some = typed.drop_null()[:1].to_pylist()
+                return self.lakehouse.read_arrow(name, filters=[(column, "in", some)] if some else None)[:0]
+            filters.append((column, "in", chosen))
+        return self.lakehouse.read_arrow(name, filters=filters or None)
 
     def resolve(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> Resolved:
         """The table and row position each of ``spec``'s lookups joins for ``base``, as the
@@ -170,6 +196,27 @@ class OnlineStore:
                 value = table.frame[name].iat[position] if position >= 0 else None
                 out[output] = defaults.get(output) if value is None or _isnan(value) else value
         return out
+
+
+def rows_for(
+    lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]
+) -> dict[str, dict[str, set[str]]]:
+    """What ``spec``'s lookups read for the base rows ``bases``, as :class:`OnlineStore`'s
+    ``rows_of``: each looked-up table's equality key columns with the bases' values, as text. A
+    table looked up on different columns is restricted only on the columns its lookups share."""
+    bases = list(bases)
+    out: dict[str, dict[str, set[str]]] = {}
+    for lookup in spec.lookups:
+        info = lakehouse.describe(lookup.table_name)
+        stamp = lookup.timestamp_lookup_key
+        columns = [k for k in info.primary_keys if not (stamp and k == info.timestamp_key)]
+        wanted = {tk: {str(b[bk]) for b in bases} for tk, bk in zip(columns, lookup.keys, strict=True)}
+        seen = out.get(lookup.table_name)
+        if seen is None:
+            out[lookup.table_name] = wanted
+        else:  # another lookup of the same table: keep the shared columns, with both lookups' values
+            out[lookup.table_name] = {c: seen[c] | wanted[c] for c in seen.keys() & wanted.keys()}
+    return out
 
 
 def _utc_ns(values: pd.Series) -> np.ndarray:
