@@ -241,8 +241,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the time column of a prediction or feature table"
     ),
     ("core/health_monitor/reports/html/drift.py", "model_drift", "read_arrow"): (
-        "the model's output and numeric input columns: the latest RECENT_DAYS days, and every row "
-        "before the training cutoff (sampled after the read)"
+        "the model's output and numeric input columns: the latest RECENT_DAYS days, and the "
+        "REFERENCE_DAYS days before the training cutoff (sampled after the read)"
     ),
     ("core/health_monitor/models/explain.py", "find_prediction", "head"): (
         "pandas: three example keys for an error message (the explain command, not a stage)"

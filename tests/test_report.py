@@ -185,3 +185,30 @@ def test_serve_answers_the_report_and_only_its_pages(hostile_home):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_drift_compares_the_latest_days_with_the_last_days_of_the_training_window(tmp_path):
+    """Both windows are a bounded number of days: REFERENCE_DAYS before the cutoff (not the whole
+    history before it) and the latest RECENT_DAYS, read with filters."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from health_monitor.lakehouse.local import LocalLakehouse
+    from health_monitor.reports.html.drift import RECENT_DAYS, REFERENCE_DAYS, _windows
+
+    lakehouse = LocalLakehouse(tmp_path)
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(335)]  # to 2026-12-01
+    lakehouse.write(
+        "hm.ml.x_predictions", pa.table({"day": pa.array(days, pa.date32()), "v": range(len(days))})
+    )
+    cutoff = dt.datetime(2026, 10, 1)
+    reference, current, said_reference, said_current = _windows(
+        SimpleNamespace(lakehouse=lakehouse), "hm.ml.x_predictions", "day", cutoff
+    )
+    before = lakehouse.read_arrow("hm.ml.x_predictions", filters=reference)["day"].to_pylist()
+    assert len(before) == REFERENCE_DAYS and max(before) == dt.date(2026, 9, 30)
+    assert said_reference == f"{min(before).isoformat()} to before 2026-10-01"
+    latest = lakehouse.read_arrow("hm.ml.x_predictions", filters=current)["day"].to_pylist()
+    assert sorted(latest) == days[-RECENT_DAYS:] and said_current == "2026-11-25 to 2026-12-01"

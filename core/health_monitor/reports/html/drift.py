@@ -1,9 +1,9 @@
 """Drift: how far today's features and predictions are from what the champion was trained on.
 
 The measure is the population stability index (PSI) of one numeric column between a
-*reference* sample (the rows before the champion's train/test cutoff, ``split_cutoff`` of its
-training run: the training window) and a *current* sample (the latest ``RECENT_DAYS`` days of the
-table)::
+*reference* sample (the rows of the ``REFERENCE_DAYS`` days before the champion's train/test
+cutoff, ``split_cutoff`` of its training run: the end of the training window) and a *current*
+sample (the latest ``RECENT_DAYS`` days of the table)::
 
     PSI = sum over bins of (current share - reference share) * ln(current share / reference share)
 
@@ -13,8 +13,8 @@ Bins are the reference's deciles (quintiles when either sample has fewer than
 shift worth a look. Fewer than ``MIN_ROWS`` rows on either side gives no figure.
 
 Cheap by construction: each table is read through the lakehouse's Arrow reader with only the
-columns compared and a filter on its time column, never collected through Spark; a reference
-larger than ``MAX_SAMPLE`` rows is sampled (fixed seed).
+columns compared and a filter on its time column (both windows are a bounded number of days),
+never collected through Spark; a reference larger than ``MAX_SAMPLE`` rows is sampled (fixed seed).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 WARN_PSI = 0.25
 RECENT_DAYS = 7
+REFERENCE_DAYS = 90  # the training window's latest days: what the champion learnt most recently
 MIN_ROWS = 20
 FINE_BINS_FROM = 200
 MAX_SAMPLE = 50_000
@@ -82,7 +83,7 @@ class Drift:
 
     prediction_psi: float | None = None
     features: dict[str, float | None] = field(default_factory=dict)
-    reference: str = ""  # "before 2026-10-01"
+    reference: str = ""  # "2026-07-03 to before 2026-10-01"
     current: str = ""  # "2026-10-25 to 2026-10-31"
     note: str = ""
 
@@ -109,8 +110,9 @@ def time_bound(column_type: pa.DataType, when: dt.datetime) -> object:
 def _windows(
     runtime: Runtime, table: str, time: str, cutoff: dt.datetime
 ) -> tuple[list, list, str, str] | None:
-    """Arrow filters of the reference (before ``cutoff``) and current (latest ``RECENT_DAYS``
-    days) windows of ``table`` by ``time``, and their descriptions; None if the table is empty."""
+    """Arrow filters of the reference (``REFERENCE_DAYS`` before ``cutoff``) and current (latest
+    ``RECENT_DAYS`` days) windows of ``table`` by ``time``, and their descriptions; None if the
+    table is empty."""
     times = runtime.lakehouse.read_arrow(table, columns=[time])[time]
     latest = pc.max(times).as_py()
     if latest is None:
@@ -119,12 +121,13 @@ def _windows(
     start = latest.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=RECENT_DAYS - 1)
     start = max(start, cutoff)  # the current window never reaches back into training
     kind = times.type
-    reference = [(time, "<", time_bound(kind, cutoff))]
+    first = cutoff - dt.timedelta(days=REFERENCE_DAYS)
+    reference = [(time, ">=", time_bound(kind, first)), (time, "<", time_bound(kind, cutoff))]
     current = [(time, ">=", time_bound(kind, start))]
     return (
         reference,
         current,
-        f"before {cutoff.date().isoformat()}",
+        f"{first.date().isoformat()} to before {cutoff.date().isoformat()}",
         f"{start.date().isoformat()} to {latest.date().isoformat()}",
     )
 
