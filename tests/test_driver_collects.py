@@ -196,8 +196,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ),
     ("core/health_monitor/pipelines/refresh.py", "read_state", "to_pylist"): "the same ops table",
     ("core/health_monitor/pipelines/train.py", "training_frame", "toPandas"): (
-        "one model's training set, fitted on the driver by design; no row cap or sampling: "
-        "it grows with the model's base rows (see docs/scale.md)"
+        "one model's training set, fitted on the driver by design: at most about "
+        "max_training_rows base rows (a sample fixed by a hash of their keys above it)"
     ),
     # -- findings, report, alerts, explain
     ("core/health_monitor/reports/findings.py", "latest_rows", "read_arrow"): (

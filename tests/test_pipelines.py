@@ -235,3 +235,33 @@ def test_tools_are_registered_by_name(make_host):
 
     broken = make_host({"broken": NotATool()})
     assert broken.tools == {} and "expects AgentTool" in broken.problems[0].error
+
+
+def test_a_training_set_over_the_row_limit_is_a_fixed_sample_of_it(hm_settings, spark, make_host):
+    """The training set is fitted on the driver: above ``max_training_rows`` base rows, a model
+    trains on about that many, the same ones each time (a hash of their keys), and says so."""
+    import dataclasses as dc
+
+    from health_monitor.config import ConfigError, Settings
+    from health_monitor.pipelines.train import SAMPLED_FROM, training_frame
+    from health_monitor.runtime import Runtime
+
+    runtime = Runtime.embedded(dc.replace(hm_settings, max_training_rows=1000))
+    write_fake_gold(runtime, days=150, entities=20)  # 3,000 base rows
+    host = make_host({"fake": FakePlugin([failure_model()])})
+    assert run_features(runtime, host, progress=False).ok
+    spec = host.models["fake_failure"].spec
+    _, frame, _ = training_frame(runtime, host, spec)
+    _, again, _ = training_frame(runtime, host, spec)
+    assert 700 <= len(frame) <= 1300 and frame.attrs[SAMPLED_FROM] == 3000
+    assert frame[["entity", "day"]].equals(again[["entity", "day"]])
+    assert frame["entity"].nunique() == 20 and frame["day"].nunique() > 100  # spread, not a block
+    report = run_train(runtime, host, progress=False)
+    assert report.ok
+    said = report.items[0].details["warnings"][0]
+    assert said.startswith(f"trained and evaluated on {len(frame):,} of 3,000 base rows"), said
+
+    _, whole, _ = training_frame(Runtime.embedded(hm_settings), host, spec)  # the default limit
+    assert len(whole) == 3000 and SAMPLED_FROM not in whole.attrs
+    with pytest.raises(ConfigError, match="max training rows must be at least 1000"):
+        Settings(home=hm_settings.home, max_training_rows=10)

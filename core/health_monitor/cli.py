@@ -24,6 +24,7 @@ from health_monitor.config import (
     ENV_CATALOG,
     ENV_HOME,
     ENV_ITEM_TIME_LIMIT,
+    ENV_MAX_TRAINING_ROWS,
     ENV_RUNTIME,
     ENV_SOURCE_CATALOG,
     RUNTIMES,
@@ -125,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="alarms per entity per 30 days a calibrated anomaly detector may raise on normal days, "
         f"set at training (env {ENV_ALARM_BUDGET}; default 1)",
+    )
+    common.add_argument(
+        "--max-training-rows",
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="base rows a model trains and is evaluated on, at most; above, a sample of them fixed by "
+        f"a hash of their keys (env {ENV_MAX_TRAINING_ROWS}; default 2000000)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -483,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             item_time_limit=getattr(args, "item_time_limit", None),
             runtime=getattr(args, "runtime", None),
             alarm_budget=getattr(args, "alarm_budget", None),
+            max_training_rows=getattr(args, "max_training_rows", None),
         )
         if settings.on_databricks:  # before any command imports Spark: no workspace, no wait
             from health_monitor.runtime import require_workspace

@@ -21,6 +21,7 @@ ENV_ACCOUNT_FILE = "HEALTH_MONITOR_ACCOUNT_FILE"
 ENV_ITEM_TIME_LIMIT = "HEALTH_MONITOR_ITEM_TIME_LIMIT"
 ENV_RUNTIME = "HEALTH_MONITOR_RUNTIME"
 ENV_ALARM_BUDGET = ALARM_BUDGET_SETTING  # named in the SDK, whose detectors check it
+ENV_MAX_TRAINING_ROWS = "HEALTH_MONITOR_MAX_TRAINING_ROWS"
 # Set by Databricks on its clusters: there the runtime defaults to `databricks`.
 ENV_DATABRICKS_RUNTIME_VERSION = "DATABRICKS_RUNTIME_VERSION"
 EMBEDDED = "embedded"
@@ -29,6 +30,9 @@ RUNTIMES = (EMBEDDED, DATABRICKS)
 # Seconds one feature table, model training or scoring may take. The slowest item of the medium
 # demo takes well under a minute; the seed scale is about three times larger. 0 means no limit.
 DEFAULT_ITEM_TIME_LIMIT = 1800.0
+# Base rows one model trains and is evaluated on, at most: the training set is fitted on the
+# driver. The seed account's largest model has about 625,000.
+DEFAULT_MAX_TRAINING_ROWS = 2_000_000
 DEFAULT_HOME = Path("~/.health-monitor")
 DEFAULT_CATALOG = "health_monitor"
 DEFAULT_SOURCE_CATALOG = "system"
@@ -45,6 +49,17 @@ def check_identifier(value: str, what: str) -> str:
             f"got {value!r}"
         )
     return value
+
+
+def check_max_rows(value: int | str, what: str) -> int:
+    """``value`` as a whole number of rows >= 1000, else raise ConfigError naming ``what``."""
+    try:
+        rows = int(str(value).replace("_", "").replace(",", ""))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a whole number of rows, got {value!r}") from None
+    if rows < 1000:
+        raise ConfigError(f"{what} must be at least 1000 rows, got {value!r}")
+    return rows
 
 
 def check_time_limit(value: float | str, what: str) -> float:
@@ -100,9 +115,14 @@ class Settings:
     # Alarms per entity per 30 days a calibrated anomaly detector may raise on normal days:
     # training sets it on every estimator with an `alarm_budget` parameter (sdk/detectors.py).
     alarm_budget: float = DEFAULT_ALARM_BUDGET
+    # Base rows a model trains on, at most: above, a sample of entity-days fixed by a hash of their keys.
+    max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alarm_budget", check_alarm_budget(self.alarm_budget))
+        object.__setattr__(
+            self, "max_training_rows", check_max_rows(self.max_training_rows, "max training rows")
+        )
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
         if self.runtime not in RUNTIMES:
@@ -124,6 +144,7 @@ class Settings:
         item_time_limit: float | str | None = None,
         runtime: str | None = None,
         alarm_budget: float | str | None = None,
+        max_training_rows: int | str | None = None,
     ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
@@ -139,6 +160,8 @@ class Settings:
             )
         if alarm_budget is None:
             alarm_budget = os.environ.get(ENV_ALARM_BUDGET) or DEFAULT_ALARM_BUDGET
+        if max_training_rows is None:
+            max_training_rows = os.environ.get(ENV_MAX_TRAINING_ROWS) or DEFAULT_MAX_TRAINING_ROWS
         return cls(
             home=Path(home),
             catalog=catalog,
@@ -147,6 +170,9 @@ class Settings:
             item_time_limit=limit or None,
             runtime=runtime,
             alarm_budget=check_alarm_budget(alarm_budget),
+            max_training_rows=check_max_rows(
+                max_training_rows, f"max training rows (--max-training-rows or {ENV_MAX_TRAINING_ROWS})"
+            ),
         )
 
     @property

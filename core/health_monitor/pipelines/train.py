@@ -123,6 +123,7 @@ def training_frame(runtime: Runtime, host: Host, spec: Model):
         kind = "string" if spec.problem_type is ProblemType.MULTICLASS else "double"
         labels = labels.select(*spec.keys, labels[column].cast(kind).alias(LABEL))
         df, label = base.join(labels, on=list(spec.keys), how="inner" if supervised else "left"), LABEL
+    df, base_rows = _at_most(df, list(spec.keys), runtime.settings.max_training_rows)
     training_set = runtime.feature_store.create_training_set(
         df=df, feature_lookups=feature_lookups(runtime, spec), label=label
     )
@@ -131,7 +132,26 @@ def training_frame(runtime: Runtime, host: Host, spec: Model):
         frame = frame[frame[label].notna()].reset_index(drop=True)
     if frame.empty:
         raise SchemaError(f"model {spec.name}: the training set is empty (no base rows with features)")
+    if base_rows is not None:
+        frame.attrs[SAMPLED_FROM] = base_rows
     return training_set, frame, label
+
+
+SAMPLED_FROM = "sampled_from"  # frame.attrs: the base rows a training frame was sampled from
+
+
+def _at_most(df, keys: list[str], limit: int):
+    """``df`` if it has at most ``limit`` rows, else about ``limit`` of them picked by a hash of
+    their ``keys`` (the same rows every time; a time split of them stays a time split); returns
+    (rows, the count sampled from or None). The training set is fitted on the driver: this bounds it."""
+    from pyspark.sql import functions as F
+
+    rows = df.count()
+    if rows <= limit:
+        return df, None
+    share = limit / rows
+    point = (F.xxhash64(*[F.col(k).cast("string") for k in keys]) % 1_000_000 + 1_000_000) % 1_000_000
+    return df.where(point < F.lit(int(share * 1_000_000))), rows
 
 
 def requirements(plugin: PluginInfo) -> list[str]:
@@ -170,6 +190,12 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     training_set, frame, label = training_frame(runtime, host, spec)
     split = evaluation.time_split(frame, spec.time_column, spec.test_fraction)
     train, warnings = learnable_rows(spec, split.train, label)
+    if SAMPLED_FROM in frame.attrs:
+        warnings = [
+            f"trained and evaluated on {len(frame):,} of {frame.attrs[SAMPLED_FROM]:,} base rows, picked by "
+            f"a hash of their keys (max training rows {settings.max_training_rows:,})",
+            *warnings,
+        ]
     features = list(spec.feature_names)
     inputs = list(spec.input_names)
     X_train, X_test = train[features], split.test[features]
