@@ -162,7 +162,9 @@ class OnlineStore:
                 some = typed.drop_null()[:1].to_pylist()
                 return self.lakehouse.read_arrow(name, filters=[(column, "in", some)] if some else None)[:0]
             filters.append((column, "in", chosen))
-        return self.lakehouse.read_arrow(name, filters=filters or None)
+        return (
+            self.lakehouse.read_arrow(name, filters=filters) if filters else self.lakehouse.read_arrow(name)
+        )
 
     def resolve(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> Resolved:
         """The table and row position each of ``spec``'s lookups joins for ``base``, as the
