@@ -143,7 +143,8 @@ SAMPLED_FROM = "sampled_from"  # frame.attrs: the base rows a training frame was
 def _at_most(df, keys: list[str], limit: int):
     """``df`` if it has at most ``limit`` rows, else about ``limit`` of them picked by a hash of
     their ``keys`` (the same rows every time; a time split of them stays a time split); returns
-    (rows, the count sampled from or None). The training set is fitted on the driver: this bounds it."""
+    (the frame, the row count it was sampled from or None). The training set is fitted on the
+    driver: this bounds it."""
     from pyspark.sql import functions as F
 
     rows = df.count()
