@@ -240,13 +240,12 @@ def test_tools_are_registered_by_name(make_host):
 def test_a_training_set_over_the_row_limit_is_a_fixed_sample_of_it(hm_settings, spark, make_host):
     """The training set is fitted on the driver: above ``max_training_rows`` base rows, a model
     trains on about that many, the same ones each time (a hash of their keys), and says so."""
-    import dataclasses as dc
 
     from health_monitor.config import ConfigError, Settings
     from health_monitor.pipelines.train import SAMPLED_FROM, training_frame
     from health_monitor.runtime import Runtime
 
-    runtime = Runtime.embedded(dc.replace(hm_settings, max_training_rows=1000))
+    runtime = Runtime.embedded(dataclasses.replace(hm_settings, max_training_rows=1000))
     write_fake_gold(runtime, days=150, entities=20)  # 3,000 base rows
     host = make_host({"fake": FakePlugin([failure_model()])})
     assert run_features(runtime, host, progress=False).ok

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +86,8 @@ class OnlineTable:
         return self._once(("times", name), lambda: _utc_ns(self.frame[name]))
 
     def keys_for(self, lookup: FeatureLookup) -> list[str]:
-        """The primary keys a lookup matches by equality: all but the timestamp key when the
-        lookup is point in time (``timestamp_lookup_key``)."""
-        stamp = lookup.timestamp_lookup_key
-        return [k for k in self.primary_keys if not (stamp and k == self.timestamp_key)]
+        """This table's :func:`equality_keys` for ``lookup``."""
+        return equality_keys(self.primary_keys, self.timestamp_key, lookup)
 
     def position(self, key: dict[str, Any], at: Any | None = None) -> int:
         """Row position of the latest row for ``key`` at or before ``at`` (None: the latest),
@@ -200,6 +198,13 @@ class OnlineStore:
         return out
 
 
+def equality_keys(primary_keys: Sequence[str], timestamp_key: str | None, lookup: FeatureLookup) -> list[str]:
+    """The primary keys ``lookup`` matches by equality: all but the timestamp key when the lookup
+    is point in time (``timestamp_lookup_key``)."""
+    stamp = lookup.timestamp_lookup_key
+    return [k for k in primary_keys if not (stamp and k == timestamp_key)]
+
+
 def rows_for(
     lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]
 ) -> dict[str, dict[str, set[str]]]:
@@ -210,8 +215,7 @@ def rows_for(
     out: dict[str, dict[str, set[str]]] = {}
     for lookup in spec.lookups:
         info = lakehouse.describe(lookup.table_name)
-        stamp = lookup.timestamp_lookup_key
-        columns = [k for k in info.primary_keys if not (stamp and k == info.timestamp_key)]
+        columns = equality_keys(info.primary_keys, info.timestamp_key, lookup)
         wanted = {tk: {str(b[bk]) for b in bases} for tk, bk in zip(columns, lookup.keys, strict=True)}
         seen = out.get(lookup.table_name)
         if seen is None:
