@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from health_monitor.sdk import best_f1_threshold
+from health_monitor.sdk import LastValueRegressor, best_f1_threshold
 
 
 class OwnHistoryClassifier(ClassifierMixin, BaseEstimator):
@@ -77,6 +77,37 @@ class StrongerRuleClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         check_is_fitted(self)
         return self.rule_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.rule_.predict(X)
+
+
+class StrongerRuleRegressor(RegressorMixin, BaseEstimator):
+    """The stronger of several "repeat this history column" rules (each a
+    :class:`~health_monitor.sdk.LastValueRegressor`): the one with the lowest mean absolute
+    percentage error on the training rows (the first on a tie). As for
+    :class:`StrongerRuleClassifier`, a model is judged against the best naive rule, chosen
+    without the test rows. ``chosen_`` names the rule."""
+
+    def __init__(self, columns: tuple[str, ...] = ("lag_1",)):
+        self.columns = columns
+
+    def fit(self, X, y):
+        y = np.asarray(y, dtype="float64")
+        scored = y > 0  # a percentage error needs a positive target
+        best, best_error = None, np.inf
+        for column in self.columns:
+            rule = LastValueRegressor(column=column).fit(X, y)
+            error = (
+                float(np.mean(np.abs(rule.predict(X)[scored] - y[scored]) / y[scored]))
+                if scored.any()
+                else 0.0
+            )
+            if error < best_error:
+                best, best_error = rule, error
+        self.rule_, self.chosen_ = best, best.column
+        return self
 
     def predict(self, X):
         check_is_fitted(self)

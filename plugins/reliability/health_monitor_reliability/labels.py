@@ -29,6 +29,17 @@ def duration_labels(tables: Tables):
     return ok.groupBy("job_id", "run_date").agg(F.avg("duration_sec").alias("label"))
 
 
+def run_duration_labels(tables: Tables):
+    """Per successful run, keyed by the job, the run and the day it started: its duration in seconds."""
+    ok = job_runs(tables).where(F.col("result_state") == "SUCCEEDED")
+    return ok.select(
+        "job_id",
+        "run_id",
+        F.col("run_date").alias("start_date"),
+        F.col("duration_sec").cast("double").alias("label"),
+    )
+
+
 def sla_breach_labels(tables: Tables):
     return sla_runs(tables).groupBy("job_id", "run_date").agg(F.max("sla_breach").alias("label"))
 
@@ -78,6 +89,14 @@ DURATION_LABELS = Labels(
     model="job_duration_forecaster",
     compute=duration_labels,
     description="The mean duration (seconds) of the job's successful runs that started that day.",
+)
+RUN_DURATION_LABELS = Labels(
+    model="run_duration_forecaster",
+    compute=run_duration_labels,
+    description=(
+        "The run's duration in seconds, first clock-hour slice to last, for runs that SUCCEEDED; "
+        "failed runs and runs still running have no label."
+    ),
 )
 SLA_BREACH_LABELS = Labels(
     model="sla_breach_predictor",

@@ -18,7 +18,11 @@ from health_monitor.sdk import (
     Tables,
 )
 from health_monitor.sdk.featurekit import with_next_day
-from health_monitor_reliability.baselines import OwnHistoryClassifier, StrongerRuleClassifier
+from health_monitor_reliability.baselines import (
+    OwnHistoryClassifier,
+    StrongerRuleClassifier,
+    StrongerRuleRegressor,
+)
 from health_monitor_reliability.run_features import ACTIVE_DAYS, started_runs
 from health_monitor_reliability.runs import job_runs
 
@@ -295,6 +299,105 @@ JOB_DURATION_FORECASTER = Model(
     ),
 )
 
+# -- run_duration_forecaster -------------------------------------------------------------------
+
+# The job's usual duration, tried in order: over its whole history (the steadiest), its last 10
+# runs, its last successful run.
+RUN_DURATION_REFERENCES = (
+    "success_duration_avg_all",
+    "success_duration_avg_last_runs",
+    "last_success_duration_sec",
+)
+# The naive rules: repeat the last successful run's duration, or the mean of the successful runs
+# among the last 10, over 7 days or over the job's whole history.
+RUN_DURATION_RULES = (
+    "last_success_duration_sec",
+    "success_duration_avg_last_runs",
+    "success_duration_avg_7d",
+    "success_duration_avg_all",
+)
+RUN_DURATION_RECENT = (
+    "success_duration_avg_7d",
+    "success_duration_avg_last_runs",
+    "last_success_duration_sec",
+)
+RUN_DURATION_FEATURES = (
+    *RUN_DURATION_REFERENCES,
+    "success_duration_avg_7d",
+    "last_run_duration_sec",
+    "is_retry",
+    "hour_of_day",
+    "day_of_week",
+    "days_to_month_end",
+    "runs_before",
+    "runs_7d",
+    "runs_24h",
+    "failure_rate_7d",
+    "last_run_failed",
+    "hours_since_last_run",
+    "hours_since_job_edit",
+    "task_count",
+    "dbr_version_num",
+    "hours_on_runtime",
+    "last_run_peak_mem",
+    "memory_pressure_rate_7d",
+    "upstreams_waiting",
+)
+
+
+def _run_duration_estimator():
+    # As the job-day forecaster: the absolute error of log(duration / the job's usual duration).
+    xgb = XGBRegressor(
+        n_estimators=300,
+        max_depth=4,
+        min_child_weight=5,
+        learning_rate=0.05,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        objective="reg:absoluteerror",
+        n_jobs=2,
+        random_state=0,
+    )
+    # The recent durations also enter as ratios to the usual one: a job slowing down shows there.
+    return RelativeRegressor(xgb, reference=RUN_DURATION_REFERENCES, scaled=RUN_DURATION_RECENT)
+
+
+RUN_DURATION_FORECASTER = Model(
+    name="run_duration_forecaster",
+    endpoint="/run-duration-forecast",
+    domain="reliability",
+    problem_type=ProblemType.REGRESSION,
+    keys=("job_id", "run_id", "start_date"),
+    time_column="start_date",
+    entity=("job_id",),  # a row is a run; the job is what training has seen before
+    lookups=(
+        Lookup(
+            "run_start_features",
+            ("job_id", "run_id"),
+            RUN_DURATION_FEATURES,
+            timestamp_lookup_key="start_date",
+        ),
+    ),
+    base=run_starts,
+    lookback_days=ACTIVE_LOOKBACK_DAYS,
+    estimator=_run_duration_estimator,
+    baseline=lambda: StrongerRuleRegressor(columns=RUN_DURATION_RULES),
+    baseline_name=(
+        "the stronger on the training rows (MAPE) of four rules: the duration of the job's last successful "
+        "run, and the mean of its successful runs among the last 10, over 7 days and over its history, "
+        "all among the runs that ended before the start"
+    ),
+    description=(
+        "Duration (seconds) of one job run if it succeeds, from what was known when it started, with "
+        "an 80% interval (P10-P90)."
+    ),
+    notes=(
+        "The unit is the run, not the job-day: a job that runs every few minutes gets a forecast "
+        "per run, from the runs that ended before it started. Failed runs are not labelled (they "
+        "stop early); a run still running is scored, and so is each active job's next run."
+    ),
+)
+
 # -- sla_breach_predictor ----------------------------------------------------------------------
 
 SLA_FEATURES = (
@@ -518,6 +621,7 @@ MODELS = (
     JOB_FAILURE_PREDICTOR,
     RUN_FAILURE_PREDICTOR,
     JOB_DURATION_FORECASTER,
+    RUN_DURATION_FORECASTER,
     SLA_BREACH_PREDICTOR,
     RETRY_SUCCESS_PREDICTOR,
     PIPELINE_HEALTH_SCORER,

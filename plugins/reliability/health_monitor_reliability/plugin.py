@@ -8,6 +8,7 @@ from health_monitor_reliability.labels import (
     FAILURE_LABELS,
     HEALTH_LABELS,
     RETRY_LABELS,
+    RUN_DURATION_LABELS,
     RUN_FAILURE_LABELS,
     SLA_BREACH_LABELS,
 )
@@ -35,6 +36,7 @@ def register_labels(register):
         FAILURE_LABELS,
         RUN_FAILURE_LABELS,
         DURATION_LABELS,
+        RUN_DURATION_LABELS,
         SLA_BREACH_LABELS,
         RETRY_LABELS,
         HEALTH_LABELS,

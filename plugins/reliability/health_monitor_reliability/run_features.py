@@ -86,6 +86,7 @@ def _history_at_start(ended, started):
     failures of its last LAST_RUNS ended runs, all among runs that ended before it started."""
     probed = started.select("job_id", F.col("key").alias("run_id"), F.col("start_sec").alias("end_sec"))
     retry = (F.col("is_repair") == 1).cast("int")
+    ok = (F.col("result_state") == "SUCCEEDED").cast("int")  # the runs whose durations are forecast
     windows = _sums_in_windows(
         ended,
         probed,
@@ -99,6 +100,10 @@ def _history_at_start(ended, started):
             "retries_7d": (retry, 7 * DAY_SECONDS),
             "retry_failures_7d": (retry * F.col("failed"), 7 * DAY_SECONDS),
             "memory_pressure_runs_7d": (F.col("memory_pressure").cast("int"), 7 * DAY_SECONDS),
+            "successes_before": (ok, WHOLE_HISTORY_SECONDS),
+            "success_seconds_before": (ok * F.col("duration_sec"), WHOLE_HISTORY_SECONDS),
+            "successes_7d": (ok, 7 * DAY_SECONDS),
+            "success_seconds_7d": (ok * F.col("duration_sec"), 7 * DAY_SECONDS),
         },
     )
     order = Window.partitionBy("job_id").orderBy("end_sec", "run_id")
@@ -109,9 +114,15 @@ def _history_at_start(ended, started):
         "end_sec",
         "failed",
         "peak_mem_used_percent",
+        "duration_sec",
         F.row_number().over(order).alias("n"),
         F.sum("failed").over(upto).alias("failures_upto"),
         F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto).alias("last_failure_sec"),
+        F.sum(ok).over(upto).alias("successes_upto"),
+        F.sum(ok * F.col("duration_sec")).over(upto).alias("success_seconds_upto"),
+        F.last(F.when(ok == 1, F.col("duration_sec")), ignorenulls=True)
+        .over(upto)
+        .alias("last_success_duration_sec"),
     )
     numbered = with_failure_streak(numbered, resets=1 - F.col("failed"))  # a run that did not fail resets
     # Runs ended before the start are exactly the first `runs_before` in end order (ties on the
@@ -121,15 +132,21 @@ def _history_at_start(ended, started):
         F.col("n").alias("runs_before"),
         F.col("failed").alias("last_run_failed"),
         F.col("peak_mem_used_percent").alias("last_run_peak_mem"),
+        F.col("duration_sec").alias("last_run_duration_sec"),
+        "last_success_duration_sec",
         "consecutive_failed_runs",
         "last_failure_sec",
         F.col("end_sec").alias("last_end_sec"),
         F.col("failures_upto").alias("failures_upto_last"),
+        F.col("successes_upto").alias("successes_upto_last"),
+        F.col("success_seconds_upto").alias("success_seconds_upto_last"),
     )
     earlier = numbered.select(
         "job_id",
         (F.col("n") + LAST_RUNS).alias("runs_before"),
         F.col("failures_upto").alias("failures_before_last_runs"),
+        F.col("successes_upto").alias("successes_before_last_runs"),
+        F.col("success_seconds_upto").alias("success_seconds_before_last_runs"),
     )
     return (
         started.join(windows.withColumnRenamed("run_id", "key"), "key", "left")
@@ -273,6 +290,10 @@ def run_start_features(tables: Tables):
     )
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
     failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))
+    successes_last = F.col("successes_upto_last") - F.coalesce("successes_before_last_runs", F.lit(0))
+    success_seconds_last = F.col("success_seconds_upto_last") - F.coalesce(
+        "success_seconds_before_last_runs", F.lit(0)
+    )
     return out.select(
         "job_id",
         "run_id",
@@ -280,6 +301,7 @@ def run_start_features(tables: Tables):
         F.coalesce(F.col("trigger_type").contains("RETRY").cast("int"), F.lit(0)).alias("is_retry"),
         F.col("start_hour").alias("hour_of_day"),
         F.dayofweek("start_date").alias("day_of_week"),
+        F.datediff(F.last_day("start_date"), "start_date").alias("days_to_month_end"),
         "runs_before",
         ratio(F.col("failures_before"), F.col("runs_before")).alias("failure_rate_all"),
         ratio(failures_last, F.least(F.col("runs_before"), F.lit(LAST_RUNS))).alias("failure_rate_last_runs"),
@@ -306,6 +328,11 @@ def run_start_features(tables: Tables):
         F.coalesce("upstream_jobs", F.lit(0)).alias("upstream_jobs"),
         F.coalesce("upstreams_waiting", F.lit(0)).alias("upstreams_waiting"),
         F.coalesce("upstream_failures_24h", F.lit(0)).alias("upstream_failures_24h"),
+        "last_run_duration_sec",
+        "last_success_duration_sec",
+        ratio(success_seconds_last, successes_last).alias("success_duration_avg_last_runs"),
+        ratio(F.col("success_seconds_7d"), F.col("successes_7d")).alias("success_duration_avg_7d"),
+        ratio(F.col("success_seconds_before"), F.col("successes_before")).alias("success_duration_avg_all"),
     )
 
 
@@ -320,9 +347,11 @@ RUN_START_FEATURES = FeatureTable(
         "Per job run, as known when it started: the job's runs that had ended by then (failure rate "
         "over its history, 7 days, 24 hours and its last 10 runs, last outcome, failure streak, hours "
         "since the last failure and run, retries, memory pressure), its last edit and definition, the "
-        "cluster's runtime and how long the job has run on it, hour and weekday, and its upstream jobs "
+        "cluster's runtime and how long the job has run on it, hour, weekday and days to the month's end, and its upstream jobs "
         "(from lineage): how many, how many were due and had not yet succeeded that day, and their "
-        "failures in the 24 hours before."
+        "failures in the 24 hours before; and how long its runs took: the last run, the last "
+        "successful one, and the mean of its successful runs among the last 10, over 7 days and "
+        "over its history."
     ),
     sources=("fact_job_run_timeline", "fact_node_timeline", "dim_job", "dim_cluster", "fact_table_lineage"),
 )

@@ -58,6 +58,15 @@ TOOLS = (
         "Forecast run duration of one job with its P10-P90 interval.",
         "list_jobs",
     ),
+    entity_tool(
+        "run_duration_forecast",
+        "reliability",
+        "run_duration_forecaster",
+        "job_id",
+        "Forecast duration of each run of one job if it succeeds, scored at its start (default: its "
+        "latest run), with its run_id, start_date and P10-P90 interval.",
+        "list_jobs",
+    ),
     ranking_tool(
         "retry_success_chances",
         "reliability",

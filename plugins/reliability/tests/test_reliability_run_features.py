@@ -169,7 +169,9 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
     ).assign(
         failed=lambda r: (r["state"] == "FAILED").astype(int),
         retry=lambda r: r["trigger"].str.contains("RETRY"),
+        seconds=lambda r: r["end_sec"] - seconds(r["start"]),
     )
+    usual = lambda rows: rows[rows["state"] == "SUCCEEDED"]["seconds"]  # noqa: E731
     out = {}
     ok_end = finished[finished["failed"] == 0]
     for run in runs.itertuples():
@@ -229,11 +231,17 @@ def _expected(runs: pd.DataFrame, edit: dt.datetime) -> pd.DataFrame:
             else np.nan,
             "is_retry": int("RETRY" in run.trigger),
             "hour_of_day": run.hour,
+            "days_to_month_end": (run.start + pd.offsets.MonthEnd(0)).day - run.start.day,
             "last_run_peak_mem": before["peak"].iloc[-1] if len(before) else np.nan,
             "memory_pressure_rate_7d": (week["peak"] > 90).mean() if len(week) else np.nan,
             "hours_on_runtime": (run.start - first_q_upgraded).total_seconds() / 3600
             if run.job_id == "q" and run.start >= upgraded
             else NEVER_HOURS,
+            "last_run_duration_sec": before["seconds"].iloc[-1] if len(before) else np.nan,
+            "last_success_duration_sec": usual(before).iloc[-1] if len(usual(before)) else np.nan,
+            "success_duration_avg_last_runs": usual(last).mean(),
+            "success_duration_avg_7d": usual(week).mean(),
+            "success_duration_avg_all": usual(before).mean(),
             **upstream,
         }
     return pd.DataFrame.from_dict(out, orient="index")
@@ -253,6 +261,9 @@ def test_every_started_run_gets_the_history_that_had_ended_before_it(computed):
     # Upstreams that were due and had not succeeded yet, and upstreams that had.
     assert (expected["upstreams_waiting"] > 0).any() and (expected["upstream_failures_24h"] > 0).any()
     assert ((expected["upstream_jobs"] > 0) & (expected["upstreams_waiting"] == 0)).any()
+    # Runs whose last ended run failed: the last successful duration is an earlier run's.
+    differ = expected["last_run_duration_sec"] != expected["last_success_duration_sec"]
+    assert (differ & expected["last_success_duration_sec"].notna()).sum() > 10
     overlapping = runs.merge(runs, on="job_id").query("start_x < end_y and start_y < start_x")
     assert len(overlapping) > 10  # runs that started while another of their job was running
     assert [str(d) for d in got["start_date"]] == [str(d) for d in expected["start_date"]]
