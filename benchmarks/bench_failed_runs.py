@@ -20,13 +20,7 @@ import time
 
 import numpy as np
 
-
-class GoldTables:
-    def __init__(self, gold):
-        self._gold = gold
-
-    def gold(self, table):
-        return self._gold[table]
+from health_monitor.testing.pointintime import GoldTables
 
 
 def trace(spark, every_minutes: float, days: int, jobs: int, seed: int = 5):

@@ -45,20 +45,25 @@ _STATE_SCHEMA = pa.schema(
 class RecordingTables(TableReader):
     """The :class:`~health_monitor.sdk.specs.Tables` a spec reads, recording the version of each table
     it reads. With ``cutoff``, a Gold table with days gives only its rows from that day on (a feature
-    table that declares ``lookback_days`` needs no more)."""
+    table that declares ``lookback_days`` needs no more). ``rows_from`` is the first day whose rows
+    the caller keeps (``Tables.rows_from``)."""
 
-    def __init__(self, runtime: Runtime, cutoff: dt.date | None = None):
+    def __init__(self, runtime: Runtime, cutoff: dt.date | None = None, rows_from: dt.date | None = None):
         super().__init__(runtime)
         self.versions: dict[str, int] = {}
         self._cutoff = cutoff
+        self._rows_from = rows_from
 
     @classmethod
     def from_day(cls, runtime: Runtime, since: dt.date | None, lookback_days: int | None) -> RecordingTables:
         """The tables for rows from ``since`` on: Gold from ``lookback_days`` before it when the
         table or model declares them, else all of Gold (and all of it without ``since``)."""
         if since is None or lookback_days is None:
-            return cls(runtime)
-        return cls(runtime, cutoff=since - dt.timedelta(days=lookback_days))
+            return cls(runtime, rows_from=since)
+        return cls(runtime, cutoff=since - dt.timedelta(days=lookback_days), rows_from=since)
+
+    def rows_from(self) -> dt.date | None:
+        return self._rows_from
 
     def _read(self, full_name: str, hint: str):
         df = super()._read(full_name, hint)  # raises for a missing table before anything is recorded

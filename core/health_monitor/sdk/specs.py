@@ -64,6 +64,15 @@ class Tables(Protocol):
     def has_ground_truth(self) -> bool:
         """True when the account was simulated and its incidents are available."""
 
+    def rows_from(self) -> dt.date | None:
+        """The first day whose rows the caller keeps, or None when it keeps every row.
+
+        The daily run recomputes a feature table from a day on and drops the rows of earlier
+        days: a ``compute`` may leave them out to spare their cost (compute the history from all
+        of Gold, the rows only from this day). What it returns from this day on must not change
+        (the conformance suite checks it). Gold is cut only by ``lookback_days``, never by this.
+        """
+
 
 class ProblemType(str, enum.Enum):
     """How the core turns an estimator's output into the standard prediction columns.

@@ -236,32 +236,52 @@ class PluginConformance:
             pytest.xfail("known look-ahead: " + "; ".join(known))
 
     def test_lookback_days_are_enough(self, trained_home, plugin_host):
-        """A table that declares ``lookback_days`` gives the same rows from a day on when it reads
-        Gold only from that many days before it, as the daily run has it do."""
+        """A table that declares ``lookback_days`` or reads ``rows_from()`` gives the same rows
+        from a day on when it reads Gold only from that many days before it and is told that
+        day, as the daily run has it do."""
         import datetime as dt
 
         from health_monitor.pipelines.refresh import RecordingTables
         from health_monitor.testing.pointintime import differing_rows
 
+        class Asking(RecordingTables):
+            asked = False  # whether the compute asked for rows_from()
+
+            def rows_from(self):
+                self.asked = True
+                return super().rows_from()
+
         runtime, _, _ = trained_home
         checked = 0
         for name, table, full, days in self._dated_tables(runtime, plugin_host):
-            if table.lookback_days is None:
-                continue
             since = days[int(len(days) * 0.8)]
-            cutoff = since - dt.timedelta(days=table.lookback_days)
-            assert cutoff > days[0], f"{name}: the simulated account is too short to check {since}"
-            recent = table.compute(RecordingTables(runtime, cutoff=cutoff)).toPandas()
+            cutoff = None if table.lookback_days is None else since - dt.timedelta(days=table.lookback_days)
+            assert cutoff is None or cutoff > days[0], (
+                f"{name}: the simulated account is too short to check {since}"
+            )
+            tables = Asking(runtime, cutoff=cutoff, rows_from=since)
+            recent = table.compute(tables)  # lazy: built, not run
+            if cutoff is None and not tables.asked:
+                continue  # all of Gold, every row: what `full` holds
             found = differing_rows(
-                table.primary_keys, table.timestamp_key, full, recent, lambda day, since=since: day >= since
+                table.primary_keys,
+                table.timestamp_key,
+                full,
+                recent.toPandas(),
+                lambda day, since=since: day >= since,
+            )
+            how = (
+                f"reading Gold from {cutoff} ({table.lookback_days} days before)"
+                if cutoff
+                else "from all of Gold"
             )
             assert not found, (
-                f"{name}: from {since} on, reading Gold from {cutoff} ({table.lookback_days} days "
-                f"before) gives other rows, differing per column: {found}"
+                f"{name}: from {since} on, {how}, told rows_from() {since}, gives other rows, "
+                f"differing per column: {found}"
             )
             checked += 1
         if not checked:
-            pytest.skip("no feature table of this plugin declares lookback_days")
+            pytest.skip("no feature table of this plugin declares lookback_days or reads rows_from()")
 
     def test_model_lookback_days_are_enough(self, trained_home, spec):
         """A model that declares ``lookback_days`` gets the same keys from a day on when its base

@@ -40,6 +40,9 @@ class GoldTables:
     def has_ground_truth(self) -> bool:
         return False
 
+    def rows_from(self) -> dt.date | None:
+        return None
+
 
 class GoldAsOf:
     """A read-only :class:`~health_monitor.sdk.specs.Tables` that sees Gold up to the end of ``cutoff``."""
@@ -74,6 +77,9 @@ class GoldAsOf:
 
     def has_ground_truth(self) -> bool:
         return self._tables.has_ground_truth()
+
+    def rows_from(self) -> dt.date | None:
+        return None
 
 
 def naive_utc(frame: pd.DataFrame) -> pd.DataFrame:

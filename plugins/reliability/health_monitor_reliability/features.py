@@ -475,6 +475,9 @@ def failed_run_features(tables: Tables):
     )
     hist = with_failure_streak(hist, resets=ok)  # a success resets the count
     failed = hist.where(F.col("failed") == 1)
+    rows_from = tables.rows_from()
+    if rows_from is not None:  # only the recent days' rows are kept: probe only their failures
+        failed = failed.where(F.to_date("end_time") >= F.lit(rows_from))
     windows = _sums_in_windows(
         runs,
         failed,

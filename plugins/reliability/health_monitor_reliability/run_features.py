@@ -14,6 +14,8 @@ job's runs.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -34,6 +36,9 @@ WHOLE_HISTORY_SECONDS = 100 * 365 * DAY_SECONDS  # a window that holds every ear
 NEVER_HOURS = float(NEVER_DAYS * 24)  # "hours since" when the event has not happened yet
 
 
+# The upstream features read an upstream job's runs of the day before and of the same weekday a
+# week before, and its failures in the 24 hours before a start: runs that ended within 8 days.
+UPSTREAM_DAYS = 8
 NEXT_RUN = "next"  # the run_id of a job's next run, which has not started yet
 ACTIVE_DAYS = 7  # jobs that started a run within this many days of the data's last day get a next run
 
@@ -282,11 +287,18 @@ def run_start_features(tables: Tables):
     )
     at_start = _job_and_cluster_at_start(tables, started)
     started = started.join(at_start.select("key", "dbr_version"), "key", "left")
+    # The rows asked for (the daily run's recent days): their history still comes from every
+    # ended run, but only they are probed. The upstream features look back at most a week.
+    rows_from = tables.rows_from()
+    asked, recent_ends = started, ended
+    if rows_from is not None:
+        asked = started.where(F.col("start_date") >= F.lit(rows_from))
+        recent_ends = ended.where(F.col("end_time") >= F.lit(rows_from - dt.timedelta(days=UPSTREAM_DAYS)))
     out = (
-        _history_at_start(ended, started)
+        _history_at_start(ended, asked)
         .join(at_start.drop("dbr_version"), "key", "left")
         .join(_time_on_runtime(started), "key", "left")
-        .join(_upstream_at_start(tables, ended, started), "key", "left")
+        .join(_upstream_at_start(tables, recent_ends, asked), "key", "left")
     )
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
     failures_last = F.col("failures_upto_last") - F.coalesce("failures_before_last_runs", F.lit(0))

@@ -67,7 +67,7 @@ def computed(spark):
         ),
         "dim_job": spark.createDataFrame([], "job_id string, change_time timestamp, create_time timestamp"),
     }
-    return runs, failed_run_features(GoldTables(gold)).toPandas().set_index("run_id")
+    return runs, failed_run_features(GoldTables(gold)).toPandas().set_index("run_id"), gold
 
 
 def _expected(runs: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +99,7 @@ def _expected(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_windows_count_the_runs_that_ended_before_each_failure(computed):
-    runs, got = computed
+    runs, got, _ = computed
     expected = _expected(runs)
     assert len(expected) > 100 and set(got.index) == set(expected.index)
     got = got.loc[expected.index]
@@ -109,10 +109,31 @@ def test_the_windows_count_the_runs_that_ended_before_each_failure(computed):
 
 
 def test_the_usual_duration_is_the_median_of_the_14_days_before_the_failure(computed):
-    runs, got = computed
+    runs, got, _ = computed
     expected = _expected(runs)
     usual = got.loc[expected.index, "duration_sec"] / got.loc[expected.index, "duration_vs_usual"]
     known = expected["usual"].notna()
     assert known.sum() > 100 and (~known).sum() > 0  # the first day of each job has no history
     np.testing.assert_allclose(usual[known].to_numpy(), expected.loc[known, "usual"].to_numpy(), rtol=1e-9)
     assert got.loc[expected.index[~known], "duration_vs_usual"].isna().all()
+
+
+class _RowsFrom(GoldTables):
+    """Gold tables telling the compute that only the rows from ``day`` on are kept."""
+
+    def __init__(self, gold: dict, day: dt.date):
+        super().__init__(gold)
+        self._day = day
+
+    def rows_from(self) -> dt.date:
+        return self._day
+
+
+def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(computed):
+    _, got, gold = computed
+    since = (START + dt.timedelta(days=10)).date()
+    recent = failed_run_features(_RowsFrom(gold, since)).toPandas().set_index("run_id")
+    kept = got[pd.to_datetime(got["failed_date"]).dt.date >= since]
+    assert len(kept) > 30 and len(kept) < len(got)
+    assert sorted(recent.index) == sorted(kept.index)  # only the rows asked for
+    pd.testing.assert_frame_equal(recent.loc[kept.index], kept, check_dtype=False)

@@ -299,3 +299,29 @@ def test_rows_are_the_same_from_gold_as_it_stood_at_each_cutoff(tables, computed
         # The crossing run that started on the cutoff day is a row already, unfinished.
         started = crossing[crossing["start"].dt.date == cutoff]["run_id"]
         assert set(started) <= set(as_of["run_id"])
+
+
+class _RowsFrom:
+    """``tables`` telling the compute that only the rows from ``day`` on are kept."""
+
+    def __init__(self, tables, day: dt.date):
+        self._tables, self._day = tables, day
+
+    def __getattr__(self, name):
+        return getattr(self._tables, name)
+
+    def rows_from(self) -> dt.date:
+        return self._day
+
+
+def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(tables, computed):
+    from health_monitor.testing.pointintime import differing_rows
+
+    _, _, gold = tables
+    full = computed[2].reset_index()
+    for day in (3, 6):
+        since = (START + dt.timedelta(days=day)).date()
+        recent = run_start_features(_RowsFrom(gold, since)).toPandas()
+        assert pd.to_datetime(recent["start_date"]).dt.date.min() == since  # only the rows asked for
+        keys, stamp = RUN_START_FEATURES.primary_keys, RUN_START_FEATURES.timestamp_key
+        assert differing_rows(keys, stamp, full, recent, lambda d, since=since: d >= since) == {}
