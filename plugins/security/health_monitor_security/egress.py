@@ -10,7 +10,9 @@ from health_monitor.sdk.featurekit import prior_days, ratio, zscore
 from health_monitor_security.features import (
     EXPORT_ACTIONS,
     SYSTEM_IDENTITIES,
+    first_dates,
     is_off_hours,
+    recent_days,
     user_audit,
     user_lineage,
 )
@@ -22,7 +24,7 @@ LARGE_QUERY_BYTES = 10 * 1024**3
 
 
 def data_egress_features(tables: Tables):
-    audit = user_audit(tables)
+    audit = recent_days(user_audit(tables), tables)
     is_read = F.col("action_name").isin(*READ_ACTIONS)
     is_export = F.col("action_name").rlike(EXPORT_ACTIONS)
     from_audit = audit.groupBy("user_id", "event_date").agg(
@@ -37,10 +39,15 @@ def data_egress_features(tables: Tables):
         .groupBy("user_id", "source_table_full_name", "source_table_schema", "event_date")
         .agg(F.count(F.lit(1)).alias("reads"))
     )
-    # A table is new to a user on the first day they read it, counted only after their first day.
-    reads = reads.withColumn(
-        "table_first_date", F.min("event_date").over(Window.partitionBy("user_id", "source_table_full_name"))
-    ).withColumn("user_first_date", F.min("event_date").over(Window.partitionBy("user_id")))
+    # A table is new to a user on the first day they read it, counted only after their first day
+    # (both first days from the whole history; the days' reads only from the days kept).
+    table_first = first_dates(reads, ["user_id", "source_table_full_name"], "table_first_date")
+    user_first = first_dates(reads, ["user_id"], "user_first_date")
+    reads = (
+        recent_days(reads, tables)
+        .join(table_first, ["user_id", "source_table_full_name"])
+        .join(user_first, "user_id")
+    )
     is_new = (F.col("table_first_date") == F.col("event_date")) & (
         F.col("event_date") > F.col("user_first_date")
     )
@@ -52,9 +59,8 @@ def data_egress_features(tables: Tables):
     )
     # A statement is known when it ends: it counts on the day of its end_time.
     queries = tables.gold("fact_query_history").where(~F.col("executed_by").isin(*SYSTEM_IDENTITIES))
-    from_queries = queries.groupBy(
-        F.col("executed_by").alias("user_id"), F.to_date("end_time").alias("event_date")
-    ).agg(
+    queries = recent_days(queries.withColumn("event_date", F.to_date("end_time")), tables)
+    from_queries = queries.groupBy(F.col("executed_by").alias("user_id"), "event_date").agg(
         F.sum("read_bytes").cast("double").alias("query_read_bytes"),
         F.sum((F.col("read_bytes") > LARGE_QUERY_BYTES).cast("int")).alias("large_queries"),
     )

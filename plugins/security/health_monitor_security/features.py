@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -16,6 +18,7 @@ SYSTEM_IDENTITIES = ("System-User",)
 EXPORT_ACTIONS = r"(?i)(download|export)"
 PRIVILEGE_ACTIONS = r"(?i)(permission|grant|acl|addPrincipal|changeOwner|setAdmin|createToken|generateToken)"
 OFF_HOURS = (6, 22)  # activity before 06:00 or from 22:00 UTC counts as off-hours
+HISTORY_DAYS = 30  # the longest window of the daily tables: the 30 days before a day
 
 
 def is_off_hours(timestamp: str = "event_time"):
@@ -38,11 +41,26 @@ def user_lineage(tables: Tables):
     return lineage.withColumn("user_id", F.col("created_by"))
 
 
+def recent_days(df, tables: Tables, column: str = "event_date"):
+    """``df``'s rows of the days the caller keeps (``tables.rows_from()``) and of the
+    HISTORY_DAYS before them, which their windows read; every row when it keeps every day."""
+    rows_from = tables.rows_from()
+    if rows_from is None:
+        return df
+    return df.where(F.col(column) >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
+
+
+def first_dates(df, keys: list[str], name: str, column: str = "event_date"):
+    """The first day of ``column`` per ``keys``, over all of ``df`` (all-time: never cut)."""
+    return df.groupBy(*keys).agg(F.min(column).alias(name))
+
+
 def security_features(tables: Tables):
     audit = user_audit(tables)
-    first_seen = Window.partitionBy("user_id", "source_ip_address")
-    audit = audit.withColumn("ip_first_date", F.min("event_date").over(first_seen))
-    user_first = audit.groupBy("user_id").agg(F.min("event_date").alias("user_first_date"))
+    # First-seen days come from the whole history; the days' activity only from the days kept.
+    ip_first = first_dates(audit, ["user_id", "source_ip_address"], "ip_first_date")
+    user_first = first_dates(audit, ["user_id"], "user_first_date")
+    audit = recent_days(audit, tables).join(ip_first, ["user_id", "source_ip_address"], "left")
     daily = audit.groupBy("user_id", "event_date").agg(
         F.count(F.lit(1)).alias("event_count"),
         F.sum(F.col("response_status_code").isin(*FAILED_STATUS).cast("int")).alias("failed_auth_count"),
@@ -56,7 +74,7 @@ def security_features(tables: Tables):
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
     reads = (
-        user_lineage(tables)
+        recent_days(user_lineage(tables), tables)
         .groupBy("user_id", "event_date")
         .agg(
             F.countDistinct("source_table_full_name").alias("tables_accessed"),
