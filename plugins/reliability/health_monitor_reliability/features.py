@@ -8,6 +8,8 @@ lands on the day before exactly, and "days since" features count calendar days.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -24,6 +26,7 @@ from health_monitor_reliability.runs import job_runs, sla_runs
 
 MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
+HISTORY_DAYS = 30  # the longest window of reliability_features: the 30 days up to a day
 
 
 def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
@@ -143,6 +146,15 @@ def _upstream_jobs(tables: Tables):
     )
 
 
+def recent_job_days(days, tables: Tables):
+    """``days``' rows of the days the caller keeps (``tables.rows_from()``) and of the
+    HISTORY_DAYS before them, which their windows read; every row when it keeps every day."""
+    rows_from = tables.rows_from()
+    if rows_from is None:
+        return days
+    return days.where(F.col("run_date") >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
+
+
 def reliability_features(tables: Tables):
     runs = job_runs(tables)
     daily = (
@@ -151,11 +163,6 @@ def reliability_features(tables: Tables):
         .join(_daily_sla(tables, runs), ["job_id", "run_date"], "left")
         .fillna(0, subset=["sla_breaches"])
     )
-    w7 = prior_days("job_id", "run_date", 7, include_today=True)
-    w3 = prior_days("job_id", "run_date", 3, include_today=True)
-    w30 = prior_days("job_id", "run_date", 30, include_today=True)
-    w28 = prior_days("job_id", "run_date", 28, include_today=True)
-    before = prior_days("job_id", "run_date", 7)
     upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
     ran = F.col("total_runs") > 0
     day = daily.select(
@@ -170,8 +177,6 @@ def reliability_features(tables: Tables):
         ),
         # The runtime most recently used, and whether it is newer than the one used before.
         F.last("dbr_version_num", ignorenulls=True).over(upto).alias("dbr_current"),
-        F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
-        F.avg("last_end_hour").over(prior_days("job_id", "run_date", 14)).alias("usual_end_hour_14d"),
     )
     dbr_prev = F.last("dbr_current", ignorenulls=True).over(
         Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
@@ -180,16 +185,9 @@ def reliability_features(tables: Tables):
     # Consecutive days with a failure: failed days since the last day the job ran cleanly.
     streak_group = F.sum(F.col("clean_day").cast("int")).over(upto)
     day = day.withColumn("streak_group", streak_group)
-    hist = day.select(
+    # All-time features first, over every day of the job's history...
+    ever = day.select(
         "*",
-        F.sum("failures").over(w7).alias("failures_7d"),
-        F.sum("total_runs").over(w7).alias("runs_7d"),
-        F.sum("failures").over(w30).alias("total_failures_30d"),
-        F.sum("total_runs").over(w30).alias("runs_30d"),
-        F.sum(F.col("failed_day").cast("int")).over(w3).alias("failed_days_3d"),
-        F.sum(F.col("failed_day").cast("int")).over(w7).alias("failed_days_7d"),
-        F.sum(F.col("failed_day").cast("int")).over(w30).alias("failed_days_30d"),
-        F.sum(F.col("ran").cast("int")).over(w30).alias("run_days_30d"),
         # A job's base failure rate is stable: the whole history estimates it best.
         F.sum(F.col("failed_day").cast("int")).over(upto).alias("failed_days_all"),
         F.sum(F.col("ran").cast("int")).over(upto).alias("run_days_all"),
@@ -200,16 +198,42 @@ def reliability_features(tables: Tables):
             .rowsBetween(Window.unboundedPreceding, 0)
         )
         .alias("consecutive_failed_days"),
+        _days_since("failed_day").alias("days_since_last_failure"),
+        _days_since("job_changed").alias("days_since_job_change"),
+        _days_since("dbr_upgraded").alias("days_since_dbr_upgrade"),
+        # Durations of successful runs (failed runs stop early): the last one known.
+        F.last("success_avg_duration_sec", ignorenulls=True).over(upto).alias("last_success_duration_sec"),
+        F.sum(F.col("breached_day").cast("int")).over(upto).alias("sla_breached_days_all"),
+        _days_since("breached_day").alias("days_since_sla_breach"),
+        _days_since("incident_day").alias("days_since_incident"),
+        F.sum("repair_runs").over(upto).alias("repairs_all"),
+        F.sum("repair_successes").over(upto).alias("repair_successes_all"),
+    )
+    # ...then the windows of at most HISTORY_DAYS, over only the days kept and those before them.
+    w7 = prior_days("job_id", "run_date", 7, include_today=True)
+    w3 = prior_days("job_id", "run_date", 3, include_today=True)
+    w30 = prior_days("job_id", "run_date", 30, include_today=True)
+    w28 = prior_days("job_id", "run_date", 28, include_today=True)
+    before = prior_days("job_id", "run_date", 7)
+    hist = recent_job_days(ever, tables).select(
+        "*",
+        F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
+        (F.col("last_end_hour") - F.avg("last_end_hour").over(prior_days("job_id", "run_date", 14))).alias(
+            "end_hour_delay"
+        ),
+        F.sum("failures").over(w7).alias("failures_7d"),
+        F.sum("total_runs").over(w7).alias("runs_7d"),
+        F.sum("failures").over(w30).alias("total_failures_30d"),
+        F.sum("total_runs").over(w30).alias("runs_30d"),
+        F.sum(F.col("failed_day").cast("int")).over(w3).alias("failed_days_3d"),
+        F.sum(F.col("failed_day").cast("int")).over(w7).alias("failed_days_7d"),
+        F.sum(F.col("failed_day").cast("int")).over(w30).alias("failed_days_30d"),
+        F.sum(F.col("ran").cast("int")).over(w30).alias("run_days_30d"),
         F.avg("avg_duration_sec").over(w30).alias("rolling_avg_duration_30d"),
         F.sum("repair_runs").over(w30).alias("repairs_30d"),
         F.max("peak_mem_used_percent").over(w7).alias("peak_mem_7d"),
         F.sum("memory_pressure_runs").over(w7).alias("memory_pressure_runs_7d"),
-        _days_since("failed_day").alias("days_since_last_failure"),
-        _days_since("job_changed").alias("days_since_job_change"),
-        _days_since("dbr_upgraded").alias("days_since_dbr_upgrade"),
-        (F.col("last_end_hour") - F.col("usual_end_hour_14d")).alias("end_hour_delay"),
-        # Durations of successful runs (failed runs stop early): the usual one and its trend.
-        F.last("success_avg_duration_sec", ignorenulls=True).over(upto).alias("last_success_duration_sec"),
+        # Durations of successful runs: the usual one and its trend.
         window_median("success_avg_duration_sec", w7).alias("success_duration_median_7d"),
         window_median("success_avg_duration_sec", w28).alias("success_duration_median_28d"),
         F.avg("success_avg_duration_sec").over(w7).alias("success_duration_avg_7d"),
@@ -218,15 +242,10 @@ def reliability_features(tables: Tables):
         # SLA history: breached days, and how close runs came to the duration limit and deadline.
         F.sum(F.col("breached_day").cast("int")).over(w7).alias("sla_breached_days_7d"),
         F.sum(F.col("breached_day").cast("int")).over(w30).alias("sla_breached_days_30d"),
-        F.sum(F.col("breached_day").cast("int")).over(upto).alias("sla_breached_days_all"),
         F.max("max_duration_sla_ratio").over(w7).alias("duration_sla_ratio_max_7d"),
         F.min("min_end_margin_hours").over(w7).alias("end_margin_hours_min_7d"),
-        _days_since("breached_day").alias("days_since_sla_breach"),
         F.sum(F.col("incident_day").cast("int")).over(w7).alias("incident_days_7d"),
         F.sum(F.col("incident_day").cast("int")).over(w30).alias("incident_days_30d"),
-        _days_since("incident_day").alias("days_since_incident"),
-        F.sum("repair_runs").over(upto).alias("repairs_all"),
-        F.sum("repair_successes").over(upto).alias("repair_successes_all"),
     )
     # The job's definition as it stood that day (dim_job is SCD2): a later edit never leaks back.
     jobs = version_as_of(
