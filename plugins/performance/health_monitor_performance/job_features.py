@@ -6,6 +6,8 @@ finished runs; a model looks the latest row up as of the day before the day it s
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -14,6 +16,7 @@ from health_monitor.sdk.featurekit import prior_days, ratio, version_as_of
 from health_monitor_performance.gold import finished_runs
 
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
+HISTORY_DAYS = 30  # the longest window: the 30 days up to a day
 
 
 def job_days(tables: Tables):
@@ -50,7 +53,6 @@ def job_runtime_features(tables: Tables):
     days = job_days(tables)
     upto = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, 0)
     by_day = Window.partitionBy("job_id").orderBy("date")
-    month = prior_days("job_id", "date", 30, include_today=True)
     previous_dbr = F.last("dbr_version_num", ignorenulls=True).over(
         by_day.rowsBetween(Window.unboundedPreceding, -1)
     )
@@ -59,11 +61,24 @@ def job_runtime_features(tables: Tables):
         (previous_dbr.isNotNull() & F.col("dbr_version_num").isNotNull())
         & ((F.col("min_dbr_today") != previous_dbr) | (F.col("dbr_version_num") != previous_dbr)),
     )
+    last_change = F.max(F.when(F.col("dbr_changed"), F.col("date"))).over(upto)
+    # The all-time features over every day of the job's history...
+    ever = days.select(
+        "*",
+        ratio(F.sum("failures").over(upto), F.sum("runs").over(upto)).alias("failure_rate_all"),
+        F.coalesce(F.datediff("date", last_change), F.lit(NEVER_DAYS)).alias("days_since_dbr_change"),
+        F.sum(F.col("dbr_changed").cast("int")).over(upto).alias("dbr_changes"),
+        F.datediff("date", F.min("date").over(upto)).alias("job_age_days"),
+    )
+    # ...then the windows of at most HISTORY_DAYS over the days kept and those before them.
+    rows_from = tables.rows_from()
+    if rows_from is not None:
+        ever = ever.where(F.col("date") >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
+    month = prior_days("job_id", "date", 30, include_today=True)
     runs_30 = F.sum("runs").over(month)
     mean_30 = F.sum("duration_sum").over(month) / runs_30
     var_30 = F.sum("duration_sq_sum").over(month) / runs_30 - mean_30 * mean_30
-    last_change = F.max(F.when(F.col("dbr_changed"), F.col("date"))).over(upto)
-    df = days.join(_job_configuration(tables, days), ["job_id", "date"], "left")
+    df = ever.join(_job_configuration(tables, ever), ["job_id", "date"], "left")
     return df.select(
         "job_id",
         "date",
@@ -75,13 +90,13 @@ def job_runtime_features(tables: Tables):
         F.coalesce(F.col("dbr_version_num").isNotNull().cast("int"), F.lit(0)).alias("is_classic"),
         runs_30.alias("runs_30d"),
         ratio(F.sum("failures").over(month), runs_30).alias("failure_rate_30d"),
-        ratio(F.sum("failures").over(upto), F.sum("runs").over(upto)).alias("failure_rate_all"),
+        "failure_rate_all",
         F.sum("failures").over(prior_days("job_id", "date", 7, include_today=True)).alias("failures_7d"),
         ratio(F.sqrt(F.greatest(var_30, F.lit(0.0))), mean_30).alias("duration_cv_30d"),
         F.log1p(mean_30).alias("log_mean_duration_30d"),
-        F.coalesce(F.datediff("date", last_change), F.lit(NEVER_DAYS)).alias("days_since_dbr_change"),
-        F.sum(F.col("dbr_changed").cast("int")).over(upto).alias("dbr_changes"),
-        F.datediff("date", F.min("date").over(upto)).alias("job_age_days"),
+        "days_since_dbr_change",
+        "dbr_changes",
+        "job_age_days",
         "task_count",
         "max_retries",
         "has_timeout",
