@@ -41,13 +41,13 @@ def user_lineage(tables: Tables):
     return lineage.withColumn("user_id", F.col("created_by"))
 
 
-def recent_days(df, tables: Tables, column: str = "event_date"):
-    """``df``'s rows of the days the caller keeps (``tables.rows_from()``) and of the
-    HISTORY_DAYS before them, which their windows read; every row when it keeps every day."""
+def recent_days(df, tables: Tables, days: int = HISTORY_DAYS, column: str = "event_date"):
+    """``df``'s rows of the days the caller keeps (``tables.rows_from()``) and of the ``days``
+    before them, which their windows read; every row when it keeps every day."""
     rows_from = tables.rows_from()
     if rows_from is None:
         return df
-    return df.where(F.col(column) >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
+    return df.where(F.col(column) >= F.lit(rows_from - dt.timedelta(days=days)))
 
 
 def first_dates(df, keys: list[str], name: str, column: str = "event_date"):

@@ -7,7 +7,9 @@ from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
 from health_monitor.sdk.featurekit import prior_days
-from health_monitor_security.features import user_audit
+from health_monitor_security.features import recent_days, user_audit
+
+PROFILE_DAYS = 28  # the longest window of the profile: the 28 days up to a day
 
 
 def daily_events(tables: Tables):
@@ -32,11 +34,20 @@ def user_activity_profile(tables: Tables):
     w7 = prior_days("user_id", "event_date", 7, include_today=True)
     w28 = prior_days("user_id", "event_date", 28, include_today=True)
     upto = Window.partitionBy("user_id").orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
-    hist = days.select(
+    # The all-time features over every day of the user's history, then the 7- and 28-day
+    # profile only over the days kept and the 28 before them.
+    days = days.select(
+        "*",
+        F.last("events", ignorenulls=True).over(upto).alias("last_active_events"),
+        F.count("events")
+        .over(Window.partitionBy("user_id").orderBy("event_date"))
+        .alias("active_days_total"),
+    )
+    hist = recent_days(days, tables, PROFILE_DAYS).select(
         "user_id",
         "event_date",
         F.coalesce("events", F.lit(0)).alias("events_today"),
-        F.last("events", ignorenulls=True).over(upto).alias("last_active_events"),
+        "last_active_events",
         F.avg("events").over(w7).alias("avg_active_events_7d"),
         F.avg("events").over(w28).alias("avg_active_events_28d"),
         F.stddev("events").over(w28).alias("std_active_events_28d"),
@@ -45,9 +56,7 @@ def user_activity_profile(tables: Tables):
         F.avg(F.when(weekend, F.col("events"))).over(w28).alias("avg_weekend_events_28d"),
         F.avg(active.cast("double")).over(w28).alias("active_share_28d"),
         F.avg(F.when(~weekend, active.cast("double"))).over(w28).alias("weekday_active_share_28d"),
-        F.count("events")
-        .over(Window.partitionBy("user_id").orderBy("event_date"))
-        .alias("active_days_total"),
+        "active_days_total",
     )
     # The next day's calendar: known in advance, read by a forecast made at the end of this day.
     nxt = F.date_add("event_date", 1)
