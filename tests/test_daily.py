@@ -78,9 +78,9 @@ def test_the_daily_run_recomputes_only_recent_days(after_daily_run):
     features, models = result.details["feature_plan"], result.details["model_plan"]
     assert set(features) == set(host.feature_tables)  # the new days touch every feature table
     incremental = {n for n, since in features.items() if since is not None}
-    # Only tables without a timestamp key are recomputed whole.
+    # Only tables without days (no timestamp key, no day column) are recomputed whole.
     assert {n for n in features if n not in incremental} == {
-        n for n, o in host.feature_tables.items() if o.spec.timestamp_key is None
+        n for n, o in host.feature_tables.items() if o.spec.days_by is None
     }
     assert sum(since is not None for since in models.values()) >= len(host.models) // 2
     items = {i.item: i.details for r in result.reports if r.stage == "features" for i in r.items}

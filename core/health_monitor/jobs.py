@@ -326,12 +326,12 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     for owned in host.feature_tables.values():
         table = owned.spec
         name = s.feature_table(table.name)
-        day = (
-            refresh.latest_day(runtime, name, table.timestamp_key) if table.timestamp_key else (lambda: None)
-        )
+        days_by = table.days_by
+        day = refresh.latest_day(runtime, name, days_by) if days_by else (lambda: None)
         since = refresh.changed_since(runtime, name, day)
         if since is not None:  # None in the plan: the whole table (no days to replace)
-            feature_plan[table.name] = None if since == refresh.FULL or not table.timestamp_key else since
+            whole = since == refresh.FULL or not days_by
+            feature_plan[table.name] = None if whole else since - dt.timedelta(days=table.late_days)
     result.details["feature_plan"] = feature_plan
     result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
@@ -357,8 +357,8 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             runtime, predictions, refresh.latest_day(runtime, predictions, spec.time_column), current=current
         )
         if since is not None:
-            whole = since == refresh.FULL or spec.time_column not in spec.keys
-            model_plan[spec.name] = None if whole else since
+            whole = since == refresh.FULL or not spec.scores_by_day
+            model_plan[spec.name] = None if whole else since - dt.timedelta(days=spec.late_days)
     result.details["model_plan"] = model_plan
     result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 

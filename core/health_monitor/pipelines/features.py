@@ -46,7 +46,7 @@ def run_features(
         cancel_jobs_with_item()
         name = runtime.settings.feature_table(table.name)
         since = (plan or {}).get(table.name)
-        day_column = table.timestamp_key
+        day_column = table.days_by
         if day_column is None or not runtime.lakehouse.exists(name):
             since = None  # no days to replace: the whole table
         tables = refresh.RecordingTables.from_day(runtime, since, table.lookback_days)
@@ -126,5 +126,5 @@ def write_whole(runtime: Runtime, name: str, table: FeatureTable, df) -> TableIn
         timestamp_key=table.timestamp_key,
         description=table.description,
         # Files of contiguous days: the daily run's replace_where rewrites only the latest ones.
-        cluster_by=table.timestamp_key,
+        cluster_by=table.days_by,
     )

@@ -70,7 +70,7 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
             f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`"
         )
     table = settings.predictions(spec.name)
-    if since is not None and (spec.time_column not in spec.keys or not runtime.lakehouse.exists(table)):
+    if since is not None and (not spec.scores_by_day or not runtime.lakehouse.exists(table)):
         since = None  # a key kept from before `since` could come again: rescore every key
     tables = refresh.RecordingTables.from_day(runtime, since, spec.lookback_days)
     looked_up = lookup_versions(runtime, spec)

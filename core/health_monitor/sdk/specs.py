@@ -125,12 +125,28 @@ class FeatureTable:
     # None (the default) means a row may read the whole history (an all-time rate, a first-seen
     # date), so the daily run reads all of Gold to compute them.
     lookback_days: int | None = None
+    # day_column: for a table without a timestamp key whose keys keep their day (a statement and
+    # its start), the column whose day a row belongs to. The daily run then recomputes only the
+    # recent days' rows, as for a table with a timestamp key, instead of the whole table.
+    day_column: str | None = None
+    # late_days: how many days after its day a row's Gold rows may still arrive (a statement
+    # reaches the query history when it ends, up to two days after it started). The daily run
+    # recomputes that many days more than Gold says changed.
+    late_days: int = 0
 
     def __post_init__(self) -> None:
         _check_name(self.name, "feature table name")
         _check_lookback(self.lookback_days, f"feature table {self.name}")
-        if self.lookback_days is not None and self.timestamp_key is None:
-            raise SchemaError(f"feature table {self.name}: lookback_days needs a timestamp_key")
+        _check_late(self.late_days, f"feature table {self.name}")
+        if self.day_column is not None and self.timestamp_key is not None:
+            raise SchemaError(
+                f"feature table {self.name}: day_column is for a table without a timestamp_key; this "
+                f"one has its days in {self.timestamp_key!r}"
+            )
+        if self.lookback_days is not None and self.days_by is None:
+            raise SchemaError(
+                f"feature table {self.name}: lookback_days needs a timestamp_key or a day_column"
+            )
         if self.domain is not None:
             _check_name(self.domain, f"feature table {self.name}: domain")
         object.__setattr__(self, "primary_keys", _as_tuple(self.primary_keys, f"{self.name}.primary_keys"))
@@ -142,6 +158,11 @@ class FeatureTable:
         if not callable(self.compute):
             raise SchemaError(f"feature table {self.name}: compute must be callable")
         object.__setattr__(self, "sources", tuple(self.sources))
+
+    @property
+    def days_by(self) -> str | None:
+        """The column whose day each row belongs to (``timestamp_key`` or ``day_column``), or None."""
+        return self.timestamp_key or self.day_column
 
 
 @dataclass(frozen=True)
@@ -171,6 +192,11 @@ class Lookup:
     def output_names(self) -> tuple[str, ...]:
         renames = dict(self.rename)
         return tuple(renames.get(f, f) for f in self.features)
+
+
+def _check_late(days: Any, owner: str) -> None:
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        raise SchemaError(f"{owner}: late_days must be a whole number of days >= 0, got {days!r}")
 
 
 def _check_lookback(days: Any, owner: str) -> None:
@@ -210,6 +236,10 @@ class Model:
       to give that row (a job's runs of the last week to know it is still active). With it, the
       daily run builds the keys of the recent days from that many days of Gold only; None (the
       default) means ``base`` reads all of Gold. The conformance suite checks it.
+    - ``fixed_time``: a key's ``time_column`` never changes (a statement's start) although it is
+      not one of ``keys``. The daily run then rescores only the recent days' keys instead of
+      every key (a key whose time could move would be stored twice). ``late_days`` as for
+      :class:`FeatureTable`: how many days after its time a key may first appear in Gold.
     """
 
     name: str
@@ -234,10 +264,19 @@ class Model:
     )
     entity: tuple[str, ...] = ()  # default: keys minus time_column
     lookback_days: int | None = None
+    fixed_time: bool = False
+    late_days: int = 0
+
+    @property
+    def scores_by_day(self) -> bool:
+        """Whether the daily run may rescore only the recent days' keys: ``time_column`` is one of
+        ``keys``, or is ``fixed_time``."""
+        return self.time_column in self.keys or self.fixed_time
 
     def __post_init__(self) -> None:
         _check_name(self.name, "model name")
         _check_lookback(self.lookback_days, f"model {self.name}")
+        _check_late(self.late_days, f"model {self.name}")
         _check_name(self.domain, f"model {self.name}: domain")
         if self.endpoint is not None and (
             not isinstance(self.endpoint, str)

@@ -208,14 +208,16 @@ class PluginConformance:
             assert not table[keys].isna().any().any()
             assert not table.duplicated(keys).any()
 
-    def _dated_tables(self, runtime, plugin_host):
-        """This plugin's feature tables with a timestamp key: (name, spec, rows as written, days)."""
+    def _dated_tables(self, runtime, plugin_host, day_column: bool = False):
+        """This plugin's feature tables with a timestamp key (and with ``day_column``, those with
+        a day column): (name, spec, rows as written, days)."""
         for name, owned in sorted(plugin_host.feature_tables.items()):
             table = owned.spec
-            if owned.plugin.name != self.plugin_name or table.timestamp_key is None:
+            days_by = table.days_by if day_column else table.timestamp_key
+            if owned.plugin.name != self.plugin_name or days_by is None:
                 continue
             full = runtime.lakehouse.read_arrow(runtime.settings.feature_table(name)).to_pandas()
-            yield name, table, full, sorted(pd.to_datetime(full[table.timestamp_key]).dt.date.unique())
+            yield name, table, full, sorted(pd.to_datetime(full[days_by]).dt.date.unique())
 
     def test_feature_tables_are_point_in_time(self, trained_home, plugin_host):
         """Rows up to a cutoff are the same when computed from Gold as it stood at the cutoff."""
@@ -253,7 +255,7 @@ class PluginConformance:
 
         runtime, _, _ = trained_home
         checked = 0
-        for name, table, full, days in self._dated_tables(runtime, plugin_host):
+        for name, table, full, days in self._dated_tables(runtime, plugin_host, day_column=True):
             since = days[int(len(days) * 0.8)]
             cutoff = None if table.lookback_days is None else since - dt.timedelta(days=table.lookback_days)
             assert cutoff is None or cutoff > days[0], (
@@ -265,7 +267,7 @@ class PluginConformance:
                 continue  # all of Gold, every row: what `full` holds
             found = differing_rows(
                 table.primary_keys,
-                table.timestamp_key,
+                table.days_by,
                 full,
                 recent.toPandas(),
                 lambda day, since=since: day >= since,
@@ -310,6 +312,28 @@ class PluginConformance:
                 f"{spec.name}: from {since} on, a base reading Gold from {cutoff} ({spec.lookback_days} "
                 f"days before) gives other keys, differing per column: {found}"
             )
+
+    def test_fixed_time_does_not_move(self, trained_home, spec):
+        """A model that declares ``fixed_time`` gives each key the same ``time_column`` whether its
+        base reads Gold as it stood at a cutoff or all of it: the daily run keeps earlier days'
+        predictions by that time, so a key whose time moved would be stored twice."""
+        from health_monitor.pipelines.train import model_base
+        from health_monitor.testing.pointintime import GoldAsOf, naive_utc
+
+        if not spec.fixed_time:
+            pytest.skip(f"{spec.name} does not declare fixed_time")
+        runtime, _, _ = trained_home
+        full = naive_utc(model_base(runtime, spec).toPandas())
+        days = sorted(pd.to_datetime(full[spec.time_column]).dt.date.unique())
+        cutoff = days[int(len(days) * 0.6)]
+        early = naive_utc(model_base(runtime, spec, GoldAsOf(runtime.tables, cutoff)).toPandas())
+        both = full.merge(early, on=list(spec.keys), suffixes=("", "_early"))
+        assert len(both) > 0, f"{spec.name}: no key is known both at {cutoff} and today"
+        moved = both[both[spec.time_column] != both[f"{spec.time_column}_early"]]
+        assert moved.empty, (
+            f"{spec.name} declares fixed_time, but {len(moved)} key(s) have another {spec.time_column} "
+            f"from Gold as of {cutoff}, e.g. {moved.head(3).to_dict('records')}"
+        )
 
     # -- agent tools -------------------------------------------------------------------------
 

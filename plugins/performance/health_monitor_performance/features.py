@@ -13,6 +13,10 @@ from pyspark.sql import functions as F
 from health_monitor.sdk import FeatureTable, Tables
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, fingerprint
 
+# A statement reaches the query history when it ends: at most two days after its start (a SQL
+# warehouse's statement timeout is 172,800 seconds by default).
+STATEMENT_LATE_DAYS = 2
+RECENT_SECONDS = 600  # warehouse_recent_queries_10m: the statements started in the 10 minutes before
 STATEMENT_TYPES = ["SELECT", "INSERT", "MERGE", "UPDATE", "DELETE", "CREATE", "COPY", "OPTIMIZE", "OTHER"]
 
 
@@ -46,10 +50,18 @@ def query_features(tables: Tables):
         F.hour("start_time").alias("hour_of_day"),
         F.dayofweek("start_time").alias("day_of_week"),
     )
-    q = q.join(_history(q), "statement_id", "left")
+    # The rows asked for (the daily run's recent days): their history still comes from every
+    # statement, the warehouse's load from those started just before them.
+    asked, nearby = q, q
+    rows_from = tables.rows_from()
+    if rows_from is not None:
+        first = F.lit(rows_from).cast("timestamp")
+        asked = q.where(F.col("start_time") >= first)
+        nearby = q.where(F.col("start_time") >= first - F.expr(f"INTERVAL {RECENT_SECONDS} SECONDS"))
     seconds = F.col("start_time").cast("long")
-    recent = Window.partitionBy("warehouse_id").orderBy(seconds).rangeBetween(-600, -1)
-    q = q.select("*", F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"))
+    recent = Window.partitionBy("warehouse_id").orderBy(seconds).rangeBetween(-RECENT_SECONDS, -1)
+    load = nearby.select("statement_id", F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"))
+    q = asked.join(_history(q, asked), "statement_id", "left").join(load, "statement_id")
     warehouses = tables.gold("dim_warehouse").select(
         "warehouse_id",
         "change_time",
@@ -104,10 +116,10 @@ def query_features(tables: Tables):
     )
 
 
-def _history(q):
-    """Per statement, its fingerprint's runs that had *finished* before it started: what was
-    known at its start. (Ordering by start time alone would count runs still in flight, whose
-    duration, bytes and spill were not known yet.)
+def _history(q, asked):
+    """Per statement of ``asked``, its fingerprint's runs (of ``q``) that had *finished* before it
+    started: what was known at its start. (Ordering by start time alone would count runs still in
+    flight, whose duration, bytes and spill were not known yet.)
 
     An as-of aggregation without a self-join: each run becomes a completion event at its end
     time and a question at its start time; running aggregates over the events in time order,
@@ -126,13 +138,13 @@ def _history(q):
         F.col("full_scan").cast("double").alias("full_scan"),
         F.col("queue_s").alias("queue_s"),
     )
-    asked = q.select(
+    questions = asked.select(
         "fingerprint",
         F.col("start_time").alias("at"),
         F.lit(0).alias("event"),
         F.col("statement_id").alias("asked"),
     )
-    events = done.unionByName(asked, allowMissingColumns=True)
+    events = done.unionByName(questions, allowMissingColumns=True)
     # Questions sort before completions at the same instant: "finished before it started".
     so_far = (
         Window.partitionBy("fingerprint")
@@ -169,4 +181,7 @@ QUERY_FEATURES = FeatureTable(
     compute=query_features,
     description="Per SQL statement: shape of its text, its fingerprint's runs finished before it started, the warehouse's size and load at its start.",
     sources=("fact_query_history", "dim_warehouse"),
+    # A statement keeps its start: the daily run recomputes the statements of the recent days.
+    day_column="start_time",
+    late_days=STATEMENT_LATE_DAYS,
 )

@@ -20,6 +20,7 @@ from health_monitor.sdk import (
 )
 from health_monitor.sdk.featurekit import with_next_day
 from health_monitor_performance.detectors import UpwardShiftDetector
+from health_monitor_performance.features import STATEMENT_LATE_DAYS
 from health_monitor_performance.outputs import (
     cache_outlook,
     capacity_recommendation,
@@ -72,6 +73,11 @@ QUERY_PERFORMANCE_FORECASTER = Model(
     time_column="start_time",
     lookups=(Lookup("query_features", ("statement_id",), QUERY_FEATURES),),
     base=statements,
+    # A statement keeps its start and reaches Gold up to STATEMENT_LATE_DAYS after it; a day's
+    # statements need no Gold before that day.
+    fixed_time=True,
+    late_days=STATEMENT_LATE_DAYS,
+    lookback_days=0,
     estimator=_duration_estimator,
     baseline=lambda: LastValueRegressor(column="prev_duration_s"),
     baseline_name="last value: the previous run of the same query fingerprint",
@@ -253,6 +259,11 @@ QUERY_OPTIMIZATION_RECOMMENDER = Model(
     time_column="start_time",
     lookups=(Lookup("query_features", ("statement_id",), OPTIMIZATION_FEATURES),),
     base=statements,
+    # A statement keeps its start and reaches Gold up to STATEMENT_LATE_DAYS after it; a day's
+    # statements need no Gold before that day.
+    fixed_time=True,
+    late_days=STATEMENT_LATE_DAYS,
+    lookback_days=0,
     estimator=lambda: XGBClassifier(
         n_estimators=200, max_depth=5, learning_rate=0.1, subsample=0.8, n_jobs=2, random_state=0
     ),

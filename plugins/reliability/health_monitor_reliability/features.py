@@ -375,6 +375,7 @@ RELIABILITY_FEATURES = FeatureTable(
 
 
 DAY_SECONDS = 86400
+USUAL_DAYS = 14  # a failed run's usual duration: its job's runs of the 14 days before (the longest window)
 TERMINATIONS = {  # termination codes a failure's cause shows in
     "term_execution_error": "RUN_EXECUTION_ERROR",
     "term_driver_error": "DRIVER_ERROR",
@@ -495,10 +496,15 @@ def failed_run_features(tables: Tables):
     hist = with_failure_streak(hist, resets=ok)  # a success resets the count
     failed = hist.where(F.col("failed") == 1)
     rows_from = tables.rows_from()
-    if rows_from is not None:  # only the recent days' rows are kept: probe only their failures
+    recent = runs
+    if rows_from is not None:
+        # Only the recent days' rows are kept: probe only their failures; their windows and usual
+        # duration read the runs that ended in the USUAL_DAYS before (the streak and the retries
+        # above still count every run).
         failed = failed.where(F.to_date("end_time") >= F.lit(rows_from))
+        recent = runs.where(F.to_date("end_time") >= F.lit(rows_from - dt.timedelta(days=USUAL_DAYS)))
     windows = _sums_in_windows(
-        runs,
+        recent,
         failed,
         {
             "failures_24h": (F.col("failed"), DAY_SECONDS),
@@ -506,7 +512,7 @@ def failed_run_features(tables: Tables):
             "retry_failures_7d": (F.when(retry, F.col("failed")).otherwise(0), 7 * DAY_SECONDS),
         },
     )
-    usual = _usual_duration(runs, failed, 14)
+    usual = _usual_duration(recent, failed, USUAL_DAYS)
     failed = failed.join(windows, "run_id", "left").join(usual, ["run_id", "job_id"], "left")
     # Peak memory on the run's own cluster while it ran (node rows ended by the run's end).
     nodes = tables.gold("fact_node_timeline").select(
