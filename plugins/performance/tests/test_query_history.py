@@ -27,9 +27,12 @@ def test_history_sees_only_runs_finished_before_the_start(spark):
         "total_duration_ms long, read_bytes long, spilled_local_bytes long, from_result_cache boolean, "
         "spilled int, full_scan int, queue_s double",
     )
-    got = {r.statement_id: r for r in _history(q).collect()}
+    got = {r.statement_id: r for r in _history(q, q).collect()}
     assert {s: got[s].query_history_count for s in got} == {"s1": 0, "s2": 0, "s3": 1, "s4": 1, "s5": 2}
     assert got["s2"].prev_duration_s is None  # s1 was still running
     assert got["s3"].prev_duration_s == 60.0 and got["s4"].prev_duration_s == 60.0
     assert got["s5"].prev_duration_s == 600.0  # the latest to finish, not the latest to start
     assert got["s5"].query_historical_avg_s == 330.0 and got["s5"].historical_max_duration_s == 600.0
+    # Asked for the latest two only (the daily run's recent days): the same answers, from every run.
+    some = {r.statement_id: r for r in _history(q, q.where(q.statement_id.isin("s4", "s5"))).collect()}
+    assert some == {s: got[s] for s in ("s4", "s5")}
