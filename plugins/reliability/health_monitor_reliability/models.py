@@ -190,24 +190,27 @@ def run_starts(tables: Tables):
     return started_runs(tables).select("job_id", "run_id", "start_date")
 
 
+def per_run(features: tuple[str, ...]) -> dict:
+    """What a model of runs at their start declares: its keys and base, and ``features`` of
+    run_start_features looked up as of the start."""
+    return {
+        "keys": ("job_id", "run_id", "start_date"),
+        "time_column": "start_date",
+        "entity": ("job_id",),  # a row is a run; the job is what training has seen before
+        "lookups": (
+            Lookup("run_start_features", ("job_id", "run_id"), features, timestamp_lookup_key="start_date"),
+        ),
+        "base": run_starts,
+        "lookback_days": ACTIVE_LOOKBACK_DAYS,
+    }
+
+
 RUN_FAILURE_PREDICTOR = Model(
     name="run_failure_predictor",
     endpoint="/run-failure-risk",
     domain="reliability",
     problem_type=ProblemType.CLASSIFICATION,
-    keys=("job_id", "run_id", "start_date"),
-    time_column="start_date",
-    entity=("job_id",),  # a row is a run; the job is what training has seen before
-    lookups=(
-        Lookup(
-            "run_start_features",
-            ("job_id", "run_id"),
-            RUN_FAILURE_FEATURES,
-            timestamp_lookup_key="start_date",
-        ),
-    ),
-    base=run_starts,
-    lookback_days=ACTIVE_LOOKBACK_DAYS,
+    **per_run(RUN_FAILURE_FEATURES),
     estimator=_guarded_classifier,
     baseline=lambda: StrongerRuleClassifier(columns=RUN_FAILURE_RULES),
     baseline_name=(
@@ -257,10 +260,10 @@ DURATION_FEATURES = (
 )
 
 
-def _duration_estimator():
+def _duration_xgb():
     # The absolute error of log(duration / usual duration): the conditional median ratio, which
     # suits a relative error metric and ignores the rare 10x runaway day.
-    xgb = XGBRegressor(
+    return XGBRegressor(
         n_estimators=300,
         max_depth=4,
         min_child_weight=5,
@@ -271,7 +274,10 @@ def _duration_estimator():
         n_jobs=2,
         random_state=0,
     )
-    return RelativeRegressor(xgb, reference=DURATION_REFERENCES, relative_weights=True)
+
+
+def _duration_estimator():
+    return RelativeRegressor(_duration_xgb(), reference=DURATION_REFERENCES, relative_weights=True)
 
 
 JOB_DURATION_FORECASTER = Model(
@@ -346,20 +352,8 @@ RUN_DURATION_FEATURES = (
 
 
 def _run_duration_estimator():
-    # As the job-day forecaster: the absolute error of log(duration / the job's usual duration).
-    xgb = XGBRegressor(
-        n_estimators=300,
-        max_depth=4,
-        min_child_weight=5,
-        learning_rate=0.05,
-        subsample=0.8,
-        colsample_bytree=0.8,
-        objective="reg:absoluteerror",
-        n_jobs=2,
-        random_state=0,
-    )
     # The recent durations also enter as ratios to the usual one: a job slowing down shows there.
-    return RelativeRegressor(xgb, reference=RUN_DURATION_REFERENCES, scaled=RUN_DURATION_RECENT)
+    return RelativeRegressor(_duration_xgb(), reference=RUN_DURATION_REFERENCES, scaled=RUN_DURATION_RECENT)
 
 
 RUN_DURATION_FORECASTER = Model(
@@ -367,19 +361,7 @@ RUN_DURATION_FORECASTER = Model(
     endpoint="/run-duration-forecast",
     domain="reliability",
     problem_type=ProblemType.REGRESSION,
-    keys=("job_id", "run_id", "start_date"),
-    time_column="start_date",
-    entity=("job_id",),  # a row is a run; the job is what training has seen before
-    lookups=(
-        Lookup(
-            "run_start_features",
-            ("job_id", "run_id"),
-            RUN_DURATION_FEATURES,
-            timestamp_lookup_key="start_date",
-        ),
-    ),
-    base=run_starts,
-    lookback_days=ACTIVE_LOOKBACK_DAYS,
+    **per_run(RUN_DURATION_FEATURES),
     estimator=_run_duration_estimator,
     baseline=lambda: StrongerRuleRegressor(columns=RUN_DURATION_RULES),
     baseline_name=(
