@@ -329,9 +329,9 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
         days_by = table.days_by
         day = refresh.latest_day(runtime, name, days_by) if days_by else (lambda: None)
         since = refresh.changed_since(runtime, name, day)
-        if since is not None:  # None in the plan: the whole table (no days to replace)
-            whole = since == refresh.FULL or not days_by
-            feature_plan[table.name] = None if whole else since - dt.timedelta(days=table.late_days)
+        if since is not None:  # None in the plan: the whole table (FULL, or no days to replace)
+            late = dt.timedelta(days=table.late_days)
+            feature_plan[table.name] = since - late if isinstance(since, dt.date) and days_by else None
     result.details["feature_plan"] = feature_plan
     result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
@@ -356,9 +356,11 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
         since = refresh.changed_since(
             runtime, predictions, refresh.latest_day(runtime, predictions, spec.time_column), current=current
         )
-        if since is not None:
-            whole = since == refresh.FULL or not spec.scores_by_day
-            model_plan[spec.name] = None if whole else since - dt.timedelta(days=spec.late_days)
+        if since is not None:  # None in the plan: every key (FULL, or keys whose time may move)
+            late = dt.timedelta(days=spec.late_days)
+            model_plan[spec.name] = (
+                since - late if isinstance(since, dt.date) and spec.scores_by_day else None
+            )
     result.details["model_plan"] = model_plan
     result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 
