@@ -7,11 +7,28 @@ Spark 4 runs ANSI SQL, where division by zero raises: use :func:`ratio`.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 # Result states of a job run that count as a failure (``SUCCEEDED``, ``CANCELLED``, ... do not).
 FAILURE_STATES = ("FAILED", "ERROR", "TIMED_OUT")
+
+
+if TYPE_CHECKING:
+    from health_monitor.sdk.specs import Tables
+
+
+def kept_days(df: DataFrame, tables: Tables, column: str, days_before: int = 0) -> DataFrame:
+    """``df``'s rows whose day of ``column`` is the first day the caller keeps
+    (``tables.rows_from()``) or later, or at most ``days_before`` days before it (the history
+    their windows read); every row when the caller keeps every row."""
+    rows_from = tables.rows_from()
+    if rows_from is None:
+        return df
+    return df.where(F.to_date(F.col(column)) >= F.lit(rows_from - dt.timedelta(days=days_before)))
 
 
 def day_number(column: str | Column) -> Column:

@@ -6,13 +6,11 @@ finished runs; a model looks the latest row up as of the day before the day it s
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import prior_days, ratio, version_as_of
+from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, version_as_of
 from health_monitor_performance.gold import finished_runs
 
 NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
@@ -71,9 +69,7 @@ def job_runtime_features(tables: Tables):
         F.datediff("date", F.min("date").over(upto)).alias("job_age_days"),
     )
     # ...then the windows of at most HISTORY_DAYS over the days kept and those before them.
-    rows_from = tables.rows_from()
-    if rows_from is not None:
-        ever = ever.where(F.col("date") >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
+    ever = kept_days(ever, tables, "date", HISTORY_DAYS)
     month = prior_days("job_id", "date", 30, include_today=True)
     runs_30 = F.sum("runs").over(month)
     mean_30 = F.sum("duration_sum").over(month) / runs_30

@@ -8,8 +8,6 @@ lands on the day before exactly, and "days since" features count calendar days.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -17,6 +15,7 @@ from health_monitor.sdk import FeatureTable, Tables
 from health_monitor.sdk.featurekit import (
     calendar,
     dbr_number,
+    kept_days,
     prior_days,
     ratio,
     version_as_of,
@@ -146,15 +145,6 @@ def _upstream_jobs(tables: Tables):
     )
 
 
-def recent_job_days(days, tables: Tables):
-    """``days``' rows of the days the caller keeps (``tables.rows_from()``) and of the
-    HISTORY_DAYS before them, which their windows read; every row when it keeps every day."""
-    rows_from = tables.rows_from()
-    if rows_from is None:
-        return days
-    return days.where(F.col("run_date") >= F.lit(rows_from - dt.timedelta(days=HISTORY_DAYS)))
-
-
 def reliability_features(tables: Tables):
     runs = job_runs(tables)
     daily = (
@@ -215,7 +205,7 @@ def reliability_features(tables: Tables):
     w30 = prior_days("job_id", "run_date", 30, include_today=True)
     w28 = prior_days("job_id", "run_date", 28, include_today=True)
     before = prior_days("job_id", "run_date", 7)
-    hist = recent_job_days(ever, tables).select(
+    hist = kept_days(ever, tables, "run_date", HISTORY_DAYS).select(
         "*",
         F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
         (F.col("last_end_hour") - F.avg("last_end_hour").over(prior_days("job_id", "run_date", 14))).alias(
@@ -495,14 +485,11 @@ def failed_run_features(tables: Tables):
     )
     hist = with_failure_streak(hist, resets=ok)  # a success resets the count
     failed = hist.where(F.col("failed") == 1)
-    rows_from = tables.rows_from()
-    recent = runs
-    if rows_from is not None:
-        # Only the recent days' rows are kept: probe only their failures; their windows and usual
-        # duration read the runs that ended in the USUAL_DAYS before (the streak and the retries
-        # above still count every run).
-        failed = failed.where(F.to_date("end_time") >= F.lit(rows_from))
-        recent = runs.where(F.to_date("end_time") >= F.lit(rows_from - dt.timedelta(days=USUAL_DAYS)))
+    # Only the kept days' rows: probe only their failures; their windows and usual duration read
+    # the runs that ended in the USUAL_DAYS before (the streak and the retries above still count
+    # every run).
+    failed = kept_days(failed, tables, "end_time")
+    recent = kept_days(runs, tables, "end_time", USUAL_DAYS)
     windows = _sums_in_windows(
         recent,
         failed,

@@ -14,13 +14,11 @@ job's runs.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import dbr_number, ratio
+from health_monitor.sdk.featurekit import dbr_number, kept_days, ratio
 from health_monitor_reliability.features import (
     DAY_SECONDS,
     MEMORY_PRESSURE_PERCENT,
@@ -289,11 +287,8 @@ def run_start_features(tables: Tables):
     started = started.join(at_start.select("key", "dbr_version"), "key", "left")
     # The rows asked for (the daily run's recent days): their history still comes from every
     # ended run, but only they are probed. The upstream features look back at most a week.
-    rows_from = tables.rows_from()
-    asked, recent_ends = started, ended
-    if rows_from is not None:
-        asked = started.where(F.col("start_date") >= F.lit(rows_from))
-        recent_ends = ended.where(F.col("end_time") >= F.lit(rows_from - dt.timedelta(days=UPSTREAM_DAYS)))
+    asked = kept_days(started, tables, "start_date")
+    recent_ends = kept_days(ended, tables, "end_time", UPSTREAM_DAYS)
     out = (
         _history_at_start(ended, asked)
         .join(at_start.drop("dbr_version"), "key", "left")

@@ -6,13 +6,13 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import prior_days, ratio, zscore
+from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, zscore
 from health_monitor_security.features import (
     EXPORT_ACTIONS,
+    HISTORY_DAYS,
     SYSTEM_IDENTITIES,
     first_dates,
     is_off_hours,
-    recent_days,
     user_audit,
     user_lineage,
 )
@@ -24,7 +24,7 @@ LARGE_QUERY_BYTES = 10 * 1024**3
 
 
 def data_egress_features(tables: Tables):
-    audit = recent_days(user_audit(tables), tables)
+    audit = kept_days(user_audit(tables), tables, "event_date", HISTORY_DAYS)
     is_read = F.col("action_name").isin(*READ_ACTIONS)
     is_export = F.col("action_name").rlike(EXPORT_ACTIONS)
     from_audit = audit.groupBy("user_id", "event_date").agg(
@@ -44,7 +44,7 @@ def data_egress_features(tables: Tables):
     table_first = first_dates(reads, ["user_id", "source_table_full_name"], "table_first_date")
     user_first = first_dates(reads, ["user_id"], "user_first_date")
     reads = (
-        recent_days(reads, tables)
+        kept_days(reads, tables, "event_date", HISTORY_DAYS)
         .join(table_first, ["user_id", "source_table_full_name"])
         .join(user_first, "user_id")
     )
@@ -59,7 +59,9 @@ def data_egress_features(tables: Tables):
     )
     # A statement is known when it ends: it counts on the day of its end_time.
     queries = tables.gold("fact_query_history").where(~F.col("executed_by").isin(*SYSTEM_IDENTITIES))
-    queries = recent_days(queries.withColumn("event_date", F.to_date("end_time")), tables)
+    queries = kept_days(
+        queries.withColumn("event_date", F.to_date("end_time")), tables, "event_date", HISTORY_DAYS
+    )
     from_queries = queries.groupBy(F.col("executed_by").alias("user_id"), "event_date").agg(
         F.sum("read_bytes").cast("double").alias("query_read_bytes"),
         F.sum((F.col("read_bytes") > LARGE_QUERY_BYTES).cast("int")).alias("large_queries"),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import prior_days, ratio, zscore
+from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, zscore
 
 FAILED_STATUS = (401, 403)
 # Databricks' own background identity: not an account anyone can log in to or compromise.
@@ -41,15 +39,6 @@ def user_lineage(tables: Tables):
     return lineage.withColumn("user_id", F.col("created_by"))
 
 
-def recent_days(df, tables: Tables, days: int = HISTORY_DAYS, column: str = "event_date"):
-    """``df``'s rows of the days the caller keeps (``tables.rows_from()``) and of the ``days``
-    before them, which their windows read; every row when it keeps every day."""
-    rows_from = tables.rows_from()
-    if rows_from is None:
-        return df
-    return df.where(F.col(column) >= F.lit(rows_from - dt.timedelta(days=days)))
-
-
 def first_dates(df, keys: list[str], name: str, column: str = "event_date"):
     """The first day of ``column`` per ``keys``, over all of ``df`` (all-time: never cut)."""
     return df.groupBy(*keys).agg(F.min(column).alias(name))
@@ -60,7 +49,9 @@ def security_features(tables: Tables):
     # First-seen days come from the whole history; the days' activity only from the days kept.
     ip_first = first_dates(audit, ["user_id", "source_ip_address"], "ip_first_date")
     user_first = first_dates(audit, ["user_id"], "user_first_date")
-    audit = recent_days(audit, tables).join(ip_first, ["user_id", "source_ip_address"], "left")
+    audit = kept_days(audit, tables, "event_date", HISTORY_DAYS).join(
+        ip_first, ["user_id", "source_ip_address"], "left"
+    )
     daily = audit.groupBy("user_id", "event_date").agg(
         F.count(F.lit(1)).alias("event_count"),
         F.sum(F.col("response_status_code").isin(*FAILED_STATUS).cast("int")).alias("failed_auth_count"),
@@ -74,7 +65,7 @@ def security_features(tables: Tables):
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
     reads = (
-        recent_days(user_lineage(tables), tables)
+        kept_days(user_lineage(tables), tables, "event_date", HISTORY_DAYS)
         .groupBy("user_id", "event_date")
         .agg(
             F.countDistinct("source_table_full_name").alias("tables_accessed"),

@@ -6,8 +6,8 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import prior_days
-from health_monitor_security.features import recent_days, user_audit
+from health_monitor.sdk.featurekit import kept_days, prior_days
+from health_monitor_security.features import user_audit
 
 PROFILE_DAYS = 28  # the longest window of the profile: the 28 days up to a day
 
@@ -43,7 +43,7 @@ def user_activity_profile(tables: Tables):
         .over(Window.partitionBy("user_id").orderBy("event_date"))
         .alias("active_days_total"),
     )
-    hist = recent_days(days, tables, PROFILE_DAYS).select(
+    hist = kept_days(days, tables, "event_date", PROFILE_DAYS).select(
         "user_id",
         "event_date",
         F.coalesce("events", F.lit(0)).alias("events_today"),
