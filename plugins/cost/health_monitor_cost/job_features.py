@@ -6,7 +6,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import calendar, day_number, prior_days, ratio
+from health_monitor.sdk.featurekit import calendar, day_number, kept_days, prior_days, ratio
 from health_monitor_cost.billing import (
     LAG,
     anchored_days,
@@ -20,6 +20,7 @@ from health_monitor_cost.billing import (
 )
 
 JOB_KEYS = ["workspace_id", "job_id"]
+CPU_DAYS = 7  # avg_cpu_7d: the 7 days before a day
 
 
 def job_usage(tables: Tables):
@@ -66,8 +67,10 @@ def _runs(tables: Tables, cpu: bool = True):
     )
     if not cpu:
         return runs
+    # CPU feeds only the 7-day window up to each day: the node hours of the days before it are
+    # not read when only the kept days are asked for (rows_from).
     nodes = (
-        tables.gold("fact_node_timeline")
+        kept_days(tables.gold("fact_node_timeline"), tables, "start_time", CPU_DAYS)
         .where(~F.col("driver"))
         .groupBy("cluster_id", F.to_date("start_time").alias("usage_date"))
         .agg(F.avg(F.col("cpu_user_percent") + F.col("cpu_system_percent")).alias("__cpu"))
@@ -152,7 +155,7 @@ def job_cost_features(tables: Tables):
             "usage_date",
             "runs",
             F.avg("runs").over(k7).alias("avg_runs_7d"),
-            F.avg("cpu_percent").over(k7_today).alias("avg_cpu_7d"),
+            F.avg("cpu_percent").over(k7_today).alias("avg_cpu_7d"),  # CPU_DAYS
         )
     )
     anchors = rows.select(

@@ -58,8 +58,10 @@ def _daily_runs(tables: Tables, runs):
         .groupBy("run_id")
         .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
     )
+    # Memory and CPU wait feed only the windows (HISTORY_DAYS at most) and the day's own row: the
+    # days before those are not read when only the kept days are asked for (rows_from).
     nodes = (
-        tables.gold("fact_node_timeline")
+        kept_days(tables.gold("fact_node_timeline"), tables, "start_time", HISTORY_DAYS)
         .groupBy("cluster_id", F.to_date("start_time").alias("run_date"))
         .agg(
             F.avg("mem_used_percent").alias("avg_mem_used_percent"),
@@ -378,19 +380,37 @@ def _before(seconds: int | None):
     return w.rangeBetween(Window.unboundedPreceding if seconds is None else -seconds, -1)
 
 
-def with_failure_streak(runs, resets):
+def with_failure_streak(runs, resets, carried: str | None = None):
     """``runs`` (``job_id``, ``run_id``, ``end_sec``, ``failed``) with ``consecutive_failed_runs``:
     the failed runs in a row up to each run in end order, counted again from 0 after each run
-    where ``resets`` is 1. Two running sums: linear in a job's runs."""
+    where ``resets`` is 1. Two running sums: linear in a job's runs. ``carried`` names a column
+    with the streak the job had before its first run here (:func:`carried_streak`): it goes on
+    until the first reset."""
     upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
     streak = Window.partitionBy("job_id", "_streak_group").orderBy("end_sec", "run_id")
+    counted = F.sum("failed").over(streak.rowsBetween(Window.unboundedPreceding, 0))
+    if carried is not None:
+        counted = counted + F.when(
+            F.col("_streak_group") == 0, F.coalesce(F.col(carried), F.lit(0))
+        ).otherwise(0)
     return (
         runs.withColumn("_streak_group", F.sum(resets).over(upto))
-        .withColumn(
-            "consecutive_failed_runs",
-            F.sum("failed").over(streak.rowsBetween(Window.unboundedPreceding, 0)),
-        )
+        .withColumn("consecutive_failed_runs", counted)
         .drop("_streak_group")
+    )
+
+
+def carried_streak(runs, resets):
+    """Per job (``job_id``, ``streak``): the failed runs in a row at the end of ``runs`` (in end
+    order, after the last run where ``resets`` is 1), as :func:`with_failure_streak` counts them;
+    its ``carried`` for the runs that come after. Two aggregates, no sort."""
+    order = F.struct("end_sec", "run_id")
+    last_reset = runs.groupBy("job_id").agg(F.max(F.when(resets == 1, order)).alias("_last_reset"))
+    return (
+        runs.join(last_reset, "job_id")
+        .where(F.col("_last_reset").isNull() | (order > F.col("_last_reset")))
+        .groupBy("job_id")
+        .agg(F.sum("failed").cast("long").alias("streak"))
     )
 
 

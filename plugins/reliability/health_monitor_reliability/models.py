@@ -485,6 +485,7 @@ RETRY_SUCCESS_PREDICTOR = Model(
     problem_type=ProblemType.CLASSIFICATION,
     keys=("run_id",),
     time_column="failed_date",
+    fixed_time=True,  # the day a run failed never moves: the daily run scores only the recent days' failures
     lookups=(
         Lookup("failed_run_features", ("run_id",), RETRY_RUN_FEATURES, timestamp_lookup_key="failed_date"),
         Lookup("reliability_features", ("job_id",), RETRY_JOB_FEATURES, timestamp_lookup_key="as_of_date"),

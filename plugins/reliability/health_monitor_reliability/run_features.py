@@ -14,6 +14,8 @@ job's runs.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -25,6 +27,7 @@ from health_monitor_reliability.features import (
     NEVER_DAYS,
     _sums_in_windows,
     _upstream_jobs,
+    carried_streak,
     with_failure_streak,
 )
 from health_monitor_reliability.runs import job_runs
@@ -39,6 +42,11 @@ NEVER_HOURS = float(NEVER_DAYS * 24)  # "hours since" when the event has not hap
 UPSTREAM_DAYS = 8
 NEXT_RUN = "next"  # the run_id of a job's next run, which has not started yet
 ACTIVE_DAYS = 7  # jobs that started a run within this many days of the data's last day get a next run
+# Asked only for the rows from a day on (``rows_from``), the history of each run is read in detail
+# from the runs that ended at most this many days before that day (the longest window before a
+# start is 7 days) and each job's LAST_RUNS runs before them; every earlier run is carried as
+# per-job totals (:func:`_carried_history`).
+DETAIL_DAYS = 8
 
 
 def started_runs(tables: Tables):
@@ -81,12 +89,58 @@ def started_runs(tables: Tables):
             "start_hour",
         )
     )
-    return runs.unionByName(upcoming)
+    return tables.shared(runs.unionByName(upcoming))  # the features' rows and the per-run models' keys
 
 
-def _history_at_start(ended, started):
+def _carried_history(ended, tables: Tables):
+    """``(detail, carried)``: without ``rows_from``, every ended run and no carried totals. With
+    it, ``detail`` is the runs that ended from DETAIL_DAYS before that day on plus each job's
+    LAST_RUNS runs before those, and ``carried`` sums, per job, every run before them: what
+    :func:`_history_at_start` adds to the running sums over ``detail``, so that only the recent
+    runs are sorted. ``carried`` has ``runs``, ``failures``, ``successes``, ``success_seconds``,
+    ``last_failure_sec``, ``last_success_duration_sec`` and ``streak`` (the failed runs in a row
+    at its end)."""
+    rows_from = tables.rows_from()
+    if rows_from is None:
+        return ended, None
+    recent = F.to_date("end_time") >= F.lit(rows_from - dt.timedelta(days=DETAIL_DAYS))
+    old = ended.where(~recent)
+    latest = Window.partitionBy("job_id").orderBy(F.desc("end_sec"), F.desc("run_id"))
+    last_old = old.withColumn("_back", F.row_number().over(latest)).where(F.col("_back") <= LAST_RUNS)
+    order = F.struct("end_sec", "run_id")  # the end order of with_failure_streak and numbering
+    first_kept = last_old.groupBy("job_id").agg(F.min(order).alias("_first_kept"))
+    summed = old.join(first_kept, "job_id").where(order < F.col("_first_kept"))
+    ok = F.col("result_state") == "SUCCEEDED"
+    totals = summed.groupBy("job_id").agg(
+        F.count(F.lit(1)).alias("runs"),
+        F.sum("failed").alias("failures"),
+        F.sum(ok.cast("long")).alias("successes"),
+        F.sum(F.when(ok, F.col("duration_sec")).otherwise(0)).alias("success_seconds"),
+        F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).alias("last_failure_sec"),
+        F.max(F.when(ok, F.struct("end_sec", "run_id", "duration_sec")))
+        .getField("duration_sec")
+        .alias("last_success_duration_sec"),
+    )
+    carried = totals.join(carried_streak(summed, 1 - F.col("failed")), "job_id", "left").fillna(
+        0, subset=["streak"]
+    )
+    detail = ended.where(recent).unionByName(last_old.drop("_back"))
+    return detail, carried
+
+
+CARRIED_SUMS = {  # the whole-history sums of _history_at_start, and the carried total each adds
+    "runs_before": "runs",
+    "failures_before": "failures",
+    "successes_before": "successes",
+    "success_seconds_before": "success_seconds",
+}
+
+
+def _history_at_start(ended, started, carried=None):
     """Per started run: the job's last ended run (outcome, failure streak, last failure) and the
-    failures of its last LAST_RUNS ended runs, all among runs that ended before it started."""
+    failures of its last LAST_RUNS ended runs, all among runs that ended before it started.
+    ``ended`` and ``carried`` are :func:`_carried_history`'s: the whole-history figures are the
+    running ones over ``ended`` plus the job's carried totals."""
     probed = started.select("job_id", F.col("key").alias("run_id"), F.col("start_sec").alias("end_sec"))
     retry = (F.col("is_repair") == 1).cast("int")
     ok = (F.col("result_state") == "SUCCEEDED").cast("int")  # the runs whose durations are forecast
@@ -109,25 +163,40 @@ def _history_at_start(ended, started):
             "success_seconds_7d": (ok * F.col("duration_sec"), 7 * DAY_SECONDS),
         },
     )
+    if carried is None:
+        carried = ended.select(
+            "job_id",
+            *[
+                F.lit(0).cast("long").alias(c)
+                for c in ("runs", "failures", "successes", "success_seconds", "streak")
+            ],
+            *[F.lit(None).cast("long").alias(c) for c in ("last_failure_sec", "last_success_duration_sec")],
+        ).limit(0)
+    plus = lambda column, total: F.coalesce(column, F.lit(0)) + F.coalesce(F.col(total), F.lit(0))  # noqa: E731
     order = Window.partitionBy("job_id").orderBy("end_sec", "run_id")
     upto = order.rowsBetween(Window.unboundedPreceding, 0)
-    numbered = ended.select(
+    numbered = ended.join(carried, "job_id", "left").select(
         "job_id",
         "run_id",
         "end_sec",
         "failed",
         "peak_mem_used_percent",
         "duration_sec",
-        F.row_number().over(order).alias("n"),
-        F.sum("failed").over(upto).alias("failures_upto"),
-        F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto).alias("last_failure_sec"),
-        F.sum(ok).over(upto).alias("successes_upto"),
-        F.sum(ok * F.col("duration_sec")).over(upto).alias("success_seconds_upto"),
-        F.last(F.when(ok == 1, F.col("duration_sec")), ignorenulls=True)
-        .over(upto)
-        .alias("last_success_duration_sec"),
+        plus(F.row_number().over(order), "runs").alias("n"),
+        plus(F.sum("failed").over(upto), "failures").alias("failures_upto"),
+        F.coalesce(
+            F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto), F.col("last_failure_sec")
+        ).alias("last_failure_sec"),
+        plus(F.sum(ok).over(upto), "successes").alias("successes_upto"),
+        plus(F.sum(ok * F.col("duration_sec")).over(upto), "success_seconds").alias("success_seconds_upto"),
+        F.coalesce(
+            F.last(F.when(ok == 1, F.col("duration_sec")), ignorenulls=True).over(upto),
+            F.col("last_success_duration_sec"),
+        ).alias("last_success_duration_sec"),
+        F.coalesce("streak", F.lit(0)).alias("carried_streak"),
     )
-    numbered = with_failure_streak(numbered, resets=1 - F.col("failed"))  # a run that did not fail resets
+    # A run that did not fail resets the streak; until one does, the carried streak goes on.
+    numbered = with_failure_streak(numbered, resets=1 - F.col("failed"), carried="carried_streak")
     # Runs ended before the start are exactly the first `runs_before` in end order (ties on the
     # end second are all in or all out), so the last of them is number `runs_before`.
     last = numbered.select(
@@ -144,25 +213,35 @@ def _history_at_start(ended, started):
         F.col("successes_upto").alias("successes_upto_last"),
         F.col("success_seconds_upto").alias("success_seconds_upto_last"),
     )
+    counted = ("failures", "successes", "success_seconds")  # ..._before_last_runs: up to LAST_RUNS ago
     earlier = numbered.select(
         "job_id",
         (F.col("n") + LAST_RUNS).alias("runs_before"),
-        F.col("failures_upto").alias("failures_before_last_runs"),
-        F.col("successes_upto").alias("successes_before_last_runs"),
-        F.col("success_seconds_upto").alias("success_seconds_before_last_runs"),
+        *[F.col(f"{c}_upto").alias(f"{c}_before_last_runs") for c in counted],
+    ).unionByName(  # the last carried run, when the last LAST_RUNS runs are all in detail
+        carried.where(F.col("runs") > 0).select(
+            "job_id",
+            (F.col("runs") + LAST_RUNS).alias("runs_before"),
+            *[F.col(c).alias(f"{c}_before_last_runs") for c in counted],
+        )
+    )
+    at_start = started.join(windows.withColumnRenamed("run_id", "key"), "key", "left").join(
+        carried.select("job_id", *CARRIED_SUMS.values()), "job_id", "left"
     )
     return (
-        started.join(windows.withColumnRenamed("run_id", "key"), "key", "left")
-        .withColumn("runs_before", F.coalesce("runs_before", F.lit(0)).cast("long"))
+        at_start.select(
+            *[c for c in at_start.columns if c not in CARRIED_SUMS and c not in CARRIED_SUMS.values()],
+            *[plus(F.col(name), total).cast("long").alias(name) for name, total in CARRIED_SUMS.items()],
+        )
         .join(last, ["job_id", "runs_before"], "left")
         .join(earlier, ["job_id", "runs_before"], "left")
     )
 
 
-def _job_and_cluster_at_start(tables: Tables, started):
-    """Per started run: the job's definition and last edit, and its cluster's runtime, as they
-    stood at the start (dim_job and dim_cluster are SCD2; later versions never leak back)."""
-    jobs = (
+def _job_at_start(tables: Tables, started):
+    """Per started run: the job's definition and last edit as they stood at the start (dim_job is
+    SCD2; later versions never leak back)."""
+    return (
         tables.gold("dim_job")
         .select("job_id", "change_time", "create_time", "max_retries", "task_count")
         .join(started.select("key", "job_id", "start_time"), "job_id")
@@ -176,7 +255,11 @@ def _job_and_cluster_at_start(tables: Tables, started):
             ),
         )
     )
-    clusters = (
+
+
+def _runtime_at_start(tables: Tables, started):
+    """Per started run: its cluster's runtime as it stood at the start (dim_cluster is SCD2)."""
+    return (
         tables.gold("dim_cluster")
         .select("cluster_id", "dbr_version", "change_time")
         .join(started.select("key", "cluster_id", "start_time"), "cluster_id")
@@ -184,7 +267,6 @@ def _job_and_cluster_at_start(tables: Tables, started):
         .groupBy("key")
         .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
     )
-    return jobs.join(clusters, "key", "full")
 
 
 def _peak_memory(tables: Tables, runs):
@@ -273,7 +355,9 @@ def _upstream_at_start(tables: Tables, ended, started):
 
 
 def run_start_features(tables: Tables):
-    ended = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    # Asked for the rows of recent days, the runs before them are carried as per-job totals.
+    ended, carried = _carried_history(runs, tables)
     peak = _peak_memory(tables, ended)
     ended = ended.join(peak, "run_id", "left").withColumn(
         "memory_pressure", F.coalesce(F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT, F.lit(False))
@@ -283,15 +367,15 @@ def run_start_features(tables: Tables):
         F.unix_timestamp("start_time").alias("start_sec"),
         F.concat_ws("/", "job_id", "run_id").alias("key"),  # run_id alone repeats NEXT_RUN per job
     )
-    at_start = _job_and_cluster_at_start(tables, started)
-    started = started.join(at_start.select("key", "dbr_version"), "key", "left")
-    # The rows asked for (the daily run's recent days): their history still comes from every
-    # ended run, but only they are probed. The upstream features look back at most a week.
+    # Every started run's runtime: the hours on a runtime count from the job's first run on it.
+    started = started.join(_runtime_at_start(tables, started), "key", "left")
+    # The rows asked for (the daily run's recent days) are the only ones probed. The upstream
+    # features look back at most a week.
     asked = kept_days(started, tables, "start_date")
-    recent_ends = kept_days(ended, tables, "end_time", UPSTREAM_DAYS)
+    recent_ends = kept_days(runs, tables, "end_time", UPSTREAM_DAYS)
     out = (
-        _history_at_start(ended, asked)
-        .join(at_start.drop("dbr_version"), "key", "left")
+        _history_at_start(ended, asked, carried)
+        .join(_job_at_start(tables, asked), "key", "left")
         .join(_time_on_runtime(started), "key", "left")
         .join(_upstream_at_start(tables, recent_ends, asked), "key", "left")
     )

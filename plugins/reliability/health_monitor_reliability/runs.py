@@ -19,7 +19,8 @@ def job_runs(tables: Tables):
     """One row per finished job run: start, end, duration, result and whether it failed, the day
     it started (``run_date``) and whether a retry trigger started it (``is_repair``)."""
     timeline = tables.gold("fact_job_run_timeline")
-    return (
+    # Read by most reliability tables, labels and bases: rebuilt once per stage.
+    return tables.shared(
         runs_from_timeline(timeline, "termination_code", "trigger_type", "run_type", "cluster_id")
         .withColumn("run_date", F.to_date("start_time"))
         .withColumn("is_repair", F.col("trigger_type").contains("RETRY").cast("int"))

@@ -16,7 +16,7 @@ START = dt.datetime(2025, 3, 1)
 def _runs() -> pd.DataFrame:
     """Job "m" every 20 minutes for 20 days (bursts of failures, retries that start 2 minutes
     after a failure, every 30th run with a concurrent twin that ends on the same second), job "d"
-    once a day."""
+    once a day, job "x" hourly with one streak of failures across midnight."""
     rng, rows, run_id = random.Random(5), [], 0
     for job, every, days in (("m", dt.timedelta(minutes=20), 20), ("d", dt.timedelta(days=1), 20)):
         at, end_of = START, START + dt.timedelta(days=days)
@@ -35,6 +35,12 @@ def _runs() -> pd.DataFrame:
                 state = "FAILED" if rng.random() < 0.4 else "SUCCEEDED"
                 rows.append((job, str(run_id), retry_at, retry_at + duration, state, "ONETIME_RETRY"))
             at += every
+    for hour in range(20 * 24):  # job "x" hourly, failing from day 12, 20:00, to day 13, 02:00
+        at = START + dt.timedelta(hours=hour)
+        failed = 12 * 24 + 20 <= hour <= 13 * 24 + 2
+        rows.append(
+            ("x", f"x{hour}", at, at + dt.timedelta(minutes=10), "FAILED" if failed else "SUCCEEDED", "CRON")
+        )
     return pd.DataFrame(rows, columns=["job_id", "run_id", "start", "end", "state", "trigger"])
 
 
@@ -129,9 +135,12 @@ class _RowsFrom(GoldTables):
         return self._day
 
 
-def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(computed):
+@pytest.mark.parametrize("day", [10, 13])
+def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(computed, day):
+    """On day 13, just after a day of failure bursts, a streak of failures (job "x") goes on from
+    the runs before the day into it."""
     _, got, gold = computed
-    since = (START + dt.timedelta(days=10)).date()
+    since = (START + dt.timedelta(days=day)).date()
     recent = failed_run_features(_RowsFrom(gold, since)).toPandas().set_index("run_id")
     kept = got[pd.to_datetime(got["failed_date"]).dt.date >= since]
     assert len(kept) > 30 and len(kept) < len(got)

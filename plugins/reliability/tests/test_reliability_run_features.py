@@ -10,6 +10,7 @@ import pytest
 
 from health_monitor.testing.pointintime import GoldTables
 from health_monitor_reliability.run_features import (
+    DETAIL_DAYS,
     LAST_RUNS,
     NEVER_HOURS,
     NEXT_RUN,
@@ -70,6 +71,12 @@ def _slices(runs: pd.DataFrame) -> list[tuple]:
 @pytest.fixture(scope="module")
 def tables(spark):
     runs = _runs()
+    edit, gold = _gold(spark, runs)
+    return runs, edit, gold
+
+
+def _gold(spark, runs: pd.DataFrame):
+    """(the day job "o" was edited, the Gold tables of ``runs``)."""
     timeline = spark.createDataFrame(
         _slices(runs),
         "workspace_id string, job_id string, run_id string, period_start_time timestamp, "
@@ -110,7 +117,7 @@ def tables(spark):
             _nodes(), "cluster_id string, start_time timestamp, end_time timestamp, mem_used_percent double"
         ),
     }
-    return runs, edit, GoldTables(gold)
+    return edit, GoldTables(gold)
 
 
 # Job "o" writes t1 and "n" writes t2; "n" reads t1, "q" reads t1 and t2: n's upstream is o, q's
@@ -325,3 +332,44 @@ def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(tables, com
         assert pd.to_datetime(recent["start_date"]).dt.date.min() == since  # only the rows asked for
         keys, stamp = RUN_START_FEATURES.primary_keys, RUN_START_FEATURES.timestamp_key
         assert differing_rows(keys, stamp, full, recent, lambda d, since=since: d >= since) == {}
+
+
+def _carried_jobs() -> pd.DataFrame:
+    """Job "f" hourly for 16 days, every run failing from day 3 at 10:00 to day 12 at 03:00; job
+    "s" every 4 hours on days 0 and 1, then once on day 13."""
+    rows = []
+    for hour in range(16 * 24):
+        at = START + dt.timedelta(hours=hour)
+        failed = START + dt.timedelta(days=3, hours=10) <= at < START + dt.timedelta(days=12, hours=4)
+        rows.append(
+            ("f", f"f{hour}", at, at + dt.timedelta(minutes=20), "FAILED" if failed else "SUCCEEDED", "CRON")
+        )
+    for n, hours in enumerate([*range(0, 48, 4), 13 * 24 + 6]):
+        at = START + dt.timedelta(hours=hours)
+        rows.append(
+            ("s", f"s{n}", at, at + dt.timedelta(minutes=30), "FAILED" if n % 3 else "SUCCEEDED", "CRON")
+        )
+    return pd.DataFrame(rows, columns=["job_id", "run_id", "start", "end", "state", "trigger"])
+
+
+def test_runs_carried_as_totals_give_the_rows_of_the_whole_computation(spark):
+    """Asked for the rows from a day on, runs that ended more than DETAIL_DAYS before it are
+    carried as per-job totals (counts, last failure, last success, the failure streak at their
+    end). Asked from day 12, job "f"'s failure streak runs through its carried runs, its last
+    LAST_RUNS before the detail, and into the asked day; job "s"'s run on day 13 has no run in
+    the detail days before it, only its last LAST_RUNS and two carried ones."""
+    from health_monitor.testing.pointintime import differing_rows
+
+    runs = pd.concat([_runs(), _carried_jobs()], ignore_index=True)
+    _, gold = _gold(spark, runs)
+    full = run_start_features(gold).toPandas()
+    assert 12 - DETAIL_DAYS > 3  # day 3's runs of "f" are carried
+    for day in (6, 12):
+        since = (START + dt.timedelta(days=day)).date()
+        recent = run_start_features(_RowsFrom(gold, since)).toPandas()
+        keys, stamp = RUN_START_FEATURES.primary_keys, RUN_START_FEATURES.timestamp_key
+        assert differing_rows(keys, stamp, full, recent, lambda d, since=since: d >= since) == {}
+    at = full.set_index(["job_id", "run_id"])
+    assert at.loc[("f", "f292"), "consecutive_failed_runs"] == 291 - 82 + 1  # f82 to f291 failed
+    assert at.loc[("s", "s12"), "runs_before"] == 12
+    assert at.loc[("s", "s12"), "failure_rate_last_runs"] == pytest.approx(7 / 10)  # s2..s11
