@@ -187,5 +187,10 @@ class TableReader:
     def has_ground_truth(self) -> bool:
         return self._lakehouse.exists(self._settings.ground_truth("incidents"))
 
+    def shared(self, df):
+        from health_monitor.lakehouse.shared import shared
+
+        return shared(df)
+
     def rows_from(self):
         return None  # every row is kept

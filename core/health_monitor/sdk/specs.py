@@ -64,6 +64,13 @@ class Tables(Protocol):
     def has_ground_truth(self) -> bool:
         """True when the account was simulated and its incidents are available."""
 
+    def shared(self, df: DataFrame) -> DataFrame:
+        """``df``, computed at most once while a stage runs: for a frame derived from Gold that
+        several places read (job runs rebuilt from the run timeline, read by a feature table's
+        branches, other feature tables and model bases). The first frame of a plan is kept in
+        Spark's cache until the stage ends; a frame with the same plan (the same tables, filters
+        and expressions) is read from it. Outside a stage it is ``df`` itself."""
+
     def rows_from(self) -> dt.date | None:
         """The first day whose rows the caller keeps, or None when it keeps every row.
 

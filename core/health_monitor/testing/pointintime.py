@@ -40,6 +40,9 @@ class GoldTables:
     def has_ground_truth(self) -> bool:
         return False
 
+    def shared(self, df):
+        return df  # tests compute each frame where it is used
+
     def rows_from(self) -> dt.date | None:
         return None
 
@@ -77,6 +80,9 @@ class GoldAsOf:
 
     def has_ground_truth(self) -> bool:
         return self._tables.has_ground_truth()
+
+    def shared(self, df):
+        return df  # tests compute each frame where it is used
 
     def rows_from(self) -> dt.date | None:
         return None

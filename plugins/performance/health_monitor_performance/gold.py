@@ -62,7 +62,7 @@ def finished_runs(tables: Tables):
         .groupBy("run_id")
         .agg(F.max_by(dbr_number("dbr_version"), "change_time").alias("dbr"))
     )
-    return (
+    return tables.shared(  # the job-day features and the migration model's keys
         runs.join(versions, "run_id", "left")
         .withColumn("end_date", F.to_date("end_time"))
         .withColumn("duration_s", F.col("duration_sec").cast("double"))
