@@ -384,7 +384,7 @@ def with_failure_streak(runs, resets, carried: str | None = None):
     """``runs`` (``job_id``, ``run_id``, ``end_sec``, ``failed``) with ``consecutive_failed_runs``:
     the failed runs in a row up to each run in end order, counted again from 0 after each run
     where ``resets`` is 1. Two running sums: linear in a job's runs. ``carried`` names a column
-    with the streak the job had before its first run here (:func:`carried_streak`): it goes on
+    with the streak the job had before its first run here (``run_features.carried_streak``): it goes on
     until the first reset."""
     upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
     streak = Window.partitionBy("job_id", "_streak_group").orderBy("end_sec", "run_id")
@@ -397,20 +397,6 @@ def with_failure_streak(runs, resets, carried: str | None = None):
         runs.withColumn("_streak_group", F.sum(resets).over(upto))
         .withColumn("consecutive_failed_runs", counted)
         .drop("_streak_group")
-    )
-
-
-def carried_streak(runs, resets):
-    """Per job (``job_id``, ``streak``): the failed runs in a row at the end of ``runs`` (in end
-    order, after the last run where ``resets`` is 1), as :func:`with_failure_streak` counts them;
-    its ``carried`` for the runs that come after. Two aggregates, no sort."""
-    order = F.struct("end_sec", "run_id")
-    last_reset = runs.groupBy("job_id").agg(F.max(F.when(resets == 1, order)).alias("_last_reset"))
-    return (
-        runs.join(last_reset, "job_id")
-        .where(F.col("_last_reset").isNull() | (order > F.col("_last_reset")))
-        .groupBy("job_id")
-        .agg(F.sum("failed").cast("long").alias("streak"))
     )
 
 

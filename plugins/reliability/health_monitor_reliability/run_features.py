@@ -27,7 +27,6 @@ from health_monitor_reliability.features import (
     NEVER_DAYS,
     _sums_in_windows,
     _upstream_jobs,
-    carried_streak,
     with_failure_streak,
 )
 from health_monitor_reliability.runs import job_runs
@@ -128,6 +127,20 @@ def _carried_history(ended, tables: Tables):
     return detail, carried
 
 
+def carried_streak(runs, resets):
+    """Per job (``job_id``, ``streak``): the failed runs in a row at the end of ``runs`` (in end
+    order, after the last run where ``resets`` is 1), as :func:`with_failure_streak` counts them;
+    its ``carried`` for the runs that come after. Two aggregates, no sort."""
+    order = F.struct("end_sec", "run_id")
+    last_reset = runs.groupBy("job_id").agg(F.max(F.when(resets == 1, order)).alias("_last_reset"))
+    return (
+        runs.join(last_reset, "job_id")
+        .where(F.col("_last_reset").isNull() | (order > F.col("_last_reset")))
+        .groupBy("job_id")
+        .agg(F.sum("failed").cast("long").alias("streak"))
+    )
+
+
 CARRIED_SUMS = {  # the whole-history sums of _history_at_start, and the carried total each adds
     "runs_before": "runs",
     "failures_before": "failures",
@@ -163,37 +176,36 @@ def _history_at_start(ended, started, carried=None):
             "success_seconds_7d": (ok * F.col("duration_sec"), 7 * DAY_SECONDS),
         },
     )
-    if carried is None:
-        carried = ended.select(
-            "job_id",
-            *[
-                F.lit(0).cast("long").alias(c)
-                for c in ("runs", "failures", "successes", "success_seconds", "streak")
-            ],
-            *[F.lit(None).cast("long").alias(c) for c in ("last_failure_sec", "last_success_duration_sec")],
-        ).limit(0)
-    plus = lambda column, total: F.coalesce(column, F.lit(0)) + F.coalesce(F.col(total), F.lit(0))  # noqa: E731
     order = Window.partitionBy("job_id").orderBy("end_sec", "run_id")
     upto = order.rowsBetween(Window.unboundedPreceding, 0)
-    numbered = ended.join(carried, "job_id", "left").select(
-        "job_id",
-        "run_id",
-        "end_sec",
-        "failed",
-        "peak_mem_used_percent",
-        "duration_sec",
-        plus(F.row_number().over(order), "runs").alias("n"),
-        plus(F.sum("failed").over(upto), "failures").alias("failures_upto"),
-        F.coalesce(
-            F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto), F.col("last_failure_sec")
-        ).alias("last_failure_sec"),
-        plus(F.sum(ok).over(upto), "successes").alias("successes_upto"),
-        plus(F.sum(ok * F.col("duration_sec")).over(upto), "success_seconds").alias("success_seconds_upto"),
-        F.coalesce(
-            F.last(F.when(ok == 1, F.col("duration_sec")), ignorenulls=True).over(upto),
-            F.col("last_success_duration_sec"),
-        ).alias("last_success_duration_sec"),
-        F.coalesce("streak", F.lit(0)).alias("carried_streak"),
+    running = {  # name: (the running figure over `ended`, the carried total it goes on from)
+        "n": (F.row_number().over(order).cast("long"), "runs"),
+        "failures_upto": (F.sum("failed").over(upto), "failures"),
+        "successes_upto": (F.sum(ok).over(upto), "successes"),
+        "success_seconds_upto": (F.sum(ok * F.col("duration_sec")).over(upto), "success_seconds"),
+    }
+    latest = {  # name: (the latest value over `ended`, the carried one when there is none yet)
+        "last_failure_sec": F.max(F.when(F.col("failed") == 1, F.col("end_sec"))).over(upto),
+        "last_success_duration_sec": F.last(F.when(ok == 1, F.col("duration_sec")), ignorenulls=True).over(
+            upto
+        ),
+    }
+    zero = F.lit(0)
+    if carried is None:
+        base = ended
+        figures = [F.coalesce(value, zero).alias(name) for name, (value, _) in running.items()]
+        figures += [value.alias(name) for name, value in latest.items()]
+        figures.append(zero.alias("carried_streak"))
+    else:
+        base = ended.join(carried, "job_id", "left")
+        figures = [
+            (F.coalesce(value, zero) + F.coalesce(F.col(total), zero)).alias(name)
+            for name, (value, total) in running.items()
+        ]
+        figures += [F.coalesce(value, F.col(name)).alias(name) for name, value in latest.items()]
+        figures.append(F.coalesce("streak", zero).alias("carried_streak"))
+    numbered = base.select(
+        "job_id", "run_id", "end_sec", "failed", "peak_mem_used_percent", "duration_sec", *figures
     )
     # A run that did not fail resets the streak; until one does, the carried streak goes on.
     numbered = with_failure_streak(numbered, resets=1 - F.col("failed"), carried="carried_streak")
@@ -218,23 +230,27 @@ def _history_at_start(ended, started, carried=None):
         "job_id",
         (F.col("n") + LAST_RUNS).alias("runs_before"),
         *[F.col(f"{c}_upto").alias(f"{c}_before_last_runs") for c in counted],
-    ).unionByName(  # the last carried run, when the last LAST_RUNS runs are all in detail
-        carried.where(F.col("runs") > 0).select(
-            "job_id",
-            (F.col("runs") + LAST_RUNS).alias("runs_before"),
-            *[F.col(c).alias(f"{c}_before_last_runs") for c in counted],
-        )
     )
-    at_start = started.join(windows.withColumnRenamed("run_id", "key"), "key", "left").join(
-        carried.select("job_id", *CARRIED_SUMS.values()), "job_id", "left"
-    )
-    return (
-        at_start.select(
-            *[c for c in at_start.columns if c not in CARRIED_SUMS and c not in CARRIED_SUMS.values()],
-            *[plus(F.col(name), total).cast("long").alias(name) for name, total in CARRIED_SUMS.items()],
+    at_start = started.join(windows.withColumnRenamed("run_id", "key"), "key", "left")
+    if carried is not None:
+        earlier = earlier.unionByName(  # the last carried run, when the last LAST_RUNS runs are all in detail
+            carried.where(F.col("runs") > 0).select(
+                "job_id",
+                (F.col("runs") + LAST_RUNS).alias("runs_before"),
+                *[F.col(c).alias(f"{c}_before_last_runs") for c in counted],
+            )
         )
-        .join(last, ["job_id", "runs_before"], "left")
-        .join(earlier, ["job_id", "runs_before"], "left")
+        at_start = at_start.join(carried.select("job_id", *CARRIED_SUMS.values()), "job_id", "left")
+    carried_total = lambda total: zero if carried is None else F.coalesce(F.col(total), zero)  # noqa: E731
+    at_start = at_start.select(
+        *[c for c in at_start.columns if c not in CARRIED_SUMS and c not in CARRIED_SUMS.values()],
+        *[
+            (F.coalesce(F.col(name), zero) + carried_total(total)).cast("long").alias(name)
+            for name, total in CARRIED_SUMS.items()
+        ],
+    )
+    return at_start.join(last, ["job_id", "runs_before"], "left").join(
+        earlier, ["job_id", "runs_before"], "left"
     )
 
 
