@@ -10,6 +10,7 @@ import pytest
 
 from health_monitor.testing.pointintime import GoldTables
 from health_monitor_reliability.run_features import (
+    ACTIVE_DAYS,
     DETAIL_DAYS,
     LAST_RUNS,
     NEVER_HOURS,
@@ -70,7 +71,7 @@ def _slices(runs: pd.DataFrame) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def tables(spark):
-    runs = _runs()
+    runs = pd.concat([_runs(), _carried_jobs()], ignore_index=True)
     edit, gold = _gold(spark, runs)
     return runs, edit, gold
 
@@ -90,6 +91,8 @@ def _gold(spark, runs: pd.DataFrame):
             ("o", edit, START - dt.timedelta(days=30), 2, 4),  # edited on day 5: max_retries 1 -> 2
             ("n", START - dt.timedelta(days=30), START - dt.timedelta(days=30), 0, 1),
             ("q", START - dt.timedelta(days=30), START - dt.timedelta(days=30), 0, 1),
+            ("f", START - dt.timedelta(days=30), START - dt.timedelta(days=30), 0, 1),
+            ("s", START - dt.timedelta(days=30), START - dt.timedelta(days=30), 0, 1),
         ],
         "job_id string, change_time timestamp, create_time timestamp, max_retries int, task_count int",
     )
@@ -124,7 +127,8 @@ def _gold(spark, runs: pd.DataFrame):
 # are o and n ("o" reads what it writes, which makes no edge).
 LINEAGE = (("o", None, "c.s.t1"), ("o", "c.s.t1", None), ("n", "c.s.t1", None), ("n", None, "c.s.t2"))
 LINEAGE += (("q", "c.s.t1", None), ("q", "c.s.t2", None))
-UPSTREAMS = {"o": (), "n": ("o",), "q": ("o", "n")}
+UPSTREAMS = {"o": (), "n": ("o",), "q": ("o", "n"), "f": (), "s": ()}
+JOBS = len(UPSTREAMS)
 
 
 def _nodes() -> list[tuple]:
@@ -155,11 +159,14 @@ def computed(tables):
 
 
 def _with_next_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each job's next run: it starts when the day after the last day a run started begins, at
-    the hour the job last started at (``hour``)."""
-    begins = pd.Timestamp(runs["start"].max().date() + dt.timedelta(days=1))
+    """Each active job's next run (one that started a run in the ACTIVE_DAYS before the last day
+    a run started): it starts when the day after that last day begins, at the hour the job last
+    started at (``hour``)."""
+    horizon = runs["start"].max().date()
     last = runs.sort_values("start").groupby("job_id").tail(1)
-    upcoming = last.assign(run_id=NEXT_RUN, start=begins, end=pd.NaT, state=None, trigger="")
+    last = last[last["start"].dt.date >= horizon - dt.timedelta(days=ACTIVE_DAYS)]
+    upcoming = last.assign(run_id=NEXT_RUN, start=pd.Timestamp(horizon + dt.timedelta(days=1)), end=pd.NaT)
+    upcoming = upcoming.assign(state=None, trigger="")
     return pd.concat([runs.assign(hour=runs["start"].dt.hour), upcoming.assign(hour=last["start"].dt.hour)])
 
 
@@ -258,7 +265,7 @@ def test_every_started_run_gets_the_history_that_had_ended_before_it(computed):
     runs, edit, got = computed
     expected = _expected(runs, edit)
     assert set(got.index) == set(expected.index)  # the run still running and the next runs included
-    assert len(expected.loc[(slice(None), NEXT_RUN), :]) == 3
+    assert len(expected.loc[(slice(None), NEXT_RUN), :]) == 2  # "f" and "s" ran in the last week
     got = got.loc[expected.index]
     # The fixture reaches the cases the features exist for.
     assert (expected["consecutive_failed_runs"] >= 2).any() and (expected["retries_7d"] > 0).any()
@@ -291,7 +298,7 @@ def test_rows_are_the_same_from_gold_as_it_stood_at_each_cutoff(tables, computed
 
     runs, _, gold = tables
     full = computed[2].reset_index()
-    assert (full["run_id"] == NEXT_RUN).sum() == 3
+    assert (full["run_id"] == NEXT_RUN).sum() == 2
     crossing = runs[(runs["job_id"] == "n") & (runs["end"].dt.date > runs["start"].dt.date)]
     assert len(crossing) >= 5
     for day in (2, 4, 6):
@@ -300,7 +307,7 @@ def test_rows_are_the_same_from_gold_as_it_stood_at_each_cutoff(tables, computed
         assert leaks(RUN_START_FEATURES, full, as_of, cutoff) == {}
         # Each job's next run sits on the day after the cutoff, out of the rows compared.
         upcoming = as_of[as_of["run_id"] == NEXT_RUN]
-        assert len(upcoming) == 3 and {str(d) for d in upcoming["start_date"]} == {
+        assert len(upcoming) == JOBS and {str(d) for d in upcoming["start_date"]} == {
             str(cutoff + dt.timedelta(days=1))
         }
         # The crossing run that started on the cutoff day is a row already, unfinished.
@@ -321,19 +328,6 @@ class _RowsFrom:
         return self._day
 
 
-def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(tables, computed):
-    from health_monitor.testing.pointintime import differing_rows
-
-    _, _, gold = tables
-    full = computed[2].reset_index()
-    for day in (3, 6):
-        since = (START + dt.timedelta(days=day)).date()
-        recent = run_start_features(_RowsFrom(gold, since)).toPandas()
-        assert pd.to_datetime(recent["start_date"]).dt.date.min() == since  # only the rows asked for
-        keys, stamp = RUN_START_FEATURES.primary_keys, RUN_START_FEATURES.timestamp_key
-        assert differing_rows(keys, stamp, full, recent, lambda d, since=since: d >= since) == {}
-
-
 def _carried_jobs() -> pd.DataFrame:
     """Job "f" hourly for 16 days, every run failing from day 3 at 10:00 to day 12 at 03:00; job
     "s" every 4 hours on days 0 and 1, then once on day 13."""
@@ -352,21 +346,21 @@ def _carried_jobs() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["job_id", "run_id", "start", "end", "state", "trigger"])
 
 
-def test_runs_carried_as_totals_give_the_rows_of_the_whole_computation(spark):
+def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(tables, computed):
     """Asked for the rows from a day on, runs that ended more than DETAIL_DAYS before it are
     carried as per-job totals (counts, last failure, last success, the failure streak at their
-    end). Asked from day 12, job "f"'s failure streak runs through its carried runs, its last
-    LAST_RUNS before the detail, and into the asked day; job "s"'s run on day 13 has no run in
-    the detail days before it, only its last LAST_RUNS and two carried ones."""
+    end). From day 6 nothing is carried. From day 12, job "f"'s failure streak runs through its
+    carried runs, its last LAST_RUNS before the detail, and into the asked day; job "s"'s run on
+    day 13 has no run in the detail days before it, only its last LAST_RUNS and two carried ones."""
     from health_monitor.testing.pointintime import differing_rows
 
-    runs = pd.concat([_runs(), _carried_jobs()], ignore_index=True)
-    _, gold = _gold(spark, runs)
-    full = run_start_features(gold).toPandas()
-    assert 12 - DETAIL_DAYS > 3  # day 3's runs of "f" are carried
+    _, _, gold = tables
+    full = computed[2].reset_index()
+    assert 6 - DETAIL_DAYS < 0 and 12 - DETAIL_DAYS > 3  # day 3's runs of "f" are carried from day 12
     for day in (6, 12):
         since = (START + dt.timedelta(days=day)).date()
         recent = run_start_features(_RowsFrom(gold, since)).toPandas()
+        assert pd.to_datetime(recent["start_date"]).dt.date.min() == since  # only the rows asked for
         keys, stamp = RUN_START_FEATURES.primary_keys, RUN_START_FEATURES.timestamp_key
         assert differing_rows(keys, stamp, full, recent, lambda d, since=since: d >= since) == {}
     at = full.set_index(["job_id", "run_id"])
