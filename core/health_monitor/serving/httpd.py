@@ -1,15 +1,16 @@
-"""The HTTP layer of ``health-monitor serve``: the standard library's server, refusing cleanly.
+"""The HTTP layer of ``health-monitor serve``: an ASGI app on uvicorn (httptools), refusing cleanly.
 
-Not ASGI: FastAPI on uvicorn measured p99 45 ms against this server's 13 ms, and its refusals
-of malformed HTTP are not JSON. Whatever a client sends gets ``{"error", "field", "status"}``
-or a closed connection: one ``Content-Length`` of at most ``MAX_BODY`` bytes (411, 413), a JSON
-object within limits, 405 with ``Allow``, a ``Host`` naming the server (against DNS
-rebinding), the bearer token if one is set (401), ``workers`` connections served at once and
-``waiting`` more queued (503 with ``Retry-After`` beyond), idle connections closed, no banner.
+Whatever a client sends gets ``{"error", "field", "status"}`` or a closed connection: well-formed
+HTTP/1.1 with a head of at most ``MAX_HEAD`` bytes (400, 431), a body of one ``Content-Length`` of
+at most ``MAX_BODY`` bytes (411, 413) holding a JSON object within limits, 405 with ``Allow``, a
+``Host`` naming the server (against DNS rebinding), the bearer token if one is set (401), at most
+``limit`` open connections (503 with ``Retry-After`` beyond), connections idle for ``timeout``
+seconds closed (from their first byte on: uvicorn alone times out only between requests), no banner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -17,30 +18,30 @@ import logging
 import math
 import os
 import re
-import select
 import socket
 import threading
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from health_monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024  # bytes
+MAX_HEAD = 64 * 1024  # bytes of a request line and headers
 MAX_DEPTH = 32  # nested objects and arrays in a body
 MAX_NUMBER = 40  # characters of one JSON number (10**30 passes, to be refused by name)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 RETRY_AFTER = 1  # seconds a refused client is told to wait
 TOKEN_ENV = "HEALTH_MONITOR_SERVE_TOKEN"
-_YIELD_AFTER = 0.5  # idle seconds before a kept-alive connection gives its turn to a waiting one
-_LINGER_SECONDS = 1.0  # a client's time to read a refusal before its connection is closed
-_LENGTH = re.compile(r"[0-9]{1,9}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+?)\.?(?::[0-9]{1,5})?")
+Reply = tuple[int, bytes, dict[str, str]]  # status, body, headers (with Content-Type)
 
 
 class RequestError(Exception):
@@ -145,240 +146,202 @@ def check_token(token: str) -> str:
     return token
 
 
-class JSONRequestHandler(BaseHTTPRequestHandler):
-    """Answers in JSON and refuses cleanly (see the module). A subclass defines ``do_GET``,
-    ``do_POST`` and :meth:`allowed_methods`; :meth:`read_json` reads a body within the limits."""
+def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    return (
+        status,
+        json.dumps(payload, default=str).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+    )
 
-    protocol_version = "HTTP/1.1"
-    # A response is two writes (head, body): with Nagle's algorithm on, the body waits for the
-    # client's delayed ACK, adding ~40 ms to every keep-alive request.
-    disable_nagle_algorithm = True
-    server_version = "health-monitor"
-    timeout = 10.0  # seconds a connection may stay idle (the socket timeout)
-    hosts: frozenset[str] = LOOPBACK_HOSTS
-    token: str | None = None
-    server: PooledHTTPServer
-    _body_read = _linger = False
 
-    def version_string(self) -> str:
-        return self.server_version
+def problem(exc: RequestError, allow: str = "") -> Reply:
+    """The JSON answer to a refused request, with the headers its status calls for."""
+    headers = {"Allow": allow} if exc.status == HTTPStatus.METHOD_NOT_ALLOWED else {}
+    if exc.status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="health-monitor"'
+    if exc.status == HTTPStatus.SERVICE_UNAVAILABLE and exc.field is None:
+        headers["Retry-After"] = str(RETRY_AFTER)
+    return json_reply(
+        exc.status, {"error": exc.message, "field": exc.field, "status": int(exc.status)}, headers
+    )
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("%s " + format, self.address_string(), *args)
 
-    def allowed_methods(self) -> str:
-        return "GET, POST"
+class _Gone(Exception):
+    """The client closed its connection before its body arrived: nobody to answer."""
 
-    def handle(self) -> None:
-        self.close_connection = True
-        self.handle_one_request()
-        while not self.close_connection and self._next_request_arrives():
-            self.handle_one_request()
 
-    def _next_request_arrives(self) -> bool:
-        """True once the next request (or the client's close) arrives; False after ``timeout``
-        seconds idle, or ``_YIELD_AFTER`` seconds if other connections wait for a turn."""
-        self.connection.settimeout(0)
+class App:
+    """The checks every request passes, then ``answer(method, path, body)``; ``allowed(path)`` names
+    the methods a path takes. A POST's body is read (at most ``timeout`` seconds) and parsed first."""
+
+    def __init__(
+        self,
+        answer: Callable[[str, str, dict[str, Any] | None], Awaitable[Reply]],
+        allowed: Callable[[str], str],
+        hosts: frozenset[str] = LOOPBACK_HOSTS,
+        token: str | None = None,
+        limit: int = 256,
+        timeout: float = 10.0,
+    ):
+        self.answer, self.allowed, self.hosts, self.token = answer, allowed, hosts, token
+        self.limit, self.timeout = limit, timeout
+        self.connections: set[Any] = set()  # uvicorn's open connections (see Server)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers: dict[str, list[str]] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+        method, path, allow = scope["method"], scope["path"], ""
+        unread = method == "POST"  # a refusal before the body is read closes the connection
         try:
-            if self.rfile.peek(1):  # type: ignore[attr-defined]  # already buffered (pipelined)
-                return True
-        except OSError:
-            return False
-        finally:
-            self.connection.settimeout(self.timeout)
-        start = time.monotonic()
-        while not select.select([self.connection], [], [], 0.05)[0]:
-            idle = time.monotonic() - start
-            if idle > self.timeout or (idle > _YIELD_AFTER and self.server.waiting()):
-                return False
-        return True
+            self._admit(headers)
+            if method not in (allow := self.allowed(path)).split(", "):
+                raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path[:100]} takes {allow}, not {method}")
+            body = await asyncio.wait_for(self._body(headers, receive), self.timeout) if unread else None
+            unread = False
+            status, data, extra = await self.answer(method, path, body)
+        except _Gone:
+            return
+        except asyncio.TimeoutError:  # TimeoutError from Python 3.11
+            status, data, extra = problem(
+                _bad(f"the body stalled for {self.timeout:g} s before its Content-Length")
+            )
+        except RequestError as exc:
+            status, data, extra = problem(exc, allow)
+        except Exception:  # a bug answers 500 and is logged; the server goes on
+            log.exception("%s %s failed", method, path[:100])
+            status, data, extra = problem(
+                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+            )
+        extra = {**extra, "Content-Length": str(len(data)), "Server": "health-monitor"}
+        if unread or status == HTTPStatus.SERVICE_UNAVAILABLE and "Retry-After" in extra:
+            extra["Connection"] = "close"
+        head = [(k.lower().encode(), v.encode("latin-1")) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": head})
+        await send({"type": "http.response.body", "body": data})
 
-    def finish(self) -> None:
-        super().finish()
-        if self._linger:
-            linger(self.connection)
-
-    def parse_request(self) -> bool:
-        self._body_read = False
-        if not super().parse_request():
-            return False
-        if self.request_version == "HTTP/0.9":
-            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported; send HTTP/1.1")
-            return False
-        refusal = self._refusal()
-        if refusal is not None:
-            self.send_problem(refusal)
-        return refusal is None
-
-    def _refusal(self) -> RequestError | None:
-        """Why the ``Host`` or ``Authorization`` header refuses the request, or None."""
-        values = self.headers.get_all("Host") or []
-        name = host_name(values[0]) if len(values) == 1 else None
+    def _admit(self, headers: dict[str, list[str]]) -> None:
+        """Refuses a request past the connection limit, or whose ``Host`` or token is wrong."""
+        if len(self.connections) > self.limit:
+            raise RequestError(
+                HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy; retry in {RETRY_AFTER} s"
+            )
+        values = headers.get("host", [])
         if len(values) != 1:
-            return _bad("send exactly one Host header")
-        if name is None:
-            return _bad(f"the Host header {values[0][:100]!r} is malformed")
+            raise _bad("send exactly one Host header")
+        if (name := host_name(values[0])) is None:
+            raise _bad(f"the Host header {values[0][:100]!r} is malformed")
         if name not in self.hosts:
             allowed = ", ".join(sorted(self.hosts))
             why = f"Host {name[:100]!r} is not served here; allowed: {allowed} (add names with serve --allow-host)"
-            return RequestError(HTTPStatus.FORBIDDEN, why)
-        scheme, _, given = (self.headers.get("Authorization") or "").strip().partition(" ")
+            raise RequestError(HTTPStatus.FORBIDDEN, why)
         if self.token is None:
-            return None
+            return
+        scheme, _, given = (headers.get("authorization") or [""])[0].strip().partition(" ")
         if scheme.lower() != "bearer" or not given:
-            return RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
+            raise RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
         if not hmac.compare_digest(given.strip().encode("latin-1"), self.token.encode()):
-            return RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
-        return None
+            raise RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
 
-    def read_json(self) -> dict[str, Any]:
-        """The body as a JSON object, read with one well-formed ``Content-Length``."""
-        values = self.headers.get_all("Content-Length") or []
-        if self.headers.get("Transfer-Encoding") is not None:
+    async def _body(self, headers: dict[str, list[str]], receive: Any) -> dict[str, Any]:
+        """The body as a JSON object (httptools refuses a malformed or repeated ``Content-Length``)."""
+        if "transfer-encoding" in headers:
             raise _bad("Transfer-Encoding is not accepted; send a Content-Length header")
-        if not values:
+        if "content-length" not in headers:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header")
-        if len(values) > 1:
-            raise _bad(f"send one Content-Length header, not {len(values)}")
-        if not _LENGTH.fullmatch(values[0].strip()):
-            raise _bad(f"Content-Length must be a whole number of bytes, got {values[0][:20]!r}")
-        if (length := int(values[0])) > MAX_BODY:
+        if int(headers["content-length"][0]) > MAX_BODY:
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is over {MAX_BODY} bytes")
-        try:
-            raw = self.rfile.read(length)
-        except TimeoutError:
-            raw = b""
-        if len(raw) < length:
-            stalled = f"stalled for {self.timeout:g} s"
-            raise _bad(f"the body ended (or {stalled}) before its Content-Length of {length} bytes")
-        self._body_read = True
+        raw, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Gone
+            raw, more = raw + message.get("body", b""), message.get("more_body", False)
         return parse_body(raw)
 
-    def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self.send_body(status, json.dumps(payload, default=str).encode(), "application/json", headers)
 
-    def send_body(self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in {
-            "Content-Type": kind,
-            "Content-Length": str(len(body)),
-            **(headers or {}),
-        }.items():
-            self.send_header(name, value)
-        sent = getattr(self, "headers", None) or {}  # none yet when the request line is refused
-        if not self._body_read and (
-            "Content-Length" in sent or "Transfer-Encoding" in sent or self.command == "POST"
-        ):
-            self.close_connection = self._linger = True  # a body left unread: the stream is out of step
-        if self.close_connection or self.server.waiting():  # closed to make room for a waiting one
-            self.close_connection = True
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def send_problem(self, exc: RequestError) -> None:
-        headers = {}
-        if exc.status == HTTPStatus.METHOD_NOT_ALLOWED:
-            headers["Allow"] = self.allowed_methods()
-        elif exc.status == HTTPStatus.UNAUTHORIZED:
-            headers["WWW-Authenticate"] = 'Bearer realm="health-monitor"'
-        problem = {"error": exc.message, "field": exc.field, "status": int(exc.status)}
-        self.send_json(exc.status, problem, headers)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The standard library's refusals (bad request line, headers too long, unknown
-        method, ...) as JSON, on a closing connection."""
-        if self.request_version == "HTTP/0.9":
-            self.request_version = "HTTP/1.1"  # answer with a status line and headers
-        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method no do_* takes
-            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {str(self.command)[:20]!r} is not allowed"
-        self.close_connection = self._linger = True  # what the client sent may be unread
-        self.send_problem(RequestError(HTTPStatus(code), (message or HTTPStatus(code).phrase)[:200]))
-
-    def not_allowed(self) -> None:
-        message = f"{self.path[:100]} takes {self.allowed_methods()}, not {self.command}"
-        self.send_problem(RequestError(HTTPStatus.METHOD_NOT_ALLOWED, message))
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = not_allowed
+def _refusal(status: HTTPStatus, message: str) -> bytes:
+    _, body, headers = problem(RequestError(status, message))
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (
+        f"HTTP/1.1 {status.value} {status.phrase}\r\nServer: health-monitor\r\n{head}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
-class PooledHTTPServer(ThreadingHTTPServer):
-    """A thread per connection, at most ``workers`` handled at once and ``waiting`` more waiting
-    for a turn; beyond, 503 with ``Retry-After`` from a short thread that lingers so the client
-    reads it (at most ``waiting`` such threads: past them, a connection is just closed)."""
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering malformed HTTP in JSON, limiting a request's head
+    to ``MAX_HEAD`` bytes, and timing out a connection idle before or inside a request's head."""
 
-    request_queue_size = 512  # the listen backlog: bursts of connections wait, not reset
-    block_on_close = False
+    _head = 0  # bytes received since the last request's head was complete
 
-    def __init__(self, address: tuple[str, int], handler: type, *, workers: int = 16, waiting: int = 256):
-        if workers < 1 or waiting < 1:
-            raise ValueError(f"workers and waiting must be at least 1, got {workers} and {waiting}")
-        self._turns, self._lock = threading.Semaphore(workers), threading.Lock()
-        self._limit, self._waiting = workers + waiting, waiting
-        self._queued = self._refusing = self.busy = self.refused = 0
-        super().__init__(address, handler)
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._idle()
 
-    def waiting(self) -> int:
-        """Connections accepted and waiting for a turn."""
-        return self._queued
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._lock:
-            admitted = self.busy + self._queued < self._limit
-            say_so = not admitted and self._refusing < self._waiting
-            self._queued, self.refused = self._queued + admitted, self.refused + (not admitted)
-            self._refusing += say_so
-        if admitted:
-            super().process_request(request, client_address)  # a thread for the connection
-        elif say_so:
-            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
-        else:
-            self.shutdown_request(request)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        with self._turns:
-            with self._lock:
-                self._queued, self.busy = self._queued - 1, self.busy + 1
-            try:
-                super().process_request_thread(request, client_address)
-            finally:
-                with self._lock:
-                    self.busy -= 1
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s failed", client_address, exc_info=True)
-
-    def _refuse(self, request: socket.socket) -> None:
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        waiting = self.cycle is None or self.cycle.response_complete  # for a request's head
+        self._head = self._head + len(data) if waiting else 0
         try:
-            request.settimeout(_LINGER_SECONDS)
-            request.sendall(_BUSY)
-            linger(request)
-        except OSError:
-            pass
-        finally:
-            request.close()
-            with self._lock:
-                self._refusing -= 1
+            if self._head > MAX_HEAD:
+                return self._refuse(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD} bytes"
+                )
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # served as a plain request (no WebSocket here)
+        except httptools.HttpParserError as exc:
+            return self._refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP/1.1 request: {str(exc)[:100]}")
+        if self.cycle is None or self.cycle.response_complete:
+            self._idle()
+
+    def on_headers_complete(self) -> None:
+        self._head = 0
+        super().on_headers_complete()
+
+    def _idle(self) -> None:
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        self.transport.write(_refusal(status, message))
+        self.transport.close()
 
 
-def linger(sock: socket.socket) -> None:
-    """Stop sending, then read what the client sent until it closes (at most ``_LINGER_SECONDS``):
-    closing a socket with unread data resets the connection, and the client could lose the answer."""
-    deadline = time.monotonic() + _LINGER_SECONDS
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(_LINGER_SECONDS)
-        while sock.recv(65536) and time.monotonic() < deadline:
-            pass
-    except OSError:
-        pass
+class Server:
+    """uvicorn on a socket bound at once (``port=0``: a free one), with ``app``'s limit and timeout;
+    the standard library server's method names, for the CLI, tests and benchmarks."""
 
+    def __init__(self, app: App, host: str, port: int):
+        config = uvicorn.Config(
+            app,
+            http=_Protocol,
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=app.timeout,  # type: ignore[arg-type]  # fmt: skip
+        )
+        self.uvicorn = uvicorn.Server(config)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, backlog=512)
+        self.server_address = self.socket.getsockname()
+        app.connections = self.uvicorn.server_state.connections
+        self.thread: threading.Thread | None = None
 
-_BUSY_BODY = json.dumps(
-    {"error": f"the server is busy; retry in {RETRY_AFTER} s", "field": None, "status": 503}
-)
-_BUSY = (
-    "HTTP/1.1 503 Service Unavailable\r\nServer: health-monitor\r\nContent-Type: application/json\r\n"
-    f"Content-Length: {len(_BUSY_BODY)}\r\nRetry-After: {RETRY_AFTER}\r\nConnection: close\r\n\r\n{_BUSY_BODY}"
-).encode()
+    def serve_forever(self) -> None:
+        self.uvicorn.run(sockets=[self.socket])
+
+    def shutdown(self) -> None:
+        self.uvicorn.should_exit = True
+        if self.thread is not None:
+            self.thread.join()
+
+    def server_close(self) -> None:
+        self.socket.close()
