@@ -45,6 +45,7 @@ _MESSAGES = {
     "missing": "is required",
     "string_type": "must be a string",
     "string_pattern_mismatch": "has characters outside [A-Za-z0-9_.:@+-] or is too long",
+    "model_type": "the body must be a JSON object",  # pydantic's own JSON parser reads the body
 }
 
 
@@ -136,7 +137,8 @@ class ScoringService:
         status = "degraded" if self.unavailable else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
-    def score(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def score(self, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        """The answer to ``body`` (a JSON object, or its text as a client sent it) on ``path``."""
         model = self.routes.get(path)
         if model is None:
             raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
@@ -149,15 +151,17 @@ class ScoringService:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
         self.unavailable.pop(model, None)
         try:
-            args = dict(self.requests[model].model_validate(body))
+            request = self.requests[model]
+            args = dict(
+                request.model_validate_json(body) if isinstance(body, bytes) else request.model_validate(body)
+            )
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else None
-            why = f"field {name!r} {_MESSAGES.get(error['type'], error['msg'].removeprefix('Value error, '))}"
+            why = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+            why = why if name is None else f"field {name!r} {why}"
             if error["type"] == "extra_forbidden":
-                why = (
-                    f"unknown field {name!r}; this endpoint takes {sorted(self.requests[model].model_fields)}"
-                )
+                why = f"unknown field {name!r}; this endpoint takes {sorted(request.model_fields)}"
             raise RequestError(HTTPStatus.BAD_REQUEST, why, name) from None
         at = None if args.get("as_of") is None else str(args.pop("as_of"))
         keys = {k: str(v) for k, v in args.items() if k != "as_of"}
@@ -216,8 +220,8 @@ class ScoringService:
             return "GET"
         return "POST" if path in self.routes else "GET, POST"
 
-    async def answer(self, method: str, path: str, body: dict[str, Any] | None) -> Reply:
-        """The reply to a request the HTTP layer admitted (``body``: a POST's JSON object)."""
+    async def answer(self, method: str, path: str, body: bytes | None) -> Reply:
+        """The reply to a request the HTTP layer admitted (``body``: a POST's)."""
         from health_monitor.reports.html import CSP
 
         if body is not None:
