@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
 import time
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -294,7 +293,5 @@ def serve_in_thread(
     service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> tuple[Server, str]:
     """:func:`make_server` (``options`` are its) in a daemon thread, for tests and benchmarks."""
-    server = make_server(service, host, port, **options)
-    server.thread = threading.Thread(target=server.serve_forever, daemon=True, name="health-monitor-serve")
-    server.thread.start()
+    server = make_server(service, host, port, **options).start()
     return server, f"http://{host}:{server.server_address[1]}"

@@ -40,6 +40,7 @@ RETRY_AFTER = 1  # seconds a refused client is told to wait
 TOKEN_ENV = "HEALTH_MONITOR_SERVE_TOKEN"
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+?)\.?(?::[0-9]{1,5})?")
 Reply = tuple[int, bytes, dict[str, str]]  # status, body, headers (with Content-Type)
+Answer = Callable[[str, str, bytes | None], Awaitable[Reply]]  # (method, path, a POST's body) -> reply
 
 
 class RequestError(Exception):
@@ -105,13 +106,10 @@ def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None)
     )
 
 
-def problem(exc: RequestError, allow: str = "") -> Reply:
-    """The JSON answer to a refused request, with the headers its status calls for."""
-    headers = {"Allow": allow} if exc.status == HTTPStatus.METHOD_NOT_ALLOWED else {}
+def problem(exc: RequestError, headers: dict[str, str] | None = None) -> Reply:
+    """The JSON answer to a refused request."""
     if exc.status == HTTPStatus.UNAUTHORIZED:
-        headers["WWW-Authenticate"] = 'Bearer realm="health-monitor"'
-    if exc.status == HTTPStatus.SERVICE_UNAVAILABLE and exc.field is None:
-        headers["Retry-After"] = str(RETRY_AFTER)
+        headers = {"WWW-Authenticate": 'Bearer realm="health-monitor"'}
     return json_reply(
         exc.status, {"error": exc.message, "field": exc.field, "status": int(exc.status)}, headers
     )
@@ -121,30 +119,27 @@ class App:
     """The checks every request passes, then ``answer(method, path, body)``; ``allowed(path)`` names
     the methods a path takes. A POST's body (bytes) is read first, within ``timeout`` seconds."""
 
-    def __init__(
-        self,
-        answer: Callable[[str, str, bytes | None], Awaitable[Reply]],
-        allowed: Callable[[str], str],
-        hosts: frozenset[str] = LOOPBACK_HOSTS,
-        token: str | None = None,
-        limit: int = 256,
-        timeout: float = 10.0,
-    ):
+    def __init__(self, answer: Answer, allowed: Callable[[str], str], hosts: frozenset[str] = LOOPBACK_HOSTS,
+                 token: str | None = None, limit: int = 256, timeout: float = 10.0):  # fmt: skip
         self.answer, self.allowed, self.hosts, self.token = answer, allowed, hosts, token
         self.limit, self.timeout = limit, timeout
         self.connections: set[Any] = set()  # uvicorn's open connections (see Server)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
         headers: dict[str, list[str]] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
-        method, path, allow = scope["method"], scope["path"], ""
+        method, path, extra = scope["method"], scope["path"], {}
         unread = method == "POST"  # a refusal before the body is read closes the connection
         try:
+            if len(self.connections) > self.limit:
+                extra = {"Retry-After": str(RETRY_AFTER), "Connection": "close"}
+                raise RequestError(
+                    HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy; retry in {RETRY_AFTER} s"
+                )
             self._admit(headers)
             if method not in (allow := self.allowed(path)).split(", "):
+                extra = {"Allow": allow}
                 raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path[:100]} takes {allow}, not {method}")
             body = await asyncio.wait_for(self._body(headers, receive), self.timeout) if unread else None
             if unread and body is None:
@@ -156,25 +151,20 @@ class App:
                 _bad(f"the body stalled for {self.timeout:g} s before its Content-Length")
             )
         except RequestError as exc:
-            status, data, extra = problem(exc, allow)
+            status, data, extra = problem(exc, extra)
         except Exception:  # a bug answers 500 and is logged; the server goes on
             log.exception("%s %s failed", method, path[:100])
             status, data, extra = problem(
-                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the log")
             )
         extra = {**extra, "Content-Length": str(len(data)), "Server": "health-monitor"}
-        if unread or status == HTTPStatus.SERVICE_UNAVAILABLE and "Retry-After" in extra:
-            extra["Connection"] = "close"
+        extra |= {"Connection": "close"} if unread else {}
         head = [(k.lower().encode(), v.encode("latin-1")) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": data})
 
     def _admit(self, headers: dict[str, list[str]]) -> None:
-        """Refuses a request past the connection limit, or whose ``Host`` or token is wrong."""
-        if len(self.connections) > self.limit:
-            raise RequestError(
-                HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy; retry in {RETRY_AFTER} s"
-            )
+        """Refuses a request whose ``Host`` or token is wrong."""
         values = headers.get("host", [])
         if len(values) != 1:
             raise _bad("send exactly one Host header")
@@ -207,15 +197,6 @@ class App:
                 return None
             raw, more = raw + message.get("body", b""), message.get("more_body", False)
         return raw
-
-
-def _refusal(status: HTTPStatus, message: str) -> bytes:
-    _, body, headers = problem(RequestError(status, message))
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return (
-        f"HTTP/1.1 {status.value} {status.phrase}\r\nServer: health-monitor\r\n{head}"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
 
 
 class _Protocol(HttpToolsProtocol):
@@ -259,8 +240,18 @@ class _Protocol(HttpToolsProtocol):
         )
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
-        self.transport.write(_refusal(status, message))
+        _, body, _ = problem(RequestError(status, message))
+        head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nContent-Type: application/json\r\n"
+        self.transport.write(
+            f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
         self.transport.close()
+
+
+# uvicorn without its logging set-up, banner, proxy headers, WebSocket and lifespan events
+_OPTIONS: Any = dict(
+    ws="none", lifespan="off", log_config=None, access_log=False, server_header=False, proxy_headers=False
+)
 
 
 class Server:
@@ -268,22 +259,20 @@ class Server:
     the standard library server's method names, for the CLI, tests and benchmarks."""
 
     def __init__(self, app: App, host: str, port: int):
-        config = uvicorn.Config(
-            app,
-            http=_Protocol,
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_keep_alive=app.timeout,  # type: ignore[arg-type]  # fmt: skip
+        self.uvicorn = uvicorn.Server(
+            uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]  # a float works
         )
-        self.uvicorn = uvicorn.Server(config)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=512)
         self.server_address = self.socket.getsockname()
         app.connections = self.uvicorn.server_state.connections
         self.thread: threading.Thread | None = None
+
+    def start(self) -> Server:
+        """:meth:`serve_forever` in a daemon thread (for tests and benchmarks)."""
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True, name="health-monitor-serve")
+        self.thread.start()
+        return self
 
     def serve_forever(self) -> None:
         # One thread for OpenMP and BLAS in the thread that scores: one row gains nothing from a team
