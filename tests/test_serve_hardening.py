@@ -352,3 +352,26 @@ def test_a_model_whose_artifacts_are_missing_does_not_stop_the_others(fake_train
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_answers_go_out_without_nagle_and_score_on_one_thread(service, monkeypatch):
+    """TCP_NODELAY on each connection (else a response's body waits ~40 ms for the client's
+    delayed ACK), and one OpenMP/BLAS thread where requests are scored (a team's spinning
+    stalled live scores)."""
+    import threadpoolctl
+
+    seen = []
+    health = service.health
+    monkeypatch.setattr(service, "health", lambda: seen.append(threadpoolctl.threadpool_info()) or health())
+    httpd, _ = serve_in_thread(service)
+    try:
+        with socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=10) as sock:
+            sock.sendall(HEALTH)
+            assert answer(sock, "GET")[0] == 200
+            (connection,) = httpd.uvicorn.server_state.connections
+            raw = connection.transport.get_extra_info("socket")
+            assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert seen[0] and all(pool["num_threads"] == 1 for pool in seen[0]), seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
