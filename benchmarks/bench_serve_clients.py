@@ -3,11 +3,11 @@
 python benchmarks/bench_serve_clients.py --home H [--clients 200] [--requests 25] [--json]
 
 ``H`` is a trained home (e.g. after ``health-monitor demo``). ``serve`` runs in its own process
-on a free loopback port (default options: 16 workers, 256 waiting connections, backlog 512).
+on a free loopback port (default options: 503 past 256 open connections, backlog 512).
 This process starts ``--clients`` threads at once, twice:
 
 1. **keep-alive**: each thread opens one connection and sends ``--requests`` requests on it,
-   reconnecting when the server closes it (as it does when others wait for a worker);
+   reconnecting when the server closes it (after a 503, or when idle for its timeout);
 2. **a connection per request**: each thread connects, sends one request and closes,
    ``--requests`` times, a burst of connects the listen backlog must absorb.
 

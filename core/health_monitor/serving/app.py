@@ -15,9 +15,9 @@ answers 503 with the reason; the others are served. Stored text is cleaned; noth
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-import threading
 import time
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ import health_monitor
 from health_monitor.errors import HealthMonitorError, TableNotFoundError
 from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
 from health_monitor.serving import httpd
-from health_monitor.serving.httpd import JSONRequestHandler, PooledHTTPServer, RequestError
+from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
 from health_monitor.serving.online import MISSING, OnlineTable
 from health_monitor.serving.scoring import Champion, Champions, plain
 from health_monitor.untrusted import clean, message
@@ -44,6 +44,7 @@ _MESSAGES = {
     "missing": "is required",
     "string_type": "must be a string",
     "string_pattern_mismatch": "has characters outside [A-Za-z0-9_.:@+-] or is too long",
+    "model_type": "the body must be a JSON object",  # pydantic's own JSON parser reads the body
 }
 
 
@@ -135,7 +136,8 @@ class ScoringService:
         status = "degraded" if self.unavailable else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
-    def score(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def score(self, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+        """The answer to ``body`` (a JSON object, or its text as a client sent it) on ``path``."""
         model = self.routes.get(path)
         if model is None:
             raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
@@ -148,15 +150,17 @@ class ScoringService:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
         self.unavailable.pop(model, None)
         try:
-            args = dict(self.requests[model].model_validate(body))
+            request = self.requests[model]
+            args = dict(
+                request.model_validate_json(body) if isinstance(body, bytes) else request.model_validate(body)
+            )
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else None
-            why = f"field {name!r} {_MESSAGES.get(error['type'], error['msg'].removeprefix('Value error, '))}"
+            why = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
+            why = why if name is None else f"field {name!r} {why}"
             if error["type"] == "extra_forbidden":
-                why = (
-                    f"unknown field {name!r}; this endpoint takes {sorted(self.requests[model].model_fields)}"
-                )
+                why = f"unknown field {name!r}; this endpoint takes {sorted(request.model_fields)}"
             raise RequestError(HTTPStatus.BAD_REQUEST, why, name) from None
         at = None if args.get("as_of") is None else str(args.pop("as_of"))
         keys = {k: str(v) for k, v in args.items() if k != "as_of"}
@@ -210,6 +214,36 @@ class ScoringService:
         skip = {*spec.base_columns, *BOOKKEEPING}  # a row's cells, not frame.iloc: a Series costs more
         return {str(c): plain(frame[c].iat[i]) for c in frame.columns if c not in skip}
 
+    def allowed(self, path: str) -> str:
+        if path in ("/health", "/openapi.json", "/report") or path.startswith("/report/"):
+            return "GET"
+        return "POST" if path in self.routes else "GET, POST"
+
+    async def answer(self, method: str, path: str, body: bytes | None) -> Reply:
+        """The reply to a request the HTTP layer admitted (``body``: a POST's)."""
+        from health_monitor.reports.html import CSP
+
+        if body is not None:
+            return json_reply(200, self.score(path, body))
+        if path in ("/health", "/openapi.json"):
+            return json_reply(200, self.health() if path == "/health" else self.openapi())
+        if (found := _REPORT_PAGE.match(path)) is None and self.allowed(path) != "GET":
+            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+        page = found["page"] or "index.html" if found else None  # a report builds in its own thread
+        if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
+            )
+        headers = {
+            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return (
+            200,
+            html.encode(),
+            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", **headers},
+        )
+
     def openapi(self) -> dict[str, Any]:
         responses = {
             "200": {"description": "the prediction: standard outputs and the model's own columns"},
@@ -237,55 +271,6 @@ def _no_endpoint(path: str) -> str:
     return f"no endpoint {path[:100]}; GET /openapi.json lists them"
 
 
-class _Handler(JSONRequestHandler):
-    service: ScoringService  # set on the subclass make_server builds
-
-    def allowed_methods(self) -> str:
-        if self.path in ("/health", "/openapi.json", "/report") or self.path.startswith("/report/"):
-            return "GET"
-        return "POST" if self.path in self.service.routes else "GET, POST"
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.allowed_methods() == "POST":
-            return self.not_allowed()
-        self._answer(lambda: self._get(self.path))
-
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.allowed_methods() == "GET":
-            return self.not_allowed()
-        self._answer(lambda: self.send_json(200, self.service.score(self.path, self.read_json())))
-
-    def _answer(self, respond: Any) -> None:
-        try:
-            respond()
-        except RequestError as exc:
-            self.send_problem(exc)
-        except Exception:  # a bug answers 500 and is logged; the server goes on
-            log.exception("%s %s failed", self.command, self.path[:100])
-            self.send_problem(
-                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
-            )
-
-    def _get(self, path: str) -> None:
-        from health_monitor.reports.html import CSP
-
-        if path in ("/health", "/openapi.json"):
-            return self.send_json(200, self.service.health() if path == "/health" else self.service.openapi())
-        if (found := _REPORT_PAGE.match(path)) is None and self.allowed_methods() != "GET":
-            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
-        if (html := self.service.report.page(found["page"] or "index.html") if found else None) is None:
-            raise RequestError(
-                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
-            )
-        headers = {
-            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-        }
-        self.send_body(
-            200, html.encode(), "text/html; charset=utf-8", {**headers, "Cache-Control": "no-store"}
-        )
-
-
 def make_server(
     service: ScoringService,
     host: str = "127.0.0.1",
@@ -293,25 +278,20 @@ def make_server(
     *,
     allow_hosts: tuple[str, ...] = (),
     token: str | None = None,
-    workers: int = 16,
-    waiting: int = 256,
+    limit: int = 256,
     timeout: float = 10.0,
-) -> PooledHTTPServer:
-    """A server on loopback (``port=0``: a free one), ``workers`` connections handled at once and
-    ``waiting`` more (503 beyond), for requests whose ``Host`` is loopback, ``host`` or one of
-    ``allow_hosts``, with ``Authorization: Bearer <token>`` if set; idle ``timeout`` seconds closes."""
+) -> Server:
+    """A server on loopback (``port=0``: a free one), at most ``limit`` open connections (503
+    beyond), for requests whose ``Host`` is loopback, ``host`` or one of ``allow_hosts``, with
+    ``Authorization: Bearer <token>`` if set; ``timeout`` idle seconds close a connection."""
     hosts = httpd.allowed_hosts((httpd.check_loopback(host), *allow_hosts))
     token = None if token is None else httpd.check_token(token)
-    attributes = {"service": service, "hosts": hosts, "token": token, "timeout": timeout}
-    return PooledHTTPServer(
-        (host, port), type("Handler", (_Handler,), attributes), workers=workers, waiting=waiting
-    )
+    return Server(App(service.answer, service.allowed, hosts, token, limit, timeout), host, port)
 
 
 def serve_in_thread(
     service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> tuple[PooledHTTPServer, str]:
+) -> tuple[Server, str]:
     """:func:`make_server` (``options`` are its) in a daemon thread, for tests and benchmarks."""
-    server = make_server(service, host, port, **options)
-    threading.Thread(target=server.serve_forever, daemon=True, name="health-monitor-serve").start()
+    server = make_server(service, host, port, **options).start()
     return server, f"http://{host}:{server.server_address[1]}"
