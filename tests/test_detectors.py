@@ -16,7 +16,7 @@ from health_monitor.errors import ConfigError
 from health_monitor.models import evaluation
 from health_monitor.models.modeling import ScoringModel
 from health_monitor.pipelines.train import with_settings
-from health_monitor.sdk import CalibratedDetector, ProblemType, RobustZMax
+from health_monitor.sdk import CalibratedDetector, ProblemType, RobustZMax, TailEvidence
 from health_monitor.sdk.detectors import alarm_rate
 
 
@@ -146,3 +146,27 @@ def test_anomaly_score_is_one_minus_p_where_budgets_live_and_orders_far_beyond()
     assert anomaly_score(np.log(p)) == pytest.approx(1 - p, abs=1e-15)
     deep = anomaly_score(-np.array([20.0, 40.0, 400.0, 4e6]))
     assert np.all(np.diff(deep) > 0) and deep.max() < 1.0 and deep.min() > 1 - 1e-6
+
+
+def test_tail_evidence_is_bounded_per_feature_and_sums_over_features():
+    train = _normal_days(999, seed=4)
+    scorer = TailEvidence().fit(train)
+    beyond = pd.DataFrame({"a": [100.0, 100.0, -100.0], "b": [0.0, 100.0, -100.0]})
+    evidence = scorer.evidence(beyond)
+    assert evidence[0, 0] == pytest.approx(np.log(1000))  # beyond every training row: log(n + 1)
+    assert evidence[2].tolist() == [0.0, 0.0]  # below every training row: nothing
+    assert scorer.score_samples(beyond)[1] == pytest.approx(-2 * np.log(1000))
+
+
+@pytest.mark.parametrize("budget", [0.5, 1.0, 3.0])
+def test_tail_evidence_calibrated_meets_the_budget_over_several_accounts(budget):
+    """Summed over features, the evidence of normal rows is smooth (a sum of unit exponentials),
+    so the calibrated cut lands on the budget: within 1.5 times on each of five draws, and
+    within 15% on their mean."""
+    ratios = []
+    for seed in range(5):
+        train = _normal_days(6000, seed=10 + seed, heavy=True)
+        fresh = _normal_days(20000, seed=50 + seed, heavy=True)
+        detector = CalibratedDetector(TailEvidence(), alarm_budget=budget).fit(train)
+        ratios.append((detector.predict(fresh) == -1).mean() / (budget / 30))
+    assert all(1 / 1.5 <= r <= 1.5 for r in ratios) and 0.85 <= np.mean(ratios) <= 1.15, ratios

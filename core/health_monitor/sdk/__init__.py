@@ -20,7 +20,7 @@ jobs, MLflow runs and LangChain tools.
   reference column) and :class:`F1ThresholdClassifier` (a decision threshold tuned for F1)
   (:mod:`health_monitor.sdk.estimators`);
 - calibrated anomaly detectors: :class:`CalibratedDetector` wraps any outlier scorer (an
-  ``IsolationForest``, :class:`RobustZMax`) with a threshold calibrated to an alarm budget
+  ``IsolationForest``, :class:`RobustZMax`, :class:`TailEvidence`) with a threshold calibrated to an alarm budget
   (:mod:`health_monitor.sdk.detectors`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
 - Spark column helpers for point-in-time features, and job runs rebuilt from the run timeline:
@@ -31,7 +31,7 @@ jobs, MLflow runs and LangChain tools.
 from __future__ import annotations
 
 from health_monitor.sdk.baselines import HistoryRateClassifier, LastValueRegressor, ZScoreRule
-from health_monitor.sdk.detectors import DEFAULT_ALARM_BUDGET, CalibratedDetector, RobustZMax
+from health_monitor.sdk.detectors import DEFAULT_ALARM_BUDGET, CalibratedDetector, RobustZMax, TailEvidence
 from health_monitor.sdk.discovery import specs_in
 from health_monitor.sdk.estimators import F1ThresholdClassifier, RelativeRegressor
 from health_monitor.sdk.hooks import hookimpl
@@ -68,6 +68,7 @@ __all__ = [
     "ProblemType",
     "RelativeRegressor",
     "RobustZMax",
+    "TailEvidence",
     "Tables",
     "ToolContext",
     "ZScoreRule",

@@ -216,6 +216,38 @@ class RobustZMax(OutlierMixin, BaseEstimator):
         return np.where(-self.score_samples(X) > 3.0, -1, 1)
 
 
+class TailEvidence(OutlierMixin, BaseEstimator):
+    """How far into the upper tails of its features a row sits, summed over the features:
+    ``sum_j -log p_j``, where ``p_j`` is the share of training rows whose feature ``j`` is at
+    least the row's, ``(count + 1) / (n + 1)``. A value at or below most of the training rows
+    adds about nothing; one beyond every training row adds ``log(n + 1)`` and no more. So a row
+    high on several features at once (a compromised account: volume, breadth, exports, denials,
+    new IPs together) outscores a row extreme on one (an honest busy day), and the sum grows
+    smoothly, which :class:`CalibratedDetector` needs to place its threshold (a count of
+    features over a fixed quantile jumps by whole numbers). ``score_samples`` is minus the sum."""
+
+    def fit(self, X: Any, y: Any = None) -> TailEvidence:
+        if len(X) == 0:
+            raise ValueError("TailEvidence needs at least one training row")
+        values = np.nan_to_num(_matrix(X), nan=0.0)
+        self.sorted_ = np.sort(values, axis=0)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def evidence(self, X: Any) -> np.ndarray:
+        """``-log p_j`` per row and feature."""
+        check_is_fitted(self)
+        values = np.nan_to_num(_matrix(X), nan=0.0)
+        n = self.sorted_.shape[0]
+        at_least = n - np.column_stack(
+            [np.searchsorted(self.sorted_[:, j], values[:, j], side="left") for j in range(values.shape[1])]
+        )
+        return np.asarray(-np.log((at_least + 1) / (n + 1)), dtype="float64")
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        return np.asarray(-self.evidence(X).sum(axis=1), dtype="float64")
+
+
 def _matrix(X: Any) -> np.ndarray:
     values = np.asarray(X, dtype="float64")
     return values.reshape(len(values), -1)
