@@ -92,6 +92,15 @@ def test_a_bad_budget_is_an_error_that_names_the_setting(bad):
         alarm_rate(bad)
 
 
+def test_without_the_setting_each_detector_keeps_its_own_budget(monkeypatch, tmp_path):
+    monkeypatch.delenv(ENV_ALARM_BUDGET, raising=False)
+    settings = Settings.from_env(home=tmp_path)
+    assert settings.alarm_budget is None
+    own = with_settings(CalibratedDetector(RobustZMax(), alarm_budget=0.05), settings)
+    assert own.alarm_budget == 0.05
+    assert with_settings(CalibratedDetector(RobustZMax()), settings).alarm_budget == 1.0
+
+
 def test_the_setting_comes_from_the_environment_and_reaches_nested_estimators(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_ALARM_BUDGET, "2.5")
     settings = Settings.from_env(home=tmp_path)

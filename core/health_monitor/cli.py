@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         metavar="N",
         help="alarms per entity per 30 days a calibrated anomaly detector may raise on normal days, "
-        f"set at training (env {ENV_ALARM_BUDGET}; default 1)",
+        f"set at training on every detector (env {ENV_ALARM_BUDGET}; default: each detector's own, 1 "
+        "unless its plugin declares another, e.g. 0.05 for the per-user security detectors)",
     )
     common.add_argument(
         "--max-training-rows",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from health_monitor.errors import ConfigError
-from health_monitor.sdk.detectors import ALARM_BUDGET_SETTING, DEFAULT_ALARM_BUDGET, check_alarm_budget
+from health_monitor.sdk.detectors import ALARM_BUDGET_SETTING, check_alarm_budget
 
 ENV_HOME = "HEALTH_MONITOR_HOME"
 ENV_CATALOG = "HEALTH_MONITOR_CATALOG"
@@ -114,12 +114,14 @@ class Settings:
     runtime: str = EMBEDDED
     # Alarms per entity per 30 days a calibrated anomaly detector may raise on normal days:
     # training sets it on every estimator with an `alarm_budget` parameter (sdk/detectors.py).
-    alarm_budget: float = DEFAULT_ALARM_BUDGET
+    # None: each detector keeps the budget its spec declares (1 unless the spec says otherwise).
+    alarm_budget: float | None = None
     # Base rows a model trains on, at most: above, a sample of entity-days fixed by a hash of their keys.
     max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "alarm_budget", check_alarm_budget(self.alarm_budget))
+        if self.alarm_budget is not None:
+            object.__setattr__(self, "alarm_budget", check_alarm_budget(self.alarm_budget))
         object.__setattr__(
             self, "max_training_rows", check_max_rows(self.max_training_rows, "max training rows")
         )
@@ -159,7 +161,7 @@ class Settings:
                 f"runtime must be one of {', '.join(RUNTIMES)} (--runtime or {ENV_RUNTIME}), got {runtime!r}"
             )
         if alarm_budget is None:
-            alarm_budget = os.environ.get(ENV_ALARM_BUDGET) or DEFAULT_ALARM_BUDGET
+            alarm_budget = os.environ.get(ENV_ALARM_BUDGET) or None
         if max_training_rows is None:
             max_training_rows = os.environ.get(ENV_MAX_TRAINING_ROWS) or DEFAULT_MAX_TRAINING_ROWS
         return cls(
@@ -169,7 +171,7 @@ class Settings:
             account_file=Path(account_file) if account_file else None,
             item_time_limit=limit or None,
             runtime=runtime,
-            alarm_budget=check_alarm_budget(alarm_budget),
+            alarm_budget=None if alarm_budget is None else check_alarm_budget(alarm_budget),
             max_training_rows=check_max_rows(
                 max_training_rows, f"max training rows (--max-training-rows or {ENV_MAX_TRAINING_ROWS})"
             ),

@@ -38,6 +38,13 @@ GROUND_TRUTH_NOTE = (
 )
 
 
+# The budget of the per-user detectors, unless the user sets one (`--alarm-budget`): alarms per
+# user per 30 days. A policy, not a fitted value: an account has a hundred times more users than
+# workspaces, so one alarm per entity a month (the default of the per-workspace detectors) would
+# be hundreds of alarms a month; 0.05 is one per user every 20 months.
+PER_USER_ALARM_BUDGET = 0.05
+
+
 def _user_days(table: str):
     def base(tables):
         return tables.features(table).select(*USER_DAY)
@@ -70,13 +77,13 @@ SECURITY_THREAT_DETECTOR = Model(
         ),
     ),
     base=_user_days("security_features"),
-    estimator=lambda: CalibratedDetector(TailEvidence()),
+    estimator=lambda: CalibratedDetector(TailEvidence(), alarm_budget=PER_USER_ALARM_BUDGET),
     baseline=lambda: ZScoreRule(column="event_count_z_7d", threshold=3.0),
     baseline_name="z-score > 3 on the user's daily event count vs the prior 7 days",
     description="A user's day that departs from their own history and their peers': new IPs, off-hours, exports.",
     notes=(
         "An IsolationForest flagged its contamination share of all user-days, and a fixed count of "
-        "measures over their 99.9th percentile could not be calibrated to a budget (it jumps by "
+        "measures over a fixed high percentile could not be calibrated to a budget (it jumps by "
         "whole numbers): the score sums how far into its upper tail each measure is. " + GROUND_TRUTH_NOTE
     ),
     outputs=(("risk_level", "string"), ("threat_type", "string")),
@@ -112,7 +119,7 @@ EXFILTRATION_DETECTOR = Model(
     ),
     context=("export_events", "volume_vs_baseline"),
     base=_user_days("data_egress_features"),
-    estimator=lambda: CalibratedDetector(TailEvidence()),
+    estimator=lambda: CalibratedDetector(TailEvidence(), alarm_budget=PER_USER_ALARM_BUDGET),
     baseline=lambda: ZScoreRule(column="egress_z_30d", threshold=3.0),
     baseline_name="z-score > 3 on the user's daily read+export volume vs the prior 30 days",
     description=(
@@ -156,7 +163,7 @@ PRIVILEGE_ESCALATION_DETECTOR = Model(
     ),
     context=("is_known_admin", "admin_grants_by_non_admin"),
     base=_user_days("privilege_features"),
-    estimator=lambda: CalibratedDetector(TailEvidence()),
+    estimator=lambda: CalibratedDetector(TailEvidence(), alarm_budget=PER_USER_ALARM_BUDGET),
     baseline=lambda: NonAdminGrantRule(grant_column="admin_group_grants", admin_column="is_known_admin"),
     baseline_name="any grant into an admin group by a user with no admin activity in the prior 90 days",
     description=(
