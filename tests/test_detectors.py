@@ -165,6 +165,8 @@ def test_tail_evidence_is_bounded_per_feature_and_sums_over_features():
     assert evidence[0, 0] == pytest.approx(np.log(1000))  # beyond every training row: log(n + 1)
     assert evidence[2].tolist() == [0.0, 0.0]  # below every training row: nothing
     assert scorer.score_samples(beyond)[1] == pytest.approx(-2 * np.log(1000))
+    with pytest.raises(ValueError, match="at least one training row"):
+        TailEvidence().fit(train.iloc[:0])
 
 
 @pytest.mark.parametrize("budget", [0.5, 1.0, 3.0])

@@ -167,8 +167,8 @@ def requirements(plugin: PluginInfo) -> list[str]:
 
 def with_settings(estimator: Any, settings: Settings) -> Any:
     """``estimator`` with the settings that reach training: ``alarm_budget`` (alarms per entity
-    per 30 days) on it and on any estimator nested in it that has that parameter. Plugins declare
-    estimators without knowing the home; the setting decides their threshold."""
+    per 30 days) on it and on any estimator nested in it that has that parameter, when the setting
+    is given. Plugins declare estimators without knowing the home; unset, each keeps its own."""
     if settings.alarm_budget is None:  # not set: each detector keeps the budget its spec declares
         return estimator
     try:

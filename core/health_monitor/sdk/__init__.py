@@ -20,8 +20,8 @@ jobs, MLflow runs and LangChain tools.
   reference column) and :class:`F1ThresholdClassifier` (a decision threshold tuned for F1)
   (:mod:`health_monitor.sdk.estimators`);
 - calibrated anomaly detectors: :class:`CalibratedDetector` wraps any outlier scorer (an
-  ``IsolationForest``, :class:`RobustZMax`, :class:`TailEvidence`) with a threshold calibrated to an alarm budget
-  (:mod:`health_monitor.sdk.detectors`);
+  ``IsolationForest``, :class:`RobustZMax`, :class:`TailEvidence`) with a threshold calibrated
+  to an alarm budget (:mod:`health_monitor.sdk.detectors`);
 - one module per model: :func:`specs_in` finds the specs a package's modules define;
 - Spark column helpers for point-in-time features, and job runs rebuilt from the run timeline:
   :mod:`health_monitor.sdk.featurekit`;

@@ -128,9 +128,9 @@ EXFILTRATION_DETECTOR = Model(
     ),
     notes=(
         "The score sums how far into its upper tail each measure is, so a day high on several "
-        "at once outranks a day extreme on one. The z-score baseline flags honest busy days too. bytes_vs_baseline comes from SQL statements; the simulated "
-        "attacker reads through notebooks, so it shows in volume_vs_baseline, not in bytes. "
-        + GROUND_TRUTH_NOTE
+        "at once outranks a day extreme on one. The z-score baseline flags honest busy days too. "
+        "bytes_vs_baseline comes from SQL statements; the simulated attacker reads through "
+        "notebooks, so it shows in volume_vs_baseline, not in bytes. " + GROUND_TRUTH_NOTE
     ),
     outputs=(("risk_level", "string"), ("volume_vs_baseline", "double"), ("bytes_vs_baseline", "double")),
     enrich=exfiltration_outputs,
