@@ -16,6 +16,7 @@ answers 503 with the reason; the others are served. Stored text is cleaned; noth
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -149,11 +150,13 @@ class ScoringService:
         except HealthMonitorError as exc:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
         self.unavailable.pop(model, None)
+        request = self.requests[model]
         try:
-            request = self.requests[model]
-            args = dict(
-                request.model_validate_json(body) if isinstance(body, bytes) else request.model_validate(body)
-            )
+            if isinstance(body, dict):
+                args = dict(request.model_validate(body))
+            else:  # pydantic keeps a repeated field's last value: a second parse refuses the body
+                args = dict(request.model_validate_json(body))
+                json.loads(body, object_pairs_hook=_unique)
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else None
@@ -265,6 +268,15 @@ class ScoringService:
 def _stamps(champion: Champion) -> set[str]:
     """The base columns the champion's point-in-time lookups are as of."""
     return {lk.timestamp_lookup_key for lk in champion.feature_spec.lookups if lk.timestamp_lookup_key}
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a field appears twice (``{"a": 1, "a": 2}``)."""
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"field {twice!r} appears more than once", twice)
+    return out
 
 
 def _no_endpoint(path: str) -> str:
