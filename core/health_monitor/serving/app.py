@@ -31,7 +31,7 @@ from health_monitor.errors import HealthMonitorError, TableNotFoundError
 from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
 from health_monitor.serving import httpd
 from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
-from health_monitor.serving.online import MISSING, OnlineTable
+from health_monitor.serving.online import MISSING, OnlineTable, equality_keys
 from health_monitor.serving.scoring import Champion, Champions, plain
 from health_monitor.untrusted import clean, message
 
@@ -99,7 +99,7 @@ class ScoringService:
                 champion = self.champions.get(model)
                 for lookup in champion.feature_spec.lookups:
                     table = self.champions.store.table(lookup.table_name)
-                    table.index(tuple(table.keys_for(lookup)))
+                    table.index(tuple(equality_keys(table, lookup)))
                     if table.timestamp_key:
                         table.times()
                 rows = self._predictions(model)
@@ -175,11 +175,11 @@ class ScoringService:
         stored = self._stored(champion, keys, at)
         if stored is not None:
             return stored
-        tables, positions = self.champions.resolve(champion, keys, at)
+        tables, positions = self.champions.store.resolve(champion.feature_spec, keys, at)
         for lookup, table, position in zip(champion.feature_spec.lookups, tables, positions, strict=True):
             if position == MISSING:  # 404 naming the field: no feature row at all, or none as of `at`
                 field = lookup.keys[0]
-                if tuple(keys[k] for k in lookup.keys) in table.index(tuple(table.keys_for(lookup))):
+                if tuple(keys[k] for k in lookup.keys) in table.index(tuple(equality_keys(table, lookup))):
                     why = f"no features for {field}={keys[field]!r} as of {at}"
                     raise RequestError(HTTPStatus.NOT_FOUND, why, "as_of")
                 shown = ", ".join(f"{k}={keys[k]!r}" for k in lookup.keys)
