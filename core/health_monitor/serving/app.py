@@ -2,15 +2,11 @@
 
 ``POST`` a model's ``endpoint`` (e.g. ``/cost-anomaly``) or ``/models/<model>`` with the entity
 (the model's non-time lookup keys) and, for a point-in-time model, optionally ``as_of``
-(``YYYY-MM-DD``), validated by a pydantic model built from the spec with the agent tools'
-argument types; ``GET /health``, ``/openapi.json`` (from the request models), ``/report`` and
-``/report/<page>.html`` (under a CSP that forbids scripts).
-
-The answer is the row ``infer`` wrote to ``<model>_predictions`` when the serving champion wrote
-it: the entity's latest row, or for ``as_of`` the row whose point-in-time lookups were as of that
-day (even where live scoring would now find no feature row: batch scored it with defaults).
-Otherwise it is scored live from the online store. A model whose champion cannot be loaded
-answers 503 with the reason; the others are served. Stored text is cleaned; nothing is written.
+(``YYYY-MM-DD``); ``GET /health``, ``/openapi.json``, ``/report`` and ``/report/<page>.html``
+(under a CSP that forbids scripts). The answer is the row ``infer`` wrote, when the serving
+champion wrote it (:meth:`ScoringService._stored`), else it is scored live from the online store.
+A model whose champion cannot be loaded answers 503 with the reason; the others are served.
+Stored text is cleaned; nothing is written.
 """
 
 from __future__ import annotations
@@ -20,6 +16,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -28,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_
 
 import health_monitor
 from health_monitor.errors import HealthMonitorError, TableNotFoundError
+from health_monitor.reports.html import CSP, ServedReport
 from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
 from health_monitor.serving import httpd
 from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
@@ -40,6 +38,13 @@ log = logging.getLogger(__name__)
 RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
 BOOKKEEPING = ("model_name", "model_version", "scored_at")  # prediction columns that are not outputs
 _REPORT_PAGE = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
+_PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+_AS_OF = (IsoDate, Field(None, description="features as of this day (default: latest)"))
 Key = Annotated[Identifier, BeforeValidator(lambda v: str(v) if type(v) is int else v)]  # 42 is "42"
 _MESSAGES = {
     "missing": "is required",
@@ -69,11 +74,9 @@ def body_for(fields: dict[str, str], row: Any) -> dict[str, str]:
 class ScoringService:
     """Routes, validation and answers, independent of the HTTP server (and tested directly)."""
 
-    def __init__(self, champions: Champions, report: Any = None):
-        from health_monitor.reports.html import ServedReport
-
+    def __init__(self, champions: Champions):
         self.champions, host = champions, champions.host
-        self.report = report or ServedReport(champions.runtime, host)  # page name -> HTML or None
+        self.report = ServedReport(champions.runtime, host)  # page name -> HTML or None
         self.routes = dict(sorted(host.endpoints.items())) | {f"/models/{m}": m for m in sorted(host.models)}
         self.fields = {m: request_fields(champions, m) for m in sorted(host.models)}
         self.requests: dict[str, type[BaseModel]] = {}
@@ -83,14 +86,11 @@ class ScoringService:
                 for f, kind in fields.items()
             }
             if any(lk.timestamp_lookup_key for lk in host.models[model].spec.lookups):
-                args["as_of"] = (
-                    IsoDate,
-                    Field(None, description="features as of this day (default: latest)"),
-                )
+                args["as_of"] = _AS_OF
             self.requests[model] = create_model(f"{model}_request", __base__=ToolArgs, **args)
         self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)
 
-    def warm(self, progress: Any = None) -> dict[str, str]:
+    def warm(self, progress: Callable[[str], object] = lambda model: None) -> dict[str, str]:
         """Load every champion and the tables and indexes a request reads; ``progress(model)``
         after each. Returns each model's status."""
         status = {}
@@ -102,22 +102,19 @@ class ScoringService:
                     table.index(tuple(equality_keys(table, lookup)))
                     if table.timestamp_key:
                         table.times()
-                rows = self._predictions(model)
+                rows, scored = self._predictions(model), "no predictions: scored live"
                 if rows is not None:
                     rows.index(tuple(self.fields[model]))
                     for column in {champion.spec.time_column, *_stamps(champion)} & set(rows.frame):
                         rows.times(column)
-                scored = (
-                    f"{len(rows.frame):,} rows scored" if rows is not None else "no predictions: scored live"
-                )
+                    scored = f"{len(rows.frame):,} rows scored"
                 status[model] = f"v{champion.version}, {scored}"
                 self.unavailable.pop(model, None)
             except Exception as exc:  # one model's failure (or bug) leaves the others served
                 if not isinstance(exc, HealthMonitorError):
                     log.exception("warming %s failed", model)
                 status[model] = f"unavailable: {self._failed(model, exc)}"
-            if progress is not None:
-                progress(model)
+            progress(model)
         return status
 
     def _failed(self, model: str, exc: Exception) -> str:
@@ -128,17 +125,14 @@ class ScoringService:
     def health(self) -> dict[str, Any]:
         """``ok`` with every model's champion version; ``degraded`` with the reason under the
         name of a model that is unavailable."""
-        models: dict[str, Any] = {}
-        for model in self.fields:
-            loaded, failed = self.champions.loaded.get(model), self.unavailable.get(model)
-            models[model] = {"champion_version": loaded[0].version} if loaded else {"loaded": False}
-            if failed is not None:
-                models[model] = {"loaded": False, "unavailable": failed[0]}
+        models: dict[str, Any] = {m: {"loaded": False} for m in self.fields}
+        models |= {m: {"champion_version": c.version} for m, (c, _) in self.champions.loaded.items()}
+        models |= {m: {"loaded": False, "unavailable": why} for m, (why, _) in self.unavailable.items()}
         status = "degraded" if self.unavailable else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
-    def score(self, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
-        """The answer to ``body`` (a JSON object, or its text as a client sent it) on ``path``."""
+    def score(self, path: str, body: bytes) -> dict[str, Any]:
+        """The answer to ``body`` (JSON text, as a client sent it) on ``path``."""
         model = self.routes.get(path)
         if model is None:
             raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
@@ -152,11 +146,8 @@ class ScoringService:
         self.unavailable.pop(model, None)
         request = self.requests[model]
         try:
-            if isinstance(body, dict):
-                args = dict(request.model_validate(body))
-            else:  # pydantic keeps a repeated field's last value: a second parse refuses the body
-                args = dict(request.model_validate_json(body))
-                json.loads(body, object_pairs_hook=_unique)
+            args = dict(request.model_validate_json(body))
+            json.loads(body, object_pairs_hook=_unique)  # pydantic keeps a repeated field's last value
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else None
@@ -197,8 +188,7 @@ class ScoringService:
         None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
         whose features are those live scoring would look up (the model's inputs are looked up)."""
         spec, table = champion.spec, self._predictions(champion.spec.name)
-        positions = table.positions(keys) if table is not None else None
-        if table is None or positions is None or not len(positions):
+        if table is None or not len(positions := table.positions(keys)):
             return None
         if at is None:
             i = int(positions[np.argmax(table.times(spec.time_column)[positions])])
@@ -224,28 +214,18 @@ class ScoringService:
 
     async def answer(self, method: str, path: str, body: bytes | None) -> Reply:
         """The reply to a request the HTTP layer admitted (``body``: a POST's)."""
-        from health_monitor.reports.html import CSP
-
         if body is not None:
             return json_reply(200, self.score(path, body))
         if path in ("/health", "/openapi.json"):
             return json_reply(200, self.health() if path == "/health" else self.openapi())
-        if (found := _REPORT_PAGE.match(path)) is None and self.allowed(path) != "GET":
+        if (found := _REPORT_PAGE.match(path)) is None and not path.startswith("/report/"):
             raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
         page = found["page"] or "index.html" if found else None  # a report builds in its own thread
         if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
             raise RequestError(
                 HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
             )
-        headers = {
-            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-        }
-        return (
-            200,
-            html.encode(),
-            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", **headers},
-        )
+        return 200, html.encode(), _PAGE_HEADERS
 
     def openapi(self) -> dict[str, Any]:
         responses = {
@@ -259,8 +239,8 @@ class ScoringService:
             spec, schema = self.champions.spec(model), self.requests[model].model_json_schema()
             body = {"required": True, "content": {"application/json": {"schema": schema}}}
             summary = f"Score {model} ({spec.problem_type.value})"
-            paths[path] = {"post": {"summary": summary, "description": spec.description, "requestBody": body}}
-            paths[path]["post"]["responses"] = responses
+            post = {"summary": summary, "description": spec.description, "requestBody": body}
+            paths[path] = {"post": {**post, "responses": responses}}
         info = {"title": "health-monitor scoring", "version": health_monitor.__version__}
         return {"openapi": "3.1.0", "info": info, "paths": paths}
 
@@ -295,15 +275,13 @@ def make_server(
 ) -> Server:
     """A server on loopback (``port=0``: a free one), at most ``limit`` open connections (503
     beyond), for requests whose ``Host`` is loopback, ``host`` or one of ``allow_hosts``, with
-    ``Authorization: Bearer <token>`` if set; ``timeout`` idle seconds close a connection."""
+    ``Authorization: Bearer <token>`` if set (:func:`httpd.load_token` reads and checks it);
+    ``timeout`` idle seconds close a connection."""
     hosts = httpd.allowed_hosts((httpd.check_loopback(host), *allow_hosts))
-    token = None if token is None else httpd.check_token(token)
     return Server(App(service.answer, service.allowed, hosts, token, limit, timeout), host, port)
 
 
-def serve_in_thread(
-    service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> tuple[Server, str]:
-    """:func:`make_server` (``options`` are its) in a daemon thread, for tests and benchmarks."""
-    server = make_server(service, host, port, **options).start()
-    return server, f"http://{host}:{server.server_address[1]}"
+def serve_in_thread(service: ScoringService, **options: Any) -> tuple[Server, str]:
+    """:func:`make_server` (``options`` are its) on a free loopback port, in a daemon thread."""
+    server = make_server(service, port=0, **options).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

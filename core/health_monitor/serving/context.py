@@ -26,7 +26,6 @@ HIDDEN = ["scored_at"]
 class OnlineToolContext:
     def __init__(self, champions: Champions):
         self.champions = champions
-        self.settings = champions.runtime.settings
 
     def model(self, name: str) -> Model:
         owned = self.champions.host.models.get(name)
@@ -38,7 +37,7 @@ class OnlineToolContext:
     def table(self, model: str) -> OnlineTable:
         self.model(model)
         try:
-            return self.champions.store.table(self.settings.predictions(model))
+            return self.champions.store.table(self.champions.runtime.settings.predictions(model))
         except HealthMonitorError:
             why = f"there are no predictions of {model} yet; run `health-monitor infer --model {model}`"
             raise ToolException(why) from None
@@ -93,11 +92,12 @@ class OnlineToolContext:
     def day_summary(self, model: str, rank: str, top: int, flags: bool) -> dict[str, Any]:
         """The latest scored day of ``model``: how many rows, how many flagged
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
-        days = self.table(model).days(self.model(model).time_column)
+        table = self.table(model)
+        days = table.days(self.model(model).time_column)
         day = int(days.max()) if len(days) else NO_DAY
         if day == NO_DAY:
             return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        rows = self.table(model).frame.iloc[np.flatnonzero(days == day)]
+        rows = table.frame.iloc[np.flatnonzero(days == day)]
         return {
             "day": str(np.datetime64(day, "D")),
             "rows": len(rows),

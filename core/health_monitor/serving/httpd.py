@@ -20,6 +20,7 @@ import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,6 @@ class RequestError(Exception):
     def __init__(self, status: HTTPStatus, message: str, field: str | None = None):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
-
-
-def _bad(message: str, field: str | None = None) -> RequestError:
-    return RequestError(HTTPStatus.BAD_REQUEST, message, field)
 
 
 def host_name(header: str) -> str | None:
@@ -86,13 +83,11 @@ def load_token(path: Path | None, environ: Mapping[str, str] = os.environ) -> st
     """The bearer token ``serve`` requires: the contents of ``path`` (``--token-file``), else
     ``$HEALTH_MONITOR_SERVE_TOKEN``, else None (no token)."""
     try:
-        found = path.read_text().strip() if path is not None else environ.get(TOKEN_ENV, "").strip()
+        token = path.read_text().strip() if path is not None else environ.get(TOKEN_ENV, "").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--token-file {path} cannot be read: {exc}") from None
-    return check_token(found) if found or path is not None else None
-
-
-def check_token(token: str) -> str:
+    if not token and path is None:
+        return None
     if not (16 <= len(token) <= 1024 and token.isascii() and token.isprintable() and " " not in token):
         raise ConfigError("the serve token must be 16-1024 printable ASCII characters without spaces")
     return token
@@ -115,15 +110,18 @@ def problem(exc: RequestError, headers: dict[str, str] | None = None) -> Reply:
     )
 
 
+@dataclass
 class App:
     """The checks every request passes, then ``answer(method, path, body)``; ``allowed(path)`` names
     the methods a path takes. A POST's body (bytes) is read first, within ``timeout`` seconds."""
 
-    def __init__(self, answer: Answer, allowed: Callable[[str], str], hosts: frozenset[str] = LOOPBACK_HOSTS,
-                 token: str | None = None, limit: int = 256, timeout: float = 10.0):  # fmt: skip
-        self.answer, self.allowed, self.hosts, self.token = answer, allowed, hosts, token
-        self.limit, self.timeout = limit, timeout
-        self.connections: set[Any] = set()  # uvicorn's open connections (see Server)
+    answer: Answer
+    allowed: Callable[[str], str]
+    hosts: frozenset[str]  # what a Host header may name (allowed_hosts)
+    token: str | None  # the bearer token requests must send, if any (load_token)
+    limit: int  # open connections; past it, 503
+    timeout: float  # seconds a connection may idle, or a body stall
+    connections: set[Any] = field(default_factory=set)  # uvicorn's open connections (see Server)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers: dict[str, list[str]] = {}
@@ -147,9 +145,8 @@ class App:
             unread = False
             status, data, extra = await self.answer(method, path, body)
         except asyncio.TimeoutError:  # TimeoutError from Python 3.11
-            status, data, extra = problem(
-                _bad(f"the body stalled for {self.timeout:g} s before its Content-Length")
-            )
+            why = f"the body stalled for {self.timeout:g} s before its Content-Length"
+            status, data, extra = problem(RequestError(HTTPStatus.BAD_REQUEST, why))
         except RequestError as exc:
             status, data, extra = problem(exc, extra)
         except Exception:  # a bug answers 500 and is logged; the server goes on
@@ -167,9 +164,9 @@ class App:
         """Refuses a request whose ``Host`` or token is wrong."""
         values = headers.get("host", [])
         if len(values) != 1:
-            raise _bad("send exactly one Host header")
+            raise RequestError(HTTPStatus.BAD_REQUEST, "send exactly one Host header")
         if (name := host_name(values[0])) is None:
-            raise _bad(f"the Host header {values[0][:100]!r} is malformed")
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"the Host header {values[0][:100]!r} is malformed")
         if name not in self.hosts:
             allowed = ", ".join(sorted(self.hosts))
             why = f"Host {name[:100]!r} is not served here; allowed: {allowed} (add names with serve --allow-host)"
@@ -185,7 +182,8 @@ class App:
     async def _body(self, headers: dict[str, list[str]], receive: Any) -> bytes | None:
         """The body, or None if the client left (httptools refuses a malformed ``Content-Length``)."""
         if "transfer-encoding" in headers:
-            raise _bad("Transfer-Encoding is not accepted; send a Content-Length header")
+            why = "Transfer-Encoding is not accepted; send a Content-Length header"
+            raise RequestError(HTTPStatus.BAD_REQUEST, why)
         if "content-length" not in headers:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header")
         if int(headers["content-length"][0]) > MAX_BODY:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ NO_DAY = int(np.iinfo(np.int64).min)  # a null date in OnlineTable.days
 MISSING = -1  # no row for the key (as of the time asked)
 EXPIRED = -2  # a row, but older than the lookup's lookback window
 Resolved = tuple[tuple["OnlineTable", ...], tuple[int, ...]]  # the tables and row positions lookups join
+RowsOf = Mapping[str, Mapping[str, Iterable[str]]]  # table -> column -> the values (text) of the rows read
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -102,16 +103,10 @@ class OnlineTable:
 
 
 class OnlineStore:
-    """Tables in memory for lookups, read again when their version moved (see the module).
-    ``rows_of``: table -> column -> values as text; such a table is read with only the rows whose
-    columns each hold one of their values (see :func:`rows_for`)."""
+    """Tables in memory for lookups, read again when their version moved (see the module). A
+    table in ``rows_of`` is read with only the rows whose columns each hold one of their values."""
 
-    def __init__(
-        self,
-        lakehouse: Lakehouse,
-        refresh_seconds: float = 5.0,
-        rows_of: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
-    ):
+    def __init__(self, lakehouse: Lakehouse, refresh_seconds: float = 5.0, rows_of: RowsOf | None = None):
         self.lakehouse, self.refresh_seconds = lakehouse, refresh_seconds
         self._rows_of = {t: {c: set(v) for c, v in cols.items()} for t, cols in (rows_of or {}).items()}
         self._tables: dict[str, tuple[OnlineTable, float]] = {}
@@ -167,9 +162,7 @@ class OnlineStore:
         return tuple(tables), tuple(positions)
 
     @staticmethod
-    def values(
-        spec: FeatureSpec, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
-    ) -> dict[str, Any]:
+    def values(spec: FeatureSpec, tables: Sequence[OnlineTable], positions: Sequence[int]) -> dict[str, Any]:
         """The looked-up features (renamed, defaults applied) of resolved row ``positions``."""
         out: dict[str, Any] = {}
         for lookup, table, position in zip(spec.lookups, tables, positions, strict=True):
@@ -190,9 +183,7 @@ def equality_keys(table: OnlineTable | TableInfo, lookup: FeatureLookup) -> list
     return [k for k in table.primary_keys if not (stamp and k == table.timestamp_key)]
 
 
-def rows_for(
-    lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]
-) -> dict[str, dict[str, set[str]]]:
+def rows_for(lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]) -> RowsOf:
     """What ``spec``'s lookups read for the base rows ``bases``, as :class:`OnlineStore`'s
     ``rows_of``: each looked-up table's equality key columns with the bases' values, as text. A
     table looked up on different columns is restricted only on the columns its lookups share."""
