@@ -77,7 +77,7 @@ class OnlineToolContext:
         if start is not None or end is not None or latest_only:
             days = table.days(spec.time_column)[positions]
             if start is None and end is None:  # the latest day of the rows asked for
-                lo = hi = int(days.max()) if len(days) else NO_DAY  # NO_DAY, a null, is the least
+                lo = hi = days.max(initial=NO_DAY)  # NO_DAY, a null, is the least
             else:
                 lo, hi = _day(start) if start else NO_DAY + 1, _day(end or start)
             positions = positions[(days != NO_DAY) & (days >= lo) & (days <= hi)]
@@ -94,12 +94,10 @@ class OnlineToolContext:
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
         table = self.table(model)
         days = table.days(self.model(model).time_column)
-        day = int(days.max()) if len(days) else NO_DAY
-        if day == NO_DAY:
-            return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        rows = table.frame.iloc[np.flatnonzero(days == day)]
+        day = int(days.max(initial=NO_DAY))  # NO_DAY, a null, is the least
+        rows = table.frame.iloc[np.flatnonzero(days == day) if day != NO_DAY else []]
         return {
-            "day": str(np.datetime64(day, "D")),
+            "day": str(np.datetime64(day, "D")) if day != NO_DAY else None,
             "rows": len(rows),
             "flagged": int((rows["prediction"] == 1.0).sum()) if flags else None,
             "top": _records(rows, rank, True, top),

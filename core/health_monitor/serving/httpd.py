@@ -171,13 +171,12 @@ class App:
             allowed = ", ".join(sorted(self.hosts))
             why = f"Host {name[:100]!r} is not served here; allowed: {allowed} (add names with serve --allow-host)"
             raise RequestError(HTTPStatus.FORBIDDEN, why)
-        if self.token is None:
-            return
-        scheme, _, given = (headers.get("authorization") or [""])[0].strip().partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
-        if not hmac.compare_digest(given.strip().encode("latin-1"), self.token.encode()):
-            raise RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
+        if self.token is not None:
+            scheme, _, given = (headers.get("authorization") or [""])[0].strip().partition(" ")
+            if scheme.lower() != "bearer" or not given:
+                raise RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
+            if not hmac.compare_digest(given.strip().encode("latin-1"), self.token.encode()):
+                raise RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
 
     async def _body(self, headers: dict[str, list[str]], receive: Any) -> bytes | None:
         """The body, or None if the client left (httptools refuses a malformed ``Content-Length``)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from health_monitor.errors import ConfigError, HealthMonitorError, ModelLoadError
+from health_monitor.errors import HealthMonitorError, ModelLoadError
 from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
@@ -47,16 +47,13 @@ class Champions:
         self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when its alias was read)
 
     def spec(self, model: str) -> Model:
-        owned = self.host.models.get(model)
-        if owned is None:
-            raise ConfigError(f"unknown model {model!r}; known models: {', '.join(sorted(self.host.models))}")
-        return owned.spec
+        return self.host.select_models(model=model)[0].spec  # an unknown model raises, naming the known
 
     def get(self, model: str) -> Champion:
-        spec, cached = self.spec(model), self.loaded.get(model)
+        cached = self.loaded.get(model)
         if cached is not None and time.monotonic() - cached[1] < REFRESH_SECONDS:
             return cached[0]
-        name = self.runtime.settings.registered_model(model)
+        spec, name = self.spec(model), self.runtime.settings.registered_model(model)
         current = self.runtime.registry.version_by_alias(name, CHAMPION)
         if current is None:
             held = self.runtime.registry.version_by_alias(name, CHALLENGER)
