@@ -59,9 +59,8 @@ def request_fields(champions: Champions, model: str) -> dict[str, str]:
     a date when it is the model's time column or a looked-up table's timestamp key."""
     spec, tables = champions.spec(model), champions.host.feature_tables
     stamps = {lk.timestamp_lookup_key for lk in spec.lookups}
-    dates = {spec.time_column} | {
-        tables[lk.table].spec.timestamp_key for lk in spec.lookups if lk.table in tables
-    }
+    looked_up = [tables[lk.table].spec.timestamp_key for lk in spec.lookups if lk.table in tables]
+    dates = {spec.time_column, *looked_up}
     keys = [k for lk in spec.lookups for k in lk.lookup_key if k not in stamps]
     return {k: "date" if k in dates else "text" for k in dict.fromkeys(keys)}
 
@@ -222,9 +221,8 @@ class ScoringService:
             raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
         page = found["page"] or "index.html" if found else None  # a report builds in its own thread
         if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
-            raise RequestError(
-                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
-            )
+            why = f"no report page {path[:100]}; GET /report is the overview"
+            raise RequestError(HTTPStatus.NOT_FOUND, why)
         return 200, html.encode(), _PAGE_HEADERS
 
     def openapi(self) -> dict[str, Any]:

@@ -46,10 +46,8 @@ class OnlineToolContext:
         table = self.table(model)
         if (str(value),) not in table.index((column,)):
             sample = ", ".join(quoted(v, 64) for v in table.values(column)[:5])
-            raise ToolException(
-                f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]; "
-                f"call {listed_by} to list them"
-            )
+            why = f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]"
+            raise ToolException(f"{why}; call {listed_by} to list them")
         return str(value)
 
     def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:

@@ -94,20 +94,16 @@ def load_token(path: Path | None, environ: Mapping[str, str] = os.environ) -> st
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
-    return (
-        status,
-        json.dumps(payload, default=str).encode(),
-        {"Content-Type": "application/json", **(headers or {})},
-    )
+    body = json.dumps(payload, default=str).encode()
+    return status, body, {"Content-Type": "application/json", **(headers or {})}
 
 
 def problem(exc: RequestError, headers: dict[str, str] | None = None) -> Reply:
     """The JSON answer to a refused request."""
     if exc.status == HTTPStatus.UNAUTHORIZED:
         headers = {"WWW-Authenticate": 'Bearer realm="health-monitor"'}
-    return json_reply(
-        exc.status, {"error": exc.message, "field": exc.field, "status": int(exc.status)}, headers
-    )
+    payload = {"error": exc.message, "field": exc.field, "status": int(exc.status)}
+    return json_reply(exc.status, payload, headers)
 
 
 @dataclass
@@ -132,9 +128,8 @@ class App:
         try:
             if len(self.connections) > self.limit:
                 extra = {"Retry-After": str(RETRY_AFTER), "Connection": "close"}
-                raise RequestError(
-                    HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy; retry in {RETRY_AFTER} s"
-                )
+                why = f"the server is busy; retry in {RETRY_AFTER} s"
+                raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, why)
             self._admit(headers)
             if method not in (allow := self.allowed(path)).split(", "):
                 extra = {"Allow": allow}
@@ -151,9 +146,8 @@ class App:
             status, data, extra = problem(exc, extra)
         except Exception:  # a bug answers 500 and is logged; the server goes on
             log.exception("%s %s failed", method, path[:100])
-            status, data, extra = problem(
-                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the log")
-            )
+            why = "internal error; see the log"
+            status, data, extra = problem(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, why))
         extra = {**extra, "Content-Length": str(len(data)), "Server": "health-monitor"}
         extra |= {"Connection": "close"} if unread else {}
         head = [(k.lower().encode(), v.encode("latin-1")) for k, v in extra.items()]
@@ -215,9 +209,8 @@ class _Protocol(HttpToolsProtocol):
         self._head = self._head + len(data) if waiting else 0
         try:
             if self._head > MAX_HEAD:
-                return self._refuse(
-                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD} bytes"
-                )
+                why = f"the request head is over {MAX_HEAD} bytes"
+                return self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, why)
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # served as a plain request (no WebSocket here)
@@ -238,10 +231,9 @@ class _Protocol(HttpToolsProtocol):
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         _, body, _ = problem(RequestError(status, message))
-        head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nContent-Type: application/json\r\n"
-        self.transport.write(
-            f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-        )
+        head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nConnection: close\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        self.transport.write(head.encode() + body)
         self.transport.close()
 
 
@@ -256,9 +248,8 @@ class Server:
     the standard library server's method names, for the CLI, tests and benchmarks."""
 
     def __init__(self, app: App, host: str, port: int):
-        self.uvicorn = uvicorn.Server(
-            uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]  # a float works
-        )
+        config = uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]
+        self.uvicorn = uvicorn.Server(config)  # (timeout_keep_alive is typed int; a float works)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=512)
         self.server_address = self.socket.getsockname()
