@@ -231,8 +231,8 @@ class _Protocol(HttpToolsProtocol):
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         _, body, _ = problem(RequestError(status, message))
-        head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nConnection: close\r\n"
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nContent-Type: application/json\r\n"
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         self.transport.write(head.encode() + body)
         self.transport.close()
 

@@ -67,8 +67,7 @@ class Champions:
             raise HealthMonitorError(f"model {model} has no '{CHAMPION}' version{why}")
         champion = cached[0] if cached is not None and cached[0].version == current.version else None
         if champion is None:
-            self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
-            try:
+            try:  # (version_by_alias set this runtime's registry up: models:/ URIs resolve against it)
                 packed = load_packed_model(current.uri)
             except HealthMonitorError:
                 raise
