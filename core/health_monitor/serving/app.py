@@ -44,6 +44,7 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
+_NO_ENDPOINT = "no endpoint {}; GET /openapi.json lists them"
 _AS_OF = (IsoDate, Field(None, description="features as of this day (default: latest)"))
 Key = Annotated[Identifier, BeforeValidator(lambda v: str(v) if type(v) is int else v)]  # 42 is "42"
 _MESSAGES = {
@@ -134,7 +135,7 @@ class ScoringService:
         """The answer to ``body`` (JSON text, as a client sent it) on ``path``."""
         model = self.routes.get(path)
         if model is None:
-            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+            raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
         failed = self.unavailable.get(model)  # a broken model costs requests nothing for a while
         if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(failed[0]))
@@ -218,7 +219,7 @@ class ScoringService:
         if path in ("/health", "/openapi.json"):
             return json_reply(200, self.health() if path == "/health" else self.openapi())
         if (found := _REPORT_PAGE.match(path)) is None and not path.startswith("/report/"):
-            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+            raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
         page = found["page"] or "index.html" if found else None  # a report builds in its own thread
         if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
             why = f"no report page {path[:100]}; GET /report is the overview"
@@ -255,10 +256,6 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
         raise RequestError(HTTPStatus.BAD_REQUEST, f"field {twice!r} appears more than once", twice)
     return out
-
-
-def _no_endpoint(path: str) -> str:
-    return f"no endpoint {path[:100]}; GET /openapi.json lists them"
 
 
 def make_server(

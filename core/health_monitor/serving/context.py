@@ -76,8 +76,8 @@ class OnlineToolContext:
             days = table.days(spec.time_column)[positions]
             if start is None and end is None:  # the latest day of the rows asked for
                 lo = hi = days.max(initial=NO_DAY)  # NO_DAY, a null, is the least
-            else:
-                lo, hi = _day(start) if start else NO_DAY + 1, _day(end or start)
+            else:  # days since 1970-01-01; no start is NO_DAY (NaT), the least, and nulls are left out
+                lo, hi = (np.datetime64(day, "D").astype(np.int64) for day in (start, end or start))
             positions = positions[(days != NO_DAY) & (days >= lo) & (days <= hi)]
         return _records(table.frame.iloc[positions], order_by, descending, limit)
 
@@ -100,10 +100,6 @@ class OnlineToolContext:
             "flagged": int((rows["prediction"] == 1.0).sum()) if flags else None,
             "top": _records(rows, rank, True, top),
         }
-
-
-def _day(value: dt.date | None) -> int:
-    return (value - dt.date(1970, 1, 1)).days if value is not None else NO_DAY
 
 
 def _records(rows: pd.DataFrame, order_by: str | None, descending: bool, limit: int) -> list[dict[str, Any]]:
