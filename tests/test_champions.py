@@ -33,7 +33,7 @@ class MovableLakehouse:
         info = self.real.describe(name)
         return dataclasses.replace(info, version=self.version(name)) if name in self.moved else info
 
-    def read_arrow(self, name, columns=None):
+    def read_arrow(self, name, columns=None, filters=None):
         table = self.moved.get(name) or self.real.read_arrow(name, columns)
         return table.select(columns) if columns else table
 
@@ -63,9 +63,9 @@ def test_live_scores_are_the_rows_infer_wrote(fake_trained_home, model):
 def test_an_unknown_entity_resolves_to_missing(fake_trained_home):
     runtime, host = fake_trained_home
     champions = Champions(runtime, host)
-    champion = champions.get("fake_failure")
-    assert champions.resolve(champion, {"entity": "nobody"})[1] == (MISSING,)
-    assert champions.resolve(champion, {"entity": "e1"}, "1999-01-01")[1] == (MISSING,)
+    spec = champions.get("fake_failure").feature_spec
+    assert champions.store.resolve(spec, {"entity": "nobody"})[1] == (MISSING,)
+    assert champions.store.resolve(spec, {"entity": "e1"}, "1999-01-01")[1] == (MISSING,)
 
 
 def test_a_moved_feature_table_is_read_again(fake_trained_home):

@@ -112,6 +112,13 @@ def test_malformed_bodies_get_400(port, body, message, field):
     assert headers["Content-Type"] == "application/json"
 
 
+def test_a_duplicated_field_is_named(port):
+    """pydantic would keep a repeated field's last value: the body is refused, naming the field."""
+    status, _, payload = exchange(port, post(b'{"entity": "e1", "entity": "e2"}'))
+    assert (status, payload["status"], payload["field"]) == (400, 400, "entity"), payload
+    assert "field 'entity' appears more than once" in payload["error"]
+
+
 CHUNKED = f"{len(GOOD):x}\r\n".encode() + GOOD + b"\r\n0\r\n\r\n"
 LENGTHS = [  # (header, body, status, message); httptools refuses a malformed Content-Length
     ("Content-Length: -1\r\n", GOOD, 400, "Invalid character in Content-Length"),

@@ -278,7 +278,9 @@ def test_every_endpoint_answers_planted_text_as_capped_clean_data(fake_trained_h
     for path, model in sorted(service.routes.items()):
         row = runtime.lakehouse.read_arrow(runtime.settings.predictions(model)).to_pandas().iloc[-1]
         answer = json.loads(
-            json.dumps(service.score(path, body_for(service.fields[model], row)), default=str)
+            json.dumps(
+                service.score(path, json.dumps(body_for(service.fields[model], row)).encode()), default=str
+            )
         )
         assert answer["model"] == model and INJECTION in answer["attributed_team"]
         for where, _, text in walk(answer):

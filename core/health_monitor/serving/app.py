@@ -2,23 +2,21 @@
 
 ``POST`` a model's ``endpoint`` (e.g. ``/cost-anomaly``) or ``/models/<model>`` with the entity
 (the model's non-time lookup keys) and, for a point-in-time model, optionally ``as_of``
-(``YYYY-MM-DD``), validated by a pydantic model built from the spec with the agent tools'
-argument types; ``GET /health``, ``/openapi.json`` (from the request models), ``/report`` and
-``/report/<page>.html`` (under a CSP that forbids scripts).
-
-The answer is the row ``infer`` wrote to ``<model>_predictions`` when the serving champion wrote
-it: the entity's latest row, or for ``as_of`` the row whose point-in-time lookups were as of that
-day (even where live scoring would now find no feature row: batch scored it with defaults).
-Otherwise it is scored live from the online store. A model whose champion cannot be loaded
-answers 503 with the reason; the others are served. Stored text is cleaned; nothing is written.
+(``YYYY-MM-DD``); ``GET /health``, ``/openapi.json``, ``/report`` and ``/report/<page>.html``
+(under a CSP that forbids scripts). The answer is the row ``infer`` wrote, when the serving
+champion wrote it (:meth:`ScoringService._stored`), else it is scored live from the online store.
+A model whose champion cannot be loaded answers 503 with the reason; the others are served.
+Stored text is cleaned; nothing is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -27,10 +25,11 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_
 
 import health_monitor
 from health_monitor.errors import HealthMonitorError, TableNotFoundError
+from health_monitor.reports.html import CSP, ServedReport
 from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
 from health_monitor.serving import httpd
 from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
-from health_monitor.serving.online import MISSING, OnlineTable
+from health_monitor.serving.online import MISSING, OnlineTable, equality_keys
 from health_monitor.serving.scoring import Champion, Champions, plain
 from health_monitor.untrusted import clean, message
 
@@ -39,6 +38,14 @@ log = logging.getLogger(__name__)
 RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
 BOOKKEEPING = ("model_name", "model_version", "scored_at")  # prediction columns that are not outputs
 _REPORT_PAGE = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
+_PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+_NO_ENDPOINT = "no endpoint {}; GET /openapi.json lists them"
+_AS_OF = (IsoDate, Field(None, description="features as of this day (default: latest)"))
 Key = Annotated[Identifier, BeforeValidator(lambda v: str(v) if type(v) is int else v)]  # 42 is "42"
 _MESSAGES = {
     "missing": "is required",
@@ -53,9 +60,8 @@ def request_fields(champions: Champions, model: str) -> dict[str, str]:
     a date when it is the model's time column or a looked-up table's timestamp key."""
     spec, tables = champions.spec(model), champions.host.feature_tables
     stamps = {lk.timestamp_lookup_key for lk in spec.lookups}
-    dates = {spec.time_column} | {
-        tables[lk.table].spec.timestamp_key for lk in spec.lookups if lk.table in tables
-    }
+    looked_up = [tables[lk.table].spec.timestamp_key for lk in spec.lookups if lk.table in tables]
+    dates = {spec.time_column, *looked_up}
     keys = [k for lk in spec.lookups for k in lk.lookup_key if k not in stamps]
     return {k: "date" if k in dates else "text" for k in dict.fromkeys(keys)}
 
@@ -68,11 +74,9 @@ def body_for(fields: dict[str, str], row: Any) -> dict[str, str]:
 class ScoringService:
     """Routes, validation and answers, independent of the HTTP server (and tested directly)."""
 
-    def __init__(self, champions: Champions, report: Any = None):
-        from health_monitor.reports.html import ServedReport
-
+    def __init__(self, champions: Champions):
         self.champions, host = champions, champions.host
-        self.report = report or ServedReport(champions.runtime, host)  # page name -> HTML or None
+        self.report = ServedReport(champions.runtime, host)  # page name -> HTML or None
         self.routes = dict(sorted(host.endpoints.items())) | {f"/models/{m}": m for m in sorted(host.models)}
         self.fields = {m: request_fields(champions, m) for m in sorted(host.models)}
         self.requests: dict[str, type[BaseModel]] = {}
@@ -82,14 +86,11 @@ class ScoringService:
                 for f, kind in fields.items()
             }
             if any(lk.timestamp_lookup_key for lk in host.models[model].spec.lookups):
-                args["as_of"] = (
-                    IsoDate,
-                    Field(None, description="features as of this day (default: latest)"),
-                )
+                args["as_of"] = _AS_OF
             self.requests[model] = create_model(f"{model}_request", __base__=ToolArgs, **args)
         self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)
 
-    def warm(self, progress: Any = None) -> dict[str, str]:
+    def warm(self, progress: Callable[[str], object] = lambda model: None) -> dict[str, str]:
         """Load every champion and the tables and indexes a request reads; ``progress(model)``
         after each. Returns each model's status."""
         status = {}
@@ -98,25 +99,22 @@ class ScoringService:
                 champion = self.champions.get(model)
                 for lookup in champion.feature_spec.lookups:
                     table = self.champions.store.table(lookup.table_name)
-                    table.index(tuple(table.keys_for(lookup)))
+                    table.index(tuple(equality_keys(table, lookup)))
                     if table.timestamp_key:
                         table.times()
-                rows = self._predictions(model)
+                rows, scored = self._predictions(model), "no predictions: scored live"
                 if rows is not None:
                     rows.index(tuple(self.fields[model]))
                     for column in {champion.spec.time_column, *_stamps(champion)} & set(rows.frame):
                         rows.times(column)
-                scored = (
-                    f"{len(rows.frame):,} rows scored" if rows is not None else "no predictions: scored live"
-                )
+                    scored = f"{len(rows.frame):,} rows scored"
                 status[model] = f"v{champion.version}, {scored}"
                 self.unavailable.pop(model, None)
             except Exception as exc:  # one model's failure (or bug) leaves the others served
                 if not isinstance(exc, HealthMonitorError):
                     log.exception("warming %s failed", model)
                 status[model] = f"unavailable: {self._failed(model, exc)}"
-            if progress is not None:
-                progress(model)
+            progress(model)
         return status
 
     def _failed(self, model: str, exc: Exception) -> str:
@@ -127,20 +125,17 @@ class ScoringService:
     def health(self) -> dict[str, Any]:
         """``ok`` with every model's champion version; ``degraded`` with the reason under the
         name of a model that is unavailable."""
-        models: dict[str, Any] = {}
-        for model in self.fields:
-            loaded, failed = self.champions.loaded.get(model), self.unavailable.get(model)
-            models[model] = {"champion_version": loaded[0].version} if loaded else {"loaded": False}
-            if failed is not None:
-                models[model] = {"loaded": False, "unavailable": failed[0]}
+        models: dict[str, Any] = {m: {"loaded": False} for m in self.fields}
+        models |= {m: {"champion_version": c.version} for m, (c, _) in self.champions.loaded.items()}
+        models |= {m: {"loaded": False, "unavailable": why} for m, (why, _) in self.unavailable.items()}
         status = "degraded" if self.unavailable else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
-    def score(self, path: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
-        """The answer to ``body`` (a JSON object, or its text as a client sent it) on ``path``."""
+    def score(self, path: str, body: bytes) -> dict[str, Any]:
+        """The answer to ``body`` (JSON text, as a client sent it) on ``path``."""
         model = self.routes.get(path)
         if model is None:
-            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+            raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
         failed = self.unavailable.get(model)  # a broken model costs requests nothing for a while
         if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(failed[0]))
@@ -149,11 +144,10 @@ class ScoringService:
         except HealthMonitorError as exc:
             raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
         self.unavailable.pop(model, None)
+        request = self.requests[model]
         try:
-            request = self.requests[model]
-            args = dict(
-                request.model_validate_json(body) if isinstance(body, bytes) else request.model_validate(body)
-            )
+            args = dict(request.model_validate_json(body))
+            json.loads(body, object_pairs_hook=_unique)  # pydantic keeps a repeated field's last value
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else None
@@ -172,11 +166,11 @@ class ScoringService:
         stored = self._stored(champion, keys, at)
         if stored is not None:
             return stored
-        tables, positions = self.champions.resolve(champion, keys, at)
+        tables, positions = self.champions.store.resolve(champion.feature_spec, keys, at)
         for lookup, table, position in zip(champion.feature_spec.lookups, tables, positions, strict=True):
             if position == MISSING:  # 404 naming the field: no feature row at all, or none as of `at`
                 field = lookup.keys[0]
-                if tuple(keys[k] for k in lookup.keys) in table.index(tuple(table.keys_for(lookup))):
+                if tuple(keys[k] for k in lookup.keys) in table.index(tuple(equality_keys(table, lookup))):
                     why = f"no features for {field}={keys[field]!r} as of {at}"
                     raise RequestError(HTTPStatus.NOT_FOUND, why, "as_of")
                 shown = ", ".join(f"{k}={keys[k]!r}" for k in lookup.keys)
@@ -194,8 +188,7 @@ class ScoringService:
         None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
         whose features are those live scoring would look up (the model's inputs are looked up)."""
         spec, table = champion.spec, self._predictions(champion.spec.name)
-        positions = table.positions(keys) if table is not None else None
-        if table is None or positions is None or not len(positions):
+        if table is None or not len(positions := table.positions(keys)):
             return None
         if at is None:
             i = int(positions[np.argmax(table.times(spec.time_column)[positions])])
@@ -221,28 +214,17 @@ class ScoringService:
 
     async def answer(self, method: str, path: str, body: bytes | None) -> Reply:
         """The reply to a request the HTTP layer admitted (``body``: a POST's)."""
-        from health_monitor.reports.html import CSP
-
         if body is not None:
             return json_reply(200, self.score(path, body))
         if path in ("/health", "/openapi.json"):
             return json_reply(200, self.health() if path == "/health" else self.openapi())
-        if (found := _REPORT_PAGE.match(path)) is None and self.allowed(path) != "GET":
-            raise RequestError(HTTPStatus.NOT_FOUND, _no_endpoint(path))
+        if (found := _REPORT_PAGE.match(path)) is None and not path.startswith("/report/"):
+            raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
         page = found["page"] or "index.html" if found else None  # a report builds in its own thread
         if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
-            raise RequestError(
-                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
-            )
-        headers = {
-            "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-        }
-        return (
-            200,
-            html.encode(),
-            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", **headers},
-        )
+            why = f"no report page {path[:100]}; GET /report is the overview"
+            raise RequestError(HTTPStatus.NOT_FOUND, why)
+        return 200, html.encode(), _PAGE_HEADERS
 
     def openapi(self) -> dict[str, Any]:
         responses = {
@@ -256,8 +238,8 @@ class ScoringService:
             spec, schema = self.champions.spec(model), self.requests[model].model_json_schema()
             body = {"required": True, "content": {"application/json": {"schema": schema}}}
             summary = f"Score {model} ({spec.problem_type.value})"
-            paths[path] = {"post": {"summary": summary, "description": spec.description, "requestBody": body}}
-            paths[path]["post"]["responses"] = responses
+            post = {"summary": summary, "description": spec.description, "requestBody": body}
+            paths[path] = {"post": {**post, "responses": responses}}
         info = {"title": "health-monitor scoring", "version": health_monitor.__version__}
         return {"openapi": "3.1.0", "info": info, "paths": paths}
 
@@ -267,8 +249,13 @@ def _stamps(champion: Champion) -> set[str]:
     return {lk.timestamp_lookup_key for lk in champion.feature_spec.lookups if lk.timestamp_lookup_key}
 
 
-def _no_endpoint(path: str) -> str:
-    return f"no endpoint {path[:100]}; GET /openapi.json lists them"
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a field appears twice (``{"a": 1, "a": 2}``)."""
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"field {twice!r} appears more than once", twice)
+    return out
 
 
 def make_server(
@@ -283,15 +270,13 @@ def make_server(
 ) -> Server:
     """A server on loopback (``port=0``: a free one), at most ``limit`` open connections (503
     beyond), for requests whose ``Host`` is loopback, ``host`` or one of ``allow_hosts``, with
-    ``Authorization: Bearer <token>`` if set; ``timeout`` idle seconds close a connection."""
+    ``Authorization: Bearer <token>`` if set (:func:`httpd.load_token` reads and checks it);
+    ``timeout`` idle seconds close a connection."""
     hosts = httpd.allowed_hosts((httpd.check_loopback(host), *allow_hosts))
-    token = None if token is None else httpd.check_token(token)
     return Server(App(service.answer, service.allowed, hosts, token, limit, timeout), host, port)
 
 
-def serve_in_thread(
-    service: ScoringService, host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> tuple[Server, str]:
-    """:func:`make_server` (``options`` are its) in a daemon thread, for tests and benchmarks."""
-    server = make_server(service, host, port, **options).start()
-    return server, f"http://{host}:{server.server_address[1]}"
+def serve_in_thread(service: ScoringService, **options: Any) -> tuple[Server, str]:
+    """:func:`make_server` (``options`` are its) on a free loopback port, in a daemon thread."""
+    server = make_server(service, port=0, **options).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"

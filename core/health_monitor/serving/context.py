@@ -26,7 +26,6 @@ HIDDEN = ["scored_at"]
 class OnlineToolContext:
     def __init__(self, champions: Champions):
         self.champions = champions
-        self.settings = champions.runtime.settings
 
     def model(self, name: str) -> Model:
         owned = self.champions.host.models.get(name)
@@ -38,7 +37,7 @@ class OnlineToolContext:
     def table(self, model: str) -> OnlineTable:
         self.model(model)
         try:
-            return self.champions.store.table(self.settings.predictions(model))
+            return self.champions.store.table(self.champions.runtime.settings.predictions(model))
         except HealthMonitorError:
             why = f"there are no predictions of {model} yet; run `health-monitor infer --model {model}`"
             raise ToolException(why) from None
@@ -47,10 +46,8 @@ class OnlineToolContext:
         table = self.table(model)
         if (str(value),) not in table.index((column,)):
             sample = ", ".join(quoted(v, 64) for v in table.values(column)[:5])
-            raise ToolException(
-                f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]; "
-                f"call {listed_by} to list them"
-            )
+            why = f"unknown {column} {quoted(value)} in {model} predictions; valid values include [{sample}]"
+            raise ToolException(f"{why}; call {listed_by} to list them")
         return str(value)
 
     def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:
@@ -78,9 +75,9 @@ class OnlineToolContext:
         if start is not None or end is not None or latest_only:
             days = table.days(spec.time_column)[positions]
             if start is None and end is None:  # the latest day of the rows asked for
-                lo = hi = int(days.max()) if len(days) else NO_DAY  # NO_DAY, a null, is the least
-            else:
-                lo, hi = _day(start) if start else NO_DAY + 1, _day(end or start)
+                lo = hi = days.max(initial=NO_DAY)  # NO_DAY, a null, is the least
+            else:  # days since 1970-01-01; no start is NO_DAY (NaT), the least, and nulls are left out
+                lo, hi = (np.datetime64(day, "D").astype(np.int64) for day in (start, end or start))
             positions = positions[(days != NO_DAY) & (days >= lo) & (days <= hi)]
         return _records(table.frame.iloc[positions], order_by, descending, limit)
 
@@ -93,21 +90,16 @@ class OnlineToolContext:
     def day_summary(self, model: str, rank: str, top: int, flags: bool) -> dict[str, Any]:
         """The latest scored day of ``model``: how many rows, how many flagged
         (``prediction == 1``, when ``flags``), and the ``top`` rows by ``rank``."""
-        days = self.table(model).days(self.model(model).time_column)
-        day = int(days.max()) if len(days) else NO_DAY
-        if day == NO_DAY:
-            return {"day": None, "rows": 0, "flagged": 0 if flags else None, "top": []}
-        rows = self.table(model).frame.iloc[np.flatnonzero(days == day)]
+        table = self.table(model)
+        days = table.days(self.model(model).time_column)
+        day = int(days.max(initial=NO_DAY))  # NO_DAY, a null, is the least
+        rows = table.frame.iloc[np.flatnonzero(days == day) if day != NO_DAY else []]
         return {
-            "day": str(np.datetime64(day, "D")),
+            "day": str(np.datetime64(day, "D")) if day != NO_DAY else None,
             "rows": len(rows),
             "flagged": int((rows["prediction"] == 1.0).sum()) if flags else None,
             "top": _records(rows, rank, True, top),
         }
-
-
-def _day(value: dt.date | None) -> int:
-    return (value - dt.date(1970, 1, 1)).days if value is not None else NO_DAY
 
 
 def _records(rows: pd.DataFrame, order_by: str | None, descending: bool, limit: int) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,6 @@ class RequestError(Exception):
     def __init__(self, status: HTTPStatus, message: str, field: str | None = None):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
-
-
-def _bad(message: str, field: str | None = None) -> RequestError:
-    return RequestError(HTTPStatus.BAD_REQUEST, message, field)
 
 
 def host_name(header: str) -> str | None:
@@ -86,44 +83,41 @@ def load_token(path: Path | None, environ: Mapping[str, str] = os.environ) -> st
     """The bearer token ``serve`` requires: the contents of ``path`` (``--token-file``), else
     ``$HEALTH_MONITOR_SERVE_TOKEN``, else None (no token)."""
     try:
-        found = path.read_text().strip() if path is not None else environ.get(TOKEN_ENV, "").strip()
+        token = path.read_text().strip() if path is not None else environ.get(TOKEN_ENV, "").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--token-file {path} cannot be read: {exc}") from None
-    return check_token(found) if found or path is not None else None
-
-
-def check_token(token: str) -> str:
+    if not token and path is None:
+        return None
     if not (16 <= len(token) <= 1024 and token.isascii() and token.isprintable() and " " not in token):
         raise ConfigError("the serve token must be 16-1024 printable ASCII characters without spaces")
     return token
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
-    return (
-        status,
-        json.dumps(payload, default=str).encode(),
-        {"Content-Type": "application/json", **(headers or {})},
-    )
+    body = json.dumps(payload, default=str).encode()
+    return status, body, {"Content-Type": "application/json", **(headers or {})}
 
 
 def problem(exc: RequestError, headers: dict[str, str] | None = None) -> Reply:
     """The JSON answer to a refused request."""
     if exc.status == HTTPStatus.UNAUTHORIZED:
         headers = {"WWW-Authenticate": 'Bearer realm="health-monitor"'}
-    return json_reply(
-        exc.status, {"error": exc.message, "field": exc.field, "status": int(exc.status)}, headers
-    )
+    payload = {"error": exc.message, "field": exc.field, "status": int(exc.status)}
+    return json_reply(exc.status, payload, headers)
 
 
+@dataclass
 class App:
     """The checks every request passes, then ``answer(method, path, body)``; ``allowed(path)`` names
     the methods a path takes. A POST's body (bytes) is read first, within ``timeout`` seconds."""
 
-    def __init__(self, answer: Answer, allowed: Callable[[str], str], hosts: frozenset[str] = LOOPBACK_HOSTS,
-                 token: str | None = None, limit: int = 256, timeout: float = 10.0):  # fmt: skip
-        self.answer, self.allowed, self.hosts, self.token = answer, allowed, hosts, token
-        self.limit, self.timeout = limit, timeout
-        self.connections: set[Any] = set()  # uvicorn's open connections (see Server)
+    answer: Answer
+    allowed: Callable[[str], str]
+    hosts: frozenset[str]  # what a Host header may name (allowed_hosts)
+    token: str | None  # the bearer token requests must send, if any (load_token)
+    limit: int  # open connections; past it, 503
+    timeout: float  # seconds a connection may idle, or a body stall
+    connections: set[Any] = field(default_factory=set)  # uvicorn's open connections (see Server)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         headers: dict[str, list[str]] = {}
@@ -134,9 +128,8 @@ class App:
         try:
             if len(self.connections) > self.limit:
                 extra = {"Retry-After": str(RETRY_AFTER), "Connection": "close"}
-                raise RequestError(
-                    HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy; retry in {RETRY_AFTER} s"
-                )
+                why = f"the server is busy; retry in {RETRY_AFTER} s"
+                raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, why)
             self._admit(headers)
             if method not in (allow := self.allowed(path)).split(", "):
                 extra = {"Allow": allow}
@@ -147,16 +140,14 @@ class App:
             unread = False
             status, data, extra = await self.answer(method, path, body)
         except asyncio.TimeoutError:  # TimeoutError from Python 3.11
-            status, data, extra = problem(
-                _bad(f"the body stalled for {self.timeout:g} s before its Content-Length")
-            )
+            why = f"the body stalled for {self.timeout:g} s before its Content-Length"
+            status, data, extra = problem(RequestError(HTTPStatus.BAD_REQUEST, why))
         except RequestError as exc:
             status, data, extra = problem(exc, extra)
         except Exception:  # a bug answers 500 and is logged; the server goes on
             log.exception("%s %s failed", method, path[:100])
-            status, data, extra = problem(
-                RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the log")
-            )
+            why = "internal error; see the log"
+            status, data, extra = problem(RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, why))
         extra = {**extra, "Content-Length": str(len(data)), "Server": "health-monitor"}
         extra |= {"Connection": "close"} if unread else {}
         head = [(k.lower().encode(), v.encode("latin-1")) for k, v in extra.items()]
@@ -167,25 +158,25 @@ class App:
         """Refuses a request whose ``Host`` or token is wrong."""
         values = headers.get("host", [])
         if len(values) != 1:
-            raise _bad("send exactly one Host header")
+            raise RequestError(HTTPStatus.BAD_REQUEST, "send exactly one Host header")
         if (name := host_name(values[0])) is None:
-            raise _bad(f"the Host header {values[0][:100]!r} is malformed")
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"the Host header {values[0][:100]!r} is malformed")
         if name not in self.hosts:
             allowed = ", ".join(sorted(self.hosts))
             why = f"Host {name[:100]!r} is not served here; allowed: {allowed} (add names with serve --allow-host)"
             raise RequestError(HTTPStatus.FORBIDDEN, why)
-        if self.token is None:
-            return
-        scheme, _, given = (headers.get("authorization") or [""])[0].strip().partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
-        if not hmac.compare_digest(given.strip().encode("latin-1"), self.token.encode()):
-            raise RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
+        if self.token is not None:
+            scheme, _, given = (headers.get("authorization") or [""])[0].strip().partition(" ")
+            if scheme.lower() != "bearer" or not given:
+                raise RequestError(HTTPStatus.UNAUTHORIZED, "send the header Authorization: Bearer <token>")
+            if not hmac.compare_digest(given.strip().encode("latin-1"), self.token.encode()):
+                raise RequestError(HTTPStatus.UNAUTHORIZED, "the bearer token is wrong")
 
     async def _body(self, headers: dict[str, list[str]], receive: Any) -> bytes | None:
         """The body, or None if the client left (httptools refuses a malformed ``Content-Length``)."""
         if "transfer-encoding" in headers:
-            raise _bad("Transfer-Encoding is not accepted; send a Content-Length header")
+            why = "Transfer-Encoding is not accepted; send a Content-Length header"
+            raise RequestError(HTTPStatus.BAD_REQUEST, why)
         if "content-length" not in headers:
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header")
         if int(headers["content-length"][0]) > MAX_BODY:
@@ -218,9 +209,8 @@ class _Protocol(HttpToolsProtocol):
         self._head = self._head + len(data) if waiting else 0
         try:
             if self._head > MAX_HEAD:
-                return self._refuse(
-                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD} bytes"
-                )
+                why = f"the request head is over {MAX_HEAD} bytes"
+                return self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, why)
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # served as a plain request (no WebSocket here)
@@ -242,9 +232,8 @@ class _Protocol(HttpToolsProtocol):
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         _, body, _ = problem(RequestError(status, message))
         head = f"HTTP/1.1 {status} {status.phrase}\r\nServer: health-monitor\r\nContent-Type: application/json\r\n"
-        self.transport.write(
-            f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-        )
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        self.transport.write(head.encode() + body)
         self.transport.close()
 
 
@@ -259,9 +248,8 @@ class Server:
     the standard library server's method names, for the CLI, tests and benchmarks."""
 
     def __init__(self, app: App, host: str, port: int):
-        self.uvicorn = uvicorn.Server(
-            uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]  # a float works
-        )
+        config = uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]
+        self.uvicorn = uvicorn.Server(config)  # (timeout_keep_alive is typed int; a float works)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=512)
         self.server_address = self.socket.getsockname()

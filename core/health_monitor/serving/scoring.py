@@ -1,7 +1,7 @@
 """Champion models from the registry, scored one row at a time without Spark: for ``as_of``
 requests and misses of the endpoints, agent tools and ``explain``. A champion (its feature spec
 packed with it) is loaded again when the ``champion`` alias moves, checked at most every
-``refresh_seconds``; features come from the :class:`OnlineStore`, joined as in batch."""
+``REFRESH_SECONDS``; features come from the :class:`OnlineStore`, joined as in batch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from health_monitor.errors import ConfigError, HealthMonitorError, ModelLoadError
+from health_monitor.errors import HealthMonitorError, ModelLoadError
 from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
@@ -20,7 +20,9 @@ from health_monitor.models.modeling import ScoringModel
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import Contribution, Model
-from health_monitor.serving.online import OnlineStore, OnlineTable, Resolved
+from health_monitor.serving.online import OnlineStore, OnlineTable
+
+REFRESH_SECONDS = 30.0  # a champion's alias is read again at most this often
 
 
 @dataclass(frozen=True)
@@ -39,41 +41,33 @@ class Champion:
 class Champions:
     """The champion of every model, loaded on first use."""
 
-    def __init__(
-        self, runtime: Runtime, host: Host, store: OnlineStore | None = None, refresh_seconds: float = 30.0
-    ):
-        self.runtime, self.host, self.refresh_seconds = runtime, host, refresh_seconds
+    def __init__(self, runtime: Runtime, host: Host, store: OnlineStore | None = None):
+        self.runtime, self.host = runtime, host
         self.store = store or OnlineStore(runtime.lakehouse)
         self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when its alias was read)
-        runtime.registry.configure()
 
     def spec(self, model: str) -> Model:
-        owned = self.host.models.get(model)
-        if owned is None:
-            raise ConfigError(f"unknown model {model!r}; known models: {', '.join(sorted(self.host.models))}")
-        return owned.spec
+        return self.host.select_models(model=model)[0].spec  # an unknown model raises, naming the known
 
     def get(self, model: str) -> Champion:
-        spec, cached = self.spec(model), self.loaded.get(model)
-        if cached is not None and time.monotonic() - cached[1] < self.refresh_seconds:
+        cached = self.loaded.get(model)
+        if cached is not None and time.monotonic() - cached[1] < REFRESH_SECONDS:
             return cached[0]
-        name = self.runtime.settings.registered_model(model)
+        spec, name = self.spec(model), self.runtime.settings.registered_model(model)
         current = self.runtime.registry.version_by_alias(name, CHAMPION)
         if current is None:
             held = self.runtime.registry.version_by_alias(name, CHALLENGER)
-            if held is None:
-                raise HealthMonitorError(
-                    f"model {model} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
+            why = f"; run `health-monitor train --model {model}`"
+            if held is not None:
+                why = (
+                    f": the champion gate held v{held.version} back (why: `health-monitor evaluate --model "
+                    f"{model}`); promote by hand: health-monitor promote --model {model} --version "
+                    f"{held.version} --reason TEXT"
                 )
-            raise HealthMonitorError(
-                f"model {model} has no '{CHAMPION}' version: the champion gate held v{held.version} back "
-                f"(why: `health-monitor evaluate --model {model}`); promote by hand: health-monitor promote "
-                f"--model {model} --version {held.version} --reason TEXT"
-            )
+            raise HealthMonitorError(f"model {model} has no '{CHAMPION}' version{why}")
         champion = cached[0] if cached is not None and cached[0].version == current.version else None
         if champion is None:
-            self.runtime.registry.configure()  # models:/ URIs resolve against the global registry
-            try:
+            try:  # (version_by_alias set this runtime's registry up: models:/ URIs resolve against it)
                 packed = load_packed_model(current.uri)
             except HealthMonitorError:
                 raise
@@ -86,10 +80,6 @@ class Champions:
         self.loaded[model] = (champion, time.monotonic())
         return champion
 
-    def resolve(self, champion: Champion, base: dict[str, Any], at: Any | None = None) -> Resolved:
-        """The feature tables and row positions ``champion``'s lookups join for ``base``."""
-        return self.store.resolve(champion.feature_spec, base, at)
-
     def score_rows(
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
     ) -> dict[str, Any]:
@@ -100,19 +90,17 @@ class Champions:
     def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
         """One prediction scored live, JSON-ready (``at``: see :meth:`OnlineStore.resolve`)."""
         champion = self.get(model)
-        return self.score_rows(champion, *self.resolve(champion, base, at))
+        return self.score_rows(champion, *self.store.resolve(champion.feature_spec, base, at))
 
     def explain(
         self, model: str, base: dict[str, Any], top_k: int = 5
     ) -> tuple[Champion, list[Contribution]]:
         champion = self.get(model)
-        X = champion.inputs(self.store.values(champion.feature_spec, *self.resolve(champion, base)))
-        owned = self.host.explainers.get(model)
-        if owned is not None:
-            return champion, owned.spec.explain(
-                champion.model.estimator, X[champion.model.input_columns], top_k
-            )[0]
-        return champion, champion.model.explain(X, top_k)[0]
+        spec, scoring = champion.feature_spec, champion.model
+        X = champion.inputs(self.store.values(spec, *self.store.resolve(spec, base)))
+        if (owned := self.host.explainers.get(model)) is None:
+            return champion, scoring.explain(X, top_k)[0]
+        return champion, owned.spec.explain(scoring.estimator, X[scoring.input_columns], top_k)[0]
 
 
 def plain(value: Any) -> Any:

@@ -462,6 +462,8 @@ class PluginConformance:
         assert served == {c: plain(latest[c]) for c in outputs}
 
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, spec):
+        import json
+
         from health_monitor.serving.app import RequestError, ScoringService, body_for
         from health_monitor.serving.scoring import Champions
 
@@ -475,13 +477,13 @@ class PluginConformance:
         row = table.frame.iloc[len(table.frame) // 2]
         valid = body_for(fields, row)
         for path in paths:
-            out = service.score(path, valid)
+            out = service.score(path, json.dumps(valid).encode())
             assert out["model"] == spec.name and "prediction" in out, out
         for field in [*fields, "as_of"]:
             for hostile in self.HOSTILE_VALUES:
                 body = {**valid, field: hostile}
                 try:
-                    service.score(paths[0], body)
+                    service.score(paths[0], json.dumps(body).encode())
                 except RequestError as exc:
                     assert 400 <= exc.status < 500, exc.message
                 else:
