@@ -15,12 +15,20 @@ How the threshold is calibrated (``fit``):
    scores the latest ``calibration_share``: held-out, recent, mostly normal rows.
 2. Rows labelled 1 (known incidents: the core passes the training labels when it has them)
    are left out of both: the scorer learns normal days, and the threshold is calibrated on them.
-3. Up to the ``1 - tail_share`` quantile ``u`` of the calibration scores, ``p`` is their
-   empirical tail; beyond it an exponential tail (a generalised Pareto with shape 0, fitted by
-   its mean excess) continues it, so scores above the training maximum still get a smaller ``p``
-   and still order. The strangest ``trim`` share is censored in that fit (counted, not
-   measured): an unlabelled incident in the calibration rows cannot stretch the tail. The
-   threshold is the score whose ``p`` equals ``rate``.
+3. At a calibration score ``v``, ``p`` is its plotting position ``c / (n + 1)``, ``c`` the
+   calibration rows at least as strange as ``v`` (``n`` of them): the expected tail probability of
+   that order statistic, so the alarm rate meets the budget on average, not only at most. Between
+   two neighbouring calibration scores ``p`` is linear, so the rates between ``c / (n + 1)`` and
+   ``(c + 1) / (n + 1)`` are reached too; a score tied by many rows keeps the ``p`` of all of them,
+   so a budget rarer than a tie puts the cut above the tie, never inside it. Beyond the strangest
+   calibration score an exponential tail (a generalised Pareto with shape 0) continues ``p`` from
+   ``1 / (n + 1)``, its scale the mean excess of the strangest ``tail_rows`` rows with the very
+   strangest censored at the next one's value (counted, not measured). So scores above the
+   training maximum still get a smaller ``p`` and still order. The threshold is the score whose
+   ``p`` equals ``rate``: read from the calibration rows wherever they reach that rate,
+   extrapolated only beyond them. An unlabelled incident among the calibration rows counts as a
+   normal row: where they hold more of them than the budget allows alarms, the cut rises above
+   them. Pass known incidents as labels (2.).
 
 With fewer than :data:`MIN_CALIBRATION_ROWS` rows on either side the scorer is fitted on all
 (normal) rows and calibrated in-sample on them.
@@ -98,20 +106,19 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         scorer: Any = None,
         alarm_budget: float = DEFAULT_ALARM_BUDGET,
         calibration_share: float = 0.25,
-        trim: float = 0.01,
-        tail_share: float = 0.05,
+        tail_rows: int = 10,
     ) -> None:
         self.scorer = scorer
         self.alarm_budget = alarm_budget
         self.calibration_share = calibration_share
-        self.trim = trim
-        self.tail_share = tail_share
+        self.tail_rows = tail_rows
 
     def fit(self, X: Any, y: Any = None) -> CalibratedDetector:
         rate = alarm_rate(self.alarm_budget)
-        for name in ("calibration_share", "trim", "tail_share"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0 <= self.calibration_share < 1:
+            raise ValueError(f"calibration_share must be in [0, 1), got {self.calibration_share!r}")
+        if not (isinstance(self.tail_rows, (int, np.integer)) and self.tail_rows >= 2):
+            raise ValueError(f"tail_rows must be an integer of at least 2, got {self.tail_rows!r}")
         n = len(X)
         if n == 0:
             raise ValueError("CalibratedDetector needs at least one training row")
@@ -137,38 +144,52 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         return self
 
     def _fit_tail(self) -> None:
-        """The exponential tail beyond ``tail_start_``: its mass is the share of calibration rows
-        there; its scale is the maximum-likelihood mean excess with the strangest ``trim`` share
-        censored at their quantile (they count as "at least this strange", their values do not
-        count): one runaway incident cannot stretch the tail, and normal rows are not cut off."""
+        """The exponential tail beyond the strangest calibration score ``tail_start_``, from its
+        plotting position ``tail_mass_ = 1 / (n + 1)``. Its scale is the maximum-likelihood mean
+        excess of the strangest ``tail_rows`` rows over the next one, the very strangest censored
+        at the second's value (it counts as "at least this strange", its value does not): a
+        runaway row sets where the tail starts but does not also widen it."""
         ref = self.calibration_
-        self.tail_start_ = float(np.quantile(ref, 1 - max(self.tail_share, self.trim)))
-        censor = float(np.quantile(ref, 1 - self.trim))
-        beyond = ref[ref > self.tail_start_]
-        self.tail_mass_ = max(len(beyond), 1) / (len(ref) + 1)
-        observed = int((beyond <= censor).sum())
-        excess = float((np.minimum(beyond, censor) - self.tail_start_).sum())
+        rows = min(int(self.tail_rows), len(ref) - 1)
+        excess = ref[len(ref) - rows :] - ref[len(ref) - 1 - rows]  # sorted: excess[-1] is the strangest
+        if len(excess) >= 2:
+            scale = float(np.minimum(excess, excess[-2]).sum()) / (len(excess) - 1)
+        else:
+            scale = float(excess.sum())
+        self.tail_start_ = float(ref[-1])
+        self.tail_mass_ = 1.0 / (len(ref) + 1)
         spread = float(np.subtract(*np.quantile(ref, [0.75, 0.25])))
         floor = max(spread, abs(self.tail_start_), 1.0) * 1e-6  # a tie-only tail still decays
-        self.tail_scale_ = max(excess / observed if observed else 0.0, floor)
+        self.tail_scale_ = max(scale, floor)
 
     def _threshold(self, rate: float) -> float:
         """The raw strangeness whose tail probability is ``rate``."""
         if rate <= self.tail_mass_:
             return self.tail_start_ + self.tail_scale_ * math.log(self.tail_mass_ / rate)
-        return float(np.quantile(self.calibration_, 1 - rate))
+        ref = self.calibration_
+        levels = np.unique(ref)
+        at_least = (len(ref) - np.searchsorted(ref, levels, side="left")) / (len(ref) + 1)
+        return float(np.interp(rate, at_least[::-1], levels[::-1]))
 
     def log_tail_probability(self, strangeness: Any) -> np.ndarray:
-        """``log p`` of raw strangeness values (``-scorer.score_samples``): empirical up to the
-        tail start, exponential beyond; never below ``-inf`` for a finite value."""
+        """``log p`` of raw strangeness values (``-scorer.score_samples``): at a calibration score
+        its plotting position, linear between two of them, exponential beyond the strangest; 0 at
+        or below the least strange; never ``-inf`` for a finite value."""
         check_is_fitted(self)
         s = np.asarray(strangeness, dtype="float64")
         ref = self.calibration_
-        # (rows at least as strange + 1) / (n + 1): never 0 inside the calibration range.
-        empirical = np.log((len(ref) - np.searchsorted(ref, s, side="left") + 1) / (len(ref) + 1))
-        tail = math.log(self.tail_mass_) - (s - self.tail_start_) / self.tail_scale_
-        out = np.where(s > self.tail_start_, np.minimum(tail, math.log(self.tail_mass_)), empirical)
-        return np.where(np.isnan(s), 0.0, out)
+        n = len(ref)
+        above = np.searchsorted(ref, s, side="left")  # ref[above] is the first score >= s
+        upper = ref[np.minimum(above, n - 1)]
+        lower = ref[np.maximum(above - 1, 0)]
+        p_upper = (n - above) / (n + 1)
+        p_lower = (n - np.searchsorted(ref, lower, side="left")) / (n + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(upper > lower, (s - lower) / (upper - lower), 1.0)
+        beyond = above >= n
+        inside = np.where((above == 0) | beyond, 1.0, p_lower + share * (p_upper - p_lower))
+        tail = math.log(self.tail_mass_) - np.maximum(s - self.tail_start_, 0.0) / self.tail_scale_
+        return np.where(np.isnan(s), 0.0, np.where(beyond, tail, np.log(inside)))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """``log p``: higher = more normal, the sklearn convention; 0 for the most normal rows."""
