@@ -112,7 +112,7 @@ def build(args: argparse.Namespace) -> None:
         runtime = Runtime.embedded(Settings(home=out / "homes" / f"seed-{seed}"))
         domains = sorted({s.domain for s in specs})
         if not runtime.has_gold():
-            simulate_into(runtime, "small", seed, args.days, None, args.incidents)
+            simulate_into(runtime, args.scale, seed, args.days, None, args.incidents)
             # Only the Gold tables the domains' feature tables read: the rest is minutes of work.
             needed = {g for d in domains for o in host.select_feature_tables(d) for g in o.spec.sources}
             build_gold_into(runtime, tables=sorted(needed))
@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", required=True, help="directory of the homes and frames")
     b.add_argument("--seeds", type=int, nargs="+", required=True)
     b.add_argument("--domain", action="append", help="only these domains' detectors (default: all)")
+    b.add_argument("--scale", default="small", help="simulated scale of each account (default small)")
     b.add_argument("--incidents", type=int, default=10, help="incident multiplier (default 10)")
     b.add_argument("--days", type=int, default=120, help="days per account (default 120)")
     e = sub.add_parser("evaluate", help="backtest the candidates on the frames and pool the figures")
