@@ -200,7 +200,8 @@ def _runs(on: np.ndarray, entity: np.ndarray) -> np.ndarray:
 
 def pooled(rows: pd.DataFrame, name: str) -> dict[str, Any]:
     """Incident figures of ``flag_<name>`` over ``rows`` (every account's predicted rows; the
-    ``__entity__`` column names account and entity, rows in entity then time order)."""
+    ``__entity__`` column names account and entity, rows in entity then time order), and the
+    false alarms per 1,000 normal entity-days of each account."""
     from health_monitor.models.evaluation import incident_metrics
 
     y = rows[LABEL].fillna(0).to_numpy(dtype="int64") == 1
@@ -215,7 +216,14 @@ def pooled(rows: pd.DataFrame, name: str) -> dict[str, Any]:
         for t, g in found.groupby(kind)
     }
     overall = incident_metrics(y.astype(int), f.astype(int), rows["__time__"], rows["__entity__"])
-    return {**{k: float(v) for k, v in overall.items()}, "per_type": per_type}
+    # Per account too: accounts of different scales calibrate on different numbers of rows.
+    account = pd.Series(entity[~y]).str.split("/", n=1).str[0].to_numpy()
+    by_account = pd.Series(f[~y]).groupby(account).mean() * 1000
+    return {
+        **{k: float(v) for k, v in overall.items()},
+        "per_type": per_type,
+        "false_alarms_per_1000_by_account": {str(a): round(float(v), 1) for a, v in by_account.items()},
+    }
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
