@@ -27,7 +27,13 @@ evaluate (seconds, no Spark)::
         --json benchmarks/results/incidents.json
 
 The JSON file is what ``health-monitor model-cards --incident-benchmark FILE`` puts on the
-detectors' cards.
+detectors' cards. A small account has 4 SQL warehouses and each holds at most one incident, so
+the performance detector's incident types need medium accounts (16 warehouses) to reach 30
+windows; ``build --scale medium`` makes them, and ``evaluate`` pools accounts of any scale (its
+JSON gives each account's false alarms too)::
+
+    .venv/bin/python benchmarks/bench_incidents.py build --out /tmp/perf21/bench \
+        --domain performance --scale medium --incidents 8 --seeds 7 8 9 10 11
 """
 
 from __future__ import annotations
