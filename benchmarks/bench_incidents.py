@@ -27,7 +27,13 @@ evaluate (seconds, no Spark)::
         --json benchmarks/results/incidents.json
 
 The JSON file is what ``health-monitor model-cards --incident-benchmark FILE`` puts on the
-detectors' cards.
+detectors' cards. A small account has 4 SQL warehouses and each holds at most one incident, so
+the performance detector's incident types need medium accounts (16 warehouses) to reach 30
+windows; ``build --scale medium`` makes them, and ``evaluate`` pools accounts of any scale (its
+JSON gives each account's false alarms too)::
+
+    .venv/bin/python benchmarks/bench_incidents.py build --out /tmp/perf21/bench \
+        --domain performance --scale medium --incidents 8 --seeds 7 8 9 10 11
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ def build(args: argparse.Namespace) -> None:
         runtime = Runtime.embedded(Settings(home=out / "homes" / f"seed-{seed}"))
         domains = sorted({s.domain for s in specs})
         if not runtime.has_gold():
-            simulate_into(runtime, "small", seed, args.days, None, args.incidents)
+            simulate_into(runtime, args.scale, seed, args.days, None, args.incidents)
             # Only the Gold tables the domains' feature tables read: the rest is minutes of work.
             needed = {g for d in domains for o in host.select_feature_tables(d) for g in o.spec.sources}
             build_gold_into(runtime, tables=sorted(needed))
@@ -200,7 +206,8 @@ def _runs(on: np.ndarray, entity: np.ndarray) -> np.ndarray:
 
 def pooled(rows: pd.DataFrame, name: str) -> dict[str, Any]:
     """Incident figures of ``flag_<name>`` over ``rows`` (every account's predicted rows; the
-    ``__entity__`` column names account and entity, rows in entity then time order)."""
+    ``__entity__`` column names account and entity, rows in entity then time order), and the
+    false alarms per 1,000 normal entity-days of each account."""
     from health_monitor.models.evaluation import incident_metrics
 
     y = rows[LABEL].fillna(0).to_numpy(dtype="int64") == 1
@@ -215,7 +222,14 @@ def pooled(rows: pd.DataFrame, name: str) -> dict[str, Any]:
         for t, g in found.groupby(kind)
     }
     overall = incident_metrics(y.astype(int), f.astype(int), rows["__time__"], rows["__entity__"])
-    return {**{k: float(v) for k, v in overall.items()}, "per_type": per_type}
+    # Per account too: accounts of different scales calibrate on different numbers of rows.
+    account = pd.Series(entity[~y]).str.split("/", n=1).str[0].to_numpy()
+    by_account = pd.Series(f[~y]).groupby(account).mean() * 1000
+    return {
+        **{k: float(v) for k, v in overall.items()},
+        "per_type": per_type,
+        "false_alarms_per_1000_by_account": {str(a): round(float(v), 1) for a, v in by_account.items()},
+    }
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -280,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", required=True, help="directory of the homes and frames")
     b.add_argument("--seeds", type=int, nargs="+", required=True)
     b.add_argument("--domain", action="append", help="only these domains' detectors (default: all)")
+    b.add_argument("--scale", default="small", help="simulated scale of each account (default small)")
     b.add_argument("--incidents", type=int, default=10, help="incident multiplier (default 10)")
     b.add_argument("--days", type=int, default=120, help="days per account (default 120)")
     e = sub.add_parser("evaluate", help="backtest the candidates on the frames and pool the figures")

@@ -49,3 +49,34 @@ def test_a_detector_card_shows_the_incident_benchmark_per_type(fake_trained_home
     assert "| spike | 0.750 (30/40) | 0.250 (10/40) |" in card
     assert "| false alarms per 1,000 normal entity-days | 12.500 | 12.500 |" in card
     assert "## Incidents by type" not in (tmp_path / "cards" / "fake_failure.md").read_text()
+
+
+def test_incident_benchmarks_of_several_files_merge_by_model(tmp_path):
+    """One file per domain: each model keeps its own file's budget and command; a model in
+    several files takes the last one's figures."""
+    import json
+
+    from health_monitor.models.cards import load_incident_benchmark
+
+    def bench(budget: float, command: str, **models: int) -> dict:
+        return {
+            "alarm_budget": budget,
+            "folds": 4,
+            "command": command,
+            "models": {name: {"accounts": accounts} for name, accounts in models.items()},
+        }
+
+    first, second = tmp_path / "all.json", tmp_path / "performance.json"
+    first.write_text(json.dumps(bench(1.0, "evaluate --out A", fake_anomaly=6, other_detector=6)))
+    second.write_text(json.dumps(bench(0.25, "evaluate --out B", fake_anomaly=11)))
+    merged = load_incident_benchmark([first, second])
+    assert merged is not None
+    assert merged["models"]["fake_anomaly"] == {
+        "alarm_budget": 0.25,
+        "folds": 4,
+        "command": "evaluate --out B",
+        "accounts": 11,
+    }
+    assert merged["models"]["other_detector"]["alarm_budget"] == 1.0
+    assert load_incident_benchmark(first) == load_incident_benchmark([first])
+    assert load_incident_benchmark(None) is None

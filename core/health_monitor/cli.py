@@ -343,10 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--incident-benchmark",
         type=Path,
+        action="append",
         default=None,
         metavar="FILE",
         help="the JSON of `benchmarks/bench_incidents.py evaluate --json FILE`: each detector's recall per "
-        "incident type and false-alarm rate, pooled over several simulated accounts",
+        "incident type and false-alarm rate, pooled over several simulated accounts; repeatable (e.g. one "
+        "file per domain): a detector in several files takes the last one's figures",
     )
     p = add(
         "report",

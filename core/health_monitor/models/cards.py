@@ -7,7 +7,8 @@ features, label, algorithm, baseline, notes) or from the MLflow run of its champ
 for a model the champion gate held back, its challenger's), so regenerating
 the cards on a new measurement keeps them true. An anomaly detector's recall per incident type
 and its false-alarm rate come from the JSON file of ``benchmarks/bench_incidents.py``
-(``--incident-benchmark FILE``): several simulated accounts pooled, enough incidents per type.
+(``--incident-benchmark FILE``, repeatable: e.g. one file per domain): several simulated
+accounts pooled, enough incidents per type.
 """
 
 from __future__ import annotations
@@ -70,16 +71,26 @@ def _difference(card: dict[str, Any]) -> str:
     return f"{card['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
-def load_incident_benchmark(path: Path | None) -> dict[str, Any] | None:
-    """The JSON file ``benchmarks/bench_incidents.py evaluate --json FILE`` wrote, or None."""
-    return None if path is None else dict(json.loads(Path(path).read_text()))
+def load_incident_benchmark(paths: Path | list[Path] | None) -> dict[str, Any] | None:
+    """The JSON files ``benchmarks/bench_incidents.py evaluate --json FILE`` wrote, merged by
+    model, or None. A file may cover some domains only (one benchmark per domain): each model
+    keeps its own file's alarm budget, folds and command, and a model in several files takes the
+    figures of the last one given."""
+    if paths is None:
+        return None
+    models: dict[str, Any] = {}
+    for path in [paths] if isinstance(paths, Path | str) else paths:
+        bench = dict(json.loads(Path(path).read_text()))
+        head = {k: bench[k] for k in ("alarm_budget", "folds", "command")}
+        models.update({name: {**head, **m} for name, m in bench.get("models", {}).items()})
+    return {"models": models}
 
 
 def incident_section(spec: Model, bench: dict[str, Any] | None) -> list[str]:
     """The card's "Incidents by type" section: the model as specified (candidate ``spec``) and its
     baseline, pooled over the benchmark's accounts; nothing when the file does not cover it."""
     measured = (bench or {}).get("models", {}).get(spec.name)
-    if not bench or not measured:
+    if not measured:
         return []
     model, baseline = measured["candidates"]["spec"], measured["candidates"]["baseline"]
     kinds = sorted(set(model["per_type"]) | set(baseline["per_type"]))
@@ -88,13 +99,13 @@ def incident_section(spec: Model, bench: dict[str, Any] | None) -> list[str]:
         t = who["per_type"].get(kind)
         return "n/a" if t is None else f"{t['recall']:.3f} ({t['found']}/{t['windows']})"
 
-    budget = float(bench["alarm_budget"])
+    budget = float(measured["alarm_budget"])
     return [
         "## Incidents by type",
         "",
         f"Rolling-origin backtest on {measured['accounts']} simulated accounts "
-        f"({measured['entity_days']:,} predicted entity-days, {bench['folds']} folds each; "
-        f"`{bench['command']}`); alarm budget {budget:g} per entity per 30 days "
+        f"({measured['entity_days']:,} predicted entity-days, {measured['folds']} folds each; "
+        f"`{measured['command']}`); alarm budget {budget:g} per entity per 30 days "
         f"({1000 * budget / 30:.1f} false alarms per 1,000 normal entity-days). Recall is the share "
         "of incident windows with at least one alarm.",
         "",
@@ -198,10 +209,15 @@ def render_card(
 
 
 def write_cards(
-    runtime: Runtime, host: Host, out: Path, measured_on: str, incident_benchmark: Path | None = None
+    runtime: Runtime,
+    host: Host,
+    out: Path,
+    measured_on: str,
+    incident_benchmark: Path | list[Path] | None = None,
 ) -> list[Path]:
     """Write one card per model and an index into ``out``; returns the files written.
-    ``incident_benchmark``: the detectors' per-incident-type figures (:func:`incident_section`)."""
+    ``incident_benchmark``: the detectors' per-incident-type figures, one file or several
+    (:func:`load_incident_benchmark`, :func:`incident_section`)."""
     bench = load_incident_benchmark(incident_benchmark)
     out.mkdir(parents=True, exist_ok=True)
     cards = {c["model"]: c for c in scorecards(runtime, host)}
