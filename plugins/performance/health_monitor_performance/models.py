@@ -231,13 +231,11 @@ PERFORMANCE_REGRESSION_DETECTOR = Model(
         "warehouse_undersized); positives are few, so F1 moves by several points per day. "
         "contamination 0.02 is the expected share of regressed warehouse-days, set in advance, "
         "not tuned on test. Job-level duration regressions belong to the reliability domain. "
-        "Not calibrated to the alarm budget: it raised about 0.34 false alarms per warehouse a "
-        "month, whatever the budget, in the pooled backtest of benchmarks/bench_incidents.py (11 "
-        "accounts, 56 query regressions, 41 undersized warehouses), where the calibrated forests "
-        "and RobustZMax found every window at budget 1 with 3.7 to 4.6 times its false alarms "
-        "(point-adjusted F1 0.70 to 0.74 against 0.89), and at 0.25 per warehouse the forests "
-        "missed 5 of the 41 undersized warehouses; see docs/models.md, "
-        "performance_regression_detector on enough incidents."
+        "Not calibrated to the alarm budget: it raises about the same share of alarms whatever "
+        "the budget. In the pooled backtest of benchmarks/bench_incidents.py the calibrated "
+        "candidates found every window at the default budget with several times its false alarms, "
+        "and at a tighter per-warehouse budget missed some undersized warehouses; the figures are "
+        "in docs/models.md, performance_regression_detector on enough incidents."
     ),
 )
 
