@@ -162,13 +162,19 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         floor = max(spread, abs(self.tail_start_), 1.0) * 1e-6  # a tie-only tail still decays
         self.tail_scale_ = max(scale, floor)
 
+    def _curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """The calibration scores' distinct values, ascending, and the plotting position
+        ``c / (n + 1)`` of each (``c`` rows at least that strange; a tie keeps the ``p`` of all its
+        rows). Between two of them ``p`` is linear: one curve for the threshold and the scores."""
+        ref = self.calibration_
+        levels = np.unique(ref)
+        return levels, (len(ref) - np.searchsorted(ref, levels, side="left")) / (len(ref) + 1)
+
     def _threshold(self, rate: float) -> float:
         """The raw strangeness whose tail probability is ``rate``."""
         if rate <= self.tail_mass_:
             return self.tail_start_ + self.tail_scale_ * math.log(self.tail_mass_ / rate)
-        ref = self.calibration_
-        levels = np.unique(ref)
-        at_least = (len(ref) - np.searchsorted(ref, levels, side="left")) / (len(ref) + 1)
+        levels, at_least = self._curve()
         return float(np.interp(rate, at_least[::-1], levels[::-1]))
 
     def log_tail_probability(self, strangeness: Any) -> np.ndarray:
@@ -177,19 +183,11 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         or below the least strange; never ``-inf`` for a finite value."""
         check_is_fitted(self)
         s = np.asarray(strangeness, dtype="float64")
-        ref = self.calibration_
-        n = len(ref)
-        above = np.searchsorted(ref, s, side="left")  # ref[above] is the first score >= s
-        upper = ref[np.minimum(above, n - 1)]
-        lower = ref[np.maximum(above - 1, 0)]
-        p_upper = (n - above) / (n + 1)
-        p_lower = (n - np.searchsorted(ref, lower, side="left")) / (n + 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(upper > lower, (s - lower) / (upper - lower), 1.0)
-        beyond = above >= n
-        inside = np.where((above == 0) | beyond, 1.0, p_lower + share * (p_upper - p_lower))
-        tail = math.log(self.tail_mass_) - np.maximum(s - self.tail_start_, 0.0) / self.tail_scale_
-        return np.where(np.isnan(s), 0.0, np.where(beyond, tail, np.log(inside)))
+        levels, at_least = self._curve()
+        with np.errstate(invalid="ignore"):
+            inside = np.where(s <= levels[0], 1.0, np.interp(s, levels, at_least))
+            tail = math.log(self.tail_mass_) - np.maximum(s - self.tail_start_, 0.0) / self.tail_scale_
+        return np.where(np.isnan(s), 0.0, np.where(s > levels[-1], tail, np.log(inside)))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """``log p``: higher = more normal, the sklearn convention; 0 for the most normal rows."""
