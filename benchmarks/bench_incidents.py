@@ -80,7 +80,8 @@ def incident_types(
 ) -> pd.Series:
     """The incident type of each label-1 row: an incident of a type the model's labels read, on
     the row's entity, whose days cover the row's day (``end_time`` is exclusive). Several: joined
-    with ``+``; none: :data:`NO_TYPE`; label-0 rows: empty."""
+    with ``+``; none: :data:`NO_TYPE`; label-0 rows: empty. A detector of workspaces (the cost
+    detector) is judged on the workspace its incidents' jobs and clusters ran in."""
     out = pd.Series("", index=frame.index, dtype=object)
     positive = frame[LABEL].fillna(0).to_numpy() == 1
     if not positive.any():
@@ -89,10 +90,12 @@ def incident_types(
     mine["first"] = pd.to_datetime(mine["start_time"]).dt.normalize()
     mine["end"] = pd.to_datetime(mine["end_time"])
     day = pd.to_datetime(frame[spec.time_column]).dt.tz_localize(None).dt.normalize()
-    entity = frame[_entity(spec)].astype(str)
+    entity_column = _entity(spec)
+    entity = frame[entity_column].astype(str)
+    of = "workspace_id" if entity_column == "workspace_id" else "entity_id"
     for i in np.flatnonzero(positive):
         hit = mine[
-            (mine["entity_id"].astype(str) == entity.iat[i])
+            (mine[of].astype(str) == entity.iat[i])
             & (mine["first"] <= day.iat[i])
             & (day.iat[i] < mine["end"].dt.tz_localize(None))
         ]
