@@ -166,9 +166,9 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
         """The calibration scores' distinct values, ascending, and the plotting position
         ``c / (n + 1)`` of each (``c`` rows at least that strange; a tie keeps the ``p`` of all its
         rows). Between two of them ``p`` is linear: one curve for the threshold and the scores."""
-        ref = self.calibration_
-        levels = np.unique(ref)
-        return levels, (len(ref) - np.searchsorted(ref, levels, side="left")) / (len(ref) + 1)
+        ref = self.calibration_  # sorted at fit: a value's first row starts its tie
+        first = np.flatnonzero(np.r_[True, ref[1:] != ref[:-1]])
+        return ref[first], (len(ref) - first) / (len(ref) + 1)
 
     def _threshold(self, rate: float) -> float:
         """The raw strangeness whose tail probability is ``rate``."""
