@@ -66,3 +66,19 @@ def test_the_embedded_runtime_refuses_a_malformed_spark_master_before_any_work(m
             ConfigError, match=rf"HEALTH_MONITOR_SPARK_MASTER must be .*got {re.escape(repr(bad))}"
         ):
             Runtime.embedded(settings)
+
+
+def test_spark_settings_from_the_environment_are_checked_before_any_work(monkeypatch, tmp_path):
+    from health_monitor.lakehouse.spark import spark_conf
+    from health_monitor.runtime import Runtime
+
+    monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", " spark.sql.shuffle.partitions=1, spark.a.b-c=x=y ,")
+    assert spark_conf() == {"spark.sql.shuffle.partitions": "1", "spark.a.b-c": "x=y"}
+    monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", "")
+    assert spark_conf() == {}
+    for bad in ("spark.sql.shuffle.partitions", "shuffle.partitions=1", "spark.x=", "spark. x=1"):
+        monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", f"spark.ui.enabled=false,{bad}")
+        with pytest.raises(
+            ConfigError, match=rf"HEALTH_MONITOR_SPARK_CONF takes .*got {re.escape(repr(bad))}"
+        ):
+            Runtime.embedded(Settings(home=tmp_path / "home"))

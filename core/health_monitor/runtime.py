@@ -30,12 +30,14 @@ class Runtime:
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
         """The embedded default: Delta tables and SQLite MLflow under ``settings.home``. A malformed
-        ``HEALTH_MONITOR_SPARK_MASTER`` raises ConfigError here, before any work starts."""
+        ``HEALTH_MONITOR_SPARK_MASTER`` or ``HEALTH_MONITOR_SPARK_CONF`` raises ConfigError here,
+        before any work starts."""
         from health_monitor.featurestore.local import LocalFeatureStore
         from health_monitor.lakehouse.local import LocalLakehouse
-        from health_monitor.lakehouse.spark import spark_master
+        from health_monitor.lakehouse.spark import spark_conf, spark_master
 
         spark_master()
+        spark_conf()
         lakehouse = LocalLakehouse(settings.lakehouse_dir)
         return cls(
             settings, lakehouse, LocalFeatureStore(lakehouse), ModelRegistry.local(settings.mlflow_dir)

@@ -15,7 +15,19 @@ _session = None
 
 ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
 ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
+ENV_CONF = "HEALTH_MONITOR_SPARK_CONF"
 DEFAULT_MASTER = "local[2]"
+# The local session's settings (``HEALTH_MONITOR_SPARK_CONF`` overrides them).
+DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.adaptive.enabled": "true",
+}
 # The master URLs Spark itself accepts (SparkContext's master parsing): local threads, a
 # standalone cluster (several masters for failover), YARN, Kubernetes.
 _MASTER = re.compile(
@@ -42,6 +54,20 @@ def spark_master() -> str:
     return master
 
 
+def spark_conf() -> dict[str, str]:
+    """Settings for the local session from ``HEALTH_MONITOR_SPARK_CONF``: ``KEY=VALUE`` entries
+    separated by commas (``spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false``),
+    applied over the defaults when the session starts. Raises ConfigError, naming the variable and
+    the entry, for an entry that is not ``spark.KEY=VALUE``."""
+    conf = {}
+    for entry in filter(None, (e.strip() for e in os.environ.get(ENV_CONF, "").split(","))):
+        key, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep or not value or not re.fullmatch(r"spark\.[A-Za-z0-9_.-]+", key):
+            raise ConfigError(f"{ENV_CONF} takes spark.KEY=VALUE entries separated by commas; got {entry!r}")
+        conf[key] = value
+    return conf
+
+
 def get_spark():
     """Return this process's SparkSession, starting a local one on first use (~10 s).
 
@@ -58,29 +84,22 @@ def get_spark():
             _session = active
             return active
         master = spark_master()
+        overrides = spark_conf()
         # Executors' Python workers must see the same interpreter (and so the same plugins).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
         java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
-        builder = (
-            SparkSession.builder.master(master)
-            .appName("health-monitor")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.default.parallelism", "4")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-            .config("spark.sql.adaptive.enabled", "true")
-            .config("spark.driver.memory", os.environ.get(ENV_DRIVER_MEMORY, "4g"))
-            .config("spark.driver.extraJavaOptions", java_opts)
-            .config(
-                "spark.sql.warehouse.dir",
-                os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"),
-            )
-        )
+        conf = {
+            **DEFAULT_CONF,
+            "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY, "4g"),
+            "spark.driver.extraJavaOptions": java_opts,
+            "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"),
+            **overrides,
+        }
+        builder = SparkSession.builder.master(master).appName("health-monitor")
+        for key, value in conf.items():
+            builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
         return _session

@@ -20,6 +20,13 @@ TEST_SCALE = os.environ.get("HEALTH_MONITOR_TEST_SCALE", "small")
 TEST_DAYS = int(os.environ.get("HEALTH_MONITOR_TEST_DAYS", "75"))
 TEST_END_DATE = dt.date(2026, 10, 31)
 TEST_SEED = 11
+# The test accounts are small: one shuffle partition and no adaptive execution spend less of the
+# machine on Spark's planning and scheduling (docs/scale.md, "The test kit's Spark settings").
+# Set before any session starts, so the tests' subprocesses (the CLI, a cluster's driver) get them
+# too; a test that needs the embedded home's own settings sets them on its session
+# (tests/test_daily.py runs its full recompute so, which also checks that no table depends on
+# how Spark partitions its rows). A ``HEALTH_MONITOR_SPARK_CONF`` already set is kept.
+TEST_SPARK_CONF = "spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false"
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +72,9 @@ EAGER_HOMES = pytest.StashKey[str]()
 
 
 def pytest_configure(config) -> None:
+    from health_monitor.lakehouse.spark import ENV_CONF
+
+    os.environ.setdefault(ENV_CONF, TEST_SPARK_CONF)
     config.addinivalue_line(
         "markers",
         "heavy: the file takes minutes (its own home, a long setup): scheduled before the lighter "
