@@ -82,3 +82,13 @@ def test_spark_settings_from_the_environment_are_checked_before_any_work(monkeyp
             ConfigError, match=rf"HEALTH_MONITOR_SPARK_CONF takes .*got {re.escape(repr(bad))}"
         ):
             Runtime.embedded(Settings(home=tmp_path / "home"))
+
+
+def test_the_session_has_the_settings_of_the_environment(spark):
+    """The test kit sets HEALTH_MONITOR_SPARK_CONF before any session starts (unless it was set
+    already); the session got every entry."""
+    from health_monitor.lakehouse.spark import spark_conf
+
+    settings = spark_conf()
+    assert settings, "the test kit sets HEALTH_MONITOR_SPARK_CONF"
+    assert {k: spark.conf.get(k) for k in settings} == settings
