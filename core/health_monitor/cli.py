@@ -1078,10 +1078,8 @@ def cmd_serve(args, settings: Settings) -> int:
     gc.freeze()
     server = make_server(service, args.host, args.port, allow_hosts=tuple(args.allow_host), token=token)
     host, port = str(server.server_address[0]), int(server.server_address[1])  # an AF_INET address
-    if service.unavailable:
-        print(
-            f"{len(service.unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)"
-        )
+    if unavailable := [m for m, status in warmed.items() if status.startswith("unavailable:")]:
+        print(f"{len(unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)")
     if token is not None:
         print("every request must carry 'Authorization: Bearer <token>'")
     print(

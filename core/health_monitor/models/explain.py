@@ -15,7 +15,8 @@ import pandas as pd
 
 from health_monitor.errors import ConfigError
 from health_monitor.pipelines.train import base_columns
-from health_monitor.serving.scoring import Champions, plain
+from health_monitor.sdk.specs import Contribution
+from health_monitor.serving.scoring import Champion, Champions, plain
 from health_monitor.untrusted import clean, message, quoted
 
 EXPLAINED_OUTPUTS = ("prediction", "probability", "anomaly_score", "is_anomaly", "predicted_class")
@@ -45,6 +46,19 @@ def find_prediction(champions: Champions, model: str, keys: dict[str, str]) -> p
     return rows.iloc[0]
 
 
+def contributions(
+    champions: Champions, model: str, base: dict[str, Any], top_k: int = 5
+) -> tuple[Champion, list[Contribution]]:
+    """The champion and the ``top_k`` features that moved its score of ``base`` (the lookup keys and
+    times of a prediction row) most: the plugin's explainer if it has one, else occlusion."""
+    champion = champions.get(model)
+    spec, scoring = champion.feature_spec, champion.model
+    X = champion.inputs(champions.store.values(spec, *champions.store.resolve(spec, base)))
+    if (owned := champions.host.explainers.get(model)) is None:
+        return champion, scoring.explain(X, top_k)[0]
+    return champion, owned.spec.explain(scoring.estimator, X[scoring.input_columns], top_k)[0]
+
+
 def explain_prediction(
     champions: Champions, model: str, keys: dict[str, str], top_k: int = 5
 ) -> dict[str, Any]:
@@ -53,7 +67,7 @@ def explain_prediction(
     row = find_prediction(champions, model, keys)
     spec = champions.spec(model)
     base = {c: row[c] for c in base_columns(spec) if c in row.index}
-    champion, contributions = champions.explain(model, base, top_k)
+    champion, found = contributions(champions, model, base, top_k)
     return clean(
         {
             "model": model,
@@ -64,8 +78,7 @@ def explain_prediction(
             },
             "explainer": "plugin" if model in champions.host.explainers else "occlusion",
             "contributions": [
-                {"feature": c.feature, "value": plain(c.value), "weight": plain(c.weight)}
-                for c in contributions
+                {"feature": c.feature, "value": plain(c.value), "weight": plain(c.weight)} for c in found
             ],
         }
     )

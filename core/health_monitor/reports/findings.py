@@ -258,6 +258,7 @@ class _Explainer:
     def with_drivers(self, spec: Model, signals: pd.DataFrame) -> list[str]:
         reasons = list(signals["reason"])
         try:
+            from health_monitor.models.explain import contributions
             from health_monitor.serving.online import OnlineStore, rows_for
 
             if self._champions is None:
@@ -270,8 +271,8 @@ class _Explainer:
             self._champions.store = OnlineStore(self.runtime.lakehouse, rows_of=wanted)
             medians = getattr(champion.model, "medians", {})
             for i, base in enumerate(signals["base"]):
-                _, contributions = self._champions.explain(spec.name, base, TOP_DRIVERS)
-                drivers = [_driver(c, medians.get(c.feature)) for c in contributions if c.weight]
+                _, found = contributions(self._champions, spec.name, base, TOP_DRIVERS)
+                drivers = [_driver(c, medians.get(c.feature)) for c in found if c.weight]
                 if drivers:
                     reasons[i] = f"{reasons[i]}; drivers: {', '.join(drivers)}"
         except Exception as exc:  # the rule's reason stands on its own

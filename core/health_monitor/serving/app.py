@@ -4,8 +4,9 @@
 (the model's non-time lookup keys) and, for a point-in-time model, optionally ``as_of``
 (``YYYY-MM-DD``); ``GET /health``, ``/openapi.json``, ``/report`` and ``/report/<page>.html``
 (under a CSP that forbids scripts). The answer is the row ``infer`` wrote, when the serving
-champion wrote it (:meth:`ScoringService._stored`), else it is scored live from the online store.
-A model whose champion cannot be loaded answers 503 with the reason; the others are served.
+champion wrote it (:meth:`ScoringService._stored`); an ``as_of`` request or a miss is scored live
+from the online store. A model whose champion cannot be loaded answers 503 with the reason; the
+others are served.
 Stored text is cleaned; nothing is written.
 """
 
@@ -15,7 +16,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -35,7 +35,6 @@ from health_monitor.untrusted import clean, message
 
 log = logging.getLogger(__name__)
 
-RETRY_LOAD_SECONDS = 30.0  # a model that failed to load is tried again at most this often
 BOOKKEEPING = ("model_name", "model_version", "scored_at")  # prediction columns that are not outputs
 _REPORT_PAGE = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
 _PAGE_HEADERS = {
@@ -88,47 +87,43 @@ class ScoringService:
             if any(lk.timestamp_lookup_key for lk in host.models[model].spec.lookups):
                 args["as_of"] = _AS_OF
             self.requests[model] = create_model(f"{model}_request", __base__=ToolArgs, **args)
-        self.unavailable: dict[str, tuple[str, float]] = {}  # model -> (why, when it was tried)
 
     def warm(self, progress: Callable[[str], object] = lambda model: None) -> dict[str, str]:
         """Load every champion and the tables and indexes a request reads; ``progress(model)``
         after each. Returns each model's status."""
         status = {}
-        for model in self.fields:
+        for model, fields in self.fields.items():
             try:
                 champion = self.champions.get(model)
                 for lookup in champion.feature_spec.lookups:
                     table = self.champions.store.table(lookup.table_name)
                     table.index(tuple(equality_keys(table, lookup)))
-                    if table.timestamp_key:
-                        table.times()
-                rows, scored = self._predictions(model), "no predictions: scored live"
-                if rows is not None:
-                    rows.index(tuple(self.fields[model]))
-                    for column in {champion.spec.time_column, *_stamps(champion)} & set(rows.frame):
-                        rows.times(column)
+                    _ = table.times() if table.timestamp_key else None
+                scored = "no predictions: scored live"
+                if (rows := self._predictions(model)) is not None:
+                    rows.index(tuple(fields)), rows.times(champion.spec.time_column)
                     scored = f"{len(rows.frame):,} rows scored"
                 status[model] = f"v{champion.version}, {scored}"
-                self.unavailable.pop(model, None)
             except Exception as exc:  # one model's failure (or bug) leaves the others served
                 if not isinstance(exc, HealthMonitorError):
                     log.exception("warming %s failed", model)
-                status[model] = f"unavailable: {self._failed(model, exc)}"
+                status[model] = f"unavailable: {exc}"
             progress(model)
         return status
 
-    def _failed(self, model: str, exc: Exception) -> str:
-        why = str(exc) if isinstance(exc, HealthMonitorError) else f"{type(exc).__name__}: {exc}"
-        self.unavailable[model] = (why, time.monotonic())
-        return why
-
     def health(self) -> dict[str, Any]:
         """``ok`` with every model's champion version; ``degraded`` with the reason under the
-        name of a model that is unavailable."""
-        models: dict[str, Any] = {m: {"loaded": False} for m in self.fields}
-        models |= {m: {"champion_version": c.version} for m, (c, _) in self.champions.loaded.items()}
-        models |= {m: {"loaded": False, "unavailable": why} for m, (why, _) in self.unavailable.items()}
-        status = "degraded" if self.unavailable else "ok"
+        name of a model whose champion could not be loaded when last tried."""
+        models: dict[str, Any] = {}
+        for model in self.fields:
+            held = self.champions.loaded.get(model, (None,))[0]
+            failed = {"unavailable": str(held)} if held is not None else {}
+            models[model] = (
+                {"champion_version": held.version}
+                if isinstance(held, Champion)
+                else {"loaded": False, **failed}
+            )
+        status = "degraded" if any("unavailable" in m for m in models.values()) else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
     def score(self, path: str, body: bytes) -> dict[str, Any]:
@@ -136,14 +131,10 @@ class ScoringService:
         model = self.routes.get(path)
         if model is None:
             raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
-        failed = self.unavailable.get(model)  # a broken model costs requests nothing for a while
-        if failed is not None and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(failed[0]))
         try:
             champion = self.champions.get(model)
         except HealthMonitorError as exc:
-            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(self._failed(model, exc))) from None
-        self.unavailable.pop(model, None)
+            raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, message(str(exc))) from None
         request = self.requests[model]
         try:
             args = dict(request.model_validate_json(body))
@@ -162,8 +153,8 @@ class ScoringService:
         return clean({**answer, **self.predict(champion, keys, at)})
 
     def predict(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any]:
-        """The outputs for a validated request: the row ``infer`` wrote, else scored live."""
-        stored = self._stored(champion, keys, at)
+        """The outputs for a validated request: the latest row ``infer`` wrote, else scored live."""
+        stored = self._stored(champion, keys) if at is None else None
         if stored is not None:
             return stored
         tables, positions = self.champions.store.resolve(champion.feature_spec, keys, at)
@@ -183,28 +174,20 @@ class ScoringService:
         except TableNotFoundError:
             return None
 
-    def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
-        """The outputs of the entity's row in the prediction table if the champion wrote it, else
-        None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
-        whose features are those live scoring would look up (the model's inputs are looked up)."""
-        spec, table = champion.spec, self._predictions(champion.spec.name)
+    def _stored(self, champion: Champion, keys: dict[str, str]) -> dict[str, Any] | None:
+        """The outputs of the entity's latest row in the prediction table if the champion wrote
+        it, else None."""
+        table = self._predictions(champion.spec.name)
         if table is None or not len(positions := table.positions(keys)):
             return None
-        if at is None:
-            i = int(positions[np.argmax(table.times(spec.time_column)[positions])])
-        else:
-            stamps = _stamps(champion)
-            if not stamps or not stamps <= set(table.frame.columns):
-                return None
-            day = np.datetime64(at, "ns")
-            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in stamps])
-            if not hits.any():
-                return None
-            i = int(positions[np.argmax(hits)])
+        i = int(positions[np.argmax(table.times(champion.spec.time_column)[positions])])
         frame = table.frame
         if "model_version" in frame and frame["model_version"].iat[i] != champion.version:
             return None
-        skip = {*spec.base_columns, *BOOKKEEPING}  # a row's cells, not frame.iloc: a Series costs more
+        skip = {
+            *champion.spec.base_columns,
+            *BOOKKEEPING,
+        }  # a row's cells, not frame.iloc: a Series costs more
         return {str(c): plain(frame[c].iat[i]) for c in frame.columns if c not in skip}
 
     def allowed(self, path: str) -> str:
@@ -242,11 +225,6 @@ class ScoringService:
             paths[path] = {"post": {**post, "responses": responses}}
         info = {"title": "health-monitor scoring", "version": health_monitor.__version__}
         return {"openapi": "3.1.0", "info": info, "paths": paths}
-
-
-def _stamps(champion: Champion) -> set[str]:
-    """The base columns the champion's point-in-time lookups are as of."""
-    return {lk.timestamp_lookup_key for lk in champion.feature_spec.lookups if lk.timestamp_lookup_key}
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

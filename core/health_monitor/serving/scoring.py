@@ -5,6 +5,7 @@ packed with it) is loaded again when the ``champion`` alias moves, checked at mo
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from health_monitor.host import Host
 from health_monitor.models.modeling import ScoringModel
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.sdk.specs import Contribution, Model
+from health_monitor.sdk.specs import Model
 from health_monitor.serving.online import OnlineStore, OnlineTable
 
 REFRESH_SECONDS = 30.0  # a champion's alias is read again at most this often
@@ -39,46 +40,56 @@ class Champion:
 
 
 class Champions:
-    """The champion of every model, loaded on first use."""
+    """The champion of every model, loaded on first use. A model's alias is read again at most every
+    ``REFRESH_SECONDS``: a moved alias loads the new champion; a model that cannot be loaded
+    raises the same error until then (a broken model costs its callers nothing meanwhile)."""
 
     def __init__(self, runtime: Runtime, host: Host, store: OnlineStore | None = None):
         self.runtime, self.host = runtime, host
         self.store = store or OnlineStore(runtime.lakehouse)
-        self.loaded: dict[str, tuple[Champion, float]] = {}  # model -> (champion, when its alias was read)
+        self.loaded: dict[str, tuple[Champion | HealthMonitorError, float]] = {}  # model -> (it, when read)
 
     def spec(self, model: str) -> Model:
         return self.host.select_models(model=model)[0].spec  # an unknown model raises, naming the known
 
     def get(self, model: str) -> Champion:
-        cached = self.loaded.get(model)
-        if cached is not None and time.monotonic() - cached[1] < REFRESH_SECONDS:
-            return cached[0]
-        spec, name = self.spec(model), self.runtime.settings.registered_model(model)
+        held, when = self.loaded.get(model, (None, -math.inf))
+        if time.monotonic() - when >= REFRESH_SECONDS:
+            spec = self.spec(model)  # (an unknown model is not kept)
+            try:
+                held = self._load(spec, held if isinstance(held, Champion) else None)
+            except HealthMonitorError as exc:
+                held = exc
+            self.loaded[model] = (held, time.monotonic())
+        if isinstance(held, HealthMonitorError):
+            raise held.with_traceback(None)
+        return held  # type: ignore[return-value]
+
+    def _load(self, spec: Model, cached: Champion | None) -> Champion:
+        name = self.runtime.settings.registered_model(spec.name)
         current = self.runtime.registry.version_by_alias(name, CHAMPION)
         if current is None:
             held = self.runtime.registry.version_by_alias(name, CHALLENGER)
-            why = f"; run `health-monitor train --model {model}`"
+            why = f"; run `health-monitor train --model {spec.name}`"
             if held is not None:
                 why = (
                     f": the champion gate held v{held.version} back (why: `health-monitor evaluate --model "
-                    f"{model}`); promote by hand: health-monitor promote --model {model} --version "
+                    f"{spec.name}`); promote by hand: health-monitor promote --model {spec.name} --version "
                     f"{held.version} --reason TEXT"
                 )
-            raise HealthMonitorError(f"model {model} has no '{CHAMPION}' version{why}")
-        champion = cached[0] if cached is not None and cached[0].version == current.version else None
-        if champion is None:
-            try:  # (version_by_alias set this runtime's registry up: models:/ URIs resolve against it)
-                packed = load_packed_model(current.uri)
-            except HealthMonitorError:
-                raise
-            except Exception as exc:  # missing or unreadable artifacts: this model only, say which
-                raise ModelLoadError(
-                    f"model {spec.name} v{current.version} cannot be loaded from {current.uri}: "
-                    f"{type(exc).__name__}: {str(exc)[:300]}"
-                ) from exc
-            champion = Champion(spec, current.version, packed.model, packed.feature_spec)
-        self.loaded[model] = (champion, time.monotonic())
-        return champion
+            raise HealthMonitorError(f"model {spec.name} has no '{CHAMPION}' version{why}")
+        if cached is not None and cached.version == current.version:
+            return cached
+        try:  # (version_by_alias set this runtime's registry up: models:/ URIs resolve against it)
+            packed = load_packed_model(current.uri)
+        except HealthMonitorError:
+            raise
+        except Exception as exc:  # missing or unreadable artifacts: this model only, say which
+            raise ModelLoadError(
+                f"model {spec.name} v{current.version} cannot be loaded from {current.uri}: "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            ) from exc
+        return Champion(spec, current.version, packed.model, packed.feature_spec)
 
     def score_rows(
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
@@ -91,16 +102,6 @@ class Champions:
         """One prediction scored live, JSON-ready (``at``: see :meth:`OnlineStore.resolve`)."""
         champion = self.get(model)
         return self.score_rows(champion, *self.store.resolve(champion.feature_spec, base, at))
-
-    def explain(
-        self, model: str, base: dict[str, Any], top_k: int = 5
-    ) -> tuple[Champion, list[Contribution]]:
-        champion = self.get(model)
-        spec, scoring = champion.feature_spec, champion.model
-        X = champion.inputs(self.store.values(spec, *self.store.resolve(spec, base)))
-        if (owned := self.host.explainers.get(model)) is None:
-            return champion, scoring.explain(X, top_k)[0]
-        return champion, owned.spec.explain(scoring.estimator, X[scoring.input_columns], top_k)[0]
 
 
 def plain(value: Any) -> Any:
