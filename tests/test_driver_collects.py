@@ -214,8 +214,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ),
     ("core/health_monitor/reports/findings.py", "read_findings", "to_pandas"): "the same findings",
     ("core/health_monitor/reports/findings.py", "_Explainer.with_drivers", "serving"): (
-        "the flagged entities' rows of the tables a flagged model looks up (OnlineStore rows_of), "
+        "the flagged entities' rows of the tables a flagged model looks up (rows_reader), "
         "after one key column at a time"
+    ),
+    ("core/health_monitor/reports/findings.py", "rows_reader.read", "read_arrow"): (
+        "one key column of a table a flagged model looks up, then the rows holding the flagged "
+        "entities' keys (filters), or none of them (the schema)"
+    ),
+    ("core/health_monitor/reports/findings.py", "rows_reader.read", "to_pandas"): "the same key column",
+    ("core/health_monitor/reports/findings.py", "rows_reader.read", "to_pylist"): (
+        "the flagged entities' distinct key values, or one value"
     ),
     ("core/health_monitor/reports/alerts.py", "read_sent", "read_arrow"): (
         "ops.alerts_sent, appended by rewriting: one row per finding, channel and attempt series"

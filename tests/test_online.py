@@ -46,11 +46,12 @@ def test_days_read_dates_timestamps_and_nulls():
 
 
 def test_a_store_reading_only_the_wanted_rows_answers_as_the_whole_tables(tmp_path):
-    """``rows_for`` + ``rows_of`` (findings' explanations): keys given as text find typed columns,
+    """``rows_reader`` (findings' explanations): keys given as text find typed columns,
     a point-in-time lookup keeps the entity's whole history, and only those rows are read."""
     from health_monitor.featurestore import FeatureLookup, FeatureSpec
     from health_monitor.lakehouse.local import LocalLakehouse
-    from health_monitor.serving.online import MISSING, OnlineStore, rows_for
+    from health_monitor.reports.findings import rows_reader
+    from health_monitor.serving.online import MISSING, OnlineStore
 
     lakehouse = LocalLakehouse(tmp_path)
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(6)]
@@ -86,7 +87,7 @@ def test_a_store_reading_only_the_wanted_rows_answers_as_the_whole_tables(tmp_pa
         {"workspace_id": "7", "user": "nobody", "day": days[2]},
     ]
     whole = OnlineStore(lakehouse)
-    some = OnlineStore(lakehouse, rows_of=rows_for(lakehouse, spec, bases))
+    some = OnlineStore(lakehouse, read=rows_reader(lakehouse, spec, bases))
     for base in bases:
         (_, at_whole), (_, at_some) = whole.resolve(spec, base), some.resolve(spec, base)
         assert (np.array(at_whole) == MISSING).tolist() == (np.array(at_some) == MISSING).tolist()
@@ -104,7 +105,7 @@ def test_a_store_reading_only_the_wanted_rows_answers_as_the_whole_tables(tmp_pa
     assert sorted(some.table("hm.features.workspaces").frame["workspace_id"]) == [7, 8]
 
     nobody = OnlineStore(
-        lakehouse, rows_of=rows_for(lakehouse, spec, [{"workspace_id": "1", "user": "z", "day": days[0]}])
+        lakehouse, read=rows_reader(lakehouse, spec, [{"workspace_id": "1", "user": "z", "day": days[0]}])
     )
     empty = nobody.table("hm.features.user_days").frame
     assert len(empty) == 0 and list(empty.columns) == ["workspace_id", "user", "day", "x"]

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -35,7 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from health_monitor.errors import SchemaError
+from health_monitor.featurestore import FeatureSpec
 from health_monitor.host import Host
+from health_monitor.lakehouse import Lakehouse
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import SEVERITIES, FindingRule, Model
 from health_monitor.untrusted import MAX_MESSAGE, clean_text, message
@@ -259,7 +262,7 @@ class _Explainer:
         reasons = list(signals["reason"])
         try:
             from health_monitor.models.explain import contributions
-            from health_monitor.serving.online import OnlineStore, rows_for
+            from health_monitor.serving.online import OnlineStore
 
             if self._champions is None:
                 from health_monitor.serving.scoring import Champions
@@ -267,8 +270,8 @@ class _Explainer:
                 self._champions = Champions(self.runtime, self.host)
             champion = self._champions.get(spec.name)
             # Only the flagged entities' rows of the tables the champion looks up, not whole tables.
-            wanted = rows_for(self.runtime.lakehouse, champion.feature_spec, signals["base"])
-            self._champions.store = OnlineStore(self.runtime.lakehouse, rows_of=wanted)
+            read = rows_reader(self.runtime.lakehouse, champion.feature_spec, signals["base"])
+            self._champions.store = OnlineStore(self.runtime.lakehouse, read=read)
             medians = getattr(champion.model, "medians", {})
             for i, base in enumerate(signals["base"]):
                 _, found = contributions(self._champions, spec.name, base, TOP_DRIVERS)
@@ -278,6 +281,37 @@ class _Explainer:
         except Exception as exc:  # the rule's reason stands on its own
             log.info("no explanation for %s findings: %s", spec.name, exc)
         return reasons
+
+
+def rows_reader(
+    lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]
+) -> Callable[[str], pa.Table]:
+    """Reads, of a table ``spec`` looks up, only the rows the base rows ``bases`` join: those whose
+    equality key columns each hold one of the bases' values, compared as text as the online store
+    compares them (each column is read alone, and its typed values whose text is wanted are the
+    filter). A table looked up on different columns is restricted on the columns they share."""
+    from health_monitor.serving.online import as_text, equality_keys
+
+    bases, wanted = list(bases), {}
+    for lookup in spec.lookups:
+        columns = equality_keys(lakehouse.describe(lookup.table_name), lookup)
+        these = {tk: {str(b[bk]) for b in bases} for tk, bk in zip(columns, lookup.keys, strict=True)}
+        seen = wanted.setdefault(lookup.table_name, these)
+        wanted[lookup.table_name] = {c: seen[c] | these[c] for c in seen if c in these}
+
+    def read(name: str) -> pa.Table:
+        filters = []
+        for column, texts in wanted.get(name, {}).items():
+            typed = lakehouse.read_arrow(name, columns=[column]).column(column)
+            keep = pd.Series(as_text(typed.to_pandas())).isin(texts).to_numpy()
+            chosen = pc.unique(typed.filter(pa.array(keep, pa.bool_()))).to_pylist()
+            if not chosen:  # no row: the schema, from the rows of one value (Arrow refuses `in []`)
+                some = typed.drop_null()[:1].to_pylist()
+                return lakehouse.read_arrow(name, filters=[(column, "in", some)] if some else None)[:0]
+            filters.append((column, "in", chosen))
+        return lakehouse.read_arrow(name, filters=filters or None)
+
+    return read
 
 
 def _base_columns(spec: Model) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -25,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_
 
 import health_monitor
 from health_monitor.errors import HealthMonitorError, TableNotFoundError
-from health_monitor.reports.html import CSP, ServedReport
+from health_monitor.reports.html import PAGE_HEADERS, ServedReport
 from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
 from health_monitor.serving import httpd
 from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
@@ -36,13 +35,6 @@ from health_monitor.untrusted import clean, message
 log = logging.getLogger(__name__)
 
 BOOKKEEPING = ("model_name", "model_version", "scored_at")  # prediction columns that are not outputs
-_REPORT_PAGE = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
-_PAGE_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
 _NO_ENDPOINT = "no endpoint {}; GET /openapi.json lists them"
 _AS_OF = (IsoDate, Field(None, description="features as of this day (default: latest)"))
 Key = Annotated[Identifier, BeforeValidator(lambda v: str(v) if type(v) is int else v)]  # 42 is "42"
@@ -184,10 +176,7 @@ class ScoringService:
         frame = table.frame
         if "model_version" in frame and frame["model_version"].iat[i] != champion.version:
             return None
-        skip = {
-            *champion.spec.base_columns,
-            *BOOKKEEPING,
-        }  # a row's cells, not frame.iloc: a Series costs more
+        skip = {*champion.spec.base_columns, *BOOKKEEPING}  # a row's cells, not frame.iloc (slower)
         return {str(c): plain(frame[c].iat[i]) for c in frame.columns if c not in skip}
 
     def allowed(self, path: str) -> str:
@@ -201,13 +190,13 @@ class ScoringService:
             return json_reply(200, self.score(path, body))
         if path in ("/health", "/openapi.json"):
             return json_reply(200, self.health() if path == "/health" else self.openapi())
-        if (found := _REPORT_PAGE.match(path)) is None and not path.startswith("/report/"):
+        if path != "/report" and not path.startswith("/report/"):
             raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
-        page = found["page"] or "index.html" if found else None  # a report builds in its own thread
-        if (html := await asyncio.to_thread(self.report.page, page) if page else None) is None:
-            why = f"no report page {path[:100]}; GET /report is the overview"
-            raise RequestError(HTTPStatus.NOT_FOUND, why)
-        return 200, html.encode(), _PAGE_HEADERS
+        if (html := await asyncio.to_thread(self.report.at, path)) is None:  # a build takes a thread
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, f"no report page {path[:100]}; GET /report is the overview"
+            )
+        return 200, html.encode(), PAGE_HEADERS
 
     def openapi(self) -> dict[str, Any]:
         responses = {

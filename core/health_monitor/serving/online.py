@@ -2,20 +2,19 @@
 the lakehouse port) and reads it again when its Delta version moved, checked at most every
 ``refresh_seconds``; :class:`OnlineTable` builds hash indexes on first use. Key values are
 compared as text (``"1234"`` finds a bigint; a date matches ``"2025-06-30"``). A store given
-``rows_of`` (:func:`rows_for`) reads only the rows some lookups need, not whole tables."""
+``read`` reads tables with it (findings read only the rows their explanations look up)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from health_monitor.errors import ConfigError, TableNotFoundError
 from health_monitor.featurestore import FeatureLookup, FeatureSpec
@@ -25,7 +24,6 @@ NO_DAY = int(np.iinfo(np.int64).min)  # a null date in OnlineTable.days
 MISSING = -1  # no row for the key (as of the time asked)
 EXPIRED = -2  # a row, but older than the lookup's lookback window
 Resolved = tuple[tuple["OnlineTable", ...], tuple[int, ...]]  # the tables and row positions lookups join
-RowsOf = Mapping[str, Mapping[str, Iterable[str]]]  # table -> column -> the values (text) of the rows read
 
 
 def as_text(values: pd.Series) -> np.ndarray:
@@ -106,12 +104,16 @@ class OnlineTable:
 
 
 class OnlineStore:
-    """Tables in memory for lookups, read again when their version moved (see the module). A
-    table in ``rows_of`` is read with only the rows whose columns each hold one of their values."""
+    """Tables in memory for lookups, read again when their version moved (see the module)."""
 
-    def __init__(self, lakehouse: Lakehouse, refresh_seconds: float = 5.0, rows_of: RowsOf | None = None):
+    def __init__(
+        self,
+        lakehouse: Lakehouse,
+        refresh_seconds: float = 5.0,
+        read: Callable[[str], pa.Table] | None = None,
+    ):
         self.lakehouse, self.refresh_seconds = lakehouse, refresh_seconds
-        self._rows_of = {t: {c: set(v) for c, v in cols.items()} for t, cols in (rows_of or {}).items()}
+        self._read = read or lakehouse.read_arrow
         self._tables: dict[str, tuple[OnlineTable, float]] = {}
         self._lock = threading.Lock()  # one reader of the lakehouse at a time: no table read twice
 
@@ -131,20 +133,6 @@ class OnlineStore:
                 )
             self._tables[name] = (table, time.monotonic())
             return table
-
-    def _read(self, name: str) -> pa.Table:
-        """The table, or with ``rows_of`` its rows holding the wanted values: each column is read
-        alone, its typed values whose text is wanted are picked, and the rows are read with them."""
-        filters = []
-        for column, wanted in self._rows_of.get(name, {}).items():
-            typed = self.lakehouse.read_arrow(name, columns=[column]).column(column)
-            keep = pd.Series(as_text(typed.to_pandas())).isin(wanted).to_numpy()
-            chosen = pc.unique(typed.filter(pa.array(keep, pa.bool_()))).to_pylist()
-            if not chosen:  # no row: the schema, from the rows of one value (Arrow refuses `in []`)
-                some = typed.drop_null()[:1].to_pylist()
-                return self.lakehouse.read_arrow(name, filters=[(column, "in", some)] if some else None)[:0]
-            filters.append((column, "in", chosen))
-        return self.lakehouse.read_arrow(name, filters=filters or None)
 
     def resolve(self, spec: FeatureSpec, base: dict[str, Any], at: Any | None = None) -> Resolved:
         """The table and row position each of ``spec``'s lookups joins for ``base``, as the
@@ -184,20 +172,6 @@ def equality_keys(table: OnlineTable | TableInfo, lookup: FeatureLookup) -> list
     key when the lookup is point in time (``timestamp_lookup_key``)."""
     stamp = lookup.timestamp_lookup_key
     return [k for k in table.primary_keys if not (stamp and k == table.timestamp_key)]
-
-
-def rows_for(lakehouse: Lakehouse, spec: FeatureSpec, bases: Iterable[Mapping[str, Any]]) -> RowsOf:
-    """What ``spec``'s lookups read for the base rows ``bases``, as :class:`OnlineStore`'s
-    ``rows_of``: each looked-up table's equality key columns with the bases' values, as text. A
-    table looked up on different columns is restricted only on the columns its lookups share."""
-    bases = list(bases)
-    out: dict[str, dict[str, set[str]]] = {}
-    for lookup in spec.lookups:
-        columns = equality_keys(lakehouse.describe(lookup.table_name), lookup)
-        wanted = {tk: {str(b[bk]) for b in bases} for tk, bk in zip(columns, lookup.keys, strict=True)}
-        seen = out.setdefault(lookup.table_name, wanted)  # a table looked up twice: see above
-        out[lookup.table_name] = {c: seen[c] | wanted[c] for c in seen if c in wanted}
-    return out
 
 
 def utc(value: Any) -> pd.Timestamp:

@@ -15,6 +15,7 @@ home: findings are what ``findings``/``run``/``demo`` last stored.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -114,6 +115,13 @@ def write_report(report: Report, out: Path) -> list[Path]:
 
 
 REPORT_MAX_AGE = 300.0  # seconds a served report is reused before it is built again
+PAGE_HEADERS = {  # what a served page goes with: not kept, not framed, not sniffed, no scripts
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+_PATH = re.compile(r"^/report(?:/(?P<page>[a-z0-9][a-z0-9_-]{0,100}\.html)?)?$")
 
 
 class ServedReport:
@@ -129,6 +137,11 @@ class ServedReport:
         self._report: Report | None = None
         self._built = 0.0
 
+    def at(self, path: str) -> str | None:
+        """The HTML served at ``path`` (``/report`` is ``index.html``), or None if no such page."""
+        found = _PATH.match(path)
+        return self.page(found["page"] or "index.html") if found else None
+
     def page(self, name: str) -> str | None:
         """The HTML of page ``name`` (``index.html``, ``models.html``...), or None if no such page."""
         with self._lock:
@@ -138,4 +151,13 @@ class ServedReport:
             return self._report.pages.get(name)
 
 
-__all__ = ["CSP", "MARKER", "Report", "ServedReport", "build_report", "check_out", "write_report"]
+__all__ = [
+    "CSP",
+    "MARKER",
+    "PAGE_HEADERS",
+    "Report",
+    "ServedReport",
+    "build_report",
+    "check_out",
+    "write_report",
+]
