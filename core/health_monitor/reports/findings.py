@@ -292,7 +292,7 @@ def rows_reader(
     filter). A table looked up on different columns is restricted on the columns they share."""
     from health_monitor.serving.online import as_text, equality_keys
 
-    bases, wanted = list(bases), {}
+    bases, wanted = list(bases), dict[str, dict[str, set[str]]]()
     for lookup in spec.lookups:
         columns = equality_keys(lakehouse.describe(lookup.table_name), lookup)
         these = {tk: {str(b[bk]) for b in bases} for tk, bk in zip(columns, lookup.keys, strict=True)}
