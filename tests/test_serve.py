@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -11,8 +12,7 @@ import pytest
 
 from health_monitor.errors import ConfigError
 from health_monitor.serving.app import ScoringService, serve_in_thread
-from health_monitor.serving.httpd import RequestError, check_loopback
-from health_monitor.serving.online import MISSING
+from health_monitor.serving.httpd import check_loopback
 from health_monitor.serving.scoring import Champions, plain
 
 
@@ -140,10 +140,10 @@ def test_the_latest_answer_is_the_row_infer_wrote(server, model):
         assert {c: out[c] for c in outputs} == {c: row[c] for c in outputs}
 
 
-def test_an_as_of_answer_is_scored_live_and_equals_the_row_infer_wrote(fake_trained_home):
-    """Served equals batch for ``as_of``: scored live, the answer is the row ``infer`` wrote whose
-    point-in-time lookups were as of that day (unless no feature row is that old: 404); a day with
-    no stored row is scored too."""
+def test_an_as_of_answer_is_the_stored_row_as_of_that_day_else_scored_live(fake_trained_home):
+    """Served equals batch for ``as_of``: the row ``infer`` wrote whose point-in-time lookups
+    were as of that day answers, and equals live scoring; another day, or a row another
+    version wrote, is scored live."""
     runtime, host = fake_trained_home
     service = ScoringService(Champions(runtime, host))
     champion = service.champions.get("fake_failure")
@@ -151,21 +151,25 @@ def test_an_as_of_answer_is_scored_live_and_equals_the_row_infer_wrote(fake_trai
     score_rows = service.champions.score_rows
     service.champions.score_rows = lambda *args: scored_live.append(args) or score_rows(*args)
     rows = runtime.lakehouse.read_arrow(runtime.settings.predictions("fake_failure")).to_pandas()
-    checked = 0
+    checked = []
     for _, row in rows.iloc[::5].iterrows():
         keys, at = {"entity": row["entity"]}, str(row["as_of"])[:10]  # fake_failure looks up as of `as_of`
-        if service.champions.store.resolve(champion.feature_spec, keys, at)[1] == (MISSING,):
-            with pytest.raises(RequestError, match=f"no features for entity=.* as of {at}"):
-                service.predict(champion, keys, at)  # infer scored it with no features: a 404 here
-            continue
         served = service.predict(champion, keys, at)
-        stored = {"prediction": plain(row["prediction"]), "probability": plain(row["probability"])}
-        assert served.keys() == stored.keys()
-        assert all(math.isclose(served[c], stored[c], rel_tol=1e-9, abs_tol=1e-12) for c in stored), (
-            keys,
-            at,
-        )
-        checked += 1
-    assert checked >= 20 and len(scored_live) == checked  # every answer was scored live
+        assert served == {"prediction": plain(row["prediction"]), "probability": plain(row["probability"])}
+        checked.append((keys, at, served))
+    assert len(checked) >= 20 and scored_live == []  # every answer came from the stored rows
+    for keys, at, served in checked:
+        live = service.champions.score("fake_failure", keys, at)
+        assert live.keys() == served.keys()
+        assert all(math.isclose(live[c], served[c], rel_tol=1e-9, abs_tol=1e-12) for c in live), (keys, at)
+    scored_live.clear()
+
+    keys = {"entity": "e1"}
     unscored = str(max(rows["as_of"]) + dt.timedelta(days=1))[:10]  # features exist, no stored row
-    assert service.predict(champion, {"entity": "e1"}, unscored)["probability"] is not None
+    assert service.predict(champion, keys, unscored) == service.champions.score(
+        "fake_failure", keys, unscored
+    )
+    newer = dataclasses.replace(champion, version=champion.version + 1)  # the stored rows are v1's
+    keys, at, served = checked[-1]
+    assert service.predict(newer, keys, at) == served
+    assert len(scored_live) == 3  # the unscored day (and its check), the other version's request

@@ -4,9 +4,8 @@
 (the model's non-time lookup keys) and, for a point-in-time model, optionally ``as_of``
 (``YYYY-MM-DD``); ``GET /health``, ``/openapi.json``, ``/report`` and ``/report/<page>.html``
 (under a CSP that forbids scripts). The answer is the row ``infer`` wrote, when the serving
-champion wrote it (:meth:`ScoringService._stored`); an ``as_of`` request or a miss is scored live
-from the online store. A model whose champion cannot be loaded answers 503 with the reason; the
-others are served.
+champion wrote it (:meth:`ScoringService._stored`), else it is scored live from the online store.
+A model whose champion cannot be loaded answers 503 with the reason; the others are served.
 Stored text is cleaned; nothing is written.
 """
 
@@ -93,7 +92,9 @@ class ScoringService:
                     _ = table.times() if table.timestamp_key else None
                 scored = "no predictions: scored live"
                 if (rows := self._predictions(model)) is not None:
-                    rows.index(tuple(fields)), rows.times(champion.spec.time_column)
+                    rows.index(tuple(fields))
+                    for column in {champion.spec.time_column, *champion.stamps} & set(rows.frame):
+                        rows.times(column)
                     scored = f"{len(rows.frame):,} rows scored"
                 status[model] = f"v{champion.version}, {scored}"
             except Exception as exc:  # one model's failure (or bug) leaves the others served
@@ -145,8 +146,8 @@ class ScoringService:
         return clean({**answer, **self.predict(champion, keys, at)})
 
     def predict(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any]:
-        """The outputs for a validated request: the latest row ``infer`` wrote, else scored live."""
-        stored = self._stored(champion, keys) if at is None else None
+        """The outputs for a validated request: the row ``infer`` wrote, else scored live."""
+        stored = self._stored(champion, keys, at)
         if stored is not None:
             return stored
         tables, positions = self.champions.store.resolve(champion.feature_spec, keys, at)
@@ -166,13 +167,23 @@ class ScoringService:
         except TableNotFoundError:
             return None
 
-    def _stored(self, champion: Champion, keys: dict[str, str]) -> dict[str, Any] | None:
-        """The outputs of the entity's latest row in the prediction table if the champion wrote
-        it, else None."""
+    def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
+        """The outputs of the entity's row in the prediction table if the champion wrote it, else
+        None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
+        whose features are those live scoring would look up (the model's inputs are looked up)."""
         table = self._predictions(champion.spec.name)
         if table is None or not len(positions := table.positions(keys)):
             return None
-        i = int(positions[np.argmax(table.times(champion.spec.time_column)[positions])])
+        if at is None:
+            i = int(positions[np.argmax(table.times(champion.spec.time_column)[positions])])
+        elif not champion.stamps or not champion.stamps <= set(table.frame.columns):
+            return None
+        else:
+            day = np.datetime64(at, "ns")
+            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in champion.stamps])
+            if not hits.any():
+                return None
+            i = int(positions[np.argmax(hits)])
         frame = table.frame
         if "model_version" in frame and frame["model_version"].iat[i] != champion.version:
             return None

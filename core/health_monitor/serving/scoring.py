@@ -33,6 +33,11 @@ class Champion:
     model: ScoringModel
     feature_spec: FeatureSpec
 
+    @property
+    def stamps(self) -> set[str]:
+        """The base columns its point-in-time lookups are as of."""
+        return {lk.timestamp_lookup_key for lk in self.feature_spec.lookups if lk.timestamp_lookup_key}
+
     def inputs(self, row: dict[str, Any]) -> pd.DataFrame:
         """One row of looked-up features as the model's input frame, in training order."""
         columns = list(self.feature_spec.input_columns)
