@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from health_monitor.errors import ModelLoadError
+from health_monitor.serving import scoring
 from health_monitor.serving.online import MISSING, OnlineStore
 from health_monitor.serving.scoring import Champions
 
@@ -81,3 +84,35 @@ def test_a_moved_feature_table_is_read_again(fake_trained_home):
     after = champions.score("fake_failure", {"entity": "e1"})
     assert after["probability"] > before["probability"]  # failures follow hot days
     assert champions.store.table(name).version == runtime.lakehouse.version(name) + 1
+
+
+def test_a_champion_that_cannot_load_is_tried_again_only_when_its_check_is_due(
+    fake_trained_home, monkeypatch
+):
+    """Every caller (endpoints, agent tools, explain, findings) gets the same error without a new
+    load until ``REFRESH_SECONDS`` have passed; then the model is loaded again."""
+    runtime, host = fake_trained_home
+    champions = Champions(runtime, host)
+    clock = types.SimpleNamespace(monotonic=lambda: now)
+    monkeypatch.setattr(scoring, "time", clock)
+    now, tried, load = 1000.0, [], champions._load
+
+    def broken(spec, cached):
+        tried.append(spec.name)
+        raise ModelLoadError(f"model {spec.name} is broken for this test")
+
+    monkeypatch.setattr(champions, "_load", broken)
+    for _ in range(3):
+        with pytest.raises(ModelLoadError, match="broken for this test") as failed:
+            champions.get("fake_failure")
+        assert len(list(failed.traceback)) < 5  # the kept error does not grow a frame per raise
+    assert tried == ["fake_failure"]
+    monkeypatch.setattr(champions, "_load", load)
+    now += scoring.REFRESH_SECONDS - 1
+    with pytest.raises(ModelLoadError):
+        champions.get("fake_failure")
+    now += 1
+    assert champions.get("fake_failure").version == 1
+    with pytest.raises(Exception, match="nope"):
+        champions.get("nope")  # an unknown model raises, naming it, and is not kept
+    assert "nope" not in champions.loaded

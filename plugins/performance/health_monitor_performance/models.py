@@ -238,12 +238,13 @@ PERFORMANCE_REGRESSION_DETECTOR = Model(
         "Scored against ground truth incidents (query_performance_regression, "
         "warehouse_undersized); positives are few, so F1 moves by several points per day. "
         "An isolation forest on upward shifts only (a warehouse that got faster is not an anomaly), "
-        "its threshold calibrated on held-out normal days to the alarm budget, 0.25 per warehouse "
-        "per 30 days unless HEALTH_MONITOR_ALARM_BUDGET sets another (it was a fixed 2% share, "
-        "whatever the budget). Job-level duration regressions belong to the reliability domain. "
+        "its threshold calibrated on held-out normal days to the alarm budget: the plugin's "
+        "PER_WAREHOUSE_ALARM_BUDGET unless HEALTH_MONITOR_ALARM_BUDGET sets another (it used to "
+        "flag a fixed share of days, whatever the budget). Job-level duration regressions belong "
+        "to the reliability domain. "
         "Its recall per incident type and false alarms in the pooled backtest of "
-        "benchmarks/bench_incidents.py are in docs/models.md, performance_regression_detector on "
-        "enough incidents."
+        "benchmarks/bench_incidents.py are in docs/models.md, performance_regression_detector is "
+        "calibrated."
     ),
 )
 
