@@ -19,7 +19,7 @@ from health_monitor.errors import ConfigError
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.serving.app import ScoringService, make_server, serve_in_thread
-from health_monitor.serving.httpd import allowed_hosts, load_token
+from health_monitor.serving.httpd import RequestError, allowed_hosts, load_token
 from health_monitor.serving.scoring import Champions
 
 TOKEN = "s3cret-token-0123456789"
@@ -326,6 +326,25 @@ def test_an_idle_connection_is_closed_after_the_timeout(start):
         sock.sendall(HEALTH)
         assert answer(sock, "GET")[0] == 200
         assert sock.recv(1) == b""  # idle after an answer
+
+
+def test_a_model_whose_warm_up_fails_answers_503_as_health_says(fake_trained_home, tmp_path):
+    """A champion that loads but whose feature table is gone: warm-up, /health and its endpoint
+    agree that it is unavailable, and why."""
+    runtime, host = fake_trained_home
+    home = tmp_path / "home"
+    shutil.copytree(runtime.settings.home, home)
+    copy = Runtime.embedded(Settings(home=home))
+    table = copy.settings.feature_table("fake_features")
+    copy.lakehouse.drop(table)
+    service = ScoringService(Champions(copy, host))
+    warmed = service.warm()
+    assert warmed["fake_failure"].startswith("unavailable: ") and table in warmed["fake_failure"], warmed
+    health = service.health()
+    assert health["status"] == "degraded" and table in health["models"]["fake_failure"]["unavailable"]
+    with pytest.raises(RequestError) as refused:
+        service.score("/models/fake_failure", GOOD)
+    assert refused.value.status == 503 and table in refused.value.message
 
 
 def test_a_model_whose_artifacts_are_missing_does_not_stop_the_others(fake_trained_home, tmp_path):

@@ -89,7 +89,8 @@ class ScoringService:
                 for lookup in champion.feature_spec.lookups:
                     table = self.champions.store.table(lookup.table_name)
                     table.index(tuple(equality_keys(table, lookup)))
-                    _ = table.times() if table.timestamp_key else None
+                    if table.timestamp_key:
+                        table.times()
                 scored = "no predictions: scored live"
                 if (rows := self._predictions(model)) is not None:
                     rows.index(tuple(fields))
@@ -100,6 +101,8 @@ class ScoringService:
             except Exception as exc:  # one model's failure (or bug) leaves the others served
                 if not isinstance(exc, HealthMonitorError):
                     log.exception("warming %s failed", model)
+                    exc = HealthMonitorError(f"{type(exc).__name__}: {exc}")
+                self.champions.hold(model, exc)  # its endpoint answers 503 with why, as /health says
                 status[model] = f"unavailable: {exc}"
             progress(model)
         return status
@@ -176,11 +179,11 @@ class ScoringService:
             return None
         if at is None:
             i = int(positions[np.argmax(table.times(champion.spec.time_column)[positions])])
-        elif not champion.stamps or not champion.stamps <= set(table.frame.columns):
+        elif not (stamps := champion.stamps) or not stamps <= set(table.frame.columns):
             return None
         else:
             day = np.datetime64(at, "ns")
-            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in champion.stamps])
+            hits = np.logical_and.reduce([table.times(s)[positions] == day for s in stamps])
             if not hits.any():
                 return None
             i = int(positions[np.argmax(hits)])

@@ -70,6 +70,11 @@ class Champions:
             raise held.with_traceback(None)
         return held  # type: ignore[return-value]
 
+    def hold(self, model: str, error: HealthMonitorError) -> None:
+        """Fail ``model`` with ``error`` (a table it reads is missing, say): :meth:`get` raises it
+        until the model's check is due, as for a champion that cannot be loaded."""
+        self.loaded[model] = (error, time.monotonic())
+
     def _load(self, spec: Model, cached: Champion | None) -> Champion:
         name = self.runtime.settings.registered_model(spec.name)
         current = self.runtime.registry.version_by_alias(name, CHAMPION)
