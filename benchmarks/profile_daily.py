@@ -39,10 +39,11 @@ def build(home: Path) -> None:
     simulate_into(runtime, TEST_SCALE, TEST_SEED, TEST_DAYS, TEST_END_DATE)
     print(f"build: simulate {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
-    if not build_gold_into(runtime).ok:
+    host = load_host()
+    if not build_gold_into(runtime, host=host).ok:
         raise SystemExit("--build: the Gold build failed")
     print(f"build: gold {time.perf_counter() - start:.1f} s")
-    result = run_pipelines(runtime, load_host())
+    result = run_pipelines(runtime, host)
     print("build: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
 
 

@@ -14,8 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from health_monitor.cli import build_parser, main
+from health_monitor.config import Settings
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.plugins import ENTRY_POINT_GROUP
+from health_monitor.runtime import Runtime
 
 pytestmark = pytest.mark.heavy  # minutes: the demo command end to end in a subprocess
 
@@ -251,6 +253,11 @@ def test_a_home_that_is_not_there_is_refused_not_created(tmp_path, capsys):
     assert "is a file, not a home folder" in capsys.readouterr().err
 
 
+def test_gold_takes_all_or_named_tables_not_both(tmp_path, capsys):
+    assert main(["gold", "--all", "--table", "fact_usage", "--home", str(tmp_path)]) == 2
+    assert "gold: give --all or --table, not both" in capsys.readouterr().err
+
+
 def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
     """The README's main command, in a subprocess, for one plugin and 45 days to keep CI short,
     in a home whose path has a space and a non-ASCII letter; then `infer` again on the home it
@@ -280,6 +287,12 @@ def test_the_demo_command_runs_end_to_end(tmp_path, monkeypatch, capsys):
         "mlflow:",
     ]:
         assert expected in out, out
+    # Gold holds only what the cost plugin reads: the security plugin's audit logs are not built.
+    assert "not built, as no installed plugin reads them (gold --all builds them): " in out, out
+    assert "fact_audit_logs" in out.split("not built, as no installed plugin reads them")[1].splitlines()[0]
+    settings = Settings(home=home)
+    built = Runtime.embedded(settings).lakehouse
+    assert built.exists(settings.gold("fact_usage")) and not built.exists(settings.gold("fact_audit_logs"))
     monkeypatch.setenv("HEALTH_MONITOR_PLUGINS", "cost")
     monkeypatch.setenv("HEALTH_MONITOR_HOME", str(home))
     capsys.readouterr()

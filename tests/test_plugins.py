@@ -493,3 +493,51 @@ def test_plugins_json_shows_who_owns_what_and_who_was_refused(install, capsys):
         ("acme", "register_labels"),
     }
     assert any("belongs to plugin 'reliability'" in p["error"] for p in out["problems"])
+
+
+def _reading(name: str, sources, model_sources=()):
+    """A plugin with one feature table reading ``sources`` and one model reading ``model_sources``."""
+    table = dataclasses.replace(FAKE_TABLE, sources=sources)
+    model = dataclasses.replace(anomaly_model(f"{name}_model"), sources=model_sources)
+
+    class Reading:
+        @hookimpl
+        def register_feature_tables(self, register):
+            register(dataclasses.replace(table, name=f"{name}_features"))
+
+        @hookimpl
+        def register_models(self, register):
+            lookup = dataclasses.replace(model.lookups[0], table=f"{name}_features")
+            register(dataclasses.replace(model, lookups=(lookup,)))
+
+    return Reading()
+
+
+def test_gold_tables_are_the_sources_the_installed_plugins_declare(make_host):
+    host = make_host(
+        {
+            "one": _reading("one", ("fact_usage", "dim_job")),
+            "two": _reading("two", "fact_usage", model_sources="dim_job_sla"),  # a lone name is one table
+        }
+    )
+    assert not host.problems, host.problems
+    assert host.gold_tables == ["dim_job", "dim_job_sla", "fact_usage"]
+    # A feature table that declares no sources may read any Gold table: then every one is built.
+    assert make_host({"one": _reading("one", ("fact_usage",)), "fake": FakePlugin()}).gold_tables is None
+
+
+def test_sources_that_are_not_gold_tables_are_refused_by_name(make_host):
+    host = make_host({"typo": _reading("typo", ("fact_usage", "fact_usge"))})
+    assert "typo_features" not in host.feature_tables and "typo_model" not in host.models
+    errors = [p.error for p in host.problems]
+    assert "feature table typo_features: sources ['fact_usge'] are not Gold tables" in errors[0], errors
+    assert "typo_model looks up unknown feature tables" in errors[1], errors
+    host = make_host({"typo": _reading("typo", ("fact_usage",), model_sources=("dim_jobs",))})
+    assert "typo_features" in host.feature_tables and "typo_model" not in host.models
+    assert "model typo_model: sources ['dim_jobs'] are not Gold tables" in host.problems[0].error
+
+
+@pytest.mark.parametrize("sources", [("Fact_Usage",), ("",), (3,)])
+def test_a_malformed_source_name_is_refused(sources):
+    with pytest.raises(SchemaError, match="feature table fake_features: sources must be lower_snake_case"):
+        dataclasses.replace(FAKE_TABLE, sources=sources)

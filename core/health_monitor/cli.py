@@ -235,10 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add(
         "gold",
-        "Build the Gold tables from the system tables: only the days since the last build (plus a "
-        "late-arrival window), or everything with --full.",
+        "Build the Gold tables the installed plugins read from the system tables: only the days since "
+        "the last build (plus a late-arrival window), or all of the history with --full.",
     )
-    p.add_argument("--full", action="store_true", help="rebuild every Gold table from all of the history")
+    p.add_argument("--full", action="store_true", help="rebuild the Gold tables from all of the history")
+    p.add_argument(
+        "--all", action="store_true", help="every Gold table, also those no installed plugin reads"
+    )
     p.add_argument(
         "--table",
         action="append",
@@ -744,18 +747,25 @@ def _print_gold_report(report) -> None:
         print(f"  {step.table:<44} {line}")
         for note in step.notes:
             print(f"  {'':<44} note: {note}")
+    if report.unread:
+        print(
+            f"  not built, as no installed plugin reads them (gold --all builds them): {', '.join(report.unread)}"
+        )
 
 
 def cmd_gold(args, settings: Settings) -> int:
     from health_monitor.jobs import build_gold_into
 
+    if args.all and args.table:
+        raise ConfigError("gold: give --all or --table, not both")
     runtime = _runtime(settings)
     if not runtime.has_system_tables():
         raise ConfigError(
             f"no system tables in catalog {settings.source_catalog!r} of {settings.home}: "
             "run `health-monitor load-system-tables DIR` (your account) or `health-monitor simulate`"
         )
-    report = build_gold_into(runtime, full=args.full, tables=args.table)
+    host = None if args.all or args.table else _host()
+    report = build_gold_into(runtime, full=args.full, tables=args.table, host=host)
     _print_gold_report(report)
     return 0 if report.ok else 1
 

@@ -76,6 +76,17 @@ class Host:
         found |= {o.spec.domain for o in self.tools.values() if o.spec.domain != "all"}
         return sorted(found)
 
+    @property
+    def gold_tables(self) -> list[str] | None:
+        """The Gold tables the installed plugins read (their feature tables' and models'
+        ``sources``), or None for every Gold table: a feature table that declares no sources may
+        read any."""
+        tables = [o.spec for o in self.feature_tables.values()]
+        if any(not t.sources for t in tables):
+            return None
+        declared = {s for t in tables for s in t.sources}
+        return sorted(declared | {s for o in self.models.values() for s in o.spec.sources})
+
     def models_of(self, plugin: str) -> list[str]:
         return sorted(name for name, owned in self.models.items() if owned.plugin.name == plugin)
 
@@ -274,8 +285,22 @@ def _refusal(
 
 
 def _check_references(host: Host) -> None:
-    """Drop models whose lookups name missing feature tables, and labels and finding rules of
-    unknown models."""
+    """Drop feature tables and models whose sources are not Gold tables, models whose lookups
+    name missing feature tables, and labels and finding rules of unknown models."""
+    from health_monitor.gold.contract import GOLD_TABLES
+
+    registries: tuple[tuple[str, dict[str, Owned[Any]]], ...] = (
+        ("feature table", host.feature_tables),
+        ("model", host.models),
+    )
+    for kind, registered in registries:
+        for name, owned in list(registered.items()):
+            unknown = [s for s in owned.spec.sources if s not in GOLD_TABLES]
+            if unknown:
+                del registered[name]
+                hook = "register_feature_tables" if kind == "feature table" else "register_models"
+                why = f"{kind} {name}: sources {unknown} are not Gold tables; they are {sorted(GOLD_TABLES)}"
+                host.problems.append(PluginProblem(owned.plugin, hook, why))
     for name, owned in list(host.models.items()):
         missing = [lk.table for lk in owned.spec.lookups if lk.table not in host.feature_tables]
         if missing:

@@ -200,18 +200,28 @@ def advance_into(runtime: Runtime, days: int) -> dict[str, int]:
     return rows
 
 
-def build_gold_into(runtime: Runtime, full: bool = False, tables: list[str] | None = None):
-    """``health-monitor gold``: build (or update) the Gold tables from the system tables."""
+def build_gold_into(
+    runtime: Runtime, full: bool = False, tables: list[str] | None = None, host: Host | None = None
+):
+    """``health-monitor gold``: build (or update) the Gold tables from the system tables: ``tables``,
+    else those ``host``'s plugins read (:attr:`Host.gold_tables`; the others are listed in the
+    report's ``unread``), else every one."""
     from health_monitor.gold.build import gold_steps
     from health_monitor.gold.build.runner import STATE_TABLE, build_gold
 
     settings = runtime.settings
+    unread: list[str] = []
+    if tables is None and host is not None and host.gold_tables is not None:
+        tables = host.gold_tables
+        unread = [t for t, s in gold_steps().items() if not s.snapshot and t not in tables]
     # The tables the build may replace, then its state (written after each table it describes).
     steps = [t for t, s in gold_steps().items() if not s.snapshot and (not tables or t in tables)]
     names = [settings.gold(t) for t in steps] + [settings.ops(STATE_TABLE)]
     args = (["--full"] if full else []) + [w for t in tables or [] for w in ("--table", t)]
     with runtime.load("gold", names, *args):
-        return build_gold(runtime, full=full, tables=tables)
+        report = build_gold(runtime, full=full, tables=tables)
+    report.unread = unread
+    return report
 
 
 def load_gold_into(runtime: Runtime, source: Path, policies: dict[str, str] | None = None) -> dict[str, int]:
@@ -276,7 +286,7 @@ def run_demo(
         result.timings["simulate"] = time.perf_counter() - start
     if runtime.has_system_tables():
         start = time.perf_counter()
-        result.details["gold"] = build_gold_into(runtime)
+        result.details["gold"] = build_gold_into(runtime, host=host)
         result.timings["gold"] = time.perf_counter() - start
     return run_pipelines(runtime, host, result=result)
 
@@ -319,7 +329,7 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             from health_monitor.gold.snapshot import take_snapshot
 
             result.details["snapshot"] = step("snapshot", lambda: take_snapshot(runtime))
-        result.details["gold"] = step("gold", lambda: build_gold_into(runtime))
+        result.details["gold"] = step("gold", lambda: build_gold_into(runtime, host=host))
 
     s = runtime.settings
     feature_plan: dict[str, Any] = {}

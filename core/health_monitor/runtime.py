@@ -173,7 +173,9 @@ class TableReader:
         full_name = self._settings.gold(table)
         if table in GOLD_TABLES and not self._lakehouse.exists(full_name):
             raise MissingInputError(
-                full_name, "not built: its system tables are not loaded (see `health-monitor gold`)"
+                full_name,
+                "not built: `health-monitor gold` builds the Gold tables the installed plugins declare "
+                "in their sources, when their system tables are loaded",
             )
         return self._read(full_name, "not a Gold table of the contract (docs/gold-contract.md)")
 

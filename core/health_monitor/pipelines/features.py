@@ -40,7 +40,8 @@ def run_features(
         if missing:
             raise MissingInputError(
                 ", ".join(runtime.settings.gold(s) for s in missing),
-                "not built (the system tables they come from are not loaded); "
+                "not built (`health-monitor gold` builds them when the system tables they come from "
+                "are loaded); "
                 f"{table.name} and the models that read it are skipped",
             )
         cancel_jobs_with_item()

@@ -37,6 +37,14 @@ def _check_name(value: str, what: str) -> None:
         raise SchemaError(f"{what} must be lower_snake_case (a-z, 0-9, _), got {value!r}")
 
 
+def _sources(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    """Gold table names (a lone name is one table)."""
+    names = (value,) if isinstance(value, str) else tuple(value)
+    for name in names:
+        _check_name(name, f"{what}: sources")
+    return names
+
+
 def _as_tuple(value: Sequence[str] | str, what: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
@@ -121,7 +129,10 @@ class FeatureTable:
     compute: Callable[[Tables], DataFrame]
     timestamp_key: str | None = None
     description: str = ""
-    sources: tuple[str, ...] = ()  # Gold tables read, for docs and lineage
+    # sources: every Gold table ``compute`` reads. `gold` builds only the tables the installed
+    # plugins declare (a table that declares none may read any, so then every Gold table is
+    # built); the conformance suite checks that ``compute`` reads no other.
+    sources: tuple[str, ...] = ()
     domain: str | None = None
     # warnings(rows) -> lines a user should read about the rows just computed (a feed that lands
     # late, an entity gone quiet); `features` prints them. It runs on the cached result: aggregate,
@@ -164,7 +175,7 @@ class FeatureTable:
             )
         if not callable(self.compute):
             raise SchemaError(f"feature table {self.name}: compute must be callable")
-        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "sources", _sources(self.sources, f"feature table {self.name}"))
 
     @property
     def days_by(self) -> str | None:
@@ -247,6 +258,9 @@ class Model:
       not one of ``keys``. The daily run then rescores only the recent days' keys instead of
       every key (a key whose time could move would be stored twice). ``late_days`` as for
       :class:`FeatureTable`: how many days after its time a key may first appear in Gold.
+    - ``sources``: the Gold tables ``base`` and the model's labels read that the feature tables
+      of its lookups do not declare in theirs (a label's SLA table, say). `gold` builds only what
+      the installed plugins declare; the conformance suite checks it.
     """
 
     name: str
@@ -273,6 +287,7 @@ class Model:
     lookback_days: int | None = None
     fixed_time: bool = False
     late_days: int = 0
+    sources: tuple[str, ...] = ()
 
     @property
     def scores_by_day(self) -> bool:
@@ -303,6 +318,7 @@ class Model:
                 f"{self.time_column!r}; keys are {list(self.keys)}"
             )
         object.__setattr__(self, "lookups", tuple(self.lookups))
+        object.__setattr__(self, "sources", _sources(self.sources, f"model {self.name}"))
         if not self.lookups:
             raise SchemaError(f"model {self.name}: needs at least one Lookup")
         if not 0.05 <= self.test_fraction <= 0.5:

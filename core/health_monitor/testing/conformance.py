@@ -285,6 +285,46 @@ class PluginConformance:
         if not checked:
             pytest.skip("no feature table of this plugin declares lookback_days or reads rows_from()")
 
+    @staticmethod
+    def _gold_read(runtime, build) -> set[str]:
+        """The Gold tables ``build(tables)`` reads (lazily: the frame is built, not run)."""
+        from health_monitor.errors import TableNotFoundError
+        from health_monitor.gold.contract import GOLD_TABLES
+        from health_monitor.pipelines.refresh import RecordingTables
+
+        tables = RecordingTables(runtime)
+        try:
+            build(tables)
+        except TableNotFoundError as exc:  # a Gold table no installed plugin declares is not built
+            pytest.fail(f"{exc}: add the Gold tables it reads to its sources")
+        gold = {runtime.settings.gold(name): name for name in GOLD_TABLES}
+        return {gold[name] for name in tables.versions if name in gold}
+
+    def test_feature_tables_read_only_their_sources(self, trained_home, plugin_host):
+        """`gold` builds only the Gold tables the installed plugins declare: a feature table that
+        read another would find it missing on a home without the plugin that declares it."""
+        runtime, _, _ = trained_home
+        for name, owned in sorted(plugin_host.feature_tables.items()):
+            if owned.plugin.name != self.plugin_name:
+                continue
+            undeclared = self._gold_read(runtime, owned.spec.compute) - set(owned.spec.sources)
+            assert not undeclared, (
+                f"feature table {name} reads Gold {sorted(undeclared)}: add them to its sources"
+            )
+
+    def test_base_and_labels_read_only_declared_gold(self, trained_home, plugin_host, spec):
+        """A model's ``base`` and labels read only Gold tables that it or its lookups' feature
+        tables declare in their ``sources``."""
+        runtime, _, _ = trained_home
+        declared = set(spec.sources)
+        declared |= {s for lk in spec.lookups for s in plugin_host.feature_tables[lk.table].spec.sources}
+        read = self._gold_read(runtime, spec.base)
+        labels = plugin_host.labels.get(spec.name)
+        if labels is not None:
+            read |= self._gold_read(runtime, labels.spec.compute)
+        undeclared = read - declared
+        assert not undeclared, f"model {spec.name} reads Gold {sorted(undeclared)}: add them to its sources"
+
     def test_model_lookback_days_are_enough(self, trained_home, spec):
         """A model that declares ``lookback_days`` gets the same keys from a day on when its base
         reads Gold only from that many days before it, as the daily run's inference has it do."""

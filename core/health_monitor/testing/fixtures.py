@@ -179,15 +179,17 @@ def refuse_changes(name: str, home: Path, before: dict[str, tuple[int, int]]) ->
 
 @pytest.fixture(scope="session")
 def simulated_home(tmp_path_factory, spark):
-    """A home holding a small simulated account (its system tables, the Gold built from them,
-    and ground truth), shared by the test run (by every xdist worker too). Treat it as read-only."""
+    """A home holding a small simulated account (its system tables, the Gold tables the installed
+    plugins read, as `demo` builds them, and ground truth), shared by the test run (by every
+    xdist worker too). Treat it as read-only."""
+    from health_monitor.host import load_host
     from health_monitor.jobs import build_gold_into, simulate_into
     from health_monitor.runtime import Runtime
 
     def build(home: Path) -> None:
         runtime = Runtime.embedded(Settings(home=home))
         simulate_into(runtime, TEST_SCALE, TEST_SEED, TEST_DAYS, TEST_END_DATE)
-        report = build_gold_into(runtime)
+        report = build_gold_into(runtime, host=load_host())
         if not report.ok:
             failed = [f"{s.table}: {s.error}" for s in report.steps if s.status == "failed"]
             raise RuntimeError(f"Gold build of the simulated account failed: {failed}")

@@ -362,7 +362,14 @@ RELIABILITY_FEATURES = FeatureTable(
         "Per job and calendar day: runs, failures and failure streaks, durations, repairs, memory "
         "pressure, runtime upgrades, job edits and the health of upstream jobs."
     ),
-    sources=("fact_job_run_timeline", "dim_cluster", "fact_node_timeline", "dim_job", "fact_table_lineage"),
+    sources=(
+        "fact_job_run_timeline",
+        "dim_cluster",
+        "fact_node_timeline",
+        "dim_job",
+        "dim_job_sla",
+        "fact_table_lineage",
+    ),
 )
 
 

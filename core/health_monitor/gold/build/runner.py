@@ -55,6 +55,7 @@ class StepResult:
 @dataclass
 class GoldBuildReport:
     steps: list[StepResult] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # not built: no installed plugin reads them
 
     @property
     def ok(self) -> bool:
