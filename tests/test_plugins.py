@@ -524,6 +524,7 @@ def test_gold_tables_are_the_sources_the_installed_plugins_declare(make_host):
     assert host.gold_tables == ["dim_job", "dim_job_sla", "fact_usage"]
     # A feature table that declares no sources may read any Gold table: then every one is built.
     assert make_host({"one": _reading("one", ("fact_usage",)), "fake": FakePlugin()}).gold_tables is None
+    assert make_host({}).gold_tables is None  # no feature table to say: every one, as before
 
 
 def test_sources_that_are_not_gold_tables_are_refused_by_name(make_host):

@@ -79,10 +79,10 @@ class Host:
     @property
     def gold_tables(self) -> list[str] | None:
         """The Gold tables the installed plugins read (their feature tables' and models'
-        ``sources``), or None for every Gold table: a feature table that declares no sources may
-        read any."""
+        ``sources``), or None for every Gold table: no feature table is installed to say, or one
+        declares no sources (it may read any)."""
         tables = [o.spec for o in self.feature_tables.values()]
-        if any(not t.sources for t in tables):
+        if not tables or any(not t.sources for t in tables):
             return None
         declared = {s for t in tables for s in t.sources}
         return sorted(declared | {s for o in self.models.values() for s in o.spec.sources})
@@ -289,16 +289,15 @@ def _check_references(host: Host) -> None:
     name missing feature tables, and labels and finding rules of unknown models."""
     from health_monitor.gold.contract import GOLD_TABLES
 
-    registries: tuple[tuple[str, dict[str, Owned[Any]]], ...] = (
-        ("feature table", host.feature_tables),
-        ("model", host.models),
+    registries: tuple[tuple[str, str, dict[str, Owned[Any]]], ...] = (
+        ("feature table", "register_feature_tables", host.feature_tables),
+        ("model", "register_models", host.models),
     )
-    for kind, registered in registries:
+    for kind, hook, registered in registries:
         for name, owned in list(registered.items()):
             unknown = [s for s in owned.spec.sources if s not in GOLD_TABLES]
             if unknown:
                 del registered[name]
-                hook = "register_feature_tables" if kind == "feature table" else "register_models"
                 why = f"{kind} {name}: sources {unknown} are not Gold tables; they are {sorted(GOLD_TABLES)}"
                 host.problems.append(PluginProblem(owned.plugin, hook, why))
     for name, owned in list(host.models.items()):

@@ -210,12 +210,12 @@ def build_gold_into(
     from health_monitor.gold.build.runner import STATE_TABLE, build_gold
 
     settings = runtime.settings
+    buildable = [t for t, s in gold_steps().items() if not s.snapshot]
     unread: list[str] = []
-    if tables is None and host is not None and host.gold_tables is not None:
-        tables = host.gold_tables
-        unread = [t for t, s in gold_steps().items() if not s.snapshot and t not in tables]
+    if tables is None and host is not None and (read := host.gold_tables) is not None:
+        tables, unread = read, [t for t in buildable if t not in read]
     # The tables the build may replace, then its state (written after each table it describes).
-    steps = [t for t, s in gold_steps().items() if not s.snapshot and (not tables or t in tables)]
+    steps = [t for t in buildable if not tables or t in tables]
     names = [settings.gold(t) for t in steps] + [settings.ops(STATE_TABLE)]
     args = (["--full"] if full else []) + [w for t in tables or [] for w in ("--table", t)]
     with runtime.load("gold", names, *args):
