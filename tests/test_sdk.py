@@ -106,3 +106,34 @@ def test_a_newly_installed_plugin_is_under_the_contracts(tmp_path):
     assert "    health_monitor_upkeep\n" in proc.stdout  # in the expanded lists
     assert "Plugins import only the SDK (and the errors) of the core BROKEN" in proc.stdout
     assert "health_monitor_upkeep.plugin -> health_monitor.config" in proc.stdout
+
+
+def test_tools_and_endpoints_word_a_refused_argument_alike():
+    """One validation layer: ``sdk.args.problems`` words what a ToolArgs model refused, for the
+    agent tools and the endpoints alike (each problem with the field it is about)."""
+    from pydantic import ValidationError
+
+    from health_monitor.sdk.args import Identifier, Limit, ToolArgs, problems
+
+    class Args(ToolArgs):
+        entity: Identifier
+        limit: Limit = 5
+
+    cases = {
+        '{"limit": 3}': [("entity", "field 'entity' is required")],
+        '{"entity": "a b"}': [
+            ("entity", "field 'entity' has characters outside [A-Za-z0-9_.:@+-] or is too long")
+        ],
+        '{"entity": 7}': [("entity", "field 'entity' must be a string")],
+        '{"entity": "a", "colour": "red"}': [
+            ("colour", "unknown field 'colour'; this tool takes ['entity', 'limit']")
+        ],
+        "[1]": [(None, "the body must be a JSON object")],
+    }
+    for body, expected in cases.items():
+        with pytest.raises(ValidationError) as refused:
+            Args.model_validate_json(body)
+        assert problems(refused.value, Args, "this tool") == expected, body
+    with pytest.raises(ValidationError) as refused:
+        Args.model_validate_json('{"entity": "", "limit": 0}')
+    assert [field for field, _ in problems(refused.value, Args, "this tool")] == ["entity", "limit"]

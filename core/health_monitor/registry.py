@@ -133,6 +133,26 @@ class ModelRegistry:
             return None
         return RegisteredVersion(name, int(mv.version), mv.run_id, dict(mv.tags or {}), mv.creation_timestamp)
 
+    def champion(self, name: str, model: str) -> RegisteredVersion:
+        """The ``champion`` version of registered model ``name`` (``model``'s); else
+        :class:`NoChampionError` when the champion gate held a version back as ``challenger``
+        (saying how to see why and promote it), or HealthMonitorError saying to train it."""
+        from health_monitor.errors import HealthMonitorError, NoChampionError
+
+        current = self.version_by_alias(name, CHAMPION)
+        if current is not None:
+            return current
+        held = self.version_by_alias(name, CHALLENGER)
+        if held is not None:
+            raise NoChampionError(
+                f"model {name} has no '{CHAMPION}': the champion gate held v{held.version} back as "
+                f"'{CHALLENGER}' (why: `health-monitor evaluate --model {model}`); promote by hand: "
+                f"health-monitor promote --model {model} --version {held.version} --reason TEXT"
+            )
+        raise HealthMonitorError(
+            f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {model}`"
+        )
+
     def versions(self, name: str) -> list[RegisteredVersion]:
         """Every registered version of ``name``, oldest first; empty if the model is not registered."""
         found = self.client().search_model_versions(f"name = '{name}'")

@@ -29,7 +29,7 @@ from health_monitor.config import Settings
 from health_monitor.errors import ConfigError, HealthMonitorError
 from health_monitor.host import Host, load_host
 from health_monitor.runtime import Runtime
-from health_monitor.sdk.args import Identifier, Limit, ToolArgs
+from health_monitor.sdk.args import Identifier, Limit, ToolArgs, problems
 from health_monitor.sdk.specs import AgentTool, ProblemType
 from health_monitor.sdk.tools import RANK_COLUMN
 from health_monitor.serving.context import OnlineToolContext
@@ -97,17 +97,19 @@ def to_langchain(tool: AgentTool, context: OnlineToolContext) -> StructuredTool:
         description=f"{tool.description.rstrip()} {TOOL_NOTICE}",
         args_schema=schema,
         handle_tool_error=True,
-        handle_validation_error=_validation_message,
+        handle_validation_error=_validation_message(schema),
     )
 
 
-def _validation_message(error: ValidationError | Exception) -> str:
-    if isinstance(error, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()[:5]
-        ]
-        return message("invalid arguments: " + "; ".join(parts))
-    return message(f"invalid arguments: {error}")
+def _validation_message(schema: type[BaseModel]):
+    def described(error: ValidationError | Exception) -> str:
+        if isinstance(error, ValidationError):
+            return message(
+                "invalid arguments: " + "; ".join(why for _, why in problems(error, schema, "this tool"))
+            )
+        return message(f"invalid arguments: {error}")
+
+    return described
 
 
 # --- the core's cross-domain tools ------------------------------------------------------------

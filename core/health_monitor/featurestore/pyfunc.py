@@ -6,6 +6,7 @@ and features each input comes from.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from typing import Any
 
@@ -13,7 +14,7 @@ import mlflow.artifacts
 import mlflow.pyfunc
 import pandas as pd
 
-from health_monitor.errors import SchemaError
+from health_monitor.errors import HealthMonitorError, ModelLoadError, SchemaError
 from health_monitor.featurestore import FeatureSpec
 
 
@@ -43,7 +44,19 @@ CLIENT_RAW_MODEL = ("data", "feature_store", "raw_model")
 def load_packed_model(model_uri: str) -> FeatureStoreModel:
     """The packed model at ``model_uri``. A model logged by the Databricks client (its own
     package around our :class:`RawScoringModel`) comes back with the raw model's input columns
-    and no lookups: enough for the champion gate, which compares inner models on the same rows."""
+    and no lookups: enough for the champion gate, which compares inner models on the same rows.
+    Missing or unreadable artifacts raise :class:`ModelLoadError` naming the URI."""
+    try:
+        return _load_packed(model_uri)
+    except HealthMonitorError:
+        raise
+    except Exception as exc:
+        shown = re.sub(r"^models:/(.+)/([0-9]+)$", r"\1 v\2", model_uri)  # name vN
+        why = f"{type(exc).__name__}: {str(exc)[:300]}"
+        raise ModelLoadError(f"model {shown} cannot be loaded from {model_uri}: {why}") from exc
+
+
+def _load_packed(model_uri: str) -> FeatureStoreModel:
     import os
 
     # Into a scratch folder: loading a `models:/` URI in place writes `registered_model_meta`

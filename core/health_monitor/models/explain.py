@@ -53,7 +53,7 @@ def contributions(
     times of a prediction row) most: the plugin's explainer if it has one, else occlusion."""
     champion = champions.get(model)
     spec, scoring = champion.feature_spec, champion.model
-    X = champion.inputs(champions.store.values(spec, *champions.store.resolve(spec, base)))
+    X = champions.store.inputs(spec, *champions.store.resolve(spec, base))
     if (owned := champions.host.explainers.get(model)) is None:
         return champion, scoring.explain(X, top_k)[0]
     return champion, owned.spec.explain(scoring.estimator, X[scoring.input_columns], top_k)[0]

@@ -9,14 +9,12 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from health_monitor.errors import HealthMonitorError, NoChampionError
 from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.pipelines.train import model_base, require_feature_tables
-from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import Model
 
@@ -57,18 +55,7 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     name = settings.registered_model(spec.name)
     cancel_jobs_with_item()
     require_feature_tables(runtime, spec)  # a model skipped for want of data has no champion either
-    champion = runtime.registry.version_by_alias(name, CHAMPION)
-    if champion is None:
-        held = runtime.registry.version_by_alias(name, CHALLENGER)
-        if held is not None:
-            raise NoChampionError(
-                f"model {name} has no '{CHAMPION}': the champion gate held v{held.version} back as "
-                f"'{CHALLENGER}' (why: `health-monitor evaluate --model {spec.name}`); promote by hand: "
-                f"health-monitor promote --model {spec.name} --version {held.version} --reason TEXT"
-            )
-        raise HealthMonitorError(
-            f"model {name} has no '{CHAMPION}' version; run `health-monitor train --model {spec.name}`"
-        )
+    champion = runtime.registry.champion(name, spec.name)
     table = settings.predictions(spec.name)
     if since is not None and (not spec.scores_by_day or not runtime.lakehouse.exists(table)):
         since = None  # a key kept from before `since` could come again: rescore every key

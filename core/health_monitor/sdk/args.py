@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError, WithJsonSchema
 
 MAX_LIMIT = 100
 
@@ -45,6 +45,31 @@ class ToolArgs(BaseModel):
     """Base of every tool's arguments: unknown arguments are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# pydantic's words for the commonest refusals, as a client should read them
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_pattern_mismatch": "has characters outside [A-Za-z0-9_.:@+-] or is too long",
+    "model_type": "the body must be a JSON object",  # pydantic's own JSON parser read the body
+}
+
+
+def problems(error: ValidationError, args: type[BaseModel], taker: str) -> list[tuple[str | None, str]]:
+    """What is wrong with the arguments that ``args`` (a :class:`ToolArgs`) refused, as
+    ``(field or None, words)`` per problem (at most five): the one wording of tools and
+    endpoints; ``taker`` names what takes the arguments (``"this endpoint"``)."""
+    out = []
+    for found in error.errors()[:5]:
+        field = ".".join(str(p) for p in found["loc"]) or None
+        why = _MESSAGES.get(found["type"], found["msg"].removeprefix("Value error, "))
+        if found["type"] == "extra_forbidden":
+            why = f"unknown field {field!r}; {taker} takes {sorted(args.model_fields)}"
+        out.append(
+            (field, why if field is None or found["type"] == "extra_forbidden" else f"field {field!r} {why}")
+        )
+    return out
 
 
 def workspace_field(

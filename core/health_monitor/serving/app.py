@@ -22,12 +22,12 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
 
 import health_monitor
-from health_monitor.errors import HealthMonitorError, TableNotFoundError
+from health_monitor.errors import HealthMonitorError
 from health_monitor.reports.html import PAGE_HEADERS, ServedReport
-from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs
+from health_monitor.sdk.args import Identifier, IsoDate, ToolArgs, problems
 from health_monitor.serving import httpd
 from health_monitor.serving.httpd import App, Reply, RequestError, Server, json_reply
-from health_monitor.serving.online import MISSING, OnlineTable, equality_keys
+from health_monitor.serving.online import MISSING, equality_keys
 from health_monitor.serving.scoring import Champion, Champions, plain
 from health_monitor.untrusted import clean, message
 
@@ -37,12 +37,6 @@ BOOKKEEPING = ("model_name", "model_version", "scored_at")  # prediction columns
 _NO_ENDPOINT = "no endpoint {}; GET /openapi.json lists them"
 _AS_OF = (IsoDate, Field(None, description="features as of this day (default: latest)"))
 Key = Annotated[Identifier, BeforeValidator(lambda v: str(v) if type(v) is int else v)]  # 42 is "42"
-_MESSAGES = {
-    "missing": "is required",
-    "string_type": "must be a string",
-    "string_pattern_mismatch": "has characters outside [A-Za-z0-9_.:@+-] or is too long",
-    "model_type": "the body must be a JSON object",  # pydantic's own JSON parser reads the body
-}
 
 
 def request_fields(champions: Champions, model: str) -> dict[str, str]:
@@ -92,7 +86,7 @@ class ScoringService:
                     if table.timestamp_key:
                         table.times()
                 scored = "no predictions: scored live"
-                if (rows := self._predictions(model)) is not None:
+                if (rows := self.champions.predictions(model)) is not None:
                     rows.index(tuple(fields))
                     for column in {champion.spec.time_column, *champion.stamps} & set(rows.frame):
                         rows.times(column)
@@ -136,12 +130,7 @@ class ScoringService:
             args = dict(request.model_validate_json(body))
             json.loads(body, object_pairs_hook=_unique)  # pydantic keeps a repeated field's last value
         except ValidationError as exc:
-            error = exc.errors()[0]
-            name = str(error["loc"][0]) if error["loc"] else None
-            why = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
-            why = why if name is None else f"field {name!r} {why}"
-            if error["type"] == "extra_forbidden":
-                why = f"unknown field {name!r}; this endpoint takes {sorted(request.model_fields)}"
+            name, why = problems(exc, request, "this endpoint")[0]
             raise RequestError(HTTPStatus.BAD_REQUEST, why, name) from None
         at = None if args.get("as_of") is None else str(args.pop("as_of"))
         keys = {k: str(v) for k, v in args.items() if k != "as_of"}
@@ -164,17 +153,11 @@ class ScoringService:
                 raise RequestError(HTTPStatus.NOT_FOUND, f"unknown {shown}: no features for it", field)
         return self.champions.score_rows(champion, tables, positions)
 
-    def _predictions(self, model: str) -> OnlineTable | None:
-        try:
-            return self.champions.store.table(self.champions.runtime.settings.predictions(model))
-        except TableNotFoundError:
-            return None
-
     def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
         """The outputs of the entity's row in the prediction table if the champion wrote it, else
         None: its latest row, or (``at``) the row whose point-in-time lookups were as of ``at``,
         whose features are those live scoring would look up (the model's inputs are looked up)."""
-        table = self._predictions(champion.spec.name)
+        table = self.champions.predictions(champion.spec.name)
         if table is None or not len(positions := table.positions(keys)):
             return None
         if at is None:

@@ -36,11 +36,10 @@ class OnlineToolContext:
 
     def table(self, model: str) -> OnlineTable:
         self.model(model)
-        try:
-            return self.champions.store.table(self.champions.runtime.settings.predictions(model))
-        except HealthMonitorError:
+        if (table := self.champions.predictions(model)) is None:
             why = f"there are no predictions of {model} yet; run `health-monitor infer --model {model}`"
-            raise ToolException(why) from None
+            raise ToolException(why)
+        return table
 
     def require(self, model: str, column: str, value: str, listed_by: str) -> str:
         table = self.table(model)

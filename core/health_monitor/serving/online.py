@@ -153,8 +153,9 @@ class OnlineStore:
         return tuple(tables), tuple(positions)
 
     @staticmethod
-    def values(spec: FeatureSpec, tables: Sequence[OnlineTable], positions: Sequence[int]) -> dict[str, Any]:
-        """The looked-up features (renamed, defaults applied) of resolved row ``positions``."""
+    def inputs(spec: FeatureSpec, tables: Sequence[OnlineTable], positions: Sequence[int]) -> pd.DataFrame:
+        """The looked-up features (renamed, defaults applied) of resolved row ``positions``: the
+        model's one-row input frame, in training order."""
         out: dict[str, Any] = {}
         for lookup, table, position in zip(spec.lookups, tables, positions, strict=True):
             renames, defaults = lookup.rename_outputs or {}, lookup.default_values or {}
@@ -164,7 +165,7 @@ class OnlineStore:
                 value = table.frame[name].iat[position] if position >= 0 else None
                 missing = pd.api.types.is_scalar(value) and pd.isna(value)  # None, NaN, NaT, NA
                 out[output] = defaults.get(output) if missing else value
-        return out
+        return pd.DataFrame([[out.get(c) for c in spec.input_columns]], columns=list(spec.input_columns))
 
 
 def equality_keys(table: OnlineTable | TableInfo, lookup: FeatureLookup) -> list[str]:

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from health_monitor.errors import HealthMonitorError, ModelLoadError
+from health_monitor.errors import HealthMonitorError, TableNotFoundError
 from health_monitor.featurestore import FeatureSpec
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
 from health_monitor.models.modeling import ScoringModel
-from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import Model
 from health_monitor.serving.online import OnlineStore, OnlineTable
@@ -37,11 +35,6 @@ class Champion:
     def stamps(self) -> set[str]:
         """The base columns its point-in-time lookups are as of."""
         return {lk.timestamp_lookup_key for lk in self.feature_spec.lookups if lk.timestamp_lookup_key}
-
-    def inputs(self, row: dict[str, Any]) -> pd.DataFrame:
-        """One row of looked-up features as the model's input frame, in training order."""
-        columns = list(self.feature_spec.input_columns)
-        return pd.DataFrame([[row.get(c) for c in columns]], columns=columns)
 
 
 class Champions:
@@ -70,6 +63,13 @@ class Champions:
             raise held.with_traceback(None)
         return held  # type: ignore[return-value]
 
+    def predictions(self, model: str) -> OnlineTable | None:
+        """``model``'s prediction table in the store, or None when ``infer`` has not written it."""
+        try:
+            return self.store.table(self.runtime.settings.predictions(model))
+        except TableNotFoundError:
+            return None
+
     def hold(self, model: str, error: HealthMonitorError) -> None:
         """Fail ``model`` with ``error`` (a table it reads is missing, say): :meth:`get` raises it
         until the model's check is due, as for a champion that cannot be loaded."""
@@ -77,35 +77,17 @@ class Champions:
 
     def _load(self, spec: Model, cached: Champion | None) -> Champion:
         name = self.runtime.settings.registered_model(spec.name)
-        current = self.runtime.registry.version_by_alias(name, CHAMPION)
-        if current is None:
-            held = self.runtime.registry.version_by_alias(name, CHALLENGER)
-            why = f"; run `health-monitor train --model {spec.name}`"
-            if held is not None:
-                why = (
-                    f": the champion gate held v{held.version} back (why: `health-monitor evaluate --model "
-                    f"{spec.name}`); promote by hand: health-monitor promote --model {spec.name} --version "
-                    f"{held.version} --reason TEXT"
-                )
-            raise HealthMonitorError(f"model {spec.name} has no '{CHAMPION}' version{why}")
+        current = self.runtime.registry.champion(name, spec.name)
         if cached is not None and cached.version == current.version:
             return cached
-        try:  # (version_by_alias set this runtime's registry up: models:/ URIs resolve against it)
-            packed = load_packed_model(current.uri)
-        except HealthMonitorError:
-            raise
-        except Exception as exc:  # missing or unreadable artifacts: this model only, say which
-            raise ModelLoadError(
-                f"model {spec.name} v{current.version} cannot be loaded from {current.uri}: "
-                f"{type(exc).__name__}: {str(exc)[:300]}"
-            ) from exc
+        packed = load_packed_model(current.uri)  # (champion() set the registry up: models:/ URIs resolve)
         return Champion(spec, current.version, packed.model, packed.feature_spec)
 
     def score_rows(
         self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
     ) -> dict[str, Any]:
         """The prediction for resolved feature rows: the standard output columns and the model's own."""
-        X = champion.inputs(self.store.values(champion.feature_spec, tables, positions))
+        X = self.store.inputs(champion.feature_spec, tables, positions)
         return {str(name): plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
 
     def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
