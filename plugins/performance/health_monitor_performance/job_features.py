@@ -24,7 +24,7 @@ def job_days(tables: Tables):
         F.sum("failed").alias("failures"),
         F.sum("duration_s").alias("duration_sum"),
         F.sum(F.col("duration_s") * F.col("duration_s")).alias("duration_sq_sum"),
-        F.percentile_approx("duration_s", 0.5, 1000).alias("median_duration_s"),
+        F.percentile("duration_s", 0.5).alias("median_duration_s"),
         F.max_by("dbr", "end_time").alias("dbr_version_num"),
         F.min("dbr").alias("min_dbr_today"),
         F.max("workspace_id").alias("workspace_id"),

@@ -56,13 +56,13 @@ def warehouse_days(tables: Tables):
     daily = q.groupBy("warehouse_id", "date").agg(
         F.count(F.lit(1)).alias("statements"),
         F.avg("cached").alias("cache_share"),
-        F.percentile_approx("exec_s", 0.5, 1000).alias("p50_exec_s"),
-        F.percentile_approx("exec_s", 0.9, 1000).alias("p90_exec_s"),
-        F.percentile_approx("work_s", 0.9, 1000).alias("p90_work_s"),
+        F.percentile("exec_s", 0.5).alias("p50_exec_s"),
+        F.percentile("exec_s", 0.9).alias("p90_exec_s"),
+        F.percentile("work_s", 0.9).alias("p90_work_s"),
         F.avg("spilled").alias("spill_share"),
         F.sum("spill_gb").alias("spill_gb"),
         F.avg("queue_s").alias("avg_queue_s"),
-        F.percentile_approx("queue_s", 0.95, 1000).alias("p95_queue_s"),
+        F.percentile("queue_s", 0.95).alias("p95_queue_s"),
         F.avg((F.col("queue_s") > 0).cast("int")).alias("queued_share"),
         F.sum("read_gb").alias("read_gb"),
         F.avg("read_gb").alias("read_gb_per_statement"),
@@ -83,8 +83,8 @@ def _fingerprint_shifts(statements):
         .groupBy("warehouse_id", "fingerprint", "date")
         .agg(
             F.count(F.lit(1)).alias("runs"),
-            F.percentile_approx("exec_s", 0.5, 1000).alias("median_exec_s"),
-            F.percentile_approx("read_gb", 0.5, 1000).alias("median_read_gb"),
+            F.percentile("exec_s", 0.5).alias("median_exec_s"),
+            F.percentile("read_gb", 0.5).alias("median_read_gb"),
         )
         .where(F.col("runs") >= MIN_FINGERPRINT_RUNS)
     )
