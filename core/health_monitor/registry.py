@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from health_monitor.deadline import checkpoint
+from health_monitor.errors import HealthMonitorError, NoChampionError
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ class ModelRegistry:
         """The ``champion`` version of registered model ``name`` (``model``'s); else
         :class:`NoChampionError` when the champion gate held a version back as ``challenger``
         (saying how to see why and promote it), or HealthMonitorError saying to train it."""
-        from health_monitor.errors import HealthMonitorError, NoChampionError
-
         current = self.version_by_alias(name, CHAMPION)
         if current is not None:
             return current

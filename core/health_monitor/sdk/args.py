@@ -66,9 +66,9 @@ def problems(error: ValidationError, args: type[BaseModel], taker: str) -> list[
         why = _MESSAGES.get(found["type"], found["msg"].removeprefix("Value error, "))
         if found["type"] == "extra_forbidden":
             why = f"unknown field {field!r}; {taker} takes {sorted(args.model_fields)}"
-        out.append(
-            (field, why if field is None or found["type"] == "extra_forbidden" else f"field {field!r} {why}")
-        )
+        elif field is not None:
+            why = f"field {field!r} {why}"
+        out.append((field, why))
     return out
 
 
