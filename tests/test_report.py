@@ -19,7 +19,7 @@ from health_monitor.reports.findings import update_findings
 from health_monitor.reports.html import MARKER, build_report, write_report
 from health_monitor.reports.html.drift import psi
 from health_monitor.runtime import Runtime
-from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.app import ScoringService, make_server
 from health_monitor.serving.scoring import Champions
 from tests.fakes import SIGNAL_MODELS, FindingsPlugin, write_signal_predictions
 
@@ -151,7 +151,7 @@ def _get(port: int, path: str, host: str = "127.0.0.1") -> tuple[int, dict[str, 
 
 def test_serve_answers_the_report_and_only_its_pages(hostile_home):
     runtime, host = hostile_home
-    httpd, _ = serve_in_thread(ScoringService(Champions(runtime, host)))
+    httpd = make_server(ScoringService(Champions(runtime, host)), port=0).start()
     port = httpd.server_address[1]
     try:
         for path in (
@@ -184,7 +184,6 @@ def test_serve_answers_the_report_and_only_its_pages(hostile_home):
         conn.close()
     finally:
         httpd.shutdown()
-        httpd.server_close()
 
 
 def test_drift_compares_the_latest_days_with_the_last_days_of_the_training_window(tmp_path):

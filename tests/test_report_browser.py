@@ -20,7 +20,7 @@ from health_monitor.reports.findings import update_findings
 from health_monitor.reports.html import build_report, write_report
 from health_monitor.reports.html.browser import CHROMIUM_ARGS, chromium_path
 from health_monitor.runtime import Runtime
-from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.app import ScoringService, make_server
 from health_monitor.serving.scoring import Champions
 
 REQUIRE = "HEALTH_MONITOR_REQUIRE_BROWSER"
@@ -112,11 +112,11 @@ def test_every_page_renders_in_chromium_with_its_plots_and_no_errors(browser, re
 
 def test_the_served_report_renders_in_chromium_without_errors(browser, report_home):
     runtime, host = report_home
-    httpd, url = serve_in_thread(ScoringService(Champions(runtime, host)))
+    httpd = make_server(ScoringService(Champions(runtime, host)), port=0).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
         for path in ("/report", "/report/models.html"):
             problems, _, plots = open_page(browser, url + path, None)
             assert not problems and plots >= 1, (path, problems, plots)
     finally:
         httpd.shutdown()
-        httpd.server_close()

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from health_monitor.errors import ConfigError
-from health_monitor.serving.app import ScoringService, serve_in_thread
+from health_monitor.serving.app import ScoringService, make_server
 from health_monitor.serving.httpd import check_loopback
 from health_monitor.serving.scoring import Champions, plain
 
@@ -23,10 +23,9 @@ def server(fake_trained_home):
     warmed = service.warm()
     assert warmed.keys() == {"fake_anomaly", "fake_failure"}
     assert all(status.startswith("v1, ") and status.endswith(" rows scored") for status in warmed.values())
-    httpd, url = serve_in_thread(service)
+    httpd = make_server(service, port=0).start()
     yield httpd.server_address[1], runtime
     httpd.shutdown()
-    httpd.server_close()
 
 
 def request(port, method, path, body=None, raw=None, headers=None):

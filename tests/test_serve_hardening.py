@@ -18,7 +18,7 @@ from health_monitor.config import Settings
 from health_monitor.errors import ConfigError
 from health_monitor.registry import CHAMPION
 from health_monitor.runtime import Runtime
-from health_monitor.serving.app import ScoringService, make_server, serve_in_thread
+from health_monitor.serving.app import ScoringService, make_server
 from health_monitor.serving.httpd import RequestError, allowed_hosts, load_token
 from health_monitor.serving.scoring import Champions
 
@@ -40,14 +40,13 @@ def start(service):
     started = []
 
     def start(**options) -> int:
-        httpd, _ = serve_in_thread(service, **options)
+        httpd = make_server(service, port=0, **options).start()
         started.append(httpd)
         return httpd.server_address[1]
 
     yield start
     for httpd in started:
         httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture
@@ -276,7 +275,7 @@ HEALTH = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 def test_past_the_connection_limit_a_client_gets_503_with_retry_after(service):
-    httpd, _ = serve_in_thread(service, limit=2, timeout=30)
+    httpd = make_server(service, port=0, limit=2, timeout=30).start()
     port, open_ = httpd.server_address[1], httpd.uvicorn.server_state.connections
     try:
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
@@ -292,11 +291,10 @@ def test_past_the_connection_limit_a_client_gets_503_with_retry_after(service):
         held[0].close()
     finally:
         httpd.shutdown()
-        httpd.server_close()
 
 
 def test_an_idle_kept_alive_connection_holds_up_no_other(service):
-    httpd, _ = serve_in_thread(service, limit=8, timeout=30)
+    httpd = make_server(service, port=0, limit=8, timeout=30).start()
     port = httpd.server_address[1]
     try:
         first = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -312,7 +310,6 @@ def test_an_idle_kept_alive_connection_holds_up_no_other(service):
         first.close()
     finally:
         httpd.shutdown()
-        httpd.server_close()
 
 
 def test_an_idle_connection_is_closed_after_the_timeout(start):
@@ -363,7 +360,7 @@ def test_a_model_whose_artifacts_are_missing_does_not_stop_the_others(fake_train
     warmed = service.warm()
     assert warmed["fake_failure"].startswith("v1")
     assert warmed["fake_anomaly"].startswith(f"unavailable: model {version.name} v1 cannot be loaded")
-    httpd, _ = serve_in_thread(service)
+    httpd = make_server(service, port=0).start()
     port = httpd.server_address[1]
     try:
         status, _, health = request(port, "GET", "/health")
@@ -377,7 +374,6 @@ def test_a_model_whose_artifacts_are_missing_does_not_stop_the_others(fake_train
         assert status == 200 and payload["model"] == "fake_failure"
     finally:
         httpd.shutdown()
-        httpd.server_close()
 
 
 def test_answers_go_out_without_nagle_and_score_on_one_thread(service, monkeypatch):
@@ -389,7 +385,7 @@ def test_answers_go_out_without_nagle_and_score_on_one_thread(service, monkeypat
     seen = []
     health = service.health
     monkeypatch.setattr(service, "health", lambda: seen.append(threadpoolctl.threadpool_info()) or health())
-    httpd, _ = serve_in_thread(service)
+    httpd = make_server(service, port=0).start()
     try:
         with socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=10) as sock:
             sock.sendall(HEALTH)
@@ -400,4 +396,3 @@ def test_answers_go_out_without_nagle_and_score_on_one_thread(service, monkeypat
         assert seen[0] and all(pool["num_threads"] == 1 for pool in seen[0]), seen
     finally:
         httpd.shutdown()
-        httpd.server_close()

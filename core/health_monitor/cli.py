@@ -1100,7 +1100,7 @@ def cmd_serve(args, settings: Settings) -> int:
     except KeyboardInterrupt:
         print("stopped")
     finally:
-        server.server_close()
+        server.shutdown()
     return 0
 
 

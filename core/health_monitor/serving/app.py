@@ -104,15 +104,13 @@ class ScoringService:
     def health(self) -> dict[str, Any]:
         """``ok`` with every model's champion version; ``degraded`` with the reason under the
         name of a model whose champion could not be loaded when last tried."""
-        models: dict[str, Any] = {}
+        models: dict[str, Any] = {model: {"loaded": False} for model in self.fields}
         for model in self.fields:
             held = self.champions.loaded.get(model, (None,))[0]
-            failed = {"unavailable": str(held)} if held is not None else {}
-            models[model] = (
-                {"champion_version": held.version}
-                if isinstance(held, Champion)
-                else {"loaded": False, **failed}
-            )
+            if isinstance(held, Champion):
+                models[model] = {"champion_version": held.version}
+            elif held is not None:
+                models[model]["unavailable"] = str(held)
         status = "degraded" if any("unavailable" in m for m in models.values()) else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
@@ -238,9 +236,3 @@ def make_server(
     ``timeout`` idle seconds close a connection."""
     hosts = httpd.allowed_hosts((httpd.check_loopback(host), *allow_hosts))
     return Server(App(service.answer, service.allowed, hosts, token, limit, timeout), host, port)
-
-
-def serve_in_thread(service: ScoringService, **options: Any) -> tuple[Server, str]:
-    """:func:`make_server` (``options`` are its) on a free loopback port, in a daemon thread."""
-    server = make_server(service, port=0, **options).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"

@@ -244,8 +244,8 @@ _OPTIONS: Any = dict(
 
 
 class Server:
-    """uvicorn on a socket bound at once (``port=0``: a free one), with ``app``'s limit and timeout;
-    the standard library server's method names, for the CLI, tests and benchmarks."""
+    """uvicorn on a socket bound at once (``port=0``: a free one), with ``app``'s limit and timeout:
+    :meth:`serve_forever` here, or :meth:`start` in a thread; :meth:`shutdown` stops either."""
 
     def __init__(self, app: App, host: str, port: int):
         config = uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]
@@ -269,9 +269,8 @@ class Server:
             self.uvicorn.run(sockets=[self.socket])
 
     def shutdown(self) -> None:
+        """Stops serving (and the thread :meth:`start` made) and closes the socket."""
         self.uvicorn.should_exit = True
         if self.thread is not None:
             self.thread.join()
-
-    def server_close(self) -> None:
         self.socket.close()
