@@ -467,7 +467,10 @@ def _sums_in_windows(runs, probed, sums: dict):
 def _usual_duration(runs, probed, days: int):
     """Per run of ``probed``: the median duration of its job's runs that ended in the ``days``
     calendar days before the day it ended. Each run is counted for the ``days`` days after its
-    own (linear in runs), then only the days with a probed run are kept."""
+    own (linear in runs), then only the days with a probed run are kept. The median is exact
+    (the lower middle value): ``percentile_approx`` gives that too while a job-day holds few
+    runs, but merges its sketches by partition once a job-day holds thousands (a job that runs
+    every minute), and the value then depends on how the runs were partitioned."""
     day = F.to_date("end_time")
     spread = runs.select(
         "job_id",
@@ -478,7 +481,11 @@ def _usual_duration(runs, probed, days: int):
     usual = (
         spread.join(wanted, ["job_id", "day"])
         .groupBy("job_id", "day")
-        .agg(F.expr("percentile_approx(duration_sec, 0.5)").alias(f"usual_duration_{days}d"))
+        .agg(
+            F.expr("percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_sec)").alias(
+                f"usual_duration_{days}d"
+            )
+        )
     )
     return (
         probed.select("run_id", "job_id", day.alias("day")).join(usual, ["job_id", "day"], "left").drop("day")

@@ -146,3 +146,23 @@ def test_rows_asked_from_a_day_are_the_rows_of_the_whole_computation(computed, d
     assert len(kept) > 30 and len(kept) < len(got)
     assert sorted(recent.index) == sorted(kept.index)  # only the rows asked for
     pd.testing.assert_frame_equal(recent.loc[kept.index], kept, check_dtype=False)
+
+
+def test_the_usual_duration_is_exact_however_the_runs_are_partitioned(spark):
+    """A job that ran 20,000 times the day before: the median is its lower middle duration, the
+    same from one partition as from several (``percentile_approx`` gave a value that depended on
+    the partitioning once a job-day held thousands of runs)."""
+    from health_monitor_reliability.features import _usual_duration
+
+    rng = np.random.default_rng(3)
+    durations = rng.lognormal(6, 1, 20_000).round(3)
+    day = dt.datetime(2025, 3, 1)
+    runs = spark.createDataFrame(
+        [("j", f"r{i}", day + dt.timedelta(seconds=i * 4), float(d)) for i, d in enumerate(durations)],
+        "job_id string, run_id string, end_time timestamp, duration_sec double",
+    )
+    probed = spark.createDataFrame([("j", "probe", day + dt.timedelta(days=1, hours=1), 1.0)], runs.schema)
+    lower_middle = float(np.sort(durations)[len(durations) // 2 - 1])
+    for parts in (1, 4):
+        row = _usual_duration(runs.repartition(parts), probed, 7).collect()
+        assert [(r["run_id"], r["usual_duration_7d"]) for r in row] == [("probe", lower_middle)], parts
