@@ -86,8 +86,8 @@ def test_cost_features_compute_when_a_compute_kind_is_absent(
 
 
 def test_an_export_with_only_one_domains_tables(tmp_path, spark, system_tables, tiny_account, host):
-    """The domain whose feature tables read the fewest system tables (any domain would do; this
-    one is the cheapest to run), from an export of those tables only."""
+    """The domain whose feature tables read the fewest system tables (any domain would do; fewer
+    tables are less to run), from an export of those tables only."""
     steps = gold_steps()
 
     def reads(domain: str) -> set[str]:
