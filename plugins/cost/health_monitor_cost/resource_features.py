@@ -117,10 +117,15 @@ def resources(tables: Tables):
     """Every billed resource: keys, workspace, name, owner, creation time, its team tag."""
     usage = _usage_resources(tables.gold("fact_usage"))
     vocab = team_vocabulary(usage)
+    # Workspace and owner from the first billed record, as a named resource's are its first
+    # version's (ties broken by value: whichever partition a row came from, the same answer).
+    owner = F.coalesce("run_as", "owned_by")
     billed = usage.groupBy(*RESOURCE_KEYS).agg(
-        F.first("workspace_id").alias("workspace_id"),
+        F.min_by("workspace_id", F.struct("usage_start_time", "workspace_id")).alias("workspace_id"),
         F.max(team_tag()).alias("team"),
-        F.first(F.coalesce("run_as", "owned_by"), ignorenulls=True).alias("__billed_owner"),
+        F.min_by(owner, F.when(owner.isNotNull(), F.struct("usage_start_time", owner))).alias(
+            "__billed_owner"
+        ),
         F.min("usage_start_time").alias("__first_billed"),
         F.sum("list_cost").alias("total_cost"),
         F.max(F.col("product_features_is_serverless").cast("int")).alias("is_serverless"),
