@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.metadata as md
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -345,3 +346,18 @@ def test_other_errors_still_show_their_stack_trace(tmp_path, monkeypatch):
     monkeypatch.setattr("health_monitor.jobs.load_gold_into", fail)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["load-gold", str(tmp_path), "--home", str(tmp_path / "home")])
+
+
+def test_serve_on_a_port_in_use_says_so_at_once(tmp_path, capsys, monkeypatch):
+    """One line and exit 2 before any model is warmed up (it was a traceback after warming)."""
+    from health_monitor.serving.app import ScoringService
+
+    warmed = []
+    monkeypatch.setattr(ScoringService, "warm", lambda self, progress=None: warmed.append(self) or {})
+    (tmp_path / "home").mkdir()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--port {port}: 127.0.0.1:{port} is in use; pick another --port" in err[0], err
+    assert not warmed

@@ -1076,26 +1076,28 @@ def cmd_serve(args, settings: Settings) -> int:
     allowed_hosts(tuple(args.allow_host))
     token = load_token(args.token_file)
     service = ScoringService(Champions(_runtime(settings), _host()))
-    with tqdm(
-        total=len(set(service.routes.values())), desc="warm", unit="model", disable=None, leave=False
-    ) as bar:
-        warmed = service.warm(progress=lambda model: bar.update())
-    for model, status in warmed.items():
-        print(f"  {model:<36} {status}")
-    # Everything loaded so far lives as long as the server. A full garbage collection walks all
-    # of it (up to 0.29 s measured on the medium home) and would stall requests: freeze it out.
-    gc.collect()
-    gc.freeze()
+    # Listen first: a port in use is said at once, not after the models have warmed up (requests
+    # that arrive meanwhile wait in the socket's queue).
     server = make_server(service, args.host, args.port, allow_hosts=tuple(args.allow_host), token=token)
-    host, port = str(server.server_address[0]), int(server.server_address[1])  # an AF_INET address
-    if unavailable := [m for m, status in warmed.items() if status.startswith("unavailable:")]:
-        print(f"{len(unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)")
-    if token is not None:
-        print("every request must carry 'Authorization: Bearer <token>'")
-    print(
-        f"serving {len(service.routes)} endpoints on http://{host}:{port} (GET /openapi.json); Ctrl-C stops"
-    )
     try:
+        with tqdm(
+            total=len(set(service.routes.values())), desc="warm", unit="model", disable=None, leave=False
+        ) as bar:
+            warmed = service.warm(progress=lambda model: bar.update())
+        for model, status in warmed.items():
+            print(f"  {model:<36} {status}")
+        # Everything loaded so far lives as long as the server. A full garbage collection walks all
+        # of it (up to 0.29 s measured on the medium home) and would stall requests: freeze it out.
+        gc.collect()
+        gc.freeze()
+        host, port = str(server.server_address[0]), int(server.server_address[1])  # an AF_INET address
+        if unavailable := [m for m, status in warmed.items() if status.startswith("unavailable:")]:
+            print(f"{len(unavailable)} model(s) unavailable, their endpoints answer 503 (see GET /health)")
+        if token is not None:
+            print("every request must carry 'Authorization: Bearer <token>'")
+        print(
+            f"serving {len(service.routes)} endpoints on http://{host}:{port} (GET /openapi.json); Ctrl-C stops"
+        )
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped")

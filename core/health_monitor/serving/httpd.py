@@ -11,6 +11,7 @@ seconds closed (from their first byte on: uvicorn alone times out only between r
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import ipaddress
 import json
@@ -251,7 +252,13 @@ class Server:
         config = uvicorn.Config(app, http=_Protocol, timeout_keep_alive=app.timeout, **_OPTIONS)  # type: ignore[arg-type]
         self.uvicorn = uvicorn.Server(config)  # (timeout_keep_alive is typed int; a float works)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.create_server((host, port), family=family, backlog=512)
+        try:
+            self.socket = socket.create_server((host, port), family=family, backlog=512)
+        except OSError as exc:  # said in one line, naming the option (the CLI exits 2)
+            why = f"cannot be listened on: {exc.strerror}"
+            if exc.errno == errno.EADDRINUSE:
+                why = "is in use; pick another --port, or 0 for a free one"
+            raise ConfigError(f"--port {port}: {host}:{port} {why}") from None
         self.server_address = self.socket.getsockname()
         app.connections = self.uvicorn.server_state.connections
         self.thread: threading.Thread | None = None
