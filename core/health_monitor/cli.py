@@ -1072,6 +1072,8 @@ def cmd_serve(args, settings: Settings) -> int:
     from health_monitor.serving.httpd import allowed_hosts, check_loopback, load_token
     from health_monitor.serving.scoring import Champions
 
+    # The arguments first, before the home and the plugins load (make_server checks the hosts
+    # again when it binds).
     check_loopback(args.host)
     allowed_hosts(tuple(args.allow_host))
     token = load_token(args.token_file)
