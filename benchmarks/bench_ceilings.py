@@ -179,6 +179,7 @@ class Context:
     cal: Calendar
     acct: E.Account
     plan: Plan
+    growth: reliability.MemoryGrowth
 
 
 def context(scale: str, seed: int) -> Context:
@@ -190,7 +191,8 @@ def context(scale: str, seed: int) -> Context:
     rng_inc = stream(seed, "incidents")
     backfills = incidents.plan_backfills(rng_inc, spec, cal, acct)
     acct = entities.with_backfills(rng_inc, acct, backfills, cal.start_us)
-    return Context(cfg, cal, acct, incidents.plan(rng_inc, spec, cal, acct, backfills))
+    plan = incidents.plan(rng_inc, spec, cal, acct, backfills)
+    return Context(cfg, cal, acct, plan, reliability.memory_growth(stream(seed, "memory"), acct.jobs))
 
 
 def replicate_rng(seed: int, r: int) -> np.random.Generator:
@@ -198,8 +200,9 @@ def replicate_rng(seed: int, r: int) -> np.random.Generator:
 
 
 def simulate_runs(ctx: Context, rng: np.random.Generator, plan: Plan | None = None) -> reliability.Runs:
+    n_ap_clusters = len(ctx.acct.clusters.name)
     return reliability.simulate_runs(
-        rng, ctx.cal, ctx.acct, ctx.plan if plan is None else plan, n_ap_clusters=len(ctx.acct.clusters.name)
+        rng, ctx.cal, ctx.acct, ctx.plan if plan is None else plan, n_ap_clusters, ctx.growth
     )
 
 
@@ -900,7 +903,9 @@ def cost_ceilings(ctx: Context, n_rep: int, say: Callable[[str], None]) -> list[
     seed, cal = ctx.config.seed, ctx.cal
     rng_rel = stream(seed, "reliability")
     runs = simulate_runs(ctx, rng_rel)
-    reliability.job_tables(rng_rel, cal, ctx.acct, ctx.plan, runs)  # its draws come before the sessions'
+    reliability.job_tables(
+        rng_rel, cal, ctx.acct, ctx.plan, runs, ctx.growth
+    )  # its draws come before the sessions'
     sessions = compute.ap_sessions(rng_rel, cal, ctx.acct, ctx.plan)
     _, wh = performance.simulate(stream(seed, "performance"), cal, ctx.acct, ctx.plan)
     rng_cost = stream(seed, "cost")

@@ -180,6 +180,27 @@ def test_memory_pressure_raises_failures(db):
     assert hi > 2 * lo
 
 
+def test_memory_climbs_until_the_job_is_given_more(db):
+    # A memory-hungry job's runs peak higher day after day until its owner edits the job; the
+    # runs after the edit peak lower. Compared: each edit's 4 days before and 4 days after.
+    before, after, edits = one(
+        db,
+        """with r as (select t.job_id, t.run_id, any_value(t.cluster_id) cluster_id,
+                min(t.period_start_time) started from fact_job_run_timeline t group by 1, 2),
+        m as (select cluster_id, max(mem_used_percent) mx from fact_node_timeline group by 1),
+        runs as (select job_id, started, mx from r join m using (cluster_id)),
+        hungry as (select job_id from runs group by 1 having avg(mx) > 70),
+        e as (select job_id, change_time from dim_job where change_time > create_time and delete_time is null
+              and job_id in (select job_id from hungry))
+        select avg(mx) filter (where started < change_time), avg(mx) filter (where started > change_time),
+               count(distinct (e.job_id, change_time))
+        from e join runs using (job_id)
+        where started between change_time - interval 4 day and change_time + interval 4 day""",
+    )
+    assert edits >= 1
+    assert before > after + 5
+
+
 def test_query_time_follows_bytes_size_and_cache(db):
     cache, nocache = one(
         db,

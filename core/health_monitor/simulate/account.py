@@ -88,8 +88,9 @@ def simulate_account(
 
     say("reliability")
     rng_rel = stream(seed, "reliability")
-    runs = reliability.simulate_runs(rng_rel, cal, acct, plan, n_ap_clusters=len(acct.clusters.name))
-    gold = reliability.job_tables(rng_rel, cal, acct, plan, runs)
+    growth = reliability.memory_growth(stream(seed, "memory"), acct.jobs)
+    runs = reliability.simulate_runs(rng_rel, cal, acct, plan, len(acct.clusters.name), growth)
+    gold = reliability.job_tables(rng_rel, cal, acct, plan, runs, growth)
     say("compute")
     sessions = compute.ap_sessions(rng_rel, cal, acct, plan)
     gold["dim_cluster"] = compute.cluster_dim(cal, acct, plan, runs)

@@ -22,6 +22,7 @@ _STREAMS = {
     "system-compute": 11,
     "system-access": 12,
     "system-quality": 13,
+    "memory": 14,
 }
 
 

@@ -5,6 +5,11 @@ the run's cluster, the first days after a runtime upgrade for sensitive jobs, an
 that finished late or failed, a breaking schema change in a table the job reads, and a bad
 deploy (job_failure_burst). Jobs are processed by dependency level so upstream delays are known
 before downstream runs are decided.
+
+Memory pressure builds up: a memory-hungry job's input grows, so its runs' peak memory climbs
+day after day (the node timeline shows it) until its runs start failing out of memory and its
+owner edits the job to give it more memory (a new ``dim_job`` version); then it climbs again
+(:class:`MemoryGrowth`).
 """
 
 from __future__ import annotations
@@ -68,6 +73,44 @@ class Runs:
     @property
     def nodes(self) -> np.ndarray:
         return 1 + self.workers
+
+
+@dataclass(frozen=True)
+class MemoryGrowth:
+    """Per job, the level its runs' peak memory (% of the cluster's) starts from on a day:
+    ``low + rate * ((day + phase) % period)``, climbing ``rate`` points a day from ``low``; on
+    the days where ``(day + phase) % period == 0`` after the first, its owner has just given it
+    more memory (an edit). A steady job has ``rate`` 0 and ``low`` its base level."""
+
+    low: np.ndarray
+    rate: np.ndarray  # points a day
+    period: np.ndarray  # days of one climb, >= 1
+    phase: np.ndarray  # days, in [0, period)
+    edit_hours: np.ndarray  # hours before midnight the owner's edit lands
+
+    def level(self, job: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return self.low[job] + self.rate[job] * ((day + self.phase[job]) % self.period[job])
+
+    def edits(self, days: int) -> tuple[np.ndarray, np.ndarray]:
+        """(job, day) of every edit that gave a job more memory, days 1 to ``days - 1``."""
+        grows = np.flatnonzero(self.rate > 0)
+        job = np.repeat(grows, days - 1)
+        day = np.tile(np.arange(1, days), len(grows))
+        reset = (day + self.phase[job]) % self.period[job] == 0
+        return job[reset], day[reset]
+
+
+def memory_growth(rng: np.random.Generator, jobs: E.Jobs) -> MemoryGrowth:
+    """The memory-hungry jobs (a base level of 80% or more; see ``entities``) climb from 18 points
+    below it to 8 above, 0.4-1.2 points a day (22 to 65 days a climb), each at its own point of
+    its climb on the first day; every other job stays at its base level."""
+    n = len(jobs.base_mem)
+    grows = (jobs.base_mem >= 80) & ~jobs.serverless
+    rate = np.where(grows, rng.uniform(0.4, 1.2, n), 0.0)
+    period = np.where(grows, np.maximum(1, np.round(26 / np.maximum(rate, 1e-9))), 1).astype(np.int64)
+    phase = (rng.random(n) * period).astype(np.int64)
+    low = np.where(grows, jobs.base_mem - 18, jobs.base_mem)
+    return MemoryGrowth(low, rate, period, phase, rng.integers(1, 10, n))
 
 
 @dataclass(frozen=True)
@@ -163,7 +206,12 @@ def _outcomes(
 
 
 def simulate_runs(
-    rng: np.random.Generator, cal: Calendar, acct: E.Account, plan: Plan, n_ap_clusters: int
+    rng: np.random.Generator,
+    cal: Calendar,
+    acct: E.Account,
+    plan: Plan,
+    n_ap_clusters: int,
+    growth: MemoryGrowth,
 ) -> Runs:
     jobs, days = acct.jobs, cal.days
     n_jobs = len(jobs.name)
@@ -211,7 +259,7 @@ def simulate_runs(
     recent_upgrade = (
         jobs.upgrade_sensitive[job] & (day - jobs.upgrade_day[job] >= 0) & (day - jobs.upgrade_day[job] < 6)
     )
-    mem = jobs.base_mem[job] + rng.normal(0, 5, n) + 10 * (vol - 1) + np.where(runaway, 12, 0)
+    mem = growth.level(job, day) + rng.normal(0, 5, n) + 10 * (vol - 1) + np.where(runaway, 12, 0)
     mem = np.clip(mem, 5, 99.5)
     cpu = np.clip(jobs.base_cpu[job] * rng.uniform(0.85, 1.1, n) + np.where(runaway, 20, 0), 2, 98)
     classic = compute != SERVERLESS
@@ -310,12 +358,13 @@ def simulate_runs(
 
 
 def job_tables(
-    rng: np.random.Generator, cal: Calendar, acct: E.Account, plan: Plan, runs: Runs
+    rng: np.random.Generator, cal: Calendar, acct: E.Account, plan: Plan, runs: Runs, growth: MemoryGrowth
 ) -> dict[str, pa.Table]:
     jobs, ws_ids, emails = acct.jobs, acct.workspaces.id, acct.users.email
     n_jobs = len(jobs.name)
     # dim_job: a first version per job, a new version when a bad deploy starts a failure burst or
-    # when the compute moves to all-purpose (wrong SKU) and back, and a deletion row for backfills.
+    # when the compute moves to all-purpose (wrong SKU) and back, when a job is given more memory,
+    # and a deletion row for backfills.
     v_job = [np.arange(n_jobs)]
     v_time = [jobs.create_us]
     v_kind = [np.zeros(n_jobs, dtype=np.int64)]
@@ -329,6 +378,10 @@ def job_tables(
             np.array([cal.day_start_us[inc.start_day] - 2 * HOUR, cal.day_start_us[inc.end_day] + DAY - HOUR])
         )
         v_kind.append(np.array([2, 1]))
+    edited, edit_day = growth.edits(cal.days)
+    v_job.append(edited)
+    v_time.append(cal.day_start_us[edit_day] - growth.edit_hours[edited] * HOUR)
+    v_kind.append(np.ones(len(edited), dtype=np.int64))
     bf = np.flatnonzero(jobs.is_backfill)
     v_job.append(bf)
     v_time.append(
