@@ -143,8 +143,9 @@ JOB_FAILURE_PREDICTOR = Model(
     outputs=(("risk_level", "string"),),
     enrich=risk_level,
     notes=(
-        "Most failures come from per-run randomness that no feature of the day before can see; "
-        "the F1 threshold is guarded (at most 3x the training failure rate flagged) so that at "
+        "Many failures come from per-run randomness that no feature of the day before can see; "
+        "what the day before does show is a job's peak memory climbing towards its limit, a "
+        "recent edit or runtime upgrade, and its upstream jobs' failures. The F1 threshold is guarded (at most 3x the training failure rate flagged) so that at "
         "small scale, with few failed days to tune on, it does not collapse to flagging every "
         "job-day."
     ),
@@ -219,8 +220,8 @@ RUN_FAILURE_PREDICTOR = Model(
     ),
     description=(
         "Probability that one job run fails, from what was known when it started: the job's runs that "
-        "had ended by then, its last edit, its cluster's runtime, the hour, and whether the jobs that "
-        "write the tables it reads had succeeded yet that day."
+        "had ended by then (their outcomes and peak memory), its last edit, its cluster's runtime, the "
+        "hour, and whether the jobs that write the tables it reads had succeeded yet that day."
     ),
     outputs=(("risk_level", "string"),),
     enrich=risk_level,
