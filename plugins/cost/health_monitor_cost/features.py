@@ -11,7 +11,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import calendar, previous, prior_days, ratio, zscore
+from health_monitor.sdk.featurekit import calendar, previous, prior_days, ratio, window_median, zscore
 from health_monitor_cost.billing import (
     LAG,
     anchored_days,
@@ -26,6 +26,8 @@ from health_monitor_cost.billing import (
     view_days,
 )
 from health_monitor_cost.outputs import JOB_CLUSTER_SAVINGS_SHARE
+
+TYPICAL_DAYS = 28  # a job's typical billed day: the median of its days over this many before
 
 
 def _jobs_on_all_purpose(tables: Tables):
@@ -44,24 +46,28 @@ def _jobs_on_all_purpose(tables: Tables):
 
 
 def _resource_spikes(reported):
-    """Per workspace-day (and lag), the largest increase of one job's cost and of one all-purpose
-    cluster's billed hours over their own prior 7-day average (first reports): a runaway job or
-    a cluster left running is a small part of a workspace's bill but a large change of its own."""
+    """Per workspace-day (and lag), the largest change of one job's cost and of one all-purpose
+    cluster's billed hours against their own recent days (first reports): a runaway job or a
+    cluster left running is a small part of a workspace's bill but a large change of its own.
+    A job's ratio is to its typical day, the median of its billed days over the 28 before: a
+    week of runs that failed early (each billing a fraction of a run) does not make the next
+    full run a spike, as a ratio to the week's mean did."""
     keys = ["workspace_id", LAG, "usage_date"]
     jobs = (
         reported.where(F.col("job_id").isNotNull())
         .groupBy(*keys, "job_id")
         .agg(F.sum("list_cost").alias("c"))
     )
-    w = prior_days(["workspace_id", LAG, "job_id"], "usage_date", 7)
+    job_days = ["workspace_id", LAG, "job_id"]
+    week, month = prior_days(job_days, "usage_date", 7), prior_days(job_days, "usage_date", TYPICAL_DAYS)
     jobs = (
         jobs.select(
             *keys,
-            (F.col("c") - F.coalesce(F.avg("c").over(w), F.col("c"))).alias("up"),
-            ratio(F.col("c"), F.avg("c").over(w)).alias("r"),
+            (F.col("c") - F.coalesce(F.avg("c").over(week), F.col("c"))).alias("up"),
+            ratio(F.col("c"), window_median("c", month)).alias("r"),
         )
         .groupBy(*keys)
-        .agg(F.max("up").alias("max_job_cost_increase"), F.max("r").alias("max_job_cost_ratio_7d"))
+        .agg(F.max("up").alias("max_job_cost_increase"), F.max("r").alias("max_job_cost_vs_typical"))
     )
     hours = (F.unix_timestamp("usage_end_time") - F.unix_timestamp("usage_start_time")) / 3600.0
     clusters = (
@@ -188,7 +194,7 @@ def cost_features(tables: Tables):
         F.coalesce(ratio(F.col("max_job_cost_increase"), F.col("avg_cost_7d")), F.lit(0.0)).alias(
             "max_job_increase_vs_7d"
         ),
-        F.coalesce("max_job_cost_ratio_7d", F.lit(1.0)).alias("max_job_cost_ratio_7d"),
+        F.coalesce("max_job_cost_vs_typical", F.lit(1.0)).alias("max_job_cost_vs_typical"),
         F.coalesce("max_cluster_hours", F.lit(0.0)).alias("max_cluster_hours"),
         ratio(F.col("api_cluster_cost"), F.col("daily_cost")).alias("api_cluster_cost_share"),
         F.coalesce("max_cluster_extra_hours", F.lit(0.0)).alias("max_cluster_extra_hours"),

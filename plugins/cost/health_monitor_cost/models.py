@@ -52,7 +52,7 @@ COST_ANOMALY_DETECTOR = Model(
                 "all_purpose_cost_z_7d",
                 "jobs_on_all_purpose_share",
                 "api_cluster_cost_share",
-                "max_job_cost_ratio_7d",
+                "max_job_cost_vs_typical",
                 "max_cluster_hours",
                 "max_cluster_extra_hours",
             ),
