@@ -80,3 +80,25 @@ def test_incident_benchmarks_of_several_files_merge_by_model(tmp_path):
     assert merged["models"]["other_detector"]["alarm_budget"] == 1.0
     assert load_incident_benchmark(first) == load_incident_benchmark([first])
     assert load_incident_benchmark(None) is None
+
+
+def test_a_detector_card_says_when_its_alarm_budget_is_a_ceiling(fake_trained_home):
+    from health_monitor.models.cards import render_card
+    from health_monitor.models.scorecards import scorecards
+
+    runtime, host = fake_trained_home
+    (card,) = scorecards(runtime, host, model="fake_anomaly")
+    spec = host.models["fake_anomaly"].spec
+    assert card["alarm_budget"] is None  # an IsolationForest has no budget
+    assert "Alarm budget" not in render_card(spec, host, card, "the fake account")
+    spent = render_card(
+        spec, host, {**card, "alarm_budget": {"per_1000": 33.3, "reachable_per_1000": 30.1}}, "x"
+    )
+    assert "Alarm budget: 33.3 false alarms per 1,000 normal entity-days; 30.1 per 1,000 of its" in spent
+    assert "ceiling" not in spent
+    unspent = render_card(
+        spec, host, {**card, "alarm_budget": {"per_1000": 33.3, "reachable_per_1000": 0.2}}, "x"
+    )
+    assert (
+        "33.3 false alarms per 1,000 normal entity-days, a ceiling it cannot spend: only 0.2 per" in unspent
+    )

@@ -19,6 +19,7 @@ from health_monitor.config import Settings
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.plugins import ENTRY_POINT_GROUP
 from health_monitor.runtime import Runtime
+from health_monitor.sdk import CalibratedDetector
 
 pytestmark = pytest.mark.heavy  # minutes: the demo command end to end in a subprocess
 
@@ -155,6 +156,14 @@ def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys)
         assert card["model_value"] == card["metrics"][headline]
         assert card["baseline_value"] == card["baseline_metrics"][headline]
         assert card["verdict"] in VERDICTS
+        # A calibrated detector's budget, and what its normal days let it spend: its own budget
+        # unless the setting says otherwise (per 1,000 entity-days), the reachable at most 1,000.
+        calibrated = isinstance(host.models[name].spec.estimator(), CalibratedDetector)
+        assert (card["alarm_budget"] is not None) == calibrated, name
+        if calibrated:
+            budget = host.models[name].spec.estimator().alarm_budget
+            assert card["alarm_budget"]["per_1000"] == pytest.approx(1000 * budget / 30), name
+            assert 0 <= card["alarm_budget"]["reachable_per_1000"] <= 1000, name
         if card["difference_ci95"] is None:
             assert card["verdict"] == "not evaluated" and card["verdict_reason"], name
             continue

@@ -230,3 +230,30 @@ def test_a_score_many_rows_tie_on_is_never_inside_the_cut():
     assert tied == pytest.approx(((X["a"].iloc[6000:] >= 3.0).sum()) / 2001)
     assert detector.predict(pd.DataFrame({"a": [2.99, 3.0, 4.9]})).tolist() == [1, 1, -1]
     assert 3.0 < detector.threshold_ * detector.scorer_.scale_[0] + detector.scorer_.median_[0] < 5.0
+
+
+def test_a_budget_normal_days_cannot_spend_is_reported_as_a_ceiling():
+    """Like a table's daily schema snapshots: 99.5% of normal rows are unchanged (all zero), so a
+    budget of 1 alarm a month (33.3 per 1,000) can spend at most the 0.5% that differ. Training
+    reports the budget, what is reachable, and warns; on new days like them the detector flags
+    no unchanged row and does flag a change it never saw."""
+    from health_monitor.pipelines.train import alarm_budget
+
+    rng = np.random.default_rng(5)
+    changed = rng.random(20000) < 0.005
+    X = pd.DataFrame({"dropped": np.where(changed, rng.integers(1, 3, 20000), 0).astype(float)})
+    detector = CalibratedDetector(RobustZMax(), alarm_budget=1.0).fit(X)
+    share = (X["dropped"].iloc[15000:] > 0).mean()
+    assert detector.reachable_rate_ == pytest.approx(share)
+    fresh = pd.DataFrame({"dropped": [0.0] * 1000 + [5.0]})
+    assert (detector.predict(fresh) == -1).tolist() == [False] * 1000 + [True]
+    report = alarm_budget(detector)
+    assert report["alarm_budget_per_1000"] == pytest.approx(1000 / 30)
+    assert report["alarms_reachable_per_1000"] == pytest.approx(1000 * share)
+    (warning,) = report["warnings"]
+    assert "cannot be spent" in warning and f"at most {1000 * share:.1f} per 1,000" in warning
+
+    varied = CalibratedDetector(RobustZMax(), alarm_budget=1.0).fit(_normal_days(8000))
+    assert varied.reachable_rate_ > 0.99
+    assert alarm_budget(varied)["warnings"] == []
+    assert alarm_budget(IsolationForest()) == {"warnings": []}

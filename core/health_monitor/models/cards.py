@@ -71,6 +71,24 @@ def _difference(card: dict[str, Any]) -> str:
     return f"{card['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
+def _budget_lines(budget: dict[str, float] | None) -> list[str]:
+    """What a calibrated detector's alarm budget allows, and what days like its normal ones let
+    it spend."""
+    if not budget:
+        return []
+    allowed, reachable = budget["per_1000"], budget["reachable_per_1000"]
+    line = f"Alarm budget: {allowed:.3g} false alarms per 1,000 normal entity-days"
+    if reachable * 1.5 < allowed:
+        line += (
+            f", a ceiling it cannot spend: only {reachable:.1f} per 1,000 of its held-out normal "
+            "days score above the least unusual (the others tie there), so on days like them it "
+            "raises at most that many"
+        )
+    else:
+        line += f"; {reachable:.1f} per 1,000 of its held-out normal days score above the least unusual"
+    return [line + ".", ""]
+
+
 def load_incident_benchmark(paths: Path | list[Path] | None) -> dict[str, Any] | None:
     """The JSON files ``benchmarks/bench_incidents.py evaluate --json FILE`` wrote, merged by
     model, or None. A file may cover some domains only (one benchmark per domain): each model
@@ -201,6 +219,7 @@ def render_card(
             if metrics
             else "**Not evaluated** (no labels on this account).",
             "",
+            *_budget_lines(card.get("alarm_budget")),
         ]
     lines += incident_section(spec, bench)
     if spec.notes:

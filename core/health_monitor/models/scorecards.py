@@ -111,6 +111,13 @@ def from_run(headline: str, metrics: dict[str, float], params: dict[str, str], t
         }
         if "bootstrap_unit" in params
         else None,
+        # A calibrated detector's budget and the most it can spend on days like its normal ones.
+        "alarm_budget": {
+            "per_1000": metrics["alarm_budget_per_1000"],
+            "reachable_per_1000": metrics["alarms_reachable_per_1000"],
+        }
+        if "alarm_budget_per_1000" in metrics
+        else None,
         "train_rows": int(params.get("train_rows", 0)),
         "test_rows": int(params.get("test_rows", 0)),
         "split_cutoff": params.get("split_cutoff"),

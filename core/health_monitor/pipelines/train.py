@@ -27,6 +27,7 @@ from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
+from health_monitor.sdk.detectors import CalibratedDetector
 from health_monitor.sdk.specs import Model, ProblemType, Tables
 from health_monitor.untrusted import learnable_rows
 
@@ -241,8 +242,8 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
                 f"{prefix}_{k}_seen_entities": v for k, v in test.score(frame, seen_only=True).items()
             }
     cold_start = None if covered is None else covered[0].warning()
-    if cold_start:
-        warnings = [*warnings, cold_start]
+    budget = alarm_budget(model.estimator)
+    warnings = [*warnings, *([cold_start] if cold_start else []), *budget.pop("warnings")]
     comparison = test.compare(predicted, baseline_predicted)
     verdict = verdicts.verdict(comparison)
     headline, _ = evaluation.HEADLINE[spec.problem_type]
@@ -281,6 +282,7 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline_metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(_interval_metrics(comparison, "test", "baseline", "difference"))
         mlflow.log_metrics({k: v for k, v in coverage.items() if np.isfinite(v)})
+        mlflow.log_metrics(budget)
         info = runtime.feature_store.log_model(
             model=model,
             artifact_path="model",
@@ -314,8 +316,27 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
         "test_rows": len(split.test),
         "split_cutoff": str(split.cutoff.date()),
         "coverage": coverage,
+        **({"alarm_budget": budget} if budget else {}),
         **({"warnings": warnings} if warnings else {}),
     }
+
+
+def alarm_budget(estimator: Any) -> dict[str, Any]:
+    """A calibrated detector's alarm budget and the most it can spend on days like its held-out
+    normal rows, both per 1,000 entity-days, and a warning when the budget cannot be spent
+    (``warnings``); empty (no warning) for any other estimator."""
+    if not isinstance(estimator, CalibratedDetector):
+        return {"warnings": []}
+    per_1000, reachable = 1000 * estimator.rate_, 1000 * estimator.reachable_rate_
+    warnings = []
+    if reachable * 1.5 < per_1000:
+        tied = 100 * (1 - estimator.reachable_rate_)
+        warnings.append(
+            f"the alarm budget ({per_1000:.3g} false alarms per 1,000 normal entity-days) cannot be "
+            f"spent: {tied:.1f}% of the held-out normal rows tie at the least unusual score, so on "
+            f"days like them the detector raises at most {reachable:.1f} per 1,000"
+        )
+    return {"alarm_budget_per_1000": per_1000, "alarms_reachable_per_1000": reachable, "warnings": warnings}
 
 
 def _close_when_stopped(registry, run_id: str) -> None:

@@ -30,6 +30,12 @@ How the threshold is calibrated (``fit``):
    normal row: where they hold more of them than the budget allows alarms, the cut rises above
    them. Pass known incidents as labels (2.).
 
+A budget can be spent only on rows that differ: where most normal rows tie at the least strange
+score (a table's snapshot unchanged from the day before), ``reachable_rate_`` (the share of
+calibration rows stranger than that tie) is the most the detector can flag on days like them,
+and a budget above it is a ceiling, not a rate. Training reports both (``alarm_budget_per_1000``,
+``alarms_reachable_per_1000``) and warns when the budget cannot be spent.
+
 With fewer than :data:`MIN_CALIBRATION_ROWS` rows on either side the scorer is fitted on all
 (normal) rows and calibrated in-sample on them.
 
@@ -137,6 +143,10 @@ class CalibratedDetector(OutlierMixin, BaseEstimator):
             raise ValueError("CalibratedDetector: no finite calibration score")
         self.calibration_ = strangeness
         self.calibrated_in_sample_ = not held_out
+        # Rows tied at the least strange score (an unchanged snapshot, a day with no event) keep
+        # p ~ 1, so no budget flags them: on days like these the detector can spend at most the
+        # share of rows stranger than that. Below the budget's rate, the budget is a ceiling.
+        self.reachable_rate_ = float(np.mean(strangeness > strangeness[0]))
         self._fit_tail()
         self.rate_ = rate
         self.offset_ = math.log(rate)
