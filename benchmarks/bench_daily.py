@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.home / "simulation.json").exists():
         raise SystemExit(f"--home {args.home}: not a simulated home the demo has run on")
 
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="hm-bench-daily-", dir=args.work))
     result: dict = {"home": str(args.home), "days": args.days}
     try:
