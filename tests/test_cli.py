@@ -175,6 +175,17 @@ def test_evaluate_reports_every_model_against_its_baseline(trained_home, capsys)
             assert set(card["secondary"]) == {"mae", "median_abs_pct_error"}, name
             for other in card["secondary"].values():
                 assert other["difference_ci95"][0] <= other["difference_ci95"][1], name
+    # The text report gives a calibrated detector's false alarms against its budget.
+    assert main(["evaluate", "--home", str(runtime.settings.home)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name, card in cards.items():
+        if card["alarm_budget"] is not None:
+            allowed = f"alarm budget {card['alarm_budget']['per_1000']:.3g} per 1,000 normal entity-days"
+            assert allowed in lines[name], lines[name]
+            ceiling = card["alarm_budget"]["reachable_per_1000"] * 1.5 < card["alarm_budget"]["per_1000"]
+            assert ("(a ceiling: its normal days let it raise at most" in lines[name]) == ceiling, lines[name]
+        else:
+            assert "alarm budget" not in lines[name], lines[name]
 
 
 def test_explain_command_on_the_trained_home(trained_home, capsys):

@@ -12,6 +12,7 @@ import datetime as dt
 import errno
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -874,9 +875,25 @@ def cmd_evaluate(args, settings: Settings) -> int:
             f"{c['model']:<34} {c['domain']:<12} {shown}  {metric}={fmt(c['metrics'].get(metric, float('nan')))} "
             f"baseline={fmt(c['baseline_metrics'].get(metric, float('nan')))}  {difference}{c['verdict']}  "
             f"(train {c['train_rows']:,} / test {c['test_rows']:,}, test from {c['split_cutoff']})"
+            + _budget(c)
             + (_judged(c["feedback"]) if c["feedback"] else "")
         )
     return 0
+
+
+def _budget(card: dict) -> str:
+    """A calibrated detector's false alarms against its budget, and whether its normal days let
+    it spend the budget at all."""
+    budget = card.get("alarm_budget")
+    if not budget:
+        return ""
+    spent = card["metrics"].get("false_alarms_per_1000")
+    text = f"; alarm budget {budget['per_1000']:.3g} per 1,000 normal entity-days"
+    if spent is not None and math.isfinite(spent):
+        text += f", {spent:.3g} raised"
+    if budget["reachable_per_1000"] * 1.5 < budget["per_1000"]:
+        text += f" (a ceiling: its normal days let it raise at most {budget['reachable_per_1000']:.3g})"
+    return text
 
 
 def _judged(feedback: dict) -> str:
