@@ -247,13 +247,13 @@ def test_a_budget_normal_days_cannot_spend_is_reported_as_a_ceiling():
     assert detector.reachable_rate_ == pytest.approx(share)
     fresh = pd.DataFrame({"dropped": [0.0] * 1000 + [5.0]})
     assert (detector.predict(fresh) == -1).tolist() == [False] * 1000 + [True]
-    report = alarm_budget(detector)
-    assert report["alarm_budget_per_1000"] == pytest.approx(1000 / 30)
-    assert report["alarms_reachable_per_1000"] == pytest.approx(1000 * share)
-    (warning,) = report["warnings"]
+    metrics, warnings = alarm_budget(detector)
+    assert metrics["alarm_budget_per_1000"] == pytest.approx(1000 / 30)
+    assert metrics["alarms_reachable_per_1000"] == pytest.approx(1000 * share)
+    (warning,) = warnings
     assert "cannot be spent" in warning and f"at most {1000 * share:.1f} per 1,000" in warning
 
     varied = CalibratedDetector(RobustZMax(), alarm_budget=1.0).fit(_normal_days(8000))
     assert varied.reachable_rate_ > 0.99
-    assert alarm_budget(varied)["warnings"] == []
-    assert alarm_budget(IsolationForest()) == {"warnings": []}
+    assert alarm_budget(varied)[1] == []
+    assert alarm_budget(IsolationForest()) == ({}, [])

@@ -32,6 +32,7 @@ from health_monitor.config import (
     Settings,
 )
 from health_monitor.errors import ConfigError, HealthMonitorError
+from health_monitor.sdk.detectors import budget_is_a_ceiling
 
 log = logging.getLogger("health_monitor")
 
@@ -891,7 +892,7 @@ def _budget(card: dict) -> str:
     text = f"; alarm budget {budget['per_1000']:.3g} per 1,000 normal entity-days"
     if spent is not None and math.isfinite(spent):
         text += f", {spent:.3g} raised"
-    if budget["reachable_per_1000"] * 1.5 < budget["per_1000"]:
+    if budget_is_a_ceiling(budget["per_1000"], budget["reachable_per_1000"]):
         text += f" (a ceiling: its normal days let it raise at most {budget['reachable_per_1000']:.3g})"
     return text
 

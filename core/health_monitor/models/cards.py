@@ -22,6 +22,7 @@ from typing import Any
 from health_monitor.host import Host
 from health_monitor.models.scorecards import scorecards
 from health_monitor.runtime import Runtime
+from health_monitor.sdk.detectors import budget_is_a_ceiling
 from health_monitor.sdk.specs import Model
 
 # Metrics shown first on a card, in this order, when measured.
@@ -78,7 +79,7 @@ def _budget_lines(budget: dict[str, float] | None) -> list[str]:
         return []
     allowed, reachable = budget["per_1000"], budget["reachable_per_1000"]
     line = f"Alarm budget: {allowed:.3g} false alarms per 1,000 normal entity-days"
-    if reachable * 1.5 < allowed:
+    if budget_is_a_ceiling(allowed, reachable):
         line += (
             f", a ceiling it cannot spend: only {reachable:.1f} per 1,000 of its held-out normal "
             "days score above the least unusual (the others tie there), so on days like them it "

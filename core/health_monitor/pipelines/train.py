@@ -27,7 +27,7 @@ from health_monitor.pipelines.report import StageReport, run_items
 from health_monitor.plugins import PluginInfo
 from health_monitor.registry import CHALLENGER, CHAMPION, run_owner_tags
 from health_monitor.runtime import Runtime
-from health_monitor.sdk.detectors import CalibratedDetector
+from health_monitor.sdk.detectors import CalibratedDetector, budget_is_a_ceiling
 from health_monitor.sdk.specs import Model, ProblemType, Tables
 from health_monitor.untrusted import learnable_rows
 
@@ -242,8 +242,8 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
                 f"{prefix}_{k}_seen_entities": v for k, v in test.score(frame, seen_only=True).items()
             }
     cold_start = None if covered is None else covered[0].warning()
-    budget = alarm_budget(model.estimator)
-    warnings = [*warnings, *([cold_start] if cold_start else []), *budget.pop("warnings")]
+    budget, budget_warnings = alarm_budget(model.estimator)
+    warnings = [*warnings, *([cold_start] if cold_start else []), *budget_warnings]
     comparison = test.compare(predicted, baseline_predicted)
     verdict = verdicts.verdict(comparison)
     headline, _ = evaluation.HEADLINE[spec.problem_type]
@@ -321,22 +321,22 @@ def train_model(runtime: Runtime, host: Host, spec: Model, plugin: PluginInfo) -
     }
 
 
-def alarm_budget(estimator: Any) -> dict[str, Any]:
+def alarm_budget(estimator: Any) -> tuple[dict[str, float], list[str]]:
     """A calibrated detector's alarm budget and the most it can spend on days like its held-out
-    normal rows, both per 1,000 entity-days, and a warning when the budget cannot be spent
-    (``warnings``); empty (no warning) for any other estimator."""
+    normal rows, both per 1,000 entity-days (the run's metrics), and a warning when the budget
+    cannot be spent; no metrics and no warning for any other estimator."""
     if not isinstance(estimator, CalibratedDetector):
-        return {"warnings": []}
+        return {}, []
     per_1000, reachable = 1000 * estimator.rate_, 1000 * estimator.reachable_rate_
     warnings = []
-    if reachable * 1.5 < per_1000:
+    if budget_is_a_ceiling(per_1000, reachable):
         tied = 100 * (1 - estimator.reachable_rate_)
         warnings.append(
             f"the alarm budget ({per_1000:.3g} false alarms per 1,000 normal entity-days) cannot be "
             f"spent: {tied:.1f}% of the held-out normal rows tie at the least unusual score, so on "
             f"days like them the detector raises at most {reachable:.1f} per 1,000"
         )
-    return {"alarm_budget_per_1000": per_1000, "alarms_reachable_per_1000": reachable, "warnings": warnings}
+    return {"alarm_budget_per_1000": per_1000, "alarms_reachable_per_1000": reachable}, warnings
 
 
 def _close_when_stopped(registry, run_id: str) -> None:

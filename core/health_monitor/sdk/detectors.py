@@ -85,6 +85,16 @@ def alarm_rate(budget: Any) -> float:
     return check_alarm_budget(budget) / BUDGET_DAYS
 
 
+CEILING_FACTOR = 1.5  # a budget this many times what normal days can reach is a ceiling
+
+
+def budget_is_a_ceiling(per_1000: float, reachable_per_1000: float) -> bool:
+    """Whether an alarm budget (false alarms per 1,000 normal entity-days) is more than
+    :data:`CEILING_FACTOR` times what days like the held-out normal ones let the detector raise
+    (``reachable_rate_``, per 1,000): a ceiling it cannot spend, not a rate it meets."""
+    return reachable_per_1000 * CEILING_FACTOR < per_1000
+
+
 EXACT_TAIL = 1e-6  # anomaly_score is exactly 1 - p down to this p
 
 
