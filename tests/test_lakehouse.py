@@ -189,12 +189,3 @@ def test_replace_where_whose_files_the_driver_cannot_all_see_commits_nothing(clu
             "c.s.f", _days(spark, dt.date(2026, 3, 1), 2, 5, "new"), column="ts", since=dt.date(2026, 3, 1)
         )
     assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600
-
-
-def test_the_local_driver_jvm_gets_its_code_cache(spark):
-    """The option reaches the JVM itself (the JVM started by ``get_spark``, with its log settings)."""
-    from health_monitor.lakehouse.spark import CODE_CACHE
-
-    arguments = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-    assert CODE_CACHE in arguments
-    assert any(a.startswith("-Dlog4j2.configurationFile=") for a in arguments)

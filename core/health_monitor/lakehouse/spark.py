@@ -28,13 +28,6 @@ DEFAULT_CONF = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.adaptive.enabled": "true",
 }
-# The driver JVM's code cache. Spark compiles new classes for every query plan, and the JIT
-# compiles the hot ones; the smaller the cache, the sooner its sweeper throws compiled methods
-# out and the more the JIT compiles them again. At the default (240 MB) the compiler threads took
-# more CPU on a medium daily run than Spark's tasks (188 against 134 s); with 1 GB, 150 s, and the
-# run took 220-235 s instead of 274-280 s (docs/scale.md, "The JIT's code cache"). Only the part
-# in use is committed (about 110 MB there).
-CODE_CACHE = "-XX:ReservedCodeCacheSize=1g"
 # The master URLs Spark itself accepts (SparkContext's master parsing): local threads, a
 # standalone cluster (several masters for failover), YARN, Kubernetes.
 _MASTER = re.compile(
@@ -96,9 +89,7 @@ def get_spark():
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
-        java_opts = (
-            f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j} {CODE_CACHE}"
-        )
+        java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
         conf = {
             **DEFAULT_CONF,
             "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY, "4g"),
