@@ -10,7 +10,9 @@ left untouched), the simulated account lives ``--days`` more days (``simulate --
 the daily run (``health-monitor run`` without training or vacuum) runs in this process, its
 Spark session started first, with each ``--conf`` set on the session (SQL settings only: the
 ones read when a query is planned). Prints the stage and item seconds. ``--event-log`` keeps
-Spark's event log there (its jobs, stages and tasks) for a closer look. To see which Python
+Spark's event log there (its jobs, stages and tasks) for a closer look. ``--threads`` prints, at
+the end, the CPU seconds of each thread kind of the Spark JVM (JIT compilers, Spark's tasks,
+garbage collector, from ``/proc``; Linux only) and of this Python process. To see which Python
 calls wait, run it under ``py-spy record --idle``.
 
 Take figures with nothing else running; run it several times: the same run varies by about 5%.
@@ -55,6 +57,7 @@ def main() -> None:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--event-log", type=Path)
+    parser.add_argument("--threads", action="store_true", help="CPU seconds per JVM thread kind at the end")
     args = parser.parse_args()
     confs = []
     for item in args.conf:
@@ -99,6 +102,35 @@ def main() -> None:
         for item in report.items:
             state = "ok" if item.ok else f"FAILED: {item.error}"
             print(f"  {report.stage:9} {item.item:45} {item.seconds:6.1f} s  {state}")
+    if args.threads:
+        print_thread_cpu()
+
+
+def print_thread_cpu() -> None:
+    """CPU seconds (user + system) of this process, and of each Java child by thread name with
+    its number dropped (``C2 CompilerThread0`` and ``1`` add up), from ``/proc``."""
+    import collections
+    import re
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"python driver: {usage.ru_utime + usage.ru_stime:.1f} s CPU")
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for child in pid.read_text().split():
+            if "java" not in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"):
+                continue
+            kinds: collections.Counter = collections.Counter()
+            for task in Path(f"/proc/{child}/task").iterdir():
+                try:
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                    kind = re.sub(r"[#-]?\d+$", "", (task / "comm").read_text().strip())
+                except OSError:  # a thread that ended meanwhile
+                    continue
+                kinds[kind] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            print(f"JVM {child}: {sum(kinds.values()):.1f} s CPU")
+            for kind, seconds in kinds.most_common(8):
+                print(f"  {kind:25} {seconds:7.1f} s")
 
 
 if __name__ == "__main__":
