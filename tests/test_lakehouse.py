@@ -162,6 +162,33 @@ def test_replace_where_rewrites_only_the_files_of_the_latest_days(clustered, spa
     assert clustered.read("c.s.f", version=0).count() == 600  # the old version is still readable
 
 
+@pytest.mark.parametrize("kind", ["timestamp", "timestamp_ntz", "date"])
+def test_the_rows_a_straddling_file_keeps_are_counted_as_spark_filters_them(spark, tmp_path, kind):
+    """replace_where counts the kept rows of a file across ``since`` from its day column with
+    Arrow; the count and days must be those of Spark's ``to_date(ts) < since``."""
+    from pyspark.sql import functions as F
+
+    from health_monitor.lakehouse.local import _span_before
+
+    stamps = [
+        "1969-12-31 23:00:00",  # before the epoch: days are floored, not truncated
+        "2026-02-24 23:59:59.999999",
+        "2026-02-25 00:00:00",
+        "2026-02-26 12:00:00",
+        None,  # a null day is not before `since`
+        "2026-02-20 00:00:01",
+    ]
+    cast = {"timestamp": "timestamp", "timestamp_ntz": "timestamp_ntz", "date": "date"}[kind]
+    df = spark.createDataFrame([(s,) for s in stamps], "s string").selectExpr(f"cast(s as {cast}) as ts")
+    df.coalesce(1).write.parquet(str(tmp_path / "f"))
+    files = sorted((tmp_path / "f").glob("*.parquet"))
+    for since in (dt.date(2026, 2, 25), dt.date(2026, 2, 21), dt.date(1970, 1, 1), dt.date(1960, 1, 1)):
+        got = _span_before(files, "ts", since)
+        day = F.to_date("ts")
+        want = df.filter(day < F.lit(since)).agg(F.count(F.lit(1)), F.min(day), F.max(day)).collect()[0]
+        assert (got.rows, got.first, got.last) == tuple(want), (kind, since)
+
+
 def test_replace_where_refuses_rows_before_since_and_commits_nothing(clustered, spark):
     with pytest.raises(SchemaError, match="before 2026-02-25"):
         clustered.replace_where(

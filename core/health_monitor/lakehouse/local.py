@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
@@ -194,21 +195,21 @@ class LocalLakehouse(JournaledLoads):
                     straddling.append(action)
             frame = data
             if straddling:
+                files = [path / a["path"] for a in straddling]
                 earlier = (
                     self.spark.read.schema(data.schema)
-                    .parquet(*[_spark_path(str(path / a["path"])) for a in straddling])
+                    .parquet(*[_spark_path(str(f)) for f in files])
                     .filter(day < F.lit(since))
-                    .persist()
                 )
-                kept_span = earlier.agg(*_span_columns(day)).collect()[0]
-                span = span.union(_Span(kept_span["rows"], kept_span["first"], kept_span["last"]))
+                # Their rows before `since` counted here, from the day column alone (no Spark job).
+                kept_span = _span_before(files, column, since)
+                if kept_span is None:  # a day column Arrow cannot turn into days: Spark counts
+                    found = earlier.agg(*_span_columns(day)).collect()[0]
+                    kept_span = _Span(found["rows"], found["first"], found["last"])
+                span = span.union(kept_span)
                 frame = earlier.unionByName(data)
             expected = span.rows
-            try:
-                version_dir, adds = self._spark_files(name, path, frame, column, span)
-            finally:
-                if straddling:
-                    earlier.unpersist()
+            version_dir, adds = self._spark_files(name, path, frame, column, span)
         finally:
             data.unpersist()
         written = sum(json.loads(a.stats)["numRecords"] for a in adds)
@@ -600,6 +601,34 @@ def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]
         lows.append(_as_day(stats.min))
         highs.append(_as_day(stats.max))
     return (min(lows), max(highs)) if lows else (None, None)
+
+
+_TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _span_before(files: list[Path], column: str, since: dt.date) -> _Span | None:
+    """The rows of ``files`` whose (UTC) day of ``column`` is before ``since``, and the days
+    they cover, as Spark's ``to_date(column) < since`` selects them (a null day is not before);
+    None when ``column`` is neither a date nor a timestamp."""
+    epoch = dt.date(1970, 1, 1)
+    days: list[np.ndarray] = []
+    for file in files:
+        values = pq.read_table(file, columns=[column]).column(column).combine_chunks()
+        kind, valid = values.type, values.is_valid().to_numpy(zero_copy_only=False)
+        if pa.types.is_date32(kind):
+            numbers = values.view(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
+        elif pa.types.is_timestamp(kind):  # UTC ticks (a naive timestamp is taken as UTC)
+            ticks = values.view(pa.int64()).fill_null(0).to_numpy()
+            numbers = np.floor_divide(ticks, _TICKS_PER_DAY[kind.unit])
+        else:
+            return None
+        days.append(numbers[valid])
+    found = np.concatenate(days) if days else np.empty(0, dtype=np.int64)
+    before = found[found < (since - epoch).days]  # nulls are left out, as by Spark's filter
+    if not len(before):
+        return _Span(0, None, None)
+    first, last = (epoch + dt.timedelta(days=int(n)) for n in (before.min(), before.max()))
+    return _Span(len(before), first, last)
 
 
 def _as_day(value) -> dt.date:
