@@ -66,7 +66,7 @@ EMPTY = "an empty frame from a schema: no rows"
 # (file, function, kind) -> what bounds it. Keep one reason per line; say what the size grows with.
 ALLOWED: dict[tuple[str, str, str], str] = {
     # -- feature store, lakehouse adapters
-    ("core/health_monitor/featurestore/keys.py", "check_primary_key", "collect"): GLOBAL,
+    ("core/health_monitor/lakehouse/keys.py", "check_primary_key", "collect"): GLOBAL,
     ("core/health_monitor/featurestore/local.py", "LocalFeatureStore.create_table", "createDataFrame"): EMPTY,
     ("core/health_monitor/featurestore/local.py", "LocalFeatureStore.score_batch", "broadcast"): (
         "the champion model object, no rows; rows stream through mapInPandas on the executors"

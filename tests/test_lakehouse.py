@@ -7,7 +7,13 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from health_monitor.errors import ConfigError, SchemaError, TableNotFoundError, WriteCountError
+from health_monitor.errors import (
+    ConfigError,
+    PrimaryKeyError,
+    SchemaError,
+    TableNotFoundError,
+    WriteCountError,
+)
 from health_monitor.lakehouse import local as local_lakehouse
 from health_monitor.lakehouse.local import LocalLakehouse
 
@@ -155,7 +161,7 @@ def test_replace_where_rewrites_only_the_files_of_the_latest_days(clustered, spa
     after = _file_days(clustered, "c.s.f")
     untouched = {p for p, (_, last) in before.items() if last < since}
     assert untouched <= set(after) and len(untouched) >= len(before) - 2
-    assert info.version == 1 and info.rows == 55 * 10 + 10 * 3
+    assert info.version == 1 and info.rows == 55 * 10 + 10 * 3 and info.written == 10 * 3
     rows = clustered.read("c.s.f").selectExpr("to_date(ts) as d", "v").collect()
     assert {r.v for r in rows if r.d < since} == {"old"} and {r.v for r in rows if r.d >= since} == {"new"}
     assert len(rows) == info.rows
@@ -207,6 +213,35 @@ def test_replace_where_refuses_rows_before_since_and_commits_nothing(clustered, 
     with pytest.raises(Exception, match="fail mid-write"):
         clustered.replace_where("c.s.f", boom, column="ts", since=dt.date(2026, 3, 1))
     assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600
+
+
+def test_replace_where_refuses_null_or_repeated_keys_and_commits_nothing(clustered, spark):
+    since = dt.date(2026, 3, 1)
+    new = _days(spark, since, 2, 3, "new")
+    with pytest.raises(PrimaryKeyError, match=r"table c\.s\.f: primary key \['k'\] has 2 duplicated key"):
+        clustered.replace_where("c.s.f", new.unionByName(new.limit(2)), column="ts", since=since)
+    nulls = new.selectExpr("cast(null as string) as k", "ts", "v").limit(1)
+    with pytest.raises(PrimaryKeyError, match="1 row"):  # the table's own keys when none are given
+        clustered.replace_where("c.s.f", new.unionByName(nulls), column="ts", since=since)
+    assert clustered.version("c.s.f") == 0 and clustered.describe("c.s.f").rows == 600
+
+
+def test_the_key_check_counts_rows_and_days_in_one_pass(spark):
+    from pyspark.sql import functions as F
+
+    from health_monitor.lakehouse.keys import KeyCheck, check_primary_key
+
+    df = _days(spark, dt.date(2026, 1, 1), 5, 4, "x")
+    day = F.to_date("ts")
+    assert check_primary_key("t", df, ["k"]) == KeyCheck(20)
+    assert check_primary_key("t", df, ["k"], day, dt.date(2026, 1, 3)) == KeyCheck(
+        20, dt.date(2026, 1, 1), dt.date(2026, 1, 5), early=8
+    )
+    # No key: every row counted once (none is a duplicate of another), nothing refused.
+    assert check_primary_key("t", df.drop("k"), [], day, dt.date(2026, 1, 2)).early == 4
+    assert check_primary_key("t", df.limit(0), ["k"], day) == KeyCheck(0)
+    with pytest.raises(SchemaError, match=r"table t: primary key column\(s\) \['nope'\]"):
+        check_primary_key("t", df, ["nope"])
 
 
 def test_replace_where_whose_files_the_driver_cannot_all_see_commits_nothing(clustered, spark, monkeypatch):

@@ -14,7 +14,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from health_monitor.errors import SchemaError, TableNotFoundError
+from health_monitor.errors import PrimaryKeyError, SchemaError, TableNotFoundError
 from health_monitor.lakehouse.unity import LocalNames, UnityLakehouse
 
 D = dt.date
@@ -70,6 +70,19 @@ def test_a_key_missing_from_the_data_is_refused_before_anything_is_written(uc, s
     with pytest.raises(SchemaError, match="'day' is not in the data"):
         uc.write("c.s.t", spark.createDataFrame([("a", 1)], "k string, v int"), primary_keys=["k", "day"])
     assert not uc.exists("c.s.t")
+
+
+def test_replace_where_refuses_repeated_keys_or_early_rows_before_writing(uc, spark):
+    """The checks run here; the replaceWhere write itself needs Delta (a workspace)."""
+    schema = "k string, day date, v int"
+    uc.write("c.s.t", spark.createDataFrame([("a", D(2026, 1, 1), 1)], schema), primary_keys=["k", "day"])
+    twice = spark.createDataFrame([("b", D(2026, 1, 2), 1), ("b", D(2026, 1, 2), 2)], schema)
+    with pytest.raises(PrimaryKeyError, match=r"table c\.s\.t: primary key \['k', 'day'\] has 1 duplicated"):
+        uc.replace_where("c.s.t", twice, column="day", since=D(2026, 1, 2))  # the table's own keys
+    early = spark.createDataFrame([("b", D(2026, 1, 1), 1), ("c", D(2026, 1, 2), 2)], schema)
+    with pytest.raises(SchemaError, match="given 1 row"):
+        uc.replace_where("c.s.t", early, column="day", since=D(2026, 1, 2), primary_keys=["k", "day"])
+    assert [tuple(r) for r in uc.read("c.s.t").collect()] == [("a", D(2026, 1, 1), 1)]
 
 
 def test_versions_need_delta(uc, spark):

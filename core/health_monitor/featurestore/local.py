@@ -28,9 +28,9 @@ from health_monitor.featurestore import (
     feature_table_name,
 )
 from health_monitor.featurestore.joins import apply_lookup, feature_columns
-from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.featurestore.pyfunc import FeatureStoreModel, load_packed_model
 from health_monitor.lakehouse import TableInfo
+from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.local import LocalLakehouse
 
 

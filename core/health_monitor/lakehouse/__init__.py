@@ -50,6 +50,7 @@ class TableInfo:
     primary_keys: list[str] = field(default_factory=list)
     timestamp_key: str | None = None
     description: str = ""
+    written: int | None = None  # a write's answer: the rows of the data it was given, all stored
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ several processes (a pipeline job, a serving process, a CLI call) can use the sa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -34,6 +35,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError, WriteCountError
 from health_monitor.lakehouse import TableInfo, TableName
+from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.loads import JournaledLoads
 from health_monitor.lakehouse.spark import ENV_MASTER
 
@@ -127,7 +129,8 @@ class LocalLakehouse(JournaledLoads):
         else:
             self._write_spark(name, path, data, cluster_by, commit_info)
         self._write_meta(path, primary_keys, timestamp_key, description)
-        return self.describe(name)
+        info = self.describe(name)
+        return dataclasses.replace(info, written=info.rows)  # the table is the data written
 
     def _write_meta(self, path: Path, primary_keys, timestamp_key, description) -> None:
         meta = {
@@ -155,9 +158,11 @@ class LocalLakehouse(JournaledLoads):
 
         Only the files that hold such days are touched: a file entirely before ``since`` is kept
         as it is, a file entirely on or after it is removed, and a file across the boundary is
-        rewritten with its earlier rows. ``data`` must have the table's schema and no row before
-        ``since``. The files written are counted before the commit: a mismatch raises and commits
-        nothing. The commit records ``changed_since`` (and ``commit_info``): :meth:`changes`."""
+        rewritten with its earlier rows. ``data`` must have the table's schema, no row before
+        ``since`` and, when the table has primary keys (``primary_keys`` or its own), no null or
+        repeated key (:class:`PrimaryKeyError`). The files written are counted before the commit:
+        a mismatch raises and commits nothing. The commit records ``changed_since`` (and
+        ``commit_info``): :meth:`changes`. ``TableInfo.written`` is the rows of ``data``."""
         from pyspark.sql import functions as F
 
         existing = self._delta(name)
@@ -171,19 +176,18 @@ class LocalLakehouse(JournaledLoads):
                 f"the data has {[f.name for f in incoming.fields]} (rewrite the whole table instead)"
             )
         day = F.to_date(F.col(column))
+        path = self.path(name)
+        keys = primary_keys or self._meta(path).get("primary_keys") or []
         data = data.persist()
         try:
-            # One job: the rows, those before `since` (refused), and the days the files will span.
-            counts = data.agg(
-                F.sum((day < F.lit(since)).cast("long")).alias("early"), *_span_columns(day)
-            ).collect()[0]
-            if counts["early"]:
+            # One job: the keys, the rows, those before `since` (refused), the days the files span.
+            counts = check_primary_key(name, data, keys, day, since)
+            if counts.early:
                 raise SchemaError(
-                    f"table {name}: replace_where since {since} was given {counts['early']} row(s) "
+                    f"table {name}: replace_where since {since} was given {counts.early} row(s) "
                     f"with {column} before {since}"
                 )
-            span = _Span(counts["rows"], counts["first"], counts["last"])
-            path = self.path(name)
+            span = _Span(counts.rows, counts.first, counts.last)
             kept, removed, straddling = [], [], []
             for action in pa.table(existing.get_add_actions(flatten=True)).to_pylist():
                 first, last = _day_range(path / action["path"], column)
@@ -233,7 +237,7 @@ class LocalLakehouse(JournaledLoads):
         self._write_meta(
             path, primary_keys or meta.get("primary_keys"), meta.get("timestamp_key"), description
         )
-        return self.describe(name)
+        return dataclasses.replace(self.describe(name), written=counts.rows)
 
     def _write_arrow(self, name: str, path: Path, table: pa.Table, commit_info: dict | None = None) -> None:
         table = _delta_compatible(table)

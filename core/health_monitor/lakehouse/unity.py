@@ -18,6 +18,7 @@ listed in docs/databricks.md as never executed here).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError
 from health_monitor.lakehouse import TableInfo, TableName
+from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.loads import JournaledLoads
 
 if TYPE_CHECKING:
@@ -217,7 +219,8 @@ class UnityLakehouse(JournaledLoads):
                 # Delta commit (the primary-key constraint the feature store set goes with it).
                 writer.createOrReplace() if exists else writer.create()
         self._set_properties(table, primary_keys, timestamp_key, description)
-        return self.describe(name)
+        info = self.describe(name)
+        return dataclasses.replace(info, written=info.rows)  # the table is the data written
 
     def replace_where(
         self,
@@ -231,14 +234,18 @@ class UnityLakehouse(JournaledLoads):
         commit_info: dict | None = None,
     ) -> TableInfo:
         """Delta's ``replaceWhere``: the rows whose day of ``column`` is ``since`` or later are
-        replaced by ``data`` in one commit, which records ``changed_since``."""
+        replaced by ``data`` in one commit, which records ``changed_since``. The table's primary
+        keys (``primary_keys`` or its own) are checked first, in the job that counts the rows."""
         from pyspark.sql import functions as F
 
         table = self._require(name)
-        early = data.filter(F.to_date(F.col(column)) < F.lit(since)).count()
-        if early:
+        props = self._properties(table)
+        keys = primary_keys or json.loads(props.get(PROPERTY_PREFIX + "primary_keys", "[]"))
+        counts = check_primary_key(name, data, keys, F.to_date(F.col(column)), since)
+        if counts.early:
             raise SchemaError(
-                f"table {name}: replace_where since {since} was given {early} row(s) with {column} before {since}"
+                f"table {name}: replace_where since {since} was given {counts.early} row(s) with {column} "
+                f"before {since}"
             )
         checkpoint(f"commit {name}")
         condition = f"to_date(`{column}`) >= DATE'{since.isoformat()}'"
@@ -249,10 +256,8 @@ class UnityLakehouse(JournaledLoads):
                 .option("replaceWhere", condition)
                 .saveAsTable(table.replace("`", ""))
             )
-        props = self._properties(table)
-        keys = primary_keys or json.loads(props.get(PROPERTY_PREFIX + "primary_keys", "[]"))
         self._set_properties(table, keys, props.get(PROPERTY_PREFIX + "timestamp_key") or None, description)
-        return self.describe(name)
+        return dataclasses.replace(self.describe(name), written=counts.rows)
 
     def drop(self, name: str) -> None:
         self._sql(f"DROP TABLE IF EXISTS {self.names(name)}")

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pyspark.sql import functions as F
 
 from health_monitor.errors import MissingInputError
-from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
 from health_monitor.lakehouse import TableInfo
+from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
@@ -62,9 +62,8 @@ def run_features(
         try:
             if since is None or day_column is None:
                 info = write_whole(runtime, name, table, df)
-                new_rows = info.rows
-            else:
-                new_rows = check_primary_key(name, df, list(table.primary_keys))
+                new_rows: int | None = info.rows
+            else:  # (the keys checked in the pass that counts the rows)
                 info = runtime.lakehouse.replace_where(
                     name,
                     df,
@@ -73,6 +72,7 @@ def run_features(
                     primary_keys=list(table.primary_keys),
                     description=table.description,
                 )
+                new_rows = info.written
             # A warning may name an entity (a workspace whose feed stalled): stored text, cleaned.
             rows = df if since is None else runtime.lakehouse.read(name)
             warnings = [message(w) for w in table.warnings(rows)] if table.warnings else []

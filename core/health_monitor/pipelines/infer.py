@@ -9,8 +9,8 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from health_monitor.featurestore.keys import check_primary_key
 from health_monitor.host import Host
+from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
@@ -72,12 +72,12 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     ).persist()
     description = f"Predictions of {spec.name} v{champion.version} ({spec.problem_type.value})"
     try:
-        scored_rows = check_primary_key(table, out, list(spec.keys))
         if since is None:
+            check_primary_key(table, out, list(spec.keys))
             info = runtime.lakehouse.write(
                 table, out, primary_keys=list(spec.keys), description=description, cluster_by=spec.time_column
             )
-        else:
+        else:  # (the keys checked in the pass that counts the rows)
             info = runtime.lakehouse.replace_where(
                 table,
                 out,
@@ -92,7 +92,7 @@ def infer_model(runtime: Runtime, spec: Model, since: dt.date | None = None) -> 
     refresh.record_state(runtime, table, sources)
     details = {"table": info.full_name, "rows": info.rows, "version": champion.version}
     if since is not None:
-        details.update(since=since.isoformat(), scored=scored_rows)
+        details.update(since=since.isoformat(), scored=info.written)
     return details
 
 

@@ -93,9 +93,11 @@ def require_feature_tables(runtime: Runtime, spec: Model) -> None:
 
 
 def model_base(runtime: Runtime, spec: Model, tables: Tables | None = None):
-    """``spec.base`` read through ``tables`` (default: the runtime's), with the columns it needs."""
+    """``spec.base`` read through ``tables`` (default: the runtime's), with the columns it needs.
+    Models whose ``base`` builds the same frame (a plugin's job-days, say) compute it once a stage."""
     require_feature_tables(runtime, spec)
-    base = spec.base(tables or runtime.tables)
+    tables = tables or runtime.tables
+    base = tables.shared(spec.base(tables))
     needed = base_columns(spec)
     missing = [c for c in needed if c not in base.columns]
     if missing:
