@@ -213,7 +213,7 @@ class LocalLakehouse(JournaledLoads):
                 span = span.union(kept_span)
                 frame = earlier.unionByName(data)
             expected = span.rows
-            version_dir, adds = self._spark_files(name, path, frame, column, span)
+            version_dir, adds = self._spark_files(name, path, frame, column, span, at_hand=True)
         finally:
             data.unpersist()
         written = sum(json.loads(a.stats)["numRecords"] for a in adds)
@@ -281,7 +281,13 @@ class LocalLakehouse(JournaledLoads):
             # Schema changes are allowed on overwrite: the new version's schema is authoritative.
 
     def _spark_files(
-        self, name: str, path: Path, df: DataFrame, cluster_by: str | None, span: _Span | None = None
+        self,
+        name: str,
+        path: Path,
+        df: DataFrame,
+        cluster_by: str | None,
+        span: _Span | None = None,
+        at_hand: bool = False,
     ) -> tuple[str, list[AddAction]]:
         """Write ``df`` as Parquet files in a fresh sub-folder; nothing is visible until a commit
         adds them. Clustered by day, each file holds whole, contiguous days.
@@ -304,7 +310,10 @@ class LocalLakehouse(JournaledLoads):
             files = max(
                 1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS))
             )
-            df = df.repartitionByRange(files, day).sortWithinPartitions(day)
+            # One file from rows at hand (``at_hand``: cached, or read from a few files) needs no
+            # shuffle: its partitions are merged in one task. Otherwise a range shuffle by day.
+            df = df.coalesce(1) if files == 1 and at_hand else df.repartitionByRange(files, day)
+            df = df.sortWithinPartitions(day)
         # The rows the executors write, counted by them during the write itself (no second pass
         # over the frame). Observed last, so the range sampling above does not count.
         observation = Observation(f"rows-{uuid.uuid4().hex}")
