@@ -177,7 +177,8 @@ class LocalLakehouse(JournaledLoads):
             )
         day = F.to_date(F.col(column))
         path = self.path(name)
-        keys = primary_keys or self._meta(path).get("primary_keys") or []
+        meta = self._meta(path)
+        keys = primary_keys or meta.get("primary_keys") or []
         data = data.persist()
         try:
             # One job: the keys, the rows, those before `since` (refused), the days the files span.
@@ -233,10 +234,7 @@ class LocalLakehouse(JournaledLoads):
             existing.create_write_transaction(
                 [*removes, *adds], mode="append", schema=schema, commit_properties=_commit(info)
             )
-        meta = self._meta(path)
-        self._write_meta(
-            path, primary_keys or meta.get("primary_keys"), meta.get("timestamp_key"), description
-        )
+        self._write_meta(path, keys, meta.get("timestamp_key"), description)
         return dataclasses.replace(self.describe(name), written=counts.rows)
 
     def _write_arrow(self, name: str, path: Path, table: pa.Table, commit_info: dict | None = None) -> None:
