@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,6 +30,20 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.reports)
+
+
+def release_memory() -> None:
+    """Give the memory a stage freed back to the operating system before the next stage.
+
+    pyarrow's allocator keeps the pages of freed buffers for later allocations, and Python's
+    objects hold buffers until collected: a job that runs its stages in one process (``demo``,
+    ``run``) would otherwise carry the simulator's or a training set's peak into every later
+    stage, beside Spark's JVM and its Python workers (docs/scale.md, "Memory a stage gives back").
+    """
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def _progress(bar: tqdm) -> Callable[[str], None]:
@@ -265,6 +280,7 @@ def run_pipelines(
         start = time.perf_counter()
         result.reports.append(fn(runtime, host, domain=domain, model=model))
         result.timings[stage] = time.perf_counter() - start
+        release_memory()
     return result
 
 
@@ -284,10 +300,12 @@ def run_demo(
         start = time.perf_counter()
         result.details["simulated"] = simulate_into(runtime, scale, seed, days, end_date, incidents)
         result.timings["simulate"] = time.perf_counter() - start
+        release_memory()
     if runtime.has_system_tables():
         start = time.perf_counter()
         result.details["gold"] = build_gold_into(runtime, host=host)
         result.timings["gold"] = time.perf_counter() - start
+        release_memory()
     return run_pipelines(runtime, host, result=result)
 
 
@@ -322,6 +340,7 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             return fn()
         finally:
             result.timings[name] = result.timings.get(name, 0.0) + time.perf_counter() - start
+            release_memory()
 
     if runtime.has_system_tables():
         # A simulated account's snapshots are written by `simulate --advance`, dated in its past.

@@ -1,0 +1,23 @@
+"""Jobs that run their stages in one process give the memory a stage freed back between stages."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from health_monitor import jobs
+
+
+class _Pool:
+    def __init__(self):
+        self.released = 0
+
+    def release_unused(self):
+        self.released += 1
+
+
+def test_each_stage_of_the_pipelines_releases_what_it_freed(hm_runtime, make_host, monkeypatch):
+    pool = _Pool()
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: pool)
+    result = jobs.run_pipelines(hm_runtime, make_host({}))
+    assert list(result.timings) == ["features", "train", "infer"]
+    assert pool.released == 3
