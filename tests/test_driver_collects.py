@@ -12,7 +12,8 @@ No Spark session: the test reads source files only.
 What a kind means, and where a name is ambiguous:
 
 - Spark to the driver: ``collect``, ``toPandas``, ``toLocalIterator``, ``toArrow``, ``first()``
-  (without arguments: ``F.first(col)`` is an aggregate), ``head``, ``tail`` and ``take(<int>)``.
+  (without arguments: ``F.first(col)`` is an aggregate; ``gc.collect()`` is Python's garbage
+  collector), ``head``, ``tail`` and ``take(<int>)``.
   ``head`` and ``tail`` are pandas's names too, so they are listed even on pandas frames;
   ``take`` with anything but an integer literal or ``num=`` is Arrow's gather by index and is not
   counted (so ``df.take(n)`` with a variable escapes this test: write ``limit(n).collect()``).
@@ -277,6 +278,9 @@ def _kind(call: ast.Call) -> str | None:
         return None  # a plain function of that name, not a method
     if name in ("collect", "first") and (call.args or call.keywords):
         return None  # F.first(col), F.collect_list(...): aggregates inside Spark
+    receiver = func.value if isinstance(func, ast.Attribute) else None
+    if name == "collect" and isinstance(receiver, ast.Name) and receiver.id == "gc":
+        return None  # Python's garbage collector
     if name == "take":
         literal = len(call.args) == 1 and isinstance(call.args[0], ast.Constant)
         if not (literal and isinstance(call.args[0].value, int)) and not any(
@@ -370,6 +374,7 @@ def f(df, arr, F, spark, rows):
     text = "df.toPandas() in a string"
     first = F.first("x")  # an aggregate
     picked = arr.take(indices)  # Arrow's gather
+    gc.collect()  # Python's garbage collector
     return df.collect(), df.take(5), spark.sparkContext.broadcast(rows), df.first()
 
 class C:
@@ -380,12 +385,12 @@ class C:
 """
     found = [(f.function, f.kind, f.line) for f in scan_source(source, "x.py")]
     assert found == [
-        ("f", "collect", 7),
-        ("f", "take", 7),
-        ("f", "broadcast", 7),
-        ("f", "first", 7),
-        ("C.m.inner", "to_pylist", 12),
-        ("C.m.inner", "read_arrow", 12),
+        ("f", "collect", 8),
+        ("f", "take", 8),
+        ("f", "broadcast", 8),
+        ("f", "first", 8),
+        ("C.m.inner", "to_pylist", 13),
+        ("C.m.inner", "read_arrow", 13),
     ]
 
 
