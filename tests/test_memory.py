@@ -21,3 +21,11 @@ def test_each_stage_of_the_pipelines_releases_what_it_freed(hm_runtime, make_hos
     result = jobs.run_pipelines(hm_runtime, make_host({}))
     assert list(result.timings) == ["features", "train", "infer"]
     assert pool.released == 3
+
+
+def test_each_step_of_the_daily_run_releases_what_it_freed(hm_runtime, make_host, monkeypatch):
+    pool = _Pool()
+    monkeypatch.setattr(pa, "default_memory_pool", lambda: pool)
+    result = jobs.run_daily(hm_runtime, make_host({}), jobs.DailySettings(train_every_days=None))
+    assert {"features", "infer", "findings", "vacuum"} <= set(result.timings)
+    assert pool.released == len(result.timings)
