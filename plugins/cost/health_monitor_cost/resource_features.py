@@ -141,7 +141,8 @@ def resources(tables: Tables):
         "total_cost",
         "is_serverless",
     )
-    return out.join(vocab, "team", "left"), vocab
+    # One row per resource, read by the features' five branches: Gold's billing is read once.
+    return tables.shared(out.join(vocab, "team", "left")), vocab
 
 
 def resource_tag_features(tables: Tables):
