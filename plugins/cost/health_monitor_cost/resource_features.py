@@ -141,7 +141,8 @@ def resources(tables: Tables):
         "total_cost",
         "is_serverless",
     )
-    # One row per resource, read by the features' five branches: Gold's billing is read once.
+    # One row per resource, read by the features' five branches: computed once for all of them,
+    # not once per branch (the team vocabulary, also read by the name hint, is its own small scan).
     return tables.shared(out.join(vocab, "team", "left")), vocab
 
 
