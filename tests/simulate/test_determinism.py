@@ -1,11 +1,12 @@
 import gc
 import hashlib
 import weakref
+from collections import UserDict
 
 import pyarrow as pa
 
 from health_monitor.simulate import SimulationConfig, simulate_account
-from health_monitor.simulate.system import simulate_system_tables, system_tables_one_by_one
+from health_monitor.simulate.system import LAST_READ, simulate_system_tables, system_tables_one_by_one
 
 
 def _digest(table: pa.Table) -> str:
@@ -58,3 +59,43 @@ def test_system_tables_built_one_by_one_are_the_ones_built_at_once(tiny_account,
         gc.collect()
         assert all(ref() is None for ref in let_go), "the iterator still holds a table it yielded"
     assert sorted(seen) == names
+
+
+class _Reads(UserDict):
+    """Gold tables that records which ones are read while each system table is built."""
+
+    def __init__(self, gold):
+        super().__init__(gold)
+        self.current, self.reads = None, {}
+
+    def __getitem__(self, name):
+        self.reads.setdefault(self.current, set()).add(name)
+        return super().__getitem__(name)
+
+
+def test_letting_gold_go_keeps_the_tables_and_drops_each_after_its_last_reader(tiny_account, tiny_config):
+    """``simulate`` lets each large Gold table go once the last system table built from it is
+    built (LAST_READ): the tables are the same, every table it lets go is read by the system table
+    named for it and by none built after it, and nothing else leaves the account."""
+    whole = simulate_system_tables(tiny_account.gold, tiny_config.seed, tiny_config)
+    gold = _Reads(tiny_account.gold)
+    _, tables = system_tables_one_by_one(gold, tiny_config.seed, tiny_config, let_go=True)
+    order = []
+    while True:
+        gold.current = f"building table {len(order)}"
+        try:
+            name, table = next(tables)
+        except StopIteration:
+            break
+        gold.reads[name] = gold.reads.pop(gold.current, set())
+        order.append(name)
+        assert _digest(table) == _digest(whole[name]), name
+    assert gold.reads.pop(gold.current, set()) == set()
+    assert set(order) == set(whole)
+    for name, done in LAST_READ.items():
+        later = order[order.index(name) + 1 :]
+        for table in done:
+            assert table in gold.reads[name], f"{name} does not read gold {table}"
+            assert not [t for t in later if table in gold.reads[t]], f"gold {table} is read after {name}"
+    let_go = {t for done in LAST_READ.values() for t in done}
+    assert set(gold) == set(tiny_account.gold) - let_go

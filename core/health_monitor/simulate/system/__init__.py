@@ -10,7 +10,9 @@ that are NULL on older rows, and job usage on all-purpose clusters without a ``j
 One module per family of system tables; each exposes ``to_system(gold, rng, config) -> Builders``
 mapping ``schema.table`` (``billing.usage``) to a function that builds its Arrow table with
 :func:`build_system`. The tables are built one at a time, so that a caller can write each and let
-it go before the next is built: at the seed scale the audit logs alone are gigabytes.
+it go before the next is built: at the seed scale the audit logs alone are gigabytes. A caller
+that gives the account up also lets each large Gold table go once the last system table built
+from it is built (:data:`LAST_READ`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ import pyarrow as pa
 from health_monitor.system.reference import system_table
 
 Builders = dict[str, Callable[[], pa.Table]]
+
+# system table -> the large Gold tables no system table built after it reads (checked by
+# tests/simulate/test_determinism.py): with ``let_go``, they leave the account once it is built.
+# With the build order (system_tables_one_by_one) it lowers the simulator's peak (docs/scale.md).
+LAST_READ = {
+    "billing.usage": ("fact_usage",),
+    "lakeflow.job_task_run_timeline": ("fact_job_task_run_timeline",),
+    "access.audit": ("fact_audit_logs",),
+    "access.table_lineage": ("fact_table_lineage",),
+    "query.history": ("fact_query_history",),
+    "compute.clusters": ("dim_cluster",),
+    "compute.node_timeline": ("fact_node_timeline",),
+}
 
 
 def build_system(name: str, columns: dict[str, Any], n: int | None = None) -> pa.Table:
@@ -94,11 +109,14 @@ def simulate_system_tables(gold: dict[str, pa.Table], seed: int, config) -> dict
 
 
 def system_tables_one_by_one(
-    gold: dict[str, pa.Table], seed: int, config
+    gold: dict[str, pa.Table], seed: int, config, *, let_go: bool = False
 ) -> tuple[list[str], Iterator[tuple[str, pa.Table]]]:
     """The names of every system table of the simulated account (``schema.table``, sorted), and an
     iterator that builds them one after the other as ``(name, table)`` pairs. It holds no table it
     has yielded, so the peak is the account plus the largest table, not every table at once.
+    ``let_go``: the caller gives ``gold`` up, and each Gold table of :data:`LAST_READ` is removed
+    from it once the system table that reads it last is built (for ``simulate``; a caller that
+    still reads those Gold tables afterwards leaves it off).
 
     The tables of one module share its random stream, and the iterator builds them in the order
     the module lists them: the account is the same whatever the caller does with each table."""
@@ -106,7 +124,10 @@ def system_tables_one_by_one(
     from health_monitor.simulate.system import access, billing, compute, lakeflow, quality
 
     builders: Builders = {}
-    for module in (billing, lakeflow, compute, access, quality):
+    # access (the audit logs, lineage and query history, the largest Gold tables) before compute,
+    # whose per-minute node timeline is the largest table to build: with ``let_go`` it is built
+    # once those Gold tables are gone.
+    for module in (billing, lakeflow, access, compute, quality):
         produced = module.to_system(
             gold, stream(seed, f"system-{module.__name__.rsplit('.', 1)[-1]}"), config
         )
@@ -118,6 +139,14 @@ def system_tables_one_by_one(
     def build() -> Iterator[tuple[str, pa.Table]]:
         while builders:
             name = next(iter(builders))
-            yield name, builders.pop(name)()
+            yield name, _build(builders.pop(name), gold, LAST_READ.get(name, ()) if let_go else ())
 
     return sorted(builders), build()
+
+
+def _build(build: Callable[[], pa.Table], gold: dict[str, pa.Table], done: tuple[str, ...]) -> pa.Table:
+    """``build()``, then the Gold tables ``done`` with removed from ``gold`` (no frame keeps the table)."""
+    table = build()
+    for name in done:
+        del gold[name]
+    return table
