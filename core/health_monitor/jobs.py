@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime as dt
-import gc
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +14,7 @@ from tqdm.auto import tqdm
 
 from health_monitor.errors import ConfigError
 from health_monitor.host import Host
+from health_monitor.lakehouse.spark import release_memory
 from health_monitor.pipelines import StageReport, run_features, run_infer, run_train
 from health_monitor.runtime import Runtime
 
@@ -32,24 +30,6 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.reports)
-
-
-def release_memory() -> None:
-    """Give the memory a stage freed back to the operating system before the next stage.
-
-    pyarrow's allocator keeps the pages of freed buffers for later allocations, and Python's
-    objects hold buffers until collected: a job that runs its stages in one process (``demo``,
-    ``run``) would otherwise carry the simulator's or a training set's peak into every later
-    stage, beside Spark's JVM and its Python workers (docs/scale.md, "Memory a stage gives back").
-    """
-    import pyarrow as pa
-
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    # numpy's arrays come from C's allocator, which keeps freed pages in its heap; glibc can give
-    # them back (0.66 of the seed simulator's 6.1 GiB). Other C libraries have no malloc_trim.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _progress(bar: tqdm) -> Callable[[str], None]:

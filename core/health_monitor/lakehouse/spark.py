@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import re
 import sys
@@ -12,6 +15,7 @@ from health_monitor.errors import ConfigError
 
 _lock = threading.Lock()
 _session = None
+_started_here = False  # the session is one get_spark started, not the Databricks runtime's
 
 ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
 ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
@@ -73,7 +77,7 @@ def get_spark():
 
     On Databricks the session already exists and ``getOrCreate`` returns it unchanged.
     """
-    global _session
+    global _session, _started_here
     with _lock:
         if _session is not None:
             return _session
@@ -102,7 +106,33 @@ def get_spark():
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
+        _started_here = True
         return _session
+
+
+def release_memory() -> None:
+    """Give the memory this process freed back to the operating system: between the stages of a
+    job that runs them in one process (``demo``, ``run``) and between the models ``train`` fits.
+
+    - pyarrow's allocator keeps the pages of freed buffers for later allocations, and Python's
+      objects hold buffers until collected: a collection, then the pool's ``release_unused``.
+    - numpy's arrays come from C's allocator, whose heap keeps freed pages; glibc's
+      ``malloc_trim`` gives them back (other C libraries have none).
+    - The driver JVM of a session this process started keeps the heap a stage filled (up to
+      ``spark.driver.memory``) while Python works; a full collection lets G1 shrink it. Not done
+      to a session it did not start (Databricks').
+
+    At the seed scale each of them is a gigabyte or so of the peak (docs/scale.md, "Memory a stage
+    gives back")."""
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if _session is not None and _started_here:
+        with contextlib.suppress(Exception):  # (Spark Connect has no JVM gateway)
+            _session._jvm.System.gc()
 
 
 def cancel_jobs_with_item() -> None:
@@ -126,9 +156,9 @@ def cancel_jobs_with_item() -> None:
 def use_session(session) -> None:
     """Make ``session`` this process's session (the Databricks runtime's), so that nothing starts
     a local one beside it."""
-    global _session
+    global _session, _started_here
     with _lock:
-        _session = session
+        _session, _started_here = session, False
 
 
 def spark_started() -> bool:

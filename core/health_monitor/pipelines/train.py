@@ -20,7 +20,7 @@ from health_monitor.errors import MissingInputError, SchemaError
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
-from health_monitor.lakehouse.spark import cancel_jobs_with_item
+from health_monitor.lakehouse.spark import cancel_jobs_with_item, release_memory
 from health_monitor.models import evaluation, verdicts
 from health_monitor.models.modeling import ScoringModel
 from health_monitor.pipelines.report import StageReport, run_items
@@ -51,11 +51,18 @@ def run_train(
         log.warning("closed MLflow run %s as FAILED: %s", run_id, reason)
     selected = [o for o in host.select_models(domain, model) if names is None or o.spec.name in names]
     plugins = {o.spec.name: o.plugin for o in selected}
+
+    def train(spec: Model) -> dict[str, Any]:
+        try:
+            return train_model(runtime, host, spec, plugins[spec.name])
+        finally:  # its training set and fits, before the next model's (at the seed scale, gigabytes)
+            release_memory()
+
     return run_items(
         "train",
         selected,
         lambda m: m.name,
-        lambda m: train_model(runtime, host, m, plugins[m.name]),
+        train,
         host,
         runtime.settings,
         progress,
