@@ -17,6 +17,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--every must be positive, got {args.every}")
     gib = lambda b: round(b / 2**30, 2)  # noqa: E731
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file, not a pipe: a command that says more than a pipe holds would block on it
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed once read, below
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
     peak: dict[str, int] = dict.fromkeys(KINDS, 0)
     each: dict[str, int] = dict.fromkeys(KINDS, 0)
     samples = 0
@@ -71,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if sum(now.values()) > sum(peak.values()):
             peak = now
         time.sleep(args.every)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    errors.seek(0)
+    err = errors.read().decode(errors="replace")
+    errors.close()
     result = {
         "command": command,
         "exit_code": proc.returncode,

@@ -145,7 +145,8 @@ def system_tables_one_by_one(
 
 
 def _build(build: Callable[[], pa.Table], gold: dict[str, pa.Table], done: tuple[str, ...]) -> pa.Table:
-    """``build()``, then the Gold tables ``done`` with removed from ``gold`` (no frame keeps the table)."""
+    """``build()``, then the Gold tables ``done`` removed from ``gold`` (returned, so that no frame
+    of the iterator keeps the table once its caller lets it go)."""
     table = build()
     for name in done:
         del gold[name]
