@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,17 +65,22 @@ def _pss(pid: int) -> int:
     raise ValueError(f"no Pss line for process {pid}")
 
 
-def tree_memory(root: int) -> Memory:
-    """The memory of ``root`` and all its descendants (a process that ends meanwhile is skipped)."""
-    total, stack = Memory(), [root]
+def tree(root: int) -> Iterator[int]:
+    """``root`` and all its descendants, each before its children (one that ends meanwhile has none)."""
+    stack = [root]
     while stack:
         pid = stack.pop()
-        try:
+        yield pid
+        stack += _children(pid)
+
+
+def tree_memory(root: int) -> Memory:
+    """The memory of ``root`` and all its descendants (a process that ends meanwhile is skipped)."""
+    total = Memory()
+    for pid in tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
             rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
             total += Memory(rss, _pss(pid))
-        except (OSError, IndexError, ValueError):
-            continue
-        stack += _children(pid)
     return total
 
 

@@ -14,6 +14,7 @@ exit code is reported, and its last lines of stderr when it fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_demo import _children, _pss
+from bench_demo import _pss, tree
 
 KINDS = ("driver", "jvm", "workers", "other")
 
@@ -37,14 +38,10 @@ def kind(pid: int, root: int) -> str:
 
 def sample(root: int) -> dict[str, int]:
     """PSS bytes per kind of process in ``root``'s tree (a process that ends meanwhile is skipped)."""
-    out, stack = dict.fromkeys(KINDS, 0), [root]
-    while stack:
-        pid = stack.pop()
-        try:
+    out = dict.fromkeys(KINDS, 0)
+    for pid in tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
             out[kind(pid, root)] += _pss(pid)
-        except (OSError, IndexError, ValueError):
-            continue
-        stack += _children(pid)
     return out
 
 

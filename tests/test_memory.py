@@ -5,6 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from health_monitor import jobs
+from health_monitor.pipelines import train
+from tests.fakes import FakePlugin, anomaly_model
 
 
 class _Pool:
@@ -29,6 +31,36 @@ def test_each_step_of_the_daily_run_releases_what_it_freed(hm_runtime, make_host
     result = jobs.run_daily(hm_runtime, make_host({}), jobs.DailySettings(train_every_days=None))
     assert {"features", "infer", "findings", "vacuum"} <= set(result.timings)
     assert pool.released == len(result.timings)
+
+
+def test_training_releases_each_models_memory_before_the_next_even_when_it_fails(
+    hm_runtime, make_host, monkeypatch
+):
+    """At the seed scale a model's training set and fits are gigabytes: the next model must not
+    start on top of them, and a model that fails frees its memory too."""
+    released, seen = [], {}
+
+    def fake_train_model(runtime, host, spec, plugin):
+        seen[spec.name] = len(released)  # releases before this model started
+        if spec.name == "second":
+            raise RuntimeError("boom in the second model")
+        return {}
+
+    monkeypatch.setattr(train, "train_model", fake_train_model)
+    monkeypatch.setattr(train, "release_memory", lambda: released.append(1))
+    models = [anomaly_model(name) for name in ("first", "second", "third")]
+    report = train.run_train(hm_runtime, make_host({"fake": FakePlugin(models)}), progress=False)
+    assert [(item.item, item.ok) for item in report.items] == [
+        ("first", True),
+        ("second", False),
+        ("third", True),
+    ]
+    assert seen == {
+        "first": 0,
+        "second": 1,
+        "third": 2,
+    }  # the third started after the failed second's release
+    assert len(released) == 3
 
 
 class _System:
