@@ -31,10 +31,12 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _children(pid: int) -> list[int]:
+    """``pid``'s child processes; none if it has ended (its threads are read one by one)."""
     out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            out += [int(c) for c in (task / "children").read_text().split()]
+    with contextlib.suppress(OSError):  # the process ended meanwhile
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                out += [int(c) for c in Path(task.path, "children").read_text().split()]
     return out
 
 
@@ -66,12 +68,23 @@ def _pss(pid: int) -> int:
 
 
 def tree(root: int) -> Iterator[int]:
-    """``root`` and all its descendants, each before its children (one that ends meanwhile has none)."""
-    stack = [root]
+    """``root`` and all its descendants, each before its children (one that ends meanwhile has none).
+
+    Left out: a JVM's child still running the JVM's own command line. Java starts a program with
+    ``posix_spawn``, whose child shares the JVM's memory (``CLONE_VM``) until it runs the program,
+    so for that instant its PSS is the whole JVM's again: a sample that caught one read twice the
+    JVM (3.89 -> 7.79 GiB during a seed ``features``, one sample in 2,050)."""
+    stack: list[tuple[int, bytes]] = [(root, b"")]
     while stack:
-        pid = stack.pop()
+        pid, parent = stack.pop()
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if argv == parent and argv.split(b"\0")[0].endswith(b"java"):
+            continue  # (its children, if any, are its own program's: it has not run one yet)
         yield pid
-        stack += _children(pid)
+        stack += [(child, argv) for child in _children(pid)]
 
 
 def tree_memory(root: int) -> Memory:

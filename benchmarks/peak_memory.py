@@ -1,14 +1,16 @@
 """Run a command as a user would; report its wall time and its process tree's peak memory, by kind.
 
-python benchmarks/peak_memory.py [--every 0.5] [--json] -- COMMAND [ARG...]
+python benchmarks/peak_memory.py [--every 0.5] [--json] [--trace FILE] [--log FILE] -- COMMAND [ARG...]
 
 e.g. ``python benchmarks/peak_memory.py -- .venv/bin/health-monitor simulate --scale seed --home H``.
 Every ``--every`` seconds it sums the PSS of the command and all its descendants (``bench_demo``'s
 sampler: a page that forked processes share counts once), split into kinds of process: the
 command's own process (``driver``), Spark's JVM (``jvm``), Spark's Python workers (``workers``)
 and anything else (``other``). It reports the peak of the sum with its split at that sample, and
-each kind's own peak (which may fall at other times). The command's output is discarded; its
-exit code is reported, and its last lines of stderr when it fails.
+each kind's own peak (which may fall at other times). ``--trace`` writes every sample there as a
+JSON line (``t``: seconds since the start, then GiB per kind), to see which step of the command
+made the peak; ``--log`` keeps the command's stdout and stderr there. Otherwise its output is
+discarded; its exit code is reported, and its last lines of stderr when it fails.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=float, default=0.5, help="seconds between samples (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--trace", type=Path, help="write each sample to this file (JSON lines)")
+    parser.add_argument("--log", type=Path, help="write the command's stdout and stderr to this file")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -59,14 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     gib = lambda b: round(b / 2**30, 2)  # noqa: E731
     start = time.perf_counter()
     # stderr to a file, not a pipe: a command that says more than a pipe holds would block on it
-    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed once read, below
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+    errors = args.log.open("w+b") if args.log else tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    trace = args.trace.open("w") if args.trace else None  # noqa: SIM115 - closed below
+    output = errors if args.log else subprocess.DEVNULL
+    proc = subprocess.Popen(command, stdout=output, stderr=errors)
     peak: dict[str, int] = dict.fromkeys(KINDS, 0)
     each: dict[str, int] = dict.fromkeys(KINDS, 0)
     samples = 0
     while proc.poll() is None:
         now = sample(proc.pid)
         samples += 1
+        if trace is not None:
+            at = {"t": round(time.perf_counter() - start, 1), **{k: gib(v) for k, v in now.items()}}
+            trace.write(json.dumps(at) + "\n")
         each = {k: max(each[k], now[k]) for k in KINDS}
         if sum(now.values()) > sum(peak.values()):
             peak = now
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     errors.seek(0)
     err = errors.read().decode(errors="replace")
     errors.close()
+    if trace is not None:
+        trace.close()
     result = {
         "command": command,
         "exit_code": proc.returncode,
