@@ -67,30 +67,36 @@ def _pss(pid: int) -> int:
     raise ValueError(f"no Pss line for process {pid}")
 
 
-def tree(root: int) -> Iterator[int]:
-    """``root`` and all its descendants, each before its children (one that ends meanwhile has none).
+def is_java(argv: list[bytes]) -> bool:
+    """Whether a command line (``/proc/PID/cmdline`` split at NUL) runs a JVM."""
+    return argv[0].endswith(b"java")
+
+
+def tree(root: int) -> Iterator[tuple[int, list[bytes]]]:
+    """``(pid, argv)`` of ``root`` and all its descendants, each before its children (one that
+    ends meanwhile has none; ``argv`` is its command line split at NUL).
 
     Left out: a JVM's child still running the JVM's own command line. Java starts a program with
     ``posix_spawn``, whose child shares the JVM's memory (``CLONE_VM``) until it runs the program,
     so for that instant its PSS is the whole JVM's again: a sample that caught one read twice the
     JVM (3.89 -> 7.79 GiB during a seed ``features``, one sample in 2,050)."""
-    stack: list[tuple[int, bytes]] = [(root, b"")]
+    stack: list[tuple[int, list[bytes]]] = [(root, [])]
     while stack:
         pid, parent = stack.pop()
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv == parent and argv.split(b"\0")[0].endswith(b"java"):
+        if argv == parent and is_java(argv):
             continue  # (its children, if any, are its own program's: it has not run one yet)
-        yield pid
+        yield pid, argv
         stack += [(child, argv) for child in _children(pid)]
 
 
 def tree_memory(root: int) -> Memory:
     """The memory of ``root`` and all its descendants (a process that ends meanwhile is skipped)."""
     total = Memory()
-    for pid in tree(root):
+    for pid, _ in tree(root):
         with contextlib.suppress(OSError, IndexError, ValueError):
             rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
             total += Memory(rss, _pss(pid))

@@ -24,16 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_demo import _pss, tree
+from bench_demo import _pss, is_java, tree
 
 KINDS = ("driver", "jvm", "workers", "other")
 
 
-def kind(pid: int, root: int) -> str:
+def kind(pid: int, argv: list[bytes], root: int) -> str:
+    """The kind of process ``pid`` is, from its command line ``argv`` (split at NUL)."""
     if pid == root:
         return "driver"
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    if argv[0].endswith(b"java"):
+    if is_java(argv):
         return "jvm"
     return "workers" if any(b"pyspark.daemon" in a or b"pyspark.worker" in a for a in argv) else "other"
 
@@ -41,9 +41,9 @@ def kind(pid: int, root: int) -> str:
 def sample(root: int) -> dict[str, int]:
     """PSS bytes per kind of process in ``root``'s tree (a process that ends meanwhile is skipped)."""
     out = dict.fromkeys(KINDS, 0)
-    for pid in tree(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            out[kind(pid, root)] += _pss(pid)
+    for pid, argv in tree(root):
+        with contextlib.suppress(OSError, ValueError):
+            out[kind(pid, argv, root)] += _pss(pid)
     return out
 
 

@@ -55,11 +55,8 @@ def test_training_releases_each_models_memory_before_the_next_even_when_it_fails
         ("second", False),
         ("third", True),
     ]
-    assert seen == {
-        "first": 0,
-        "second": 1,
-        "third": 2,
-    }  # the third started after the failed second's release
+    # each model started after the one before released, the third after the failed second's release
+    assert seen == {"first": 0, "second": 1, "third": 2}
     assert len(released) == 3
 
 
