@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -21,6 +23,7 @@ from health_monitor_cost.billing import (
 
 JOB_KEYS = ["workspace_id", "job_id"]
 CPU_DAYS = 7  # avg_cpu_7d: the 7 days before a day
+HISTORY_DAYS = 28  # the longest window over a job's billed days (before the anchor)
 
 
 def job_usage(tables: Tables):
@@ -115,6 +118,23 @@ def job_cost_features(tables: Tables):
         )
     )
     active = F.when(F.col("cost_settled") > 0, F.col("cost_settled"))
+    # Asked for the rows from a day on, the windows read only the anchors those rows need (the
+    # longest lag and HISTORY_DAYS before that day); each series' last active day before them is
+    # carried, one aggregate instead of a sort of its whole history.
+    rows_from = tables.rows_from()
+    carried_cost, carried_day = F.lit(None), F.lit(None)
+    if rows_from is not None:
+        first = F.lit(rows_from - dt.timedelta(days=max(lags) + HISTORY_DAYS))
+        carried = (
+            b.where((F.col("usage_date") < first) & (F.col("cost_settled") > 0))
+            .groupBy(*series)
+            .agg(
+                F.max_by("cost_settled", "usage_date").alias("__carried_cost"),
+                F.max("usage_date").alias("__carried_day"),
+            )
+        )
+        b = b.where(F.col("usage_date") >= first).join(carried, series, "left")
+        carried_cost, carried_day = F.col("__carried_cost"), F.col("__carried_day")
     w7, w28 = prior_days(series, "usage_date", 7), prior_days(series, "usage_date", 28)
     earlier = (
         Window.partitionBy(*series)
@@ -125,10 +145,11 @@ def job_cost_features(tables: Tables):
         *series,
         "usage_date",
         "cost_same",
-        F.last(active, ignorenulls=True).over(earlier).alias("last_active_cost"),
-        F.last(F.when(F.col("cost_settled") > 0, F.col("usage_date")), ignorenulls=True)
-        .over(earlier)
-        .alias("__last_active_day"),
+        F.coalesce(F.last(active, ignorenulls=True).over(earlier), carried_cost).alias("last_active_cost"),
+        F.coalesce(
+            F.last(F.when(F.col("cost_settled") > 0, F.col("usage_date")), ignorenulls=True).over(earlier),
+            carried_day,
+        ).alias("__last_active_day"),
         F.sum("cost_settled").over(w7).alias("cost_7d"),
         F.avg(active).over(w7).alias("avg_active_cost_7d"),
         F.avg(active).over(w28).alias("avg_active_cost_28d"),
@@ -147,7 +168,7 @@ def job_cost_features(tables: Tables):
     k7 = prior_days(jobs, "usage_date", 7)
     k7_today = prior_days(jobs, "usage_date", 7, include_today=True)
     d = (
-        dense_days(usage, jobs)
+        kept_days(dense_days(usage, jobs), tables, "usage_date", CPU_DAYS)
         .join(_runs(tables), [*jobs, "usage_date"], "left")
         .fillna(0.0, subset=["runs"])
         .select(
