@@ -124,7 +124,9 @@ def _carried_history(ended, tables: Tables):
         0, subset=["streak"]
     )
     detail = ended.where(recent).unionByName(last_old.drop("_back"))
-    return detail, carried
+    # Both are read several times below (windows, numbering, peak memory, the carried run): kept
+    # once, they are computed once instead of sorting every earlier run again for each read.
+    return tables.shared(detail), tables.shared(carried)
 
 
 def carried_streak(runs, resets):
