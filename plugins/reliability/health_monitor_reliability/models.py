@@ -492,6 +492,9 @@ RETRY_SUCCESS_PREDICTOR = Model(
         Lookup("reliability_features", ("job_id",), RETRY_JOB_FEATURES, timestamp_lookup_key="as_of_date"),
     ),
     base=failed_runs,
+    # A failed run is known by its final slice of the timeline, which starts at most an hour
+    # before the run ended: a day of Gold before the first day scored holds it.
+    lookback_days=1,
     estimator=lambda: F1ThresholdClassifier(_xgb_classifier(), cv=3, max_positive_ratio=3.0),
     baseline=lambda: OwnHistoryClassifier(column="retry_success_rate_before"),
     baseline_name="the job's own retry success rate before the failure, threshold tuned on training rows",
