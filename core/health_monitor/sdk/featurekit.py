@@ -140,6 +140,17 @@ def dbr_number(column: str) -> Column:
     return F.when(number != "", number.cast("double"))
 
 
+# The per-run columns :func:`finished_job_runs` keeps: each plugin that reads job runs reads these.
+JOB_RUN_COLUMNS = ("termination_code", "trigger_type", "run_type", "cluster_id")
+
+
+def finished_job_runs(tables: Tables) -> DataFrame:
+    """Every finished job run of Gold's run timeline (:func:`runs_from_timeline` with
+    :data:`JOB_RUN_COLUMNS`), rebuilt once a stage for every plugin and table that asks
+    (``Tables.shared``): the rebuild sorts every slice of the timeline."""
+    return tables.shared(runs_from_timeline(tables.gold("fact_job_run_timeline"), *JOB_RUN_COLUMNS))
+
+
 def runs_from_timeline(timeline: DataFrame, *columns: str) -> DataFrame:
     """One row per finished job run, rebuilt from ``fact_job_run_timeline`` (a run is sliced by
     the hour; its ``result_state`` is set on the final slice only, so unfinished runs are left

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
-from health_monitor.sdk.featurekit import dbr_number, runs_from_timeline
+from health_monitor.sdk.featurekit import dbr_number, finished_job_runs
 
 # system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
 SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
@@ -53,7 +53,7 @@ def sized_statements(tables: Tables):
 def finished_runs(tables: Tables):
     """One row per finished job run: its end date (when the run became known), duration, failure
     flag and the runtime version of its cluster at its start (null on serverless)."""
-    runs = runs_from_timeline(tables.gold("fact_job_run_timeline"), "cluster_id")
+    runs = finished_job_runs(tables)  # the same rebuild as other plugins': one per stage
     clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
     versions = (
         runs.select("run_id", "cluster_id", "end_time")

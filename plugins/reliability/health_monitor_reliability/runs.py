@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
-from health_monitor.sdk.featurekit import runs_from_timeline
+from health_monitor.sdk.featurekit import finished_job_runs
 
 RETRY_TRIGGER = "ONETIME_RETRY"
 RETRY_WITHIN_MINUTES = 15  # a retry run starts this soon after the failed attempt it repeats
@@ -18,10 +18,9 @@ DEADLINE_LOOKBACK_HOURS = 12
 def job_runs(tables: Tables):
     """One row per finished job run: start, end, duration, result and whether it failed, the day
     it started (``run_date``) and whether a retry trigger started it (``is_repair``)."""
-    timeline = tables.gold("fact_job_run_timeline")
-    # Read by most reliability tables, labels and bases: rebuilt once per stage.
-    return tables.shared(
-        runs_from_timeline(timeline, "termination_code", "trigger_type", "run_type", "cluster_id")
+    # Read by most reliability tables, labels and bases (and other plugins): rebuilt once per stage.
+    return (
+        finished_job_runs(tables)
         .withColumn("run_date", F.to_date("start_time"))
         .withColumn("is_repair", F.col("trigger_type").contains("RETRY").cast("int"))
     )
