@@ -18,7 +18,8 @@ DEADLINE_LOOKBACK_HOURS = 12
 def job_runs(tables: Tables):
     """One row per finished job run: start, end, duration, result and whether it failed, the day
     it started (``run_date``) and whether a retry trigger started it (``is_repair``)."""
-    # Read by most reliability tables, labels and bases (and other plugins): rebuilt once per stage.
+    # Read by most reliability tables, labels and bases; the runs beneath are rebuilt once per
+    # stage and shared with the other plugins that read them (finished_job_runs).
     return (
         finished_job_runs(tables)
         .withColumn("run_date", F.to_date("start_time"))
