@@ -142,13 +142,45 @@ def dbr_number(column: str) -> Column:
 
 # The per-run columns :func:`finished_job_runs` keeps: each plugin that reads job runs reads these.
 JOB_RUN_COLUMNS = ("termination_code", "trigger_type", "run_type", "cluster_id")
+# What is set when a run starts: :func:`timeline_runs` also gives their first slice's value.
+RUN_START_COLUMNS = ("trigger_type", "cluster_id")
+
+
+def timeline_runs(tables: Tables) -> DataFrame:
+    """Every job run of Gold's run timeline, finished or still running, rebuilt once a stage for
+    every plugin and table that asks (``Tables.shared``: the rebuild sorts every slice of the
+    timeline, the largest Gold table a day reads). Returns ``workspace_id``, ``job_id``,
+    ``run_id``, ``start_time`` (of the first slice), ``end_time`` (of the last so far),
+    ``result_state`` (null until the run ends), :data:`JOB_RUN_COLUMNS` (their non-null value)
+    and, for each of :data:`RUN_START_COLUMNS`, ``first_<column>``: its first slice's value."""
+    timeline = tables.gold("fact_job_run_timeline")
+    first = [F.min_by(c, "period_start_time").alias(f"first_{c}") for c in RUN_START_COLUMNS]
+    return tables.shared(_run_slices(timeline, JOB_RUN_COLUMNS, *first))
 
 
 def finished_job_runs(tables: Tables) -> DataFrame:
-    """Every finished job run of Gold's run timeline (:func:`runs_from_timeline` with
-    :data:`JOB_RUN_COLUMNS`), rebuilt once a stage for every plugin and table that asks
-    (``Tables.shared``): the rebuild sorts every slice of the timeline."""
-    return tables.shared(runs_from_timeline(tables.gold("fact_job_run_timeline"), *JOB_RUN_COLUMNS))
+    """Every finished job run of Gold's run timeline, as :func:`runs_from_timeline` with
+    :data:`JOB_RUN_COLUMNS` gives it, from the runs :func:`timeline_runs` rebuilt once a stage."""
+    runs = timeline_runs(tables)
+    return _finished(runs.drop(*(f"first_{c}" for c in RUN_START_COLUMNS)))
+
+
+def _run_slices(timeline: DataFrame, columns: tuple[str, ...], *more: Column) -> DataFrame:
+    return timeline.groupBy("workspace_id", "job_id", "run_id").agg(
+        F.min("period_start_time").alias("start_time"),
+        F.max("period_end_time").alias("end_time"),
+        F.max("result_state").alias("result_state"),
+        *(F.max(column).alias(column) for column in columns),
+        *more,
+    )
+
+
+def _finished(runs: DataFrame) -> DataFrame:
+    return (
+        runs.where(F.col("result_state").isNotNull())
+        .withColumn("duration_sec", F.unix_timestamp("end_time") - F.unix_timestamp("start_time"))
+        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
+    )
 
 
 def runs_from_timeline(timeline: DataFrame, *columns: str) -> DataFrame:
@@ -157,15 +189,4 @@ def runs_from_timeline(timeline: DataFrame, *columns: str) -> DataFrame:
     out). Returns ``workspace_id``, ``job_id``, ``run_id``, ``start_time`` (of the first slice),
     ``end_time`` (of the last), ``result_state``, the named per-run ``columns`` (their non-null
     value), ``duration_sec`` (whole seconds) and ``failed`` (1 for :data:`FAILURE_STATES`)."""
-    return (
-        timeline.groupBy("workspace_id", "job_id", "run_id")
-        .agg(
-            F.min("period_start_time").alias("start_time"),
-            F.max("period_end_time").alias("end_time"),
-            F.max("result_state").alias("result_state"),
-            *(F.max(column).alias(column) for column in columns),
-        )
-        .where(F.col("result_state").isNotNull())
-        .withColumn("duration_sec", F.unix_timestamp("end_time") - F.unix_timestamp("start_time"))
-        .withColumn("failed", F.col("result_state").isin(*FAILURE_STATES).cast("int"))
-    )
+    return _finished(_run_slices(timeline, columns))

@@ -20,7 +20,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import dbr_number, kept_days, ratio
+from health_monitor.sdk.featurekit import dbr_number, kept_days, ratio, timeline_runs
 from health_monitor_reliability.features import (
     DAY_SECONDS,
     MEMORY_PRESSURE_PERCENT,
@@ -57,16 +57,14 @@ def started_runs(tables: Tables):
     The next run starts, for its features, when the day after the data's last day begins (so it
     sits past any day a later load could change), at the hour the job last started at, on the
     cluster it last ran on."""
-    timeline = tables.gold("fact_job_run_timeline")
-    runs = (
-        timeline.groupBy("job_id", "run_id")
-        .agg(
-            F.min("period_start_time").alias("start_time"),
-            F.min_by("trigger_type", "period_start_time").alias("trigger_type"),
-            F.min_by("cluster_id", "period_start_time").alias("cluster_id"),
-        )
-        .withColumn("start_date", F.to_date("start_time"))
-        .withColumn("start_hour", F.hour("start_time"))
+    runs = timeline_runs(tables).select(  # the runs' rebuild the other tables read, with its first slice
+        "job_id",
+        "run_id",
+        "start_time",
+        F.col("first_trigger_type").alias("trigger_type"),
+        F.col("first_cluster_id").alias("cluster_id"),
+        F.to_date("start_time").alias("start_date"),
+        F.hour("start_time").alias("start_hour"),
     )
     horizon = runs.agg(F.max("start_date").alias("horizon"))
     upcoming = (
