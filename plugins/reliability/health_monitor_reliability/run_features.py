@@ -273,16 +273,19 @@ def _job_at_start(tables: Tables, started):
     )
 
 
-def _runtime_at_start(tables: Tables, started):
-    """Per started run: its cluster's runtime as it stood at the start (dim_cluster is SCD2)."""
-    return (
+def _with_runtime(tables: Tables, started):
+    """``started`` with ``dbr_version_num``: its cluster's runtime as it stood at the start
+    (dim_cluster is SCD2), as a number (``dbr_number``; a number, not text, is picked by a hash
+    aggregate instead of a sort), null when unknown."""
+    runtime = (
         tables.gold("dim_cluster")
-        .select("cluster_id", "dbr_version", "change_time")
+        .select("cluster_id", dbr_number("dbr_version").alias("dbr_version_num"), "change_time")
         .join(started.select("key", "cluster_id", "start_time"), "cluster_id")
         .where(F.col("change_time") <= F.col("start_time"))
         .groupBy("key")
-        .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
+        .agg(F.max_by("dbr_version_num", "change_time").alias("dbr_version_num"))
     )
+    return started.join(runtime, "key", "left")
 
 
 def _peak_memory(tables: Tables, runs):
@@ -300,16 +303,16 @@ def _peak_memory(tables: Tables, runs):
     )
 
 
-def _time_on_runtime(started):
-    """Per started run: hours since the job's first run on the runtime this run uses, or
+def _time_on_runtime(started, asked):
+    """Per asked run: hours since the job's first run on the runtime this run uses, or
     NEVER_HOURS when the job has known no other runtime. The first run on a runtime started at
-    or before this one, so later runs never move it."""
-    dbr = started.withColumn("dbr_version_num", dbr_number("dbr_version"))
-    first_on = dbr.groupBy("job_id", "dbr_version_num").agg(F.min("start_sec").alias("first_on_sec"))
-    first_ever = dbr.groupBy("job_id").agg(F.min("start_sec").alias("first_sec"))
+    or before this one, so later runs never move it. Both frames have ``dbr_version_num``
+    (:func:`_with_runtime`); ``started`` holds every started run."""
+    first_on = started.groupBy("job_id", "dbr_version_num").agg(F.min("start_sec").alias("first_on_sec"))
+    first_ever = started.groupBy("job_id").agg(F.min("start_sec").alias("first_sec"))
     hours = (F.col("start_sec") - F.col("first_on_sec")) / 3600.0
     return (
-        dbr.join(first_on, ["job_id", "dbr_version_num"], "left")
+        asked.join(first_on, ["job_id", "dbr_version_num"], "left")
         .join(first_ever, "job_id")
         .select(
             "key",
@@ -383,16 +386,15 @@ def run_start_features(tables: Tables):
         F.unix_timestamp("start_time").alias("start_sec"),
         F.concat_ws("/", "job_id", "run_id").alias("key"),  # run_id alone repeats NEXT_RUN per job
     )
-    # Every started run's runtime: the hours on a runtime count from the job's first run on it.
-    started = started.join(_runtime_at_start(tables, started), "key", "left")
-    # The rows asked for (the daily run's recent days) are the only ones probed. The upstream
-    # features look back at most a week.
-    asked = kept_days(started, tables, "start_date")
+    # The rows asked for (the daily run's recent days) are the only ones probed, each with its
+    # runtime. The upstream features look back at most a week.
+    asked = _with_runtime(tables, kept_days(started, tables, "start_date"))
     recent_ends = kept_days(runs, tables, "end_time", UPSTREAM_DAYS)
     out = (
         _history_at_start(ended, asked, carried)
         .join(_job_at_start(tables, asked), "key", "left")
-        .join(_time_on_runtime(started), "key", "left")
+        # The hours on a runtime count from the job's first run on it: every started run's runtime.
+        .join(_time_on_runtime(_with_runtime(tables, started), asked), "key", "left")
         .join(_upstream_at_start(tables, recent_ends, asked), "key", "left")
     )
     hours_since = lambda sec: (F.col("start_sec") - sec) / 3600.0  # noqa: E731
@@ -428,7 +430,7 @@ def run_start_features(tables: Tables):
         ),
         "max_retries",
         "task_count",
-        dbr_number("dbr_version").alias("dbr_version_num"),
+        "dbr_version_num",
         "hours_on_runtime",
         "last_run_peak_mem",
         ratio(F.col("memory_pressure_runs_7d"), F.col("runs_7d")).alias("memory_pressure_rate_7d"),
