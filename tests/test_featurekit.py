@@ -7,7 +7,16 @@ import datetime as dt
 
 from pyspark.sql import Window
 
-from health_monitor.sdk.featurekit import FAILURE_STATES, dbr_number, runs_from_timeline, window_median
+from health_monitor.lakehouse.shared import shared, sharing
+from health_monitor.sdk.featurekit import (
+    FAILURE_STATES,
+    JOB_RUN_COLUMNS,
+    dbr_number,
+    finished_job_runs,
+    runs_from_timeline,
+    timeline_runs,
+    window_median,
+)
 
 
 def test_window_median_over_a_frame(spark):
@@ -58,3 +67,43 @@ def test_runs_from_timeline_keeps_finished_runs_with_their_state_from_the_last_s
     }
     assert (got["r2"]["failed"], got["r2"]["duration_sec"]) == (0, 300)
     assert "TIMED_OUT" in FAILURE_STATES and "SUCCEEDED" not in FAILURE_STATES
+
+
+class _Timeline:
+    """The part of ``Tables`` the job-run helpers read: Gold's run timeline, frames shared as a
+    stage shares them."""
+
+    def __init__(self, timeline):
+        self.timeline = timeline
+
+    def gold(self, table: str):
+        assert table == "fact_job_run_timeline"
+        return self.timeline
+
+    def shared(self, df):
+        return shared(df)
+
+
+def test_timeline_runs_keeps_running_runs_with_their_first_slice_and_is_rebuilt_once_a_stage(spark):
+    schema = (
+        "workspace_id string, job_id string, run_id string, period_start_time timestamp, "
+        "period_end_time timestamp, result_state string, termination_code string, trigger_type string, "
+        "run_type string, cluster_id string"
+    )
+    slices = [
+        # r1 moved to another cluster in its second hour, and failed
+        ("w", "j", "r1", _t(9, 30), _t(10), None, None, "PERIODIC", "JOB_RUN", "c1"),
+        ("w", "j", "r1", _t(10), _t(10, 20), "FAILED", "RUN_EXECUTION_ERROR", "PERIODIC", "JOB_RUN", "c2"),
+        ("w", "j", "r2", _t(12), _t(12, 10), None, None, "ONETIME_RETRY", "JOB_RUN", "c3"),  # running
+    ]
+    tables = _Timeline(spark.createDataFrame(slices, schema))
+    with sharing():
+        assert timeline_runs(tables) is timeline_runs(tables)  # one rebuild a stage
+        runs = {r.run_id: r for r in timeline_runs(tables).collect()}
+        finished = finished_job_runs(tables)
+        alone = runs_from_timeline(tables.timeline, *JOB_RUN_COLUMNS)
+        assert finished.columns == alone.columns
+        assert sorted(map(tuple, finished.collect())) == sorted(map(tuple, alone.collect()))
+    assert set(runs) == {"r1", "r2"} and runs["r2"].result_state is None
+    assert (runs["r1"].first_cluster_id, runs["r1"].cluster_id) == ("c1", "c2")  # its first slice's; max
+    assert (runs["r2"].first_trigger_type, runs["r2"].start_time) == ("ONETIME_RETRY", _t(12))
