@@ -149,10 +149,10 @@ RUN_START_COLUMNS = ("trigger_type", "cluster_id")
 def timeline_runs(tables: Tables) -> DataFrame:
     """Every job run of Gold's run timeline, finished or still running, rebuilt once a stage for
     every plugin and table that asks (``Tables.shared``: the rebuild sorts every slice of the
-    timeline, the largest Gold table a day reads). Returns ``workspace_id``, ``job_id``,
-    ``run_id``, ``start_time`` (of the first slice), ``end_time`` (of the last so far),
-    ``result_state`` (null until the run ends), :data:`JOB_RUN_COLUMNS` (their non-null value)
-    and, for each of :data:`RUN_START_COLUMNS`, ``first_<column>``: its first slice's value."""
+    timeline). Returns ``workspace_id``, ``job_id``, ``run_id``, ``start_time`` (of the first
+    slice), ``end_time`` (of the last so far), ``result_state`` (null until the run ends),
+    :data:`JOB_RUN_COLUMNS` (their non-null value) and, for each of :data:`RUN_START_COLUMNS`,
+    ``first_<column>``: its first slice's value."""
     timeline = tables.gold("fact_job_run_timeline")
     first = [F.min_by(c, "period_start_time").alias(f"first_{c}") for c in RUN_START_COLUMNS]
     return tables.shared(_run_slices(timeline, JOB_RUN_COLUMNS, *first))
