@@ -1,5 +1,6 @@
 """The SDK's feature helpers that several plugins share: a framed median, runtime version
-numbers, and job runs rebuilt from the hourly-sliced run timeline."""
+numbers, the version of a dimension in force at a time, and job runs rebuilt from the
+hourly-sliced run timeline."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from health_monitor.sdk.featurekit import (
     finished_job_runs,
     runs_from_timeline,
     timeline_runs,
+    version_at,
     window_median,
 )
 
@@ -37,6 +39,40 @@ def test_dbr_number(spark):
 
 def _t(hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 10, 1, hour, minute)
+
+
+def test_version_at_picks_the_version_in_force_at_each_rows_time(spark):
+    versions = spark.createDataFrame(
+        [
+            ("c1", _t(1), "14.3.x-scala2.12"),
+            ("c1", _t(3), "15.4.x-scala2.12"),
+            ("c2", _t(5), "13.3.x-scala2.12"),
+        ],
+        "cluster_id string, change_time timestamp, dbr_version string",
+    )
+    rows = [
+        ("before", "c1", _t(0)),  # before the cluster's first version: null, never a later one
+        ("between", "c1", _t(2)),
+        ("at_change", "c1", _t(3)),  # a version changed at the very time counts
+        ("later", "c1", _t(9)),
+        ("not_yet", "c2", _t(4)),
+        ("unknown", "c9", _t(4)),
+        ("no_cluster", None, _t(4)),
+    ]
+    runs = spark.createDataFrame(rows, "run_id string, cluster_id string, start_time timestamp")
+    columns = {"dbr": dbr_number("dbr_version"), "dbr_version": "dbr_version"}
+    out = version_at(runs, versions, "cluster_id", "start_time", "run_id", columns)
+    assert out.columns == ["run_id", "cluster_id", "start_time", "dbr", "dbr_version"]
+    got = {r.run_id: (r.dbr, r.dbr_version) for r in out.collect()}
+    assert got == {
+        "before": (None, None),
+        "between": (14.3, "14.3.x-scala2.12"),
+        "at_change": (15.4, "15.4.x-scala2.12"),
+        "later": (15.4, "15.4.x-scala2.12"),
+        "not_yet": (None, None),
+        "unknown": (None, None),
+        "no_cluster": (None, None),
+    }
 
 
 def test_runs_from_timeline_keeps_finished_runs_with_their_state_from_the_last_slice(spark):

@@ -122,6 +122,32 @@ def version_as_of(
     return pairs.join(picked, [key, date_column], "left")
 
 
+def version_at(
+    rows: DataFrame,
+    versions: DataFrame,
+    key: str,
+    at: str,
+    row_key: str,
+    columns: dict[str, Column | str],
+    version_time: str = "change_time",
+) -> DataFrame:
+    """``rows`` with ``columns`` computed on the version in ``versions`` (an SCD2 dimension keyed by
+    ``key``, e.g. ``dim_cluster`` by ``cluster_id``) in force at each row's ``at`` timestamp: the
+    latest changed at or before it. A row before its key's first version, or without a key, gets
+    nulls. ``row_key`` is unique per row of ``rows``. The columns are computed on the versions
+    before the join; each is picked by ``max_by``, so a number is picked by a hash aggregate where
+    text would need a sort. :func:`version_as_of` does the same for days."""
+    computed = [(F.col(c) if isinstance(c, str) else c).alias(name) for name, c in columns.items()]
+    found = (
+        rows.select(row_key, key, at)
+        .join(versions.select(key, version_time, *computed), key)
+        .where(F.col(version_time) <= F.col(at))
+        .groupBy(row_key)
+        .agg(*(F.max_by(n, version_time).alias(n) for n in columns))
+    )
+    return rows.join(found, row_key, "left")
+
+
 def window_median(column: str, window: WindowSpec) -> Column:
     """The median of ``column`` over a framed window (Spark's median cannot take a frame): the
     mean of the two middle values of an even count; null over an empty frame."""

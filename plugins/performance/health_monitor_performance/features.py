@@ -11,6 +11,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
+from health_monitor.sdk.featurekit import version_at
 from health_monitor_performance.gold import FULL_SCAN_MIN_FILES, SIZES, code, fingerprint
 
 # A statement reaches the query history when it ends: at most two days after its start (a SQL
@@ -62,27 +63,15 @@ def query_features(tables: Tables):
     recent = Window.partitionBy("warehouse_id").orderBy(seconds).rangeBetween(-RECENT_SECONDS, -1)
     load = nearby.select("statement_id", F.count(F.lit(1)).over(recent).alias("warehouse_recent_queries_10m"))
     q = asked.join(_history(q, asked), "statement_id", "left").join(load, "statement_id")
-    warehouses = tables.gold("dim_warehouse").select(
-        "warehouse_id",
-        "change_time",
-        code("warehouse_size", SIZES).alias("warehouse_size_code"),
-        "max_clusters",
-        "warehouse_type",
+    warehouse = {
+        "warehouse_size_code": code("warehouse_size", SIZES),
+        "warehouse_max_clusters": F.col("max_clusters"),
+        "is_serverless": (F.col("warehouse_type") == "SERVERLESS").cast("int"),
+    }
+    sized = version_at(
+        q, tables.gold("dim_warehouse"), "warehouse_id", "start_time", "statement_id", warehouse
     )
-    sized = (
-        q.select("statement_id", "warehouse_id", "start_time")
-        .join(warehouses, "warehouse_id")
-        .where(F.col("change_time") <= F.col("start_time"))
-        .groupBy("statement_id")
-        .agg(
-            F.max_by("warehouse_size_code", "change_time").alias("warehouse_size_code"),
-            F.max_by("max_clusters", "change_time").alias("warehouse_max_clusters"),
-            F.max_by((F.col("warehouse_type") == "SERVERLESS").cast("int"), "change_time").alias(
-                "is_serverless"
-            ),
-        )
-    )
-    return q.join(sized, "statement_id", "left").select(
+    return sized.select(
         "statement_id",
         "start_time",
         "warehouse_id",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
-from health_monitor.sdk.featurekit import dbr_number, finished_job_runs
+from health_monitor.sdk.featurekit import dbr_number, finished_job_runs, version_at
 
 # system.compute.warehouses spells sizes 2X_SMALL ... 4X_LARGE; the UI spells them "2X-Small".
 SIZES = ["2X_SMALL", "X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "2X_LARGE", "3X_LARGE", "4X_LARGE"]
@@ -37,33 +37,18 @@ def sized_statements(tables: Tables):
     """Warehouse statements with their fingerprint and the warehouse size in force at their start."""
     q = tables.gold("fact_query_history").where(F.col("warehouse_id").isNotNull())
     q = q.withColumn("fingerprint", fingerprint(F.upper(F.coalesce(F.col("statement_text"), F.lit("")))))
-    warehouses = tables.gold("dim_warehouse").select(
-        "warehouse_id", "change_time", code("warehouse_size", SIZES).alias("size_code")
-    )
-    sizes = (
-        q.select("statement_id", "warehouse_id", "start_time")
-        .join(warehouses, "warehouse_id")
-        .where(F.col("change_time") <= F.col("start_time"))
-        .groupBy("statement_id")
-        .agg(F.max_by("size_code", "change_time").alias("size_code"))
-    )
-    return q.join(sizes, "statement_id", "left")
+    size = {"size_code": code("warehouse_size", SIZES)}
+    return version_at(q, tables.gold("dim_warehouse"), "warehouse_id", "start_time", "statement_id", size)
 
 
 def finished_runs(tables: Tables):
     """One row per finished job run: its end date (when the run became known), duration, failure
-    flag and the runtime version of its cluster at its start (null on serverless)."""
+    flag and the runtime version of its cluster as it stood when the run ended (null on
+    serverless)."""
     runs = finished_job_runs(tables)  # the same rebuild as other plugins': one per stage
-    clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
-    versions = (
-        runs.select("run_id", "cluster_id", "end_time")
-        .join(clusters, "cluster_id")
-        .where(F.col("change_time") <= F.col("end_time"))
-        .groupBy("run_id")
-        .agg(F.max_by(dbr_number("dbr_version"), "change_time").alias("dbr"))
-    )
+    runtime = {"dbr": dbr_number("dbr_version")}
     return tables.shared(  # the job-day features and the migration model's keys
-        runs.join(versions, "run_id", "left")
+        version_at(runs, tables.gold("dim_cluster"), "cluster_id", "end_time", "run_id", runtime)
         .withColumn("end_date", F.to_date("end_time"))
         .withColumn("duration_s", F.col("duration_sec").cast("double"))
     )

@@ -19,6 +19,7 @@ from health_monitor.sdk.featurekit import (
     prior_days,
     ratio,
     version_as_of,
+    version_at,
     window_median,
 )
 from health_monitor_reliability.runs import job_runs, sla_runs
@@ -49,15 +50,9 @@ def _daily_sla(tables: Tables, runs):
 
 
 def _daily_runs(tables: Tables, runs):
-    clusters = tables.gold("dim_cluster").select("cluster_id", "dbr_version", "change_time")
     # The runtime a run used: the cluster's version in force when the run started.
-    versions = (
-        runs.select("run_id", "cluster_id", "start_time")
-        .join(clusters, "cluster_id", "left")
-        .where(F.col("change_time").isNull() | (F.col("change_time") <= F.col("start_time")))
-        .groupBy("run_id")
-        .agg(F.max_by("dbr_version", "change_time").alias("dbr_version"))
-    )
+    runtime = {"dbr_version": "dbr_version"}
+    runs = version_at(runs, tables.gold("dim_cluster"), "cluster_id", "start_time", "run_id", runtime)
     # Memory and CPU wait feed only the windows (HISTORY_DAYS at most) and the day's own row: the
     # days before those are not read when only the kept days are asked for (rows_from).
     nodes = (
@@ -69,7 +64,7 @@ def _daily_runs(tables: Tables, runs):
             F.avg("cpu_wait_percent").alias("avg_cpu_wait_percent"),
         )
     )
-    runs = runs.join(versions, "run_id", "left").join(nodes, ["cluster_id", "run_date"], "left")
+    runs = runs.join(nodes, ["cluster_id", "run_date"], "left")
     end_hour = (
         F.hour("end_time")
         + F.minute("end_time") / 60.0

@@ -20,7 +20,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import dbr_number, kept_days, ratio, timeline_runs
+from health_monitor.sdk.featurekit import dbr_number, kept_days, ratio, timeline_runs, version_at
 from health_monitor_reliability.features import (
     DAY_SECONDS,
     MEMORY_PRESSURE_PERCENT,
@@ -277,15 +277,8 @@ def _with_runtime(tables: Tables, started):
     """``started`` with ``dbr_version_num``: its cluster's runtime as it stood at the start
     (dim_cluster is SCD2), as a number (``dbr_number``; a number, not text, is picked by a hash
     aggregate instead of a sort), null when unknown."""
-    runtime = (
-        tables.gold("dim_cluster")
-        .select("cluster_id", dbr_number("dbr_version").alias("dbr_version_num"), "change_time")
-        .join(started.select("key", "cluster_id", "start_time"), "cluster_id")
-        .where(F.col("change_time") <= F.col("start_time"))
-        .groupBy("key")
-        .agg(F.max_by("dbr_version_num", "change_time").alias("dbr_version_num"))
-    )
-    return started.join(runtime, "key", "left")
+    runtime = {"dbr_version_num": dbr_number("dbr_version")}
+    return version_at(started, tables.gold("dim_cluster"), "cluster_id", "start_time", "key", runtime)
 
 
 def _peak_memory(tables: Tables, runs):
