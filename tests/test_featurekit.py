@@ -143,3 +143,23 @@ def test_timeline_runs_keeps_running_runs_with_their_first_slice_and_is_rebuilt_
     assert set(runs) == {"r1", "r2"} and runs["r2"].result_state is None
     assert (runs["r1"].first_cluster_id, runs["r1"].cluster_id) == ("c1", "c2")  # its first slice's; max
     assert (runs["r2"].first_trigger_type, runs["r2"].start_time) == ("ONETIME_RETRY", _t(12))
+
+
+def test_stored_days_are_the_tables_own_rows_of_the_days_before_the_first_kept(hm_runtime, spark):
+    from health_monitor.pipelines.refresh import RecordingTables
+    from health_monitor.sdk.featurekit import stored_days
+
+    day = dt.date(2026, 1, 10)
+    rows = [("u", day - dt.timedelta(days=n), n, float(n)) for n in range(0, 6)]
+    stored = spark.createDataFrame(rows, "user_id string, event_date date, events long, other double")
+    name = hm_runtime.settings.feature_table("activity")
+
+    def days(tables, columns=("user_id", "event_date", "events")):
+        got = stored_days(tables, "activity", "event_date", 3, list(columns))
+        return None if got is None else sorted((r.event_date.day, r.events) for r in got.collect())
+
+    assert days(RecordingTables(hm_runtime, rows_from=day)) is None  # not written yet
+    hm_runtime.lakehouse.write(name, stored, primary_keys=["user_id", "event_date"])
+    assert days(RecordingTables(hm_runtime)) is None  # every row computed
+    assert days(RecordingTables(hm_runtime, rows_from=day)) == [(7, 3), (8, 2), (9, 1)]  # not the 10th
+    assert days(RecordingTables(hm_runtime, rows_from=day), ("user_id", "event_date", "renamed")) is None

@@ -107,6 +107,37 @@ def test_as_of_lookup_takes_the_latest_row_at_or_before(fs, spark, daily):
     assert got["f"].fillna(-1).tolist() == [-1, 1.0, 1.0, 3.0, 20.0, -1]
 
 
+def test_as_of_lookup_of_a_later_base_reaches_back_past_its_first_time(fs, spark):
+    """A base that starts after a key's rows (a daily run's one day) still finds each key's latest
+    row before its first time, and one from the base's own days; the lookback window applies."""
+    rows = [
+        ("a", D(2026, 1, 1), 1.0),
+        ("a", D(2026, 1, 3), 3.0),
+        ("a", D(2026, 1, 10), 10.0),
+        ("b", D(2026, 1, 2), 20.0),
+        ("c", D(2026, 1, 9), 90.0),
+        ("c", D(2026, 1, 11), 110.0),
+    ]
+    fs.create_table(
+        name="c.s.later",
+        primary_keys=["k", "day"],
+        df=spark.createDataFrame(rows, "k string, day date, f double"),
+        timeseries_column="day",
+    )
+    base = spark.createDataFrame(
+        [("a", D(2026, 1, 9)), ("a", D(2026, 1, 10)), ("b", D(2026, 1, 9)), ("c", D(2026, 1, 12))],
+        "k string, when date",
+    )
+
+    def looked_up(**window) -> list[float]:
+        lookup = FeatureLookup("c.s.later", "k", feature_names=["f"], timestamp_lookup_key="when", **window)
+        got = fs.create_training_set(df=base, feature_lookups=[lookup], label=None).load_df().toPandas()
+        return got.sort_values(["k", "when"])["f"].fillna(-1).tolist()
+
+    assert looked_up() == [3.0, 10.0, 20.0, 110.0]
+    assert looked_up(lookback_window=dt.timedelta(days=3)) == [-1, 10.0, -1, 110.0]
+
+
 def test_lookback_window_and_defaults(fs, spark, daily):
     fs.create_table(name="c.s.daily", primary_keys=["k", "day"], df=daily, timeseries_column="day")
     base = spark.createDataFrame([("a", D(2026, 1, 2)), ("a", D(2026, 1, 9))], "k string, when date")

@@ -78,7 +78,9 @@ def run_features(
             warnings = [message(w) for w in table.warnings(rows)] if table.warnings else []
         finally:
             df.unpersist()
-        refresh.record_state(runtime, name, tables.versions)
+        # Its own rows it read (featurekit.stored_days) are not a source: its next run would
+        # otherwise see this write as a change and recompute its days again.
+        refresh.record_state(runtime, name, {k: v for k, v in tables.versions.items() if k != name})
         details = {"table": info.full_name, "rows": info.rows, "columns": len(info.columns)}
         if since is not None:
             details.update(since=since.isoformat(), recomputed=new_rows)

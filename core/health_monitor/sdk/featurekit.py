@@ -31,6 +31,32 @@ def kept_days(df: DataFrame, tables: Tables, column: str, days_before: int = 0) 
     return df.where(F.to_date(F.col(column)) >= F.lit(rows_from - dt.timedelta(days=days_before)))
 
 
+def stored_days(tables: Tables, table: str, column: str, days: int, columns: list[str]) -> DataFrame | None:
+    """Feature table ``table``'s own stored rows of the ``days`` days before the first day the
+    caller keeps (``tables.rows_from()``), with ``columns`` (the day's values its windows read), or
+    None when every day must be computed from Gold: every row is kept, the table is not written
+    yet, or it lacks one of ``columns`` (a release changed it).
+
+    A daily run recomputes a table from the first day whose Gold changed: the days before it read
+    the same Gold as when they were stored, so their stored values are what computing them again
+    would give. A table whose windows read only such per-day values can read ``days_before=0``
+    days of Gold for its windows (:func:`kept_days`) and union these rows in."""
+    from health_monitor.errors import TableNotFoundError
+
+    rows_from = tables.rows_from()
+    if rows_from is None:
+        return None
+    try:
+        stored = tables.features(table)
+    except TableNotFoundError:
+        return None
+    if any(c not in stored.columns for c in columns):
+        return None
+    day = F.to_date(F.col(column))
+    first = F.lit(rows_from - dt.timedelta(days=days))
+    return stored.where((day >= first) & (day < F.lit(rows_from))).select(*columns)
+
+
 def day_number(column: str | Column) -> Column:
     col = F.col(column) if isinstance(column, str) else column
     return F.datediff(col.cast("date"), F.lit("1970-01-01").cast("date"))

@@ -6,7 +6,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, zscore
+from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, stored_days, zscore
 
 FAILED_STATUS = (401, 403)
 # Databricks' own background identity: not an account anyone can log in to or compromise.
@@ -44,12 +44,19 @@ def first_dates(df, keys: list[str], name: str, column: str = "event_date"):
     return df.groupBy(*keys).agg(F.min(column).alias(name))
 
 
+# What the windows of security_features read of the days before a row: stored by the run before.
+WINDOWED = ["user_id", "event_date", "event_count", "tables_accessed", "export_events", "off_hours_events"]
+
+
 def security_features(tables: Tables):
     audit = user_audit(tables)
-    # First-seen days come from the whole history; the days' activity only from the days kept.
+    # First-seen days come from the whole history; the days' activity only from the days kept,
+    # and the windows' days before them from the table's own rows when it has them.
     ip_first = first_dates(audit, ["user_id", "source_ip_address"], "ip_first_date")
     user_first = first_dates(audit, ["user_id"], "user_first_date")
-    audit = kept_days(audit, tables, "event_date", HISTORY_DAYS).join(
+    stored = stored_days(tables, "security_features", "event_date", HISTORY_DAYS, WINDOWED)
+    history = HISTORY_DAYS if stored is None else 0
+    audit = kept_days(audit, tables, "event_date", history).join(
         ip_first, ["user_id", "source_ip_address"], "left"
     )
     daily = audit.groupBy("user_id", "event_date").agg(
@@ -65,7 +72,7 @@ def security_features(tables: Tables):
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
     reads = (
-        kept_days(user_lineage(tables), tables, "event_date", HISTORY_DAYS)
+        kept_days(user_lineage(tables), tables, "event_date", history)
         .groupBy("user_id", "event_date")
         .agg(
             F.countDistinct("source_table_full_name").alias("tables_accessed"),
@@ -80,6 +87,8 @@ def security_features(tables: Tables):
         "new_ip_count",
         F.when(F.col("event_date") > F.col("user_first_date"), F.col("new_ips")).otherwise(0),
     )
+    if stored is not None:
+        daily = daily.unionByName(stored, allowMissingColumns=True)
     w7 = prior_days("user_id", "event_date", 7)
     w30 = prior_days("user_id", "event_date", 30)
     hist = daily.select(
