@@ -6,7 +6,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, zscore
+from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, stored_days, zscore
 from health_monitor_security.features import (
     EXPORT_ACTIONS,
     HISTORY_DAYS,
@@ -21,10 +21,16 @@ from health_monitor_security.features import (
 # metadata, a file read. Exports and downloads are counted apart (EXPORT_ACTIONS).
 READ_ACTIONS = ("generateTemporaryTableCredential", "getTable", "read")
 LARGE_QUERY_BYTES = 10 * 1024**3
+# What the windows of data_egress_features read of the days before a row: stored by the run before.
+WINDOWED = ["user_id", "event_date", "egress_volume", "distinct_tables_read", "query_read_bytes"]
+WINDOWED += ["export_events", "denied_events"]
 
 
 def data_egress_features(tables: Tables):
-    audit = kept_days(user_audit(tables), tables, "event_date", HISTORY_DAYS)
+    # The windows' days before the days kept come from the table's own rows when it has them.
+    stored = stored_days(tables, "data_egress_features", "event_date", HISTORY_DAYS, WINDOWED)
+    history = HISTORY_DAYS if stored is None else 0
+    audit = kept_days(user_audit(tables), tables, "event_date", history)
     is_read = F.col("action_name").isin(*READ_ACTIONS)
     is_export = F.col("action_name").rlike(EXPORT_ACTIONS)
     from_audit = audit.groupBy("user_id", "event_date").agg(
@@ -44,7 +50,7 @@ def data_egress_features(tables: Tables):
     table_first = first_dates(reads, ["user_id", "source_table_full_name"], "table_first_date")
     user_first = first_dates(reads, ["user_id"], "user_first_date")
     reads = (
-        kept_days(reads, tables, "event_date", HISTORY_DAYS)
+        kept_days(reads, tables, "event_date", history)
         .join(table_first, ["user_id", "source_table_full_name"])
         .join(user_first, "user_id")
     )
@@ -60,7 +66,7 @@ def data_egress_features(tables: Tables):
     # A statement is known when it ends: it counts on the day of its end_time.
     queries = tables.gold("fact_query_history").where(~F.col("executed_by").isin(*SYSTEM_IDENTITIES))
     queries = kept_days(
-        queries.withColumn("event_date", F.to_date("end_time")), tables, "event_date", HISTORY_DAYS
+        queries.withColumn("event_date", F.to_date("end_time")), tables, "event_date", history
     )
     from_queries = queries.groupBy(F.col("executed_by").alias("user_id"), "event_date").agg(
         F.sum("read_bytes").cast("double").alias("query_read_bytes"),
@@ -77,6 +83,8 @@ def data_egress_features(tables: Tables):
             "egress_volume", F.col("data_read_events") + F.col("export_events") + F.col("lineage_reads")
         )
     )
+    if stored is not None:
+        daily = daily.unionByName(stored, allowMissingColumns=True)
     w30 = prior_days("user_id", "event_date", 30)
     hist = daily.select(
         "*",

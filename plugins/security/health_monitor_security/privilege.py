@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import prior_days, zscore
+from health_monitor.sdk.featurekit import kept_days, prior_days, stored_days, zscore
 from health_monitor_security.features import is_off_hours, user_audit
 
 # system.access.audit action names that change who may do what.
@@ -15,10 +15,15 @@ TOKEN_ACTIONS = r"(?i)(createToken|generateToken|createServicePrincipalSecret)"
 ADMIN_GROUP = r"(?i)admin"
 # How long a user's account-level (admin) activity makes them a known admin.
 ADMIN_MEMORY_DAYS = 90
+# What the windows of privilege_features read of the days before a row: stored by the run before.
+WINDOWED = ["user_id", "event_date", "account_level_events", "privilege_actions", "denied_events"]
 
 
 def privilege_features(tables: Tables):
-    audit = user_audit(tables)
+    # The windows' days before the days kept come from the table's own rows when it has them,
+    # else from Gold (ADMIN_MEMORY_DAYS, the longest window).
+    stored = stored_days(tables, "privilege_features", "event_date", ADMIN_MEMORY_DAYS, WINDOWED)
+    audit = kept_days(user_audit(tables), tables, "event_date", ADMIN_MEMORY_DAYS if stored is None else 0)
     params = F.col("request_params")
     is_permission = F.col("action_name").rlike(PERMISSION_ACTIONS)
     is_group = F.col("action_name").rlike(GROUP_ACTIONS)
@@ -47,6 +52,8 @@ def privilege_features(tables: Tables):
             "privilege_actions", F.col("permission_changes") + F.col("group_changes") + F.col("token_events")
         )
     )
+    if stored is not None:
+        daily = daily.unionByName(stored, allowMissingColumns=True)
     w30 = prior_days("user_id", "event_date", 30)
     admin_window = prior_days("user_id", "event_date", ADMIN_MEMORY_DAYS)
     hist = daily.select(
