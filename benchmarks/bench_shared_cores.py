@@ -42,9 +42,9 @@ def main() -> None:
     if args.out.exists():
         raise SystemExit(f"--out {args.out} exists; give a new folder")
     env = dict(os.environ)
-    env.setdefault(
-        "HEALTH_MONITOR_SPARK_CONF", "spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false"
-    )
+    from health_monitor.testing.fixtures import TEST_SPARK_CONF
+
+    env.setdefault("HEALTH_MONITOR_SPARK_CONF", TEST_SPARK_CONF)  # the test kit's settings
     for item in args.env:
         name, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):

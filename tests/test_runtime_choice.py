@@ -87,8 +87,25 @@ def test_spark_settings_from_the_environment_are_checked_before_any_work(monkeyp
 def test_the_session_has_the_settings_of_the_environment(spark):
     """The test kit sets HEALTH_MONITOR_SPARK_CONF before any session starts (unless it was set
     already); the session got every entry."""
-    from health_monitor.lakehouse.spark import spark_conf
+    from health_monitor.lakehouse.spark import JAVA_OPTIONS, spark_conf
 
     settings = spark_conf()
     assert settings, "the test kit sets HEALTH_MONITOR_SPARK_CONF"
+    java = settings.pop(JAVA_OPTIONS, "")
     assert {k: spark.conf.get(k) for k in settings} == settings
+    # The driver JVM started with the given Java options after the session's own logging set-up,
+    # which they do not replace.
+    bean = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = " ".join(str(a) for a in bean.getInputArguments())
+    assert "-Dlog4j2.configurationFile=file:" in arguments, arguments
+    assert arguments.index("-Dlog4j2.configurationFile=file:") < arguments.rindex(java), arguments
+
+
+def test_java_options_from_the_environment_follow_the_sessions_own():
+    from health_monitor.lakehouse.spark import JAVA_OPTIONS, session_conf
+
+    own = session_conf({})[JAVA_OPTIONS]
+    assert "log4j2.properties" in own
+    conf = session_conf({JAVA_OPTIONS: "-XX:TieredStopAtLevel=1", "spark.sql.shuffle.partitions": "1"})
+    assert conf[JAVA_OPTIONS] == f"{own} -XX:TieredStopAtLevel=1"
+    assert conf["spark.sql.shuffle.partitions"] == "1" and conf["spark.ui.enabled"] == "false"

@@ -21,6 +21,7 @@ ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
 ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
 ENV_CONF = "HEALTH_MONITOR_SPARK_CONF"
 DEFAULT_MASTER = "local[2]"
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 # The local session's settings (``HEALTH_MONITOR_SPARK_CONF`` overrides them).
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -61,7 +62,8 @@ def spark_master() -> str:
 def spark_conf() -> dict[str, str]:
     """Settings for the local session from ``HEALTH_MONITOR_SPARK_CONF``: ``KEY=VALUE`` entries
     separated by commas (``spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false``),
-    applied over the defaults when the session starts. Raises ConfigError, naming the variable and
+    applied over the defaults when the session starts (``spark.driver.extraJavaOptions`` is added
+    after the session's own: :func:`session_conf`). Raises ConfigError, naming the variable and
     the entry, for an entry that is not ``spark.KEY=VALUE``."""
     conf = {}
     for entry in filter(None, (e.strip() for e in os.environ.get(ENV_CONF, "").split(","))):
@@ -70,6 +72,24 @@ def spark_conf() -> dict[str, str]:
             raise ConfigError(f"{ENV_CONF} takes spark.KEY=VALUE entries separated by commas; got {entry!r}")
         conf[key] = value
     return conf
+
+
+def session_conf(overrides: dict[str, str]) -> dict[str, str]:
+    """The local session's settings: the defaults, the driver's logging set-up, then ``overrides``
+    (:func:`spark_conf`). Java options given there come after the session's own, so that the
+    logging set-up stays and a repeated ``-D`` or ``-XX`` option is the given one (the last wins)."""
+    log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
+    java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
+    overrides = dict(overrides)
+    if extra := overrides.pop(JAVA_OPTIONS, None):
+        java_opts = f"{java_opts} {extra}"
+    return {
+        **DEFAULT_CONF,
+        "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY, "4g"),
+        JAVA_OPTIONS: java_opts,
+        "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"),
+        **overrides,
+    }
 
 
 def get_spark():
@@ -92,17 +112,8 @@ def get_spark():
         # Executors' Python workers must see the same interpreter (and so the same plugins).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
-        java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
-        conf = {
-            **DEFAULT_CONF,
-            "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY, "4g"),
-            "spark.driver.extraJavaOptions": java_opts,
-            "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "hm-spark-warehouse"),
-            **overrides,
-        }
         builder = SparkSession.builder.master(master).appName("health-monitor")
-        for key, value in conf.items():
+        for key, value in session_conf(overrides).items():
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
