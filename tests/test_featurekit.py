@@ -156,10 +156,28 @@ def test_stored_days_are_the_tables_own_rows_of_the_days_before_the_first_kept(h
 
     def days(tables, columns=("user_id", "event_date", "events")):
         got = stored_days(tables, "activity", "event_date", 3, list(columns))
-        return None if got is None else sorted((r.event_date.day, r.events) for r in got.collect())
+        if got.rows is None:
+            assert got.gold_days == 3  # the windows' days come from Gold
+            return None
+        assert got.gold_days == 0
+        return sorted((r.event_date.day, r.events) for r in got.rows.collect())
 
     assert days(RecordingTables(hm_runtime, rows_from=day)) is None  # not written yet
     hm_runtime.lakehouse.write(name, stored, primary_keys=["user_id", "event_date"])
     assert days(RecordingTables(hm_runtime)) is None  # every row computed
     assert days(RecordingTables(hm_runtime, rows_from=day)) == [(7, 3), (8, 2), (9, 1)]  # not the 10th
     assert days(RecordingTables(hm_runtime, rows_from=day), ("user_id", "event_date", "renamed")) is None
+    # with_stored adds the stored days to the days computed from Gold (and nothing when there are none)
+    history = stored_days(
+        RecordingTables(hm_runtime, rows_from=day),
+        "activity",
+        "event_date",
+        3,
+        ["user_id", "event_date", "events"],
+    )
+    today = spark.createDataFrame([("u", day, 99)], "user_id string, event_date date, events long")
+    assert sorted(r.events for r in history.with_stored(today).collect()) == [1, 2, 3, 99]
+    none = stored_days(
+        RecordingTables(hm_runtime), "activity", "event_date", 3, ["user_id", "event_date", "events"]
+    )
+    assert [r.events for r in none.with_stored(today).collect()] == [99]

@@ -8,6 +8,7 @@ Spark 4 runs ANSI SQL, where division by zero raises: use :func:`ratio`.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
@@ -31,30 +32,51 @@ def kept_days(df: DataFrame, tables: Tables, column: str, days_before: int = 0) 
     return df.where(F.to_date(F.col(column)) >= F.lit(rows_from - dt.timedelta(days=days_before)))
 
 
-def stored_days(tables: Tables, table: str, column: str, days: int, columns: list[str]) -> DataFrame | None:
+@dataclass(frozen=True, eq=False)
+class StoredDays:
+    """What :func:`stored_days` found for a table's windows: ``rows``, the table's own stored rows
+    of the days before the first day kept (None when there are none to use), and ``gold_days``,
+    the days before that day the windows must still read from Gold (0 when ``rows`` holds them)."""
+
+    rows: DataFrame | None
+    gold_days: int
+
+    def with_stored(self, daily: DataFrame) -> DataFrame:
+        """``daily`` (the days computed from Gold) and the stored days before them, if any."""
+        return daily if self.rows is None else daily.unionByName(self.rows, allowMissingColumns=True)
+
+
+def stored_days(tables: Tables, table: str, column: str, days: int, columns: list[str]) -> StoredDays:
     """Feature table ``table``'s own stored rows of the ``days`` days before the first day the
-    caller keeps (``tables.rows_from()``), with ``columns`` (the day's values its windows read), or
-    None when every day must be computed from Gold: every row is kept, the table is not written
-    yet, or it lacks one of ``columns`` (a release changed it).
+    caller keeps (``tables.rows_from()``), with ``columns`` (the day's values its windows read).
+    They are not used (``rows`` None, ``gold_days`` = ``days``) when every day must be computed
+    from Gold: every row is kept, the table is not written yet, or it lacks one of ``columns`` (a
+    release changed it).
 
     A daily run recomputes a table from the first day whose Gold changed: the days before it read
     the same Gold as when they were stored, so their stored values are what computing them again
-    would give. A table whose windows read only such per-day values can read ``days_before=0``
-    days of Gold for its windows (:func:`kept_days`) and union these rows in."""
+    would give. A table whose windows read only such per-day values reads ``gold_days`` days of
+    Gold for them (:func:`kept_days`) and adds the stored days before its windows
+    (:meth:`StoredDays.with_stored`)::
+
+        history = stored_days(tables, "my_features", "event_date", 30, ["user_id", "event_date", "events"])
+        daily = kept_days(gold, tables, "event_date", history.gold_days).groupBy(...).agg(...)
+        daily = history.with_stored(daily)  # then the windows
+    """
     from health_monitor.errors import TableNotFoundError
 
     rows_from = tables.rows_from()
     if rows_from is None:
-        return None
+        return StoredDays(None, days)
     try:
         stored = tables.features(table)
     except TableNotFoundError:
-        return None
+        return StoredDays(None, days)
     if any(c not in stored.columns for c in columns):
-        return None
+        return StoredDays(None, days)
     day = F.to_date(F.col(column))
     first = F.lit(rows_from - dt.timedelta(days=days))
-    return stored.where((day >= first) & (day < F.lit(rows_from))).select(*columns)
+    return StoredDays(stored.where((day >= first) & (day < F.lit(rows_from))).select(*columns), 0)
 
 
 def day_number(column: str | Column) -> Column:

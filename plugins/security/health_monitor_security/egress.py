@@ -28,9 +28,8 @@ WINDOWED += ["export_events", "denied_events"]
 
 def data_egress_features(tables: Tables):
     # The windows' days before the days kept come from the table's own rows when it has them.
-    stored = stored_days(tables, "data_egress_features", "event_date", HISTORY_DAYS, WINDOWED)
-    history = HISTORY_DAYS if stored is None else 0
-    audit = kept_days(user_audit(tables), tables, "event_date", history)
+    history = stored_days(tables, "data_egress_features", "event_date", HISTORY_DAYS, WINDOWED)
+    audit = kept_days(user_audit(tables), tables, "event_date", history.gold_days)
     is_read = F.col("action_name").isin(*READ_ACTIONS)
     is_export = F.col("action_name").rlike(EXPORT_ACTIONS)
     from_audit = audit.groupBy("user_id", "event_date").agg(
@@ -50,7 +49,7 @@ def data_egress_features(tables: Tables):
     table_first = first_dates(reads, ["user_id", "source_table_full_name"], "table_first_date")
     user_first = first_dates(reads, ["user_id"], "user_first_date")
     reads = (
-        kept_days(reads, tables, "event_date", history)
+        kept_days(reads, tables, "event_date", history.gold_days)
         .join(table_first, ["user_id", "source_table_full_name"])
         .join(user_first, "user_id")
     )
@@ -66,7 +65,7 @@ def data_egress_features(tables: Tables):
     # A statement is known when it ends: it counts on the day of its end_time.
     queries = tables.gold("fact_query_history").where(~F.col("executed_by").isin(*SYSTEM_IDENTITIES))
     queries = kept_days(
-        queries.withColumn("event_date", F.to_date("end_time")), tables, "event_date", history
+        queries.withColumn("event_date", F.to_date("end_time")), tables, "event_date", history.gold_days
     )
     from_queries = queries.groupBy(F.col("executed_by").alias("user_id"), "event_date").agg(
         F.sum("read_bytes").cast("double").alias("query_read_bytes"),
@@ -83,8 +82,7 @@ def data_egress_features(tables: Tables):
             "egress_volume", F.col("data_read_events") + F.col("export_events") + F.col("lineage_reads")
         )
     )
-    if stored is not None:
-        daily = daily.unionByName(stored, allowMissingColumns=True)
+    daily = history.with_stored(daily)
     w30 = prior_days("user_id", "event_date", 30)
     hist = daily.select(
         "*",

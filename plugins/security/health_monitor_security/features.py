@@ -54,9 +54,8 @@ def security_features(tables: Tables):
     # and the windows' days before them from the table's own rows when it has them.
     ip_first = first_dates(audit, ["user_id", "source_ip_address"], "ip_first_date")
     user_first = first_dates(audit, ["user_id"], "user_first_date")
-    stored = stored_days(tables, "security_features", "event_date", HISTORY_DAYS, WINDOWED)
-    history = HISTORY_DAYS if stored is None else 0
-    audit = kept_days(audit, tables, "event_date", history).join(
+    history = stored_days(tables, "security_features", "event_date", HISTORY_DAYS, WINDOWED)
+    audit = kept_days(audit, tables, "event_date", history.gold_days).join(
         ip_first, ["user_id", "source_ip_address"], "left"
     )
     daily = audit.groupBy("user_id", "event_date").agg(
@@ -72,7 +71,7 @@ def security_features(tables: Tables):
         F.countDistinct("workspace_id").alias("workspaces_touched"),
     )
     reads = (
-        kept_days(user_lineage(tables), tables, "event_date", history)
+        kept_days(user_lineage(tables), tables, "event_date", history.gold_days)
         .groupBy("user_id", "event_date")
         .agg(
             F.countDistinct("source_table_full_name").alias("tables_accessed"),
@@ -87,8 +86,7 @@ def security_features(tables: Tables):
         "new_ip_count",
         F.when(F.col("event_date") > F.col("user_first_date"), F.col("new_ips")).otherwise(0),
     )
-    if stored is not None:
-        daily = daily.unionByName(stored, allowMissingColumns=True)
+    daily = history.with_stored(daily)
     w7 = prior_days("user_id", "event_date", 7)
     w30 = prior_days("user_id", "event_date", 30)
     hist = daily.select(

@@ -22,8 +22,8 @@ WINDOWED = ["user_id", "event_date", "account_level_events", "privilege_actions"
 def privilege_features(tables: Tables):
     # The windows' days before the days kept come from the table's own rows when it has them,
     # else from Gold (ADMIN_MEMORY_DAYS, the longest window).
-    stored = stored_days(tables, "privilege_features", "event_date", ADMIN_MEMORY_DAYS, WINDOWED)
-    audit = kept_days(user_audit(tables), tables, "event_date", ADMIN_MEMORY_DAYS if stored is None else 0)
+    history = stored_days(tables, "privilege_features", "event_date", ADMIN_MEMORY_DAYS, WINDOWED)
+    audit = kept_days(user_audit(tables), tables, "event_date", history.gold_days)
     params = F.col("request_params")
     is_permission = F.col("action_name").rlike(PERMISSION_ACTIONS)
     is_group = F.col("action_name").rlike(GROUP_ACTIONS)
@@ -52,8 +52,7 @@ def privilege_features(tables: Tables):
             "privilege_actions", F.col("permission_changes") + F.col("group_changes") + F.col("token_events")
         )
     )
-    if stored is not None:
-        daily = daily.unionByName(stored, allowMissingColumns=True)
+    daily = history.with_stored(daily)
     w30 = prior_days("user_id", "event_date", 30)
     admin_window = prior_days("user_id", "event_date", ADMIN_MEMORY_DAYS)
     hist = daily.select(
