@@ -26,15 +26,14 @@ TEST_SEED = 11
 # too; a test that needs the embedded home's own settings sets them on its session
 # (tests/test_daily.py runs its full recompute so, which also checks that no table depends on
 # how Spark partitions its rows). A ``HEALTH_MONITOR_SPARK_CONF`` already set is kept.
-# The driver JVM compiles with C1 only (``-XX:TieredStopAtLevel=1``: on the test accounts C2's
-# compiling cost more than its faster code saved) and collects with the serial collector (the
-# full collection ``release_memory`` asks for between models is cheaper on a small heap). Two
-# test homes built at once: 322 s each with both, 378-383 s with C1 only, 364 s with the serial
-# collector only, 425 s with neither (docs/scale.md, "The test JVMs' compiler and collector
-# (session 41)"). The embedded home keeps the JVM's defaults.
+# The driver JVM collects with the serial collector: the full collection ``release_memory`` asks
+# for after each model ``train`` fits is cheaper on a small heap than G1's, whose threads the other
+# worker's JVM needs too. Two test homes built at once: 363-365 s each against 424-425 s with G1
+# (docs/scale.md, "The test JVMs' collector and compiler (session 41)", also C1-only compiling,
+# tried and not kept). The embedded home keeps the JVM's defaults.
 TEST_SPARK_CONF = (
     "spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false,"
-    "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    "spark.driver.extraJavaOptions=-XX:+UseSerialGC"
 )
 
 
