@@ -113,7 +113,8 @@ def bench_live_scoring(home: str, calls: int, rng: random.Random) -> dict:
     """A miss: the endpoints' models scored live from looked-up features in this process (what
     an ``as_of`` request or an entity without a stored prediction costs)."""
     from health_monitor.agents import make_context
-    from health_monitor.serving.app import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService
+    from health_monitor.testing.conformance import body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)
@@ -154,7 +155,8 @@ def request_bodies(home: str, rng: random.Random) -> dict[str, list[dict]]:
     from langchain_core.tools import ToolException
 
     from health_monitor.agents import make_context
-    from health_monitor.serving.app import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService
+    from health_monitor.testing.conformance import body_for
 
     context = make_context(home)
     service = ScoringService(context.champions)

@@ -263,8 +263,9 @@ def test_a_missing_entity_error_quotes_stored_values(planted_home):
 
 
 def test_every_endpoint_answers_planted_text_as_capped_clean_data(fake_trained_home):
-    from health_monitor.serving.app import ScoringService, body_for
+    from health_monitor.serving.app import ScoringService
     from health_monitor.serving.scoring import Champions
+    from health_monitor.testing.conformance import body_for
 
     class PlantedService(ScoringService):
         """A model whose own output columns carry stored text (as chargeback's team does)."""

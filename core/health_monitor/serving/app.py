@@ -50,11 +50,6 @@ def request_fields(champions: Champions, model: str) -> dict[str, str]:
     return {k: "date" if k in dates else "text" for k in dict.fromkeys(keys)}
 
 
-def body_for(fields: dict[str, str], row: Any) -> dict[str, str]:
-    """The request body naming ``row``'s entity: each of ``fields`` as text, dates as ``YYYY-MM-DD``."""
-    return {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
-
-
 class ScoringService:
     """Routes, validation and answers, independent of the HTTP server (and tested directly)."""
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 from langchain_core.tools import ToolException
 
-from health_monitor.errors import HealthMonitorError
 from health_monitor.models.explain import explain_prediction
 from health_monitor.sdk.specs import Model
 from health_monitor.serving.online import NO_DAY, OnlineTable
@@ -81,10 +80,7 @@ class OnlineToolContext:
         return _records(table.frame.iloc[positions], order_by, descending, limit)
 
     def explain(self, model: str, keys: dict[str, str], top_k: int = 5) -> dict[str, Any]:
-        try:
-            return explain_prediction(self.champions, model, keys, top_k)
-        except HealthMonitorError as exc:
-            raise ToolException(str(exc)) from None
+        return explain_prediction(self.champions, model, keys, top_k)  # to_langchain words its errors
 
     def day_summary(self, model: str, rank: str, top: int, flags: bool) -> dict[str, Any]:
         """The latest scored day of ``model``: how many rows, how many flagged

@@ -3,6 +3,8 @@ estimator contract, and they train, evaluate and score end to end on a simulated
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,6 +33,12 @@ def synthetic_training_frame(
     if spec.problem_type is ProblemType.REGRESSION:
         return X, np.exp(signal) + 1.0
     return X, None
+
+
+def body_for(fields: dict[str, str], row: Any) -> dict[str, str]:
+    """The endpoint request naming ``row``'s entity (a prediction row): each of ``fields``
+    (``ScoringService.fields[model]``) as text, dates as ``YYYY-MM-DD``."""
+    return {f: str(row[f])[:10] if kind == "date" else str(row[f]) for f, kind in fields.items()}
 
 
 class PluginConformance:
@@ -478,7 +486,7 @@ class PluginConformance:
         ``enrich`` and the estimator must be row for row, not depend on the batch they are in."""
         import math
 
-        from health_monitor.serving.app import BOOKKEEPING, ScoringService, body_for
+        from health_monitor.serving.app import BOOKKEEPING, ScoringService
         from health_monitor.serving.scoring import Champions, plain
 
         runtime, host, _ = trained_home
@@ -504,7 +512,7 @@ class PluginConformance:
     def test_endpoints_score_and_refuse_hostile_requests(self, trained_home, spec):
         import json
 
-        from health_monitor.serving.app import RequestError, ScoringService, body_for
+        from health_monitor.serving.app import RequestError, ScoringService
         from health_monitor.serving.scoring import Champions
 
         runtime, host, _ = trained_home
