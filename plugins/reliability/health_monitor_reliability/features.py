@@ -4,9 +4,16 @@ Rows include their own day's outcomes; models that predict a day look them up as
 before (``timestamp_lookup_key``), so no outcome of the predicted day leaks in. The table is
 dense (every calendar day from a job's first run to the last day seen), so an as-of lookup
 lands on the day before exactly, and "days since" features count calendar days.
+
+A daily run recomputes the days from the first one whose Gold changed. The all-time figures of
+those days (rates over the job's whole history, streaks, "days since") go on from the job's
+stored row of the day before (:func:`_carried`), so the run reads only the runs of the days its
+windows span (``HISTORY_DAYS``), however long the history is.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from pyspark.sql import Window
 from pyspark.sql import functions as F
@@ -18,6 +25,7 @@ from health_monitor.sdk.featurekit import (
     kept_days,
     prior_days,
     ratio,
+    stored_days,
     version_as_of,
     version_at,
     window_median,
@@ -25,15 +33,26 @@ from health_monitor.sdk.featurekit import (
 from health_monitor_reliability.runs import job_runs, sla_runs
 
 MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster makes it likelier to fail
-NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
+# "Days since" counts up to this: a year or more, or never in the job's history. Capped, a day's
+# count follows from the day before's, so a daily run can carry it (_carried).
+NEVER_DAYS = 365
 HISTORY_DAYS = 30  # the longest window of reliability_features: the 30 days up to a day
-
-
-def _days_since(flag: str, partition: str = "job_id", date: str = "run_date"):
-    """Calendar days from the latest day (up to this row) where ``flag`` is true; NEVER_DAYS if none."""
-    upto = Window.partitionBy(partition).orderBy(date).rowsBetween(Window.unboundedPreceding, 0)
-    last = F.max(F.when(F.col(flag), F.col(date))).over(upto)
-    return F.coalesce(F.datediff(F.col(date), last), F.lit(NEVER_DAYS))
+# The all-time figures a day's row goes on from: its job's stored row of the day before.
+CARRIED = (
+    "run_days_all",
+    "failed_days_all",
+    "consecutive_failed_days",
+    "days_since_last_failure",
+    "days_since_job_change",
+    "days_since_dbr_upgrade",
+    "last_success_duration_sec",
+    "sla_breached_days_all",
+    "days_since_sla_breach",
+    "days_since_incident",
+    "repairs_all",
+    "repair_successes_all",
+    "dbr_version_num",  # the runtime most recently used (dbr_current)
+)
 
 
 def _daily_sla(tables: Tables, runs):
@@ -95,14 +114,16 @@ def _daily_runs(tables: Tables, runs):
     )
 
 
-def _dense(daily):
-    """Every calendar day from each job's first run to the last day any job ran."""
-    horizon = daily.agg(F.max("run_date").alias("horizon"))
+def _dense(daily, runs, first: dt.date | None = None):
+    """Every calendar day from each job's first run (of ``runs``, all of them; or from ``first``
+    when that is later) to the last day any job ran, with ``daily``'s figures of the day."""
+    horizon = runs.agg(F.max("run_date").alias("horizon"))
+    start = F.col("first_date") if first is None else F.greatest("first_date", F.lit(first))
     spine = (
-        daily.groupBy("job_id")
+        runs.groupBy("job_id")
         .agg(F.min("run_date").alias("first_date"))
         .crossJoin(horizon)
-        .select("job_id", F.explode(F.sequence("first_date", "horizon")).alias("run_date"))
+        .select("job_id", F.explode(F.sequence(start, "horizon")).alias("run_date"))
     )
     return spine.join(daily, ["job_id", "run_date"], "left").fillna(
         0, subset=["total_runs", "failures", "repair_runs", "repair_successes", "memory_pressure_runs"]
@@ -142,67 +163,27 @@ def _upstream_jobs(tables: Tables):
     )
 
 
-def reliability_features(tables: Tables):
-    runs = job_runs(tables)
-    daily = (
-        _dense(_daily_runs(tables, runs))
-        .join(_job_changes(tables), ["job_id", "run_date"], "left")
-        .join(_daily_sla(tables, runs), ["job_id", "run_date"], "left")
-        .fillna(0, subset=["sla_breaches"])
+def _carried(tables: Tables):
+    """Each job's stored row of the day before the first day kept, with the :data:`CARRIED`
+    columns (named ``carried_<column>``) and that day (``carried_day``); None when every day
+    must come from Gold: every row is kept, the table is not written yet, lacks a column (a
+    release changed it), or holds no row of that day."""
+    stored = stored_days(tables, "reliability_features", "run_date", 1, ["job_id", "run_date", *CARRIED])
+    if stored.rows is None or stored.rows.limit(1).count() == 0:  # (a count of one row at most)
+        return None
+    return stored.rows.select(
+        "job_id", F.col("run_date").alias("carried_day"), *[F.col(c).alias(f"carried_{c}") for c in CARRIED]
     )
-    upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
-    ran = F.col("total_runs") > 0
-    day = daily.select(
-        "*",
-        ran.alias("ran"),
-        (F.col("failures") > 0).alias("failed_day"),
-        (ran & (F.col("failures") == 0)).alias("clean_day"),
-        (F.col("sla_breaches") > 0).alias("breached_day"),
-        # The day ended badly: its last run failed (not recovered that day) or a run breached its SLA.
-        ((F.coalesce(F.col("last_run_failed"), F.lit(0)) == 1) | (F.col("sla_breaches") > 0)).alias(
-            "incident_day"
-        ),
-        # The runtime most recently used, and whether it is newer than the one used before.
-        F.last("dbr_version_num", ignorenulls=True).over(upto).alias("dbr_current"),
-    )
-    dbr_prev = F.last("dbr_current", ignorenulls=True).over(
-        Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
-    )
-    day = day.withColumn("dbr_upgraded", F.coalesce(F.col("dbr_current") > dbr_prev, F.lit(False)))
-    # Consecutive days with a failure: failed days since the last day the job ran cleanly.
-    streak_group = F.sum(F.col("clean_day").cast("int")).over(upto)
-    day = day.withColumn("streak_group", streak_group)
-    # All-time features first, over every day of the job's history...
-    ever = day.select(
-        "*",
-        # A job's base failure rate is stable: the whole history estimates it best.
-        F.sum(F.col("failed_day").cast("int")).over(upto).alias("failed_days_all"),
-        F.sum(F.col("ran").cast("int")).over(upto).alias("run_days_all"),
-        F.sum(F.col("failed_day").cast("int"))
-        .over(
-            Window.partitionBy("job_id", "streak_group")
-            .orderBy("run_date")
-            .rowsBetween(Window.unboundedPreceding, 0)
-        )
-        .alias("consecutive_failed_days"),
-        _days_since("failed_day").alias("days_since_last_failure"),
-        _days_since("job_changed").alias("days_since_job_change"),
-        _days_since("dbr_upgraded").alias("days_since_dbr_upgrade"),
-        # Durations of successful runs (failed runs stop early): the last one known.
-        F.last("success_avg_duration_sec", ignorenulls=True).over(upto).alias("last_success_duration_sec"),
-        F.sum(F.col("breached_day").cast("int")).over(upto).alias("sla_breached_days_all"),
-        _days_since("breached_day").alias("days_since_sla_breach"),
-        _days_since("incident_day").alias("days_since_incident"),
-        F.sum("repair_runs").over(upto).alias("repairs_all"),
-        F.sum("repair_successes").over(upto).alias("repair_successes_all"),
-    )
-    # ...then the windows of at most HISTORY_DAYS, over only the days kept and those before them.
+
+
+def _windows(day):
+    """``day`` (dense job-days) with the windows of at most HISTORY_DAYS up to each day."""
     w7 = prior_days("job_id", "run_date", 7, include_today=True)
     w3 = prior_days("job_id", "run_date", 3, include_today=True)
     w30 = prior_days("job_id", "run_date", 30, include_today=True)
     w28 = prior_days("job_id", "run_date", 28, include_today=True)
     before = prior_days("job_id", "run_date", 7)
-    hist = kept_days(ever, tables, "run_date", HISTORY_DAYS).select(
+    return day.select(
         "*",
         F.min("dbr_version_num").over(before).alias("dbr_min_prior_7d"),
         (F.col("last_end_hour") - F.avg("last_end_hour").over(prior_days("job_id", "run_date", 14))).alias(
@@ -234,6 +215,99 @@ def reliability_features(tables: Tables):
         F.sum(F.col("incident_day").cast("int")).over(w7).alias("incident_days_7d"),
         F.sum(F.col("incident_day").cast("int")).over(w30).alias("incident_days_30d"),
     )
+
+
+def _all_time(frame, carried=None):
+    """``frame`` (dense job-days) with the all-time figures up to each day: over the job's whole
+    history when ``carried`` is None (``frame`` holds every day), else over ``frame``'s days
+    going on from ``carried`` (:func:`_carried`: the day before ``frame``'s first)."""
+    upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
+    earlier = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
+    if carried is not None:
+        frame = frame.join(carried, "job_id", "left")
+    last = lambda name: None if carried is None else F.col(f"carried_{name}")  # noqa: E731
+
+    def total(value, name: str):  # a running sum over the job's days, from the carried one
+        running = F.sum(value).over(upto)
+        return running if carried is None else running + F.coalesce(last(name), F.lit(0))
+
+    def latest(value, name: str):  # the last value known (nulls skipped), else the carried one
+        known = F.last(value, ignorenulls=True).over(upto)
+        return known if carried is None else F.coalesce(known, last(name))
+
+    def days_since(flag: str, name: str):
+        """Calendar days from the latest day where ``flag`` is true, at most NEVER_DAYS."""
+        days = F.datediff(F.col("run_date"), F.max(F.when(F.col(flag), F.col("run_date"))).over(upto))
+        if carried is not None:  # none in frame: the carried count, a day more each day
+            days = F.coalesce(days, last(name) + F.datediff(F.col("run_date"), F.col("carried_day")))
+        return F.least(F.coalesce(days, F.lit(NEVER_DAYS)), F.lit(NEVER_DAYS))
+
+    # The runtime most recently used, and whether it is newer than the one used before.
+    frame = frame.withColumn("dbr_current", latest(F.col("dbr_version_num"), "dbr_version_num"))
+    previous = F.last("dbr_current", ignorenulls=True).over(earlier)
+    previous = previous if carried is None else F.coalesce(previous, last("dbr_version_num"))
+    frame = frame.withColumn("dbr_upgraded", F.coalesce(F.col("dbr_current") > previous, F.lit(False)))
+    # Consecutive days with a failure: failed days since the last day the job ran cleanly.
+    frame = frame.withColumn("streak_group", F.sum(F.col("clean_day").cast("int")).over(upto))
+    streak = F.sum(F.col("failed_day").cast("int")).over(
+        Window.partitionBy("job_id", "streak_group")
+        .orderBy("run_date")
+        .rowsBetween(Window.unboundedPreceding, 0)
+    )
+    if carried is not None:  # until the first clean day, the carried streak goes on
+        streak = streak + F.when(
+            F.col("streak_group") == 0, F.coalesce(last("consecutive_failed_days"), F.lit(0))
+        ).otherwise(0)
+    return frame.select(
+        "*",
+        # A job's base failure rate is stable: the whole history estimates it best.
+        total(F.col("failed_day").cast("int"), "failed_days_all").alias("failed_days_all"),
+        total(F.col("ran").cast("int"), "run_days_all").alias("run_days_all"),
+        streak.alias("consecutive_failed_days"),
+        days_since("failed_day", "days_since_last_failure").alias("days_since_last_failure"),
+        days_since("job_changed", "days_since_job_change").alias("days_since_job_change"),
+        days_since("dbr_upgraded", "days_since_dbr_upgrade").alias("days_since_dbr_upgrade"),
+        # Durations of successful runs (failed runs stop early): the last one known.
+        latest(F.col("success_avg_duration_sec"), "last_success_duration_sec").alias(
+            "last_success_duration_sec"
+        ),
+        total(F.col("breached_day").cast("int"), "sla_breached_days_all").alias("sla_breached_days_all"),
+        days_since("breached_day", "days_since_sla_breach").alias("days_since_sla_breach"),
+        days_since("incident_day", "days_since_incident").alias("days_since_incident"),
+        total(F.col("repair_runs"), "repairs_all").alias("repairs_all"),
+        total(F.col("repair_successes"), "repair_successes_all").alias("repair_successes_all"),
+    )
+
+
+def reliability_features(tables: Tables):
+    runs = job_runs(tables)
+    rows_from, carried = tables.rows_from(), _carried(tables)
+    # Carried on from the day before, the days kept read the runs of their windows only.
+    first = None if carried is None else rows_from - dt.timedelta(days=HISTORY_DAYS)
+    recent = runs if first is None else runs.where(F.col("run_date") >= F.lit(first))
+    daily = (
+        _dense(_daily_runs(tables, recent), runs, first)
+        .join(_job_changes(tables), ["job_id", "run_date"], "left")
+        .join(_daily_sla(tables, recent), ["job_id", "run_date"], "left")
+        .fillna(0, subset=["sla_breaches"])
+    )
+    ran = F.col("total_runs") > 0
+    day = daily.select(
+        "*",
+        ran.alias("ran"),
+        (F.col("failures") > 0).alias("failed_day"),
+        (ran & (F.col("failures") == 0)).alias("clean_day"),
+        (F.col("sla_breaches") > 0).alias("breached_day"),
+        # The day ended badly: its last run failed (not recovered that day) or a run breached its SLA.
+        ((F.coalesce(F.col("last_run_failed"), F.lit(0)) == 1) | (F.col("sla_breaches") > 0)).alias(
+            "incident_day"
+        ),
+    )
+    if carried is None:  # the all-time figures over every day, then the windows over the days kept
+        hist = _windows(kept_days(_all_time(day), tables, "run_date", HISTORY_DAYS))
+    else:  # the windows over the days read, then the all-time figures of the days kept
+        kept = _windows(day).where(F.col("run_date") >= F.lit(rows_from))
+        hist = _all_time(kept, carried)
     # The job's definition as it stood that day (dim_job is SCD2): a later edit never leaks back.
     jobs = version_as_of(
         hist,
@@ -293,6 +367,7 @@ def reliability_features(tables: Tables):
         ratio(F.col("failed_days_30d"), F.col("run_days_30d")).alias("failed_day_rate_30d"),
         ratio(F.col("failed_days_all"), F.col("run_days_all")).alias("failed_day_rate_all"),
         "run_days_all",
+        "failed_days_all",
         "consecutive_failed_days",
         "days_since_last_failure",
         "rolling_avg_duration_30d",
@@ -338,6 +413,9 @@ def reliability_features(tables: Tables):
         "incident_days_30d",
         "days_since_incident",
         ratio(F.col("repair_successes_all"), F.col("repairs_all")).alias("retry_success_rate_all"),
+        "repairs_all",
+        "repair_successes_all",
+        "sla_breached_days_all",
         *calendar("run_date"),
         # Tomorrow's calendar is known today: month-end days carry more data.
         F.dayofweek(F.date_add("run_date", 1)).alias("next_day_of_week"),
@@ -355,7 +433,9 @@ RELIABILITY_FEATURES = FeatureTable(
     compute=reliability_features,
     description=(
         "Per job and calendar day: runs, failures and failure streaks, durations, repairs, memory "
-        "pressure, runtime upgrades, job edits and the health of upstream jobs."
+        "pressure, runtime upgrades, job edits and the health of upstream jobs; all-time counts "
+        "(failed days, days run, SLA breaches, repairs) and days since events, counted up to 365 "
+        "(a year or more, or never)."
     ),
     sources=(
         "fact_job_run_timeline",
