@@ -63,20 +63,49 @@ def stored_days(tables: Tables, table: str, column: str, days: int, columns: lis
         daily = kept_days(gold, tables, "event_date", history.gold_days).groupBy(...).agg(...)
         daily = history.with_stored(daily)  # then the windows
     """
+    stored, rows_from = _stored_before(tables, table, column, columns)
+    if stored is None or rows_from is None:
+        return StoredDays(None, days)
+    first = F.lit(rows_from - dt.timedelta(days=days))
+    return StoredDays(stored.where(F.to_date(F.col(column)) >= first).select(*columns), 0)
+
+
+def latest_stored(tables: Tables, table: str, key: str, column: str, columns: list[str]) -> DataFrame | None:
+    """Each ``key``'s latest stored row of feature table ``table`` before the first day the caller
+    keeps (``tables.rows_from()``): ``key``, that row's day of ``column`` as ``stored_day`` and
+    ``columns`` as ``stored_<column>``. None when every day must come from Gold (as for
+    :func:`stored_days`: every row is kept, the table is not written yet, or it lacks a column).
+
+    What a daily run goes on from: all-time figures (running totals, "days since", the last value
+    known) of the days recomputed continue the latest stored ones instead of reading every earlier
+    day of Gold, exactly for the reason :func:`stored_days` gives. A key without a stored row
+    before that day has no history to carry."""
+    stored, _ = _stored_before(tables, table, column, [key, *columns])
+    if stored is None:
+        return None
+    latest = stored.groupBy(key).agg(
+        F.max(column).alias("stored_day"), F.max_by(F.struct(*columns), column).alias("_row")
+    )
+    return latest.select(key, "stored_day", *[F.col("_row")[c].alias(f"stored_{c}") for c in columns])
+
+
+def _stored_before(
+    tables: Tables, table: str, column: str, columns: list[str]
+) -> tuple[DataFrame | None, dt.date | None]:
+    """Feature table ``table``'s stored rows whose day of ``column`` is before the first day kept,
+    and that day; no rows when the caller keeps every row or the table lacks a column."""
     from health_monitor.errors import TableNotFoundError
 
     rows_from = tables.rows_from()
     if rows_from is None:
-        return StoredDays(None, days)
+        return None, None
     try:
         stored = tables.features(table)
     except TableNotFoundError:
-        return StoredDays(None, days)
-    if any(c not in stored.columns for c in columns):
-        return StoredDays(None, days)
-    day = F.to_date(F.col(column))
-    first = F.lit(rows_from - dt.timedelta(days=days))
-    return StoredDays(stored.where((day >= first) & (day < F.lit(rows_from))).select(*columns), 0)
+        return None, rows_from
+    if any(c not in stored.columns for c in (column, *columns)):
+        return None, rows_from
+    return stored.where(F.to_date(F.col(column)) < F.lit(rows_from)), rows_from
 
 
 def day_number(column: str | Column) -> Column:

@@ -16,6 +16,7 @@ import pandas as pd
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from health_monitor.errors import TableNotFoundError
 from health_monitor.gold.contract import GOLD_TABLES
 from health_monitor.sdk.specs import FeatureTable, Tables
 
@@ -23,16 +24,20 @@ from health_monitor.sdk.specs import FeatureTable, Tables
 class GoldTables:
     """A read-only :class:`~health_monitor.sdk.specs.Tables` over hand-written Gold DataFrames
     (``{short name: DataFrame}``), for tests of a plugin's feature and label functions. It has
-    no feature tables and no ground truth."""
+    no ground truth; its feature tables are ``stored`` (``{name: DataFrame}``, none by default),
+    standing for what an earlier run wrote, and ``rows_from`` is the first day a daily run asks
+    for (None: every row, as a full run)."""
 
-    def __init__(self, gold: dict):
-        self._gold = dict(gold)
+    def __init__(self, gold: dict, stored: dict | None = None, rows_from: dt.date | None = None):
+        self._gold, self._stored, self._rows_from = dict(gold), dict(stored or {}), rows_from
 
     def gold(self, table: str):
         return self._gold[table]
 
     def features(self, table: str):
-        raise KeyError(table)
+        if table not in self._stored:
+            raise TableNotFoundError(table, "not among the stored feature tables given to GoldTables")
+        return self._stored[table]
 
     def ground_truth(self, table: str):
         raise KeyError(table)
@@ -44,7 +49,7 @@ class GoldTables:
         return df  # tests compute each frame where it is used
 
     def rows_from(self) -> dt.date | None:
-        return None
+        return self._rows_from
 
 
 class GoldAsOf:

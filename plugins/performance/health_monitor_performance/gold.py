@@ -3,6 +3,8 @@ size they ran on, and finished job runs with the runtime they ran on."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import Tables
@@ -41,11 +43,13 @@ def sized_statements(tables: Tables):
     return version_at(q, tables.gold("dim_warehouse"), "warehouse_id", "start_time", "statement_id", size)
 
 
-def finished_runs(tables: Tables):
-    """One row per finished job run: its end date (when the run became known), duration, failure
-    flag and the runtime version of its cluster as it stood when the run ended (null on
-    serverless)."""
+def finished_runs(tables: Tables, ended_from: dt.date | None = None):
+    """One row per finished job run (that ended on ``ended_from`` or later, when given): its end
+    date (when the run became known), duration, failure flag and the runtime version of its
+    cluster as it stood when the run ended (null on serverless)."""
     runs = finished_job_runs(tables)  # the same rebuild as other plugins': one per stage
+    if ended_from is not None:
+        runs = runs.where(F.to_date("end_time") >= F.lit(ended_from))
     runtime = {"dbr": dbr_number("dbr_version")}
     return tables.shared(  # the job-day features and the migration model's keys
         version_at(runs, tables.gold("dim_cluster"), "cluster_id", "end_time", "run_id", runtime)

@@ -1,24 +1,39 @@
 """Job-day features for runtime (DBR) migration risk: each job's stability and runtime history.
 
 A run belongs to the day it ended (when its result became known). Rows are the days a job had
-finished runs; a model looks the latest row up as of the day before the day it scores.
+finished runs; a model looks the latest row up as of the day before the day it scores. A daily
+run's all-time figures go on from each job's latest stored row (:func:`_all_time`), so it reads
+the runs of its windows' days only.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import kept_days, prior_days, ratio, version_as_of
+from health_monitor.sdk.featurekit import kept_days, latest_stored, prior_days, ratio, version_as_of
 from health_monitor_performance.gold import finished_runs
 
-NEVER_DAYS = 365  # "days since" when the event has not happened in the job's history
+# "Days since" counts up to this: a year or more, or never in the job's history. Capped, a day's
+# count follows from the job's stored one, so a daily run can carry it.
+NEVER_DAYS = 365
 HISTORY_DAYS = 30  # the longest window: the 30 days up to a day
+# The all-time figures a day's row goes on from: the job's latest stored row before it.
+CARRIED = (
+    "runs_all",
+    "failures_all",
+    "dbr_changes",
+    "days_since_dbr_change",
+    "job_age_days",
+    "last_dbr_version_num",
+)
 
 
-def job_days(tables: Tables):
-    runs = finished_runs(tables)
+def job_days(tables: Tables, ended_from: dt.date | None = None):
+    runs = finished_runs(tables, ended_from)
     return runs.groupBy("job_id", F.col("end_date").alias("date")).agg(
         F.count(F.lit(1)).alias("runs"),
         F.sum("failed").alias("failures"),
@@ -47,34 +62,77 @@ def _job_configuration(tables: Tables, days):
     )
 
 
-def job_runtime_features(tables: Tables):
-    days = job_days(tables)
-    upto = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, 0)
-    by_day = Window.partitionBy("job_id").orderBy("date")
-    previous_dbr = F.last("dbr_version_num", ignorenulls=True).over(
-        by_day.rowsBetween(Window.unboundedPreceding, -1)
+def _windows(days):
+    """``days`` with the windows of at most HISTORY_DAYS up to each day."""
+    month = prior_days("job_id", "date", 30, include_today=True)
+    runs_30 = F.sum("runs").over(month)
+    mean_30 = F.sum("duration_sum").over(month) / runs_30
+    var_30 = F.sum("duration_sq_sum").over(month) / runs_30 - mean_30 * mean_30
+    return days.select(
+        "*",
+        runs_30.alias("runs_30d"),
+        ratio(F.sum("failures").over(month), runs_30).alias("failure_rate_30d"),
+        F.sum("failures").over(prior_days("job_id", "date", 7, include_today=True)).alias("failures_7d"),
+        ratio(F.sqrt(F.greatest(var_30, F.lit(0.0))), mean_30).alias("duration_cv_30d"),
+        F.log1p(mean_30).alias("log_mean_duration_30d"),
     )
+
+
+def _all_time(days, carried=None):
+    """``days`` with the all-time figures up to each day: over the job's whole history when
+    ``carried`` is None (``days`` holds every day), else over ``days`` going on from ``carried``
+    (``featurekit.latest_stored``: each job's latest stored row before them)."""
+    upto = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, 0)
+    earlier = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, -1)
+    if carried is not None:
+        days = days.join(carried, "job_id", "left")
+    stored = lambda name: F.col(f"stored_{name}")  # noqa: E731
+    since_stored = F.datediff("date", F.col("stored_day")) if carried is not None else None
+
+    def total(value, name: str):  # a running sum over the job's days, from the stored one
+        running = F.sum(value).over(upto)
+        return running if carried is None else running + F.coalesce(stored(name), F.lit(0))
+
+    last_dbr = F.last("dbr_version_num", ignorenulls=True)
+    previous_dbr = last_dbr.over(earlier)
+    if carried is not None:
+        previous_dbr = F.coalesce(previous_dbr, stored("last_dbr_version_num"))
     days = days.withColumn(
         "dbr_changed",
         (previous_dbr.isNotNull() & F.col("dbr_version_num").isNotNull())
         & ((F.col("min_dbr_today") != previous_dbr) | (F.col("dbr_version_num") != previous_dbr)),
     )
-    last_change = F.max(F.when(F.col("dbr_changed"), F.col("date"))).over(upto)
-    # The all-time features over every day of the job's history...
-    ever = days.select(
+    since_change = F.datediff("date", F.max(F.when(F.col("dbr_changed"), F.col("date"))).over(upto))
+    age = F.datediff("date", F.min("date").over(upto))
+    known_dbr = last_dbr.over(upto)
+    if carried is not None:  # no change here: the stored count, a day more each day
+        since_change = F.coalesce(since_change, stored("days_since_dbr_change") + since_stored)
+        age = F.coalesce(stored("job_age_days") + since_stored, age)
+        known_dbr = F.coalesce(known_dbr, stored("last_dbr_version_num"))
+    runs_all, failures_all = total(F.col("runs"), "runs_all"), total(F.col("failures"), "failures_all")
+    return days.select(
         "*",
-        ratio(F.sum("failures").over(upto), F.sum("runs").over(upto)).alias("failure_rate_all"),
-        F.coalesce(F.datediff("date", last_change), F.lit(NEVER_DAYS)).alias("days_since_dbr_change"),
-        F.sum(F.col("dbr_changed").cast("int")).over(upto).alias("dbr_changes"),
-        F.datediff("date", F.min("date").over(upto)).alias("job_age_days"),
+        runs_all.alias("runs_all"),
+        failures_all.alias("failures_all"),
+        ratio(failures_all, runs_all).alias("failure_rate_all"),
+        F.least(F.coalesce(since_change, F.lit(NEVER_DAYS)), F.lit(NEVER_DAYS)).alias(
+            "days_since_dbr_change"
+        ),
+        total(F.col("dbr_changed").cast("int"), "dbr_changes").alias("dbr_changes"),
+        age.alias("job_age_days"),
+        known_dbr.alias("last_dbr_version_num"),
     )
-    # ...then the windows of at most HISTORY_DAYS over the days kept and those before them.
-    ever = kept_days(ever, tables, "date", HISTORY_DAYS)
-    month = prior_days("job_id", "date", 30, include_today=True)
-    runs_30 = F.sum("runs").over(month)
-    mean_30 = F.sum("duration_sum").over(month) / runs_30
-    var_30 = F.sum("duration_sq_sum").over(month) / runs_30 - mean_30 * mean_30
-    df = ever.join(_job_configuration(tables, ever), ["job_id", "date"], "left")
+
+
+def job_runtime_features(tables: Tables):
+    rows_from = tables.rows_from()
+    carried = latest_stored(tables, "job_runtime_features", "job_id", "date", list(CARRIED))
+    if carried is None:  # the all-time figures over every day, then the windows over the days kept
+        days = _windows(kept_days(_all_time(job_days(tables)), tables, "date", HISTORY_DAYS))
+    else:  # the windows over the runs of their days, then the all-time figures of the days kept
+        recent = job_days(tables, rows_from - dt.timedelta(days=HISTORY_DAYS))
+        days = _all_time(_windows(recent).where(F.col("date") >= F.lit(rows_from)), carried)
+    df = days.join(_job_configuration(tables, days), ["job_id", "date"], "left")
     return df.select(
         "job_id",
         "date",
@@ -84,12 +142,12 @@ def job_runtime_features(tables: Tables):
         "median_duration_s",
         "dbr_version_num",
         F.coalesce(F.col("dbr_version_num").isNotNull().cast("int"), F.lit(0)).alias("is_classic"),
-        runs_30.alias("runs_30d"),
-        ratio(F.sum("failures").over(month), runs_30).alias("failure_rate_30d"),
+        "runs_30d",
+        "failure_rate_30d",
         "failure_rate_all",
-        F.sum("failures").over(prior_days("job_id", "date", 7, include_today=True)).alias("failures_7d"),
-        ratio(F.sqrt(F.greatest(var_30, F.lit(0.0))), mean_30).alias("duration_cv_30d"),
-        F.log1p(mean_30).alias("log_mean_duration_30d"),
+        "failures_7d",
+        "duration_cv_30d",
+        "log_mean_duration_30d",
         "days_since_dbr_change",
         "dbr_changes",
         "job_age_days",
@@ -98,6 +156,9 @@ def job_runtime_features(tables: Tables):
         "has_timeout",
         "is_scheduled",
         "job_versions",
+        "runs_all",
+        "failures_all",
+        "last_dbr_version_num",
     )
 
 
@@ -109,7 +170,8 @@ JOB_RUNTIME_FEATURES = FeatureTable(
     compute=job_runtime_features,
     description=(
         "Per job and day its runs ended: runs, failures, duration spread, the runtime version its "
-        "clusters ran, days since its last runtime change, and its configuration at day end."
+        "clusters ran (and the last one known), days since its last runtime change (up to 365: a "
+        "year or more, or never), all-time runs and failures, and its configuration at day end."
     ),
     sources=("fact_job_run_timeline", "dim_cluster", "dim_job"),
 )

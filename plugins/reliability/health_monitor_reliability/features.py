@@ -7,7 +7,7 @@ lands on the day before exactly, and "days since" features count calendar days.
 
 A daily run recomputes the days from the first one whose Gold changed. The all-time figures of
 those days (rates over the job's whole history, streaks, "days since") go on from the job's
-stored row of the day before (:func:`_carried`), so the run reads only the runs of the days its
+latest stored row before them (:func:`_carried`), so the run reads only the runs of the days its
 windows span (``HISTORY_DAYS``), however long the history is.
 """
 
@@ -23,9 +23,9 @@ from health_monitor.sdk.featurekit import (
     calendar,
     dbr_number,
     kept_days,
+    latest_stored,
     prior_days,
     ratio,
-    stored_days,
     version_as_of,
     version_at,
     window_median,
@@ -37,7 +37,7 @@ MEMORY_PRESSURE_PERCENT = 90.0  # peak memory above this on a run's cluster make
 # count follows from the day before's, so a daily run can carry it (_carried).
 NEVER_DAYS = 365
 HISTORY_DAYS = 30  # the longest window of reliability_features: the 30 days up to a day
-# The all-time figures a day's row goes on from: its job's stored row of the day before.
+# The all-time figures a day's row goes on from: its job's latest stored row before it.
 CARRIED = (
     "run_days_all",
     "failed_days_all",
@@ -164,16 +164,9 @@ def _upstream_jobs(tables: Tables):
 
 
 def _carried(tables: Tables):
-    """Each job's stored row of the day before the first day kept, with the :data:`CARRIED`
-    columns (named ``carried_<column>``) and that day (``carried_day``); None when every day
-    must come from Gold: every row is kept, the table is not written yet, lacks a column (a
-    release changed it), or holds no row of that day."""
-    stored = stored_days(tables, "reliability_features", "run_date", 1, ["job_id", "run_date", *CARRIED])
-    if stored.rows is None or stored.rows.limit(1).count() == 0:  # (a count of one row at most)
-        return None
-    return stored.rows.select(
-        "job_id", F.col("run_date").alias("carried_day"), *[F.col(c).alias(f"carried_{c}") for c in CARRIED]
-    )
+    """Each job's latest stored row before the first day kept, with the :data:`CARRIED` columns
+    (``featurekit.latest_stored``); None when every day must come from Gold."""
+    return latest_stored(tables, "reliability_features", "job_id", "run_date", list(CARRIED))
 
 
 def _windows(day):
@@ -220,12 +213,12 @@ def _windows(day):
 def _all_time(frame, carried=None):
     """``frame`` (dense job-days) with the all-time figures up to each day: over the job's whole
     history when ``carried`` is None (``frame`` holds every day), else over ``frame``'s days
-    going on from ``carried`` (:func:`_carried`: the day before ``frame``'s first)."""
+    going on from ``carried`` (:func:`_carried`: each job's latest day before ``frame``'s first)."""
     upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
     earlier = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
     if carried is not None:
         frame = frame.join(carried, "job_id", "left")
-    last = lambda name: None if carried is None else F.col(f"carried_{name}")  # noqa: E731
+    last = lambda name: None if carried is None else F.col(f"stored_{name}")  # noqa: E731
 
     def total(value, name: str):  # a running sum over the job's days, from the carried one
         running = F.sum(value).over(upto)
@@ -239,7 +232,7 @@ def _all_time(frame, carried=None):
         """Calendar days from the latest day where ``flag`` is true, at most NEVER_DAYS."""
         days = F.datediff(F.col("run_date"), F.max(F.when(F.col(flag), F.col("run_date"))).over(upto))
         if carried is not None:  # none in frame: the carried count, a day more each day
-            days = F.coalesce(days, last(name) + F.datediff(F.col("run_date"), F.col("carried_day")))
+            days = F.coalesce(days, last(name) + F.datediff(F.col("run_date"), F.col("stored_day")))
         return F.least(F.coalesce(days, F.lit(NEVER_DAYS)), F.lit(NEVER_DAYS))
 
     # The runtime most recently used, and whether it is newer than the one used before.
