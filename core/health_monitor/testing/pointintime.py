@@ -111,6 +111,17 @@ def leaks(table: FeatureTable, full: pd.DataFrame, as_of: pd.DataFrame, cutoff: 
     return differing_rows(table.primary_keys, table.timestamp_key, full, as_of, lambda day: day <= cutoff)
 
 
+def rows_from_differ(table: FeatureTable, gold: dict, whole, since: dt.date, stored=None) -> dict[str, int]:
+    """Feature table ``table`` asked for its rows from ``since`` on, as a daily run asks, with
+    ``stored`` (by default ``whole``, its whole computation over ``gold``) as what an earlier run
+    wrote: :func:`differing_rows` between those rows and the whole's of the same days ({} when
+    they are equal; a row of those days in only one of them counts under ``__rows__``)."""
+    stored = whole if stored is None else stored
+    recent = table.compute(GoldTables(gold, {table.name: stored}, since)).toPandas()
+    keys, stamp = table.primary_keys, table.timestamp_key
+    return differing_rows(keys, stamp, whole.toPandas(), recent, lambda d: d >= since)
+
+
 def differing_rows(
     keys: Sequence[str],
     ts: str,

@@ -4,11 +4,10 @@ every row equals the whole computation's, over a history longer than the "days s
 
 import datetime as dt
 
-import pandas as pd
 import pytest
 
 from health_monitor.sdk.featurekit import latest_stored
-from health_monitor.testing.pointintime import GoldTables, differing_rows
+from health_monitor.testing.pointintime import GoldTables, rows_from_differ
 from health_monitor_performance.job_features import (
     JOB_RUNTIME_FEATURES,
     NEVER_DAYS,
@@ -105,13 +104,9 @@ def test_rows_asked_from_a_day_go_on_from_the_day_before(gold, whole, cut):
     and 410 job "a"'s runtime changes on the first day asked for; at 400 its failures and 30-day
     windows run across the cut. Job "n" has no stored row before cuts 395-400."""
     since = _date(cut)
-    tables = GoldTables(gold, {TABLE: whole}, since)
-    assert latest_stored(tables, TABLE, "job_id", "date", ["runs_all"]) is not None  # stored rows used
-    recent = job_runtime_features(tables).toPandas()
-    full = whole.toPandas()
-    assert pd.to_datetime(recent["date"]).dt.date.min() == since  # only the rows asked for... and
-    keys, stamp = JOB_RUNTIME_FEATURES.primary_keys, JOB_RUNTIME_FEATURES.timestamp_key
-    assert differing_rows(keys, stamp, full, recent, lambda d: d >= since) == {}  # ...as the whole's
+    stored = latest_stored(GoldTables(gold, {TABLE: whole}, since), TABLE, "job_id", "date", ["runs_all"])
+    assert stored is not None  # the stored rows are used, not all of Gold
+    assert rows_from_differ(JOB_RUNTIME_FEATURES, gold, whole, since) == {}
 
 
 def test_a_table_written_by_an_older_release_is_computed_from_gold(gold, whole):
@@ -119,8 +114,7 @@ def test_a_table_written_by_an_older_release_is_computed_from_gold(gold, whole):
     from: every row asked for comes from Gold, equal to the whole's."""
     since = _date(400)
     older = whole.drop("runs_all", "failures_all", "last_dbr_version_num")
-    tables = GoldTables(gold, {TABLE: older}, since)
-    assert latest_stored(tables, TABLE, "job_id", "date", ["runs_all"]) is None
-    recent = job_runtime_features(tables).toPandas()
-    keys, stamp = JOB_RUNTIME_FEATURES.primary_keys, JOB_RUNTIME_FEATURES.timestamp_key
-    assert differing_rows(keys, stamp, whole.toPandas(), recent, lambda d: d >= since) == {}
+    assert (
+        latest_stored(GoldTables(gold, {TABLE: older}, since), TABLE, "job_id", "date", ["runs_all"]) is None
+    )
+    assert rows_from_differ(JOB_RUNTIME_FEATURES, gold, whole, since, stored=older) == {}

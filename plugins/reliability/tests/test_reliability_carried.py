@@ -4,10 +4,9 @@ history longer than the "days since" cap."""
 
 import datetime as dt
 
-import pandas as pd
 import pytest
 
-from health_monitor.testing.pointintime import GoldTables, differing_rows
+from health_monitor.testing.pointintime import GoldTables, rows_from_differ
 from health_monitor_reliability.features import (
     NEVER_DAYS,
     RELIABILITY_FEATURES,
@@ -112,14 +111,9 @@ def test_rows_asked_from_a_day_go_on_from_the_day_before(gold, whole, cut):
     across the cut; at 410 its runtime is upgraded on the first day asked for. Job "b"'s last
     failure is over a year before every cut; job "n" has no stored row at 398 and 400."""
     since = (START + dt.timedelta(days=cut)).date()
-    tables = GoldTables(gold, {"reliability_features": whole}, since)
-    assert _carried(tables) is not None  # the stored rows are used, not all of Gold
-    recent = reliability_features(tables).toPandas()
-    full = whole.toPandas()
-    assert pd.to_datetime(recent["run_date"]).dt.date.min() == since  # only the rows asked for... and
-    keys, stamp = RELIABILITY_FEATURES.primary_keys, RELIABILITY_FEATURES.timestamp_key
-    assert differing_rows(keys, stamp, full, recent, lambda d: d >= since) == {}  # ...as the whole's
-    at = full.set_index(["job_id", "run_date"])
+    assert _carried(GoldTables(gold, {"reliability_features": whole}, since)) is not None  # stored rows used
+    assert rows_from_differ(RELIABILITY_FEATURES, gold, whole, since) == {}
+    at = whole.toPandas().set_index(["job_id", "run_date"])
     assert at.loc[("a", (START + dt.timedelta(days=400)).date()), "consecutive_failed_days"] == 5
     assert at.loc[("a", (START + dt.timedelta(days=410)).date()), "days_since_dbr_upgrade"] == 0
 
