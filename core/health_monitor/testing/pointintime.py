@@ -116,10 +116,13 @@ def rows_from_differ(table: FeatureTable, gold: dict, whole, since: dt.date, sto
     ``stored`` (by default ``whole``, its whole computation over ``gold``) as what an earlier run
     wrote: :func:`differing_rows` between those rows and the whole's of the same days ({} when
     they are equal; a row of those days in only one of them counts under ``__rows__``)."""
+    if table.timestamp_key is None:
+        raise ValueError(f"feature table {table.name} has no timestamp key: it has no days to ask for")
     stored = whole if stored is None else stored
     recent = table.compute(GoldTables(gold, {table.name: stored}, since)).toPandas()
-    keys, stamp = table.primary_keys, table.timestamp_key
-    return differing_rows(keys, stamp, whole.toPandas(), recent, lambda d: d >= since)
+    return differing_rows(
+        table.primary_keys, table.timestamp_key, whole.toPandas(), recent, lambda d: d >= since
+    )
 
 
 def differing_rows(
