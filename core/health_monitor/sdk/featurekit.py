@@ -89,6 +89,46 @@ def latest_stored(tables: Tables, table: str, key: str, column: str, columns: li
     return latest.select(key, "stored_day", *[F.col("_row")[c].alias(f"stored_{c}") for c in columns])
 
 
+class AllTime:
+    """All-time figures per ``key`` over its days ordered by ``date``: over every day of the key's
+    history when ``carried`` is False, else over the days of the frame, going on from the row of
+    :func:`latest_stored` joined to it (``stored_day``, ``stored_<name>``). Each method names the
+    stored column its figure goes on from."""
+
+    def __init__(self, key: str, date: str, carried: bool):
+        order = Window.partitionBy(key).orderBy(date)
+        self.upto = order.rowsBetween(Window.unboundedPreceding, 0)
+        self._earlier = order.rowsBetween(Window.unboundedPreceding, -1)
+        self._date, self.carried = date, carried
+
+    def stored(self, name: str) -> Column:
+        return F.col(f"stored_{name}")
+
+    def days_since_stored(self) -> Column:
+        """Days from the stored row's day to each row's."""
+        return F.datediff(F.col(self._date), F.col("stored_day"))
+
+    def total(self, value: Column, name: str) -> Column:
+        """The running sum of ``value`` up to each day, plus the stored ``name``."""
+        running = F.sum(value).over(self.upto)
+        return running + F.coalesce(self.stored(name), F.lit(0)) if self.carried else running
+
+    def latest(self, value: Column, name: str, before: bool = False) -> Column:
+        """The last non-null ``value`` up to each day (``before``: up to the day before), else the
+        stored ``name``."""
+        known = F.last(value, ignorenulls=True).over(self._earlier if before else self.upto)
+        return F.coalesce(known, self.stored(name)) if self.carried else known
+
+    def days_since(self, flag: Column, name: str, cap: int) -> Column:
+        """Calendar days from the latest day where ``flag`` is true, at most ``cap`` (also when it
+        never was): with nothing in the frame, the stored ``name`` plus the days since it."""
+        date = F.col(self._date)
+        days = F.datediff(date, F.max(F.when(flag, date)).over(self.upto))
+        if self.carried:
+            days = F.coalesce(days, self.stored(name) + self.days_since_stored())
+        return F.least(F.coalesce(days, F.lit(cap)), F.lit(cap))
+
+
 def _stored_before(
     tables: Tables, table: str, column: str, columns: list[str]
 ) -> tuple[DataFrame | None, dt.date | None]:

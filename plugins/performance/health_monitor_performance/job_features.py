@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import kept_days, latest_stored, prior_days, ratio, version_as_of
+from health_monitor.sdk.featurekit import AllTime, kept_days, latest_stored, prior_days, ratio, version_as_of
 from health_monitor_performance.gold import finished_runs
 
 # "Days since" counts up to this: a year or more, or never in the job's history. Capped, a day's
@@ -82,45 +81,31 @@ def _all_time(days, carried=None):
     """``days`` with the all-time figures up to each day: over the job's whole history when
     ``carried`` is None (``days`` holds every day), else over ``days`` going on from ``carried``
     (``featurekit.latest_stored``: each job's latest stored row before them)."""
-    upto = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, 0)
-    earlier = Window.partitionBy("job_id").orderBy("date").rowsBetween(Window.unboundedPreceding, -1)
     if carried is not None:
         days = days.join(carried, "job_id", "left")
-    stored = lambda name: F.col(f"stored_{name}")  # noqa: E731
-    since_stored = F.datediff("date", F.col("stored_day")) if carried is not None else None
-
-    def total(value, name: str):  # a running sum over the job's days, from the stored one
-        running = F.sum(value).over(upto)
-        return running if carried is None else running + F.coalesce(stored(name), F.lit(0))
-
-    last_dbr = F.last("dbr_version_num", ignorenulls=True)
-    previous_dbr = last_dbr.over(earlier)
-    if carried is not None:
-        previous_dbr = F.coalesce(previous_dbr, stored("last_dbr_version_num"))
+    at = AllTime("job_id", "date", carried is not None)
+    dbr = F.col("dbr_version_num")
+    previous_dbr = at.latest(dbr, "last_dbr_version_num", before=True)
     days = days.withColumn(
         "dbr_changed",
-        (previous_dbr.isNotNull() & F.col("dbr_version_num").isNotNull())
-        & ((F.col("min_dbr_today") != previous_dbr) | (F.col("dbr_version_num") != previous_dbr)),
+        (previous_dbr.isNotNull() & dbr.isNotNull())
+        & ((F.col("min_dbr_today") != previous_dbr) | (dbr != previous_dbr)),
     )
-    since_change = F.datediff("date", F.max(F.when(F.col("dbr_changed"), F.col("date"))).over(upto))
-    age = F.datediff("date", F.min("date").over(upto))
-    known_dbr = last_dbr.over(upto)
-    if carried is not None:  # no change here: the stored count, a day more each day
-        since_change = F.coalesce(since_change, stored("days_since_dbr_change") + since_stored)
-        age = F.coalesce(stored("job_age_days") + since_stored, age)
-        known_dbr = F.coalesce(known_dbr, stored("last_dbr_version_num"))
-    runs_all, failures_all = total(F.col("runs"), "runs_all"), total(F.col("failures"), "failures_all")
+    age = F.datediff("date", F.min("date").over(at.upto))
+    if carried is not None:  # the stored age, a day more each day
+        age = F.coalesce(at.stored("job_age_days") + at.days_since_stored(), age)
+    runs_all, failures_all = at.total(F.col("runs"), "runs_all"), at.total(F.col("failures"), "failures_all")
     return days.select(
         "*",
         runs_all.alias("runs_all"),
         failures_all.alias("failures_all"),
         ratio(failures_all, runs_all).alias("failure_rate_all"),
-        F.least(F.coalesce(since_change, F.lit(NEVER_DAYS)), F.lit(NEVER_DAYS)).alias(
+        at.days_since(F.col("dbr_changed"), "days_since_dbr_change", NEVER_DAYS).alias(
             "days_since_dbr_change"
         ),
-        total(F.col("dbr_changed").cast("int"), "dbr_changes").alias("dbr_changes"),
+        at.total(F.col("dbr_changed").cast("int"), "dbr_changes").alias("dbr_changes"),
         age.alias("job_age_days"),
-        known_dbr.alias("last_dbr_version_num"),
+        at.latest(dbr, "last_dbr_version_num").alias("last_dbr_version_num"),
     )
 
 

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
 from health_monitor.sdk.featurekit import (
+    AllTime,
     calendar,
     dbr_number,
     kept_days,
@@ -214,34 +215,16 @@ def _all_time(frame, carried=None):
     """``frame`` (dense job-days) with the all-time figures up to each day: over the job's whole
     history when ``carried`` is None (``frame`` holds every day), else over ``frame``'s days
     going on from ``carried`` (:func:`_carried`: each job's latest day before ``frame``'s first)."""
-    upto = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, 0)
-    earlier = Window.partitionBy("job_id").orderBy("run_date").rowsBetween(Window.unboundedPreceding, -1)
     if carried is not None:
         frame = frame.join(carried, "job_id", "left")
-    last = lambda name: None if carried is None else F.col(f"stored_{name}")  # noqa: E731
-
-    def total(value, name: str):  # a running sum over the job's days, from the carried one
-        running = F.sum(value).over(upto)
-        return running if carried is None else running + F.coalesce(last(name), F.lit(0))
-
-    def latest(value, name: str):  # the last value known (nulls skipped), else the carried one
-        known = F.last(value, ignorenulls=True).over(upto)
-        return known if carried is None else F.coalesce(known, last(name))
-
-    def days_since(flag: str, name: str):
-        """Calendar days from the latest day where ``flag`` is true, at most NEVER_DAYS."""
-        days = F.datediff(F.col("run_date"), F.max(F.when(F.col(flag), F.col("run_date"))).over(upto))
-        if carried is not None:  # none in frame: the carried count, a day more each day
-            days = F.coalesce(days, last(name) + F.datediff(F.col("run_date"), F.col("stored_day")))
-        return F.least(F.coalesce(days, F.lit(NEVER_DAYS)), F.lit(NEVER_DAYS))
-
+    at = AllTime("job_id", "run_date", carried is not None)
+    days_since = lambda flag, name: at.days_since(F.col(flag), name, NEVER_DAYS)  # noqa: E731
     # The runtime most recently used, and whether it is newer than the one used before.
-    frame = frame.withColumn("dbr_current", latest(F.col("dbr_version_num"), "dbr_version_num"))
-    previous = F.last("dbr_current", ignorenulls=True).over(earlier)
-    previous = previous if carried is None else F.coalesce(previous, last("dbr_version_num"))
+    frame = frame.withColumn("dbr_current", at.latest(F.col("dbr_version_num"), "dbr_version_num"))
+    previous = at.latest(F.col("dbr_current"), "dbr_version_num", before=True)
     frame = frame.withColumn("dbr_upgraded", F.coalesce(F.col("dbr_current") > previous, F.lit(False)))
     # Consecutive days with a failure: failed days since the last day the job ran cleanly.
-    frame = frame.withColumn("streak_group", F.sum(F.col("clean_day").cast("int")).over(upto))
+    frame = frame.withColumn("streak_group", F.sum(F.col("clean_day").cast("int")).over(at.upto))
     streak = F.sum(F.col("failed_day").cast("int")).over(
         Window.partitionBy("job_id", "streak_group")
         .orderBy("run_date")
@@ -249,26 +232,26 @@ def _all_time(frame, carried=None):
     )
     if carried is not None:  # until the first clean day, the carried streak goes on
         streak = streak + F.when(
-            F.col("streak_group") == 0, F.coalesce(last("consecutive_failed_days"), F.lit(0))
+            F.col("streak_group") == 0, F.coalesce(at.stored("consecutive_failed_days"), F.lit(0))
         ).otherwise(0)
     return frame.select(
         "*",
         # A job's base failure rate is stable: the whole history estimates it best.
-        total(F.col("failed_day").cast("int"), "failed_days_all").alias("failed_days_all"),
-        total(F.col("ran").cast("int"), "run_days_all").alias("run_days_all"),
+        at.total(F.col("failed_day").cast("int"), "failed_days_all").alias("failed_days_all"),
+        at.total(F.col("ran").cast("int"), "run_days_all").alias("run_days_all"),
         streak.alias("consecutive_failed_days"),
         days_since("failed_day", "days_since_last_failure").alias("days_since_last_failure"),
         days_since("job_changed", "days_since_job_change").alias("days_since_job_change"),
         days_since("dbr_upgraded", "days_since_dbr_upgrade").alias("days_since_dbr_upgrade"),
         # Durations of successful runs (failed runs stop early): the last one known.
-        latest(F.col("success_avg_duration_sec"), "last_success_duration_sec").alias(
+        at.latest(F.col("success_avg_duration_sec"), "last_success_duration_sec").alias(
             "last_success_duration_sec"
         ),
-        total(F.col("breached_day").cast("int"), "sla_breached_days_all").alias("sla_breached_days_all"),
+        at.total(F.col("breached_day").cast("int"), "sla_breached_days_all").alias("sla_breached_days_all"),
         days_since("breached_day", "days_since_sla_breach").alias("days_since_sla_breach"),
         days_since("incident_day", "days_since_incident").alias("days_since_incident"),
-        total(F.col("repair_runs"), "repairs_all").alias("repairs_all"),
-        total(F.col("repair_successes"), "repair_successes_all").alias("repair_successes_all"),
+        at.total(F.col("repair_runs"), "repairs_all").alias("repairs_all"),
+        at.total(F.col("repair_successes"), "repair_successes_all").alias("repair_successes_all"),
     )
 
 
