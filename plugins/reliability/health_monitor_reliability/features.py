@@ -442,7 +442,7 @@ def with_failure_streak(runs, resets, carried: str | None = None):
     """``runs`` (``job_id``, ``run_id``, ``end_sec``, ``failed``) with ``consecutive_failed_runs``:
     the failed runs in a row up to each run in end order, counted again from 0 after each run
     where ``resets`` is 1. Two running sums: linear in a job's runs. ``carried`` names a column
-    with the streak the job had before its first run here (:func:`carried_streak`): it goes on
+    with the streak the job had before its first run here (``run_features.carried_streak``): it goes on
     until the first reset."""
     upto = Window.partitionBy("job_id").orderBy("end_sec", "run_id").rowsBetween(Window.unboundedPreceding, 0)
     streak = Window.partitionBy("job_id", "_streak_group").orderBy("end_sec", "run_id")
@@ -455,20 +455,6 @@ def with_failure_streak(runs, resets, carried: str | None = None):
         runs.withColumn("_streak_group", F.sum(resets).over(upto))
         .withColumn("consecutive_failed_runs", counted)
         .drop("_streak_group")
-    )
-
-
-def carried_streak(runs, resets):
-    """Per job (``job_id``, ``streak``): the failed runs in a row at the end of ``runs`` (in end
-    order, after the last run where ``resets`` is 1), as :func:`with_failure_streak` counts them;
-    its ``carried`` for the runs that come after. Two aggregates, no sort."""
-    order = F.struct("end_sec", "run_id")
-    last_reset = runs.groupBy("job_id").agg(F.max(F.when(resets == 1, order)).alias("_last_reset"))
-    return (
-        runs.join(last_reset, "job_id")
-        .where(F.col("_last_reset").isNull() | (order > F.col("_last_reset")))
-        .groupBy("job_id")
-        .agg(F.sum("failed").cast("long").alias("streak"))
     )
 
 
@@ -557,53 +543,22 @@ def _usual_duration(runs, probed, days: int):
     )
 
 
-def _retries_and_streak(runs, tables: Tables):
-    """``runs`` with what each knew of its job's runs that ended before it: ``retries_before``,
-    ``retry_successes_before``, ``last_retry_succeeded`` and ``consecutive_failed_runs`` (a
-    success resets it). Asked for the rows from a day on, only the runs that ended from that day
-    on are returned and sorted; every earlier run is summed per job (aggregates, no sort) and
-    carried into them: they all ended before the first of them."""
-    ok = (F.col("result_state") == "SUCCEEDED").cast("int")
-    retry = F.col("is_repair") == 1
-    retried, retry_ok = F.when(retry, 1).otherwise(0), F.when(retry, ok).otherwise(0)
-    # Running frames only (each row adds to the one before): linear in a job's runs.
-    retries = F.sum(retried).over(_before(None))
-    retry_successes = F.sum(retry_ok).over(_before(None))
-    last_retry = F.last(F.when(retry, ok), ignorenulls=True).over(_before(None))
-    rows_from = tables.rows_from()
-    if rows_from is None:
-        figures, carried = [retries, retry_successes, last_retry], None
-    else:
-        recent = F.to_date("end_time") >= F.lit(rows_from)
-        old, runs = runs.where(~recent), runs.where(recent)
-        totals = old.groupBy("job_id").agg(
-            F.sum(retried).alias("_retries"),
-            F.sum(retry_ok).alias("_retry_successes"),
-            F.max(F.when(retry, F.struct("end_sec", "run_id", ok.alias("ok")))).getField("ok").alias("_last"),
-        )
-        carried_all = totals.join(
-            carried_streak(old, ok).withColumnRenamed("streak", "_streak"), "job_id", "left"
-        )
-        runs = runs.join(carried_all, "job_id", "left")
-        zero = F.lit(0)
-        figures = [
-            F.coalesce(retries, zero) + F.coalesce(F.col("_retries"), zero),
-            F.coalesce(retry_successes, zero) + F.coalesce(F.col("_retry_successes"), zero),
-            F.coalesce(last_retry, F.col("_last")),
-        ]
-        carried = "_streak"
-    names = ("retries_before", "retry_successes_before", "last_retry_succeeded")
-    hist = runs.select("*", *[f.alias(n) for f, n in zip(figures, names, strict=True)])
-    hist = with_failure_streak(hist, resets=ok, carried=carried)
-    return hist.drop("_retries", "_retry_successes", "_last", "_streak")
-
-
 def failed_run_features(tables: Tables):
     runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
+    ok = (F.col("result_state") == "SUCCEEDED").cast("int")
     retry = F.col("is_repair") == 1
+    # Running frames only (each row adds to the one before): linear in a job's runs.
+    hist = runs.select(
+        "*",
+        F.sum(F.when(retry, 1).otherwise(0)).over(_before(None)).alias("retries_before"),
+        F.sum(F.when(retry, ok).otherwise(0)).over(_before(None)).alias("retry_successes_before"),
+        F.last(F.when(retry, ok), ignorenulls=True).over(_before(None)).alias("last_retry_succeeded"),
+    )
+    hist = with_failure_streak(hist, resets=ok)  # a success resets the count
+    failed = hist.where(F.col("failed") == 1)
     # Only the kept days' rows: probe only their failures; their windows and usual duration read
-    # the runs that ended in the USUAL_DAYS before; the streak and the retries count every run.
-    failed = _retries_and_streak(runs, tables).where(F.col("failed") == 1)
+    # the runs that ended in the USUAL_DAYS before (the streak and the retries above still count
+    # every run).
     failed = kept_days(failed, tables, "end_time")
     recent = kept_days(runs, tables, "end_time", USUAL_DAYS)
     windows = _sums_in_windows(

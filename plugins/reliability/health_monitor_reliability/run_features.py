@@ -27,7 +27,6 @@ from health_monitor_reliability.features import (
     NEVER_DAYS,
     _sums_in_windows,
     _upstream_jobs,
-    carried_streak,
     with_failure_streak,
 )
 from health_monitor_reliability.runs import job_runs
@@ -126,6 +125,20 @@ def _carried_history(ended, tables: Tables):
     # Both are read several times below (windows, numbering, peak memory, the carried run): kept
     # once, they are computed once instead of sorting every earlier run again for each read.
     return tables.shared(detail), tables.shared(carried)
+
+
+def carried_streak(runs, resets):
+    """Per job (``job_id``, ``streak``): the failed runs in a row at the end of ``runs`` (in end
+    order, after the last run where ``resets`` is 1), as :func:`with_failure_streak` counts them;
+    its ``carried`` for the runs that come after. Two aggregates, no sort."""
+    order = F.struct("end_sec", "run_id")
+    last_reset = runs.groupBy("job_id").agg(F.max(F.when(resets == 1, order)).alias("_last_reset"))
+    return (
+        runs.join(last_reset, "job_id")
+        .where(F.col("_last_reset").isNull() | (order > F.col("_last_reset")))
+        .groupBy("job_id")
+        .agg(F.sum("failed").cast("long").alias("streak"))
+    )
 
 
 CARRIED_SUMS = {  # the whole-history sums of _history_at_start, and the carried total each adds
