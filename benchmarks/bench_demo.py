@@ -1,6 +1,6 @@
 """Time the main job (``health-monitor demo``) per stage on a fresh home, with peak memory.
 
-python benchmarks/bench_demo.py [--scale small|medium|seed] [--seed 7] [--json]
+python benchmarks/bench_demo.py [--scale small|medium|seed] [--seed 7] [--days N] [--json]
 
 Runs the real command in a subprocess, exactly as a user would, and samples the memory of its
 whole process tree (the Python driver, Spark's JVM and its Python workers) every 0.2 s, two ways:
@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="small", choices=["small", "medium", "seed"])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--days", type=int, help="days of history (default: the scale's own)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the home folder afterwards")
     parser.add_argument(
@@ -205,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.scale,
         "--seed",
         str(args.seed),
+        *(["--days", str(args.days)] if args.days is not None else []),
     ]
     trace = Trace()
     proc, out, err, wall, peak = run_measured(command, args.log, trace)
@@ -221,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": args.scale,
         "system_rows": int(simulated.group(2).replace(",", "")) if simulated else None,
         "seed": args.seed,
+        "days": args.days,
         "wall_seconds": round(wall, 1),
         "stage_seconds": stages,
         "startup_and_summary_seconds": round(wall - sum(stages.values()), 1),
