@@ -205,9 +205,11 @@ def test_every_alert_query_runs_and_counts_the_new_findings(spark, findings_view
     assert counts == {"health_monitor_new_severe_findings": 1, "health_monitor_findings_spike": 1}
 
 
-def test_prediction_columns_are_the_columns_the_pipeline_writes(fake_trained_home, spark):
+def test_prediction_columns_are_the_columns_the_pipeline_writes(fake_trained_home, spark, findings_view):
     """On tables trained and scored by the real pipelines (the fake plugin), the declared columns
-    are exactly the table's, and that plugin's own dashboard runs on them."""
+    are exactly the table's, and that plugin's own dashboard runs on them (a domain's dashboard
+    also counts its open findings: ``findings_view``, which the test asks for, not inherits from
+    the tests before it)."""
     runtime, fake_host = fake_trained_home
     views = {}
     for owned in fake_host.models.values():
