@@ -246,10 +246,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the time column of a prediction table, then the rows of its latest WINDOW_DAYS days"
     ),
     ("core/health_monitor/reports/html/collect.py", "window_rows", "to_pandas"): "the same window",
-    ("core/health_monitor/reports/html/drift.py", "_windows", "read_arrow"): (
+    ("core/health_monitor/models/drift.py", "_windows", "read_arrow"): (
         "the time column of a prediction or feature table"
     ),
-    ("core/health_monitor/reports/html/drift.py", "model_drift", "read_arrow"): (
+    ("core/health_monitor/models/drift.py", "model_drift", "read_arrow"): (
         "the model's output and numeric input columns: the latest RECENT_DAYS days, and the "
         "REFERENCE_DAYS days before the training cutoff (sampled after the read)"
     ),

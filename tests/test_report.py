@@ -15,9 +15,9 @@ import pytest
 
 from health_monitor.cli import main
 from health_monitor.config import Settings
+from health_monitor.models.drift import psi
 from health_monitor.reports.findings import update_findings
 from health_monitor.reports.html import MARKER, build_report, write_report
-from health_monitor.reports.html.drift import psi
 from health_monitor.runtime import Runtime
 from health_monitor.serving.app import ScoringService, make_server
 from health_monitor.serving.scoring import Champions
@@ -195,7 +195,7 @@ def test_drift_compares_the_latest_days_with_the_last_days_of_the_training_windo
     import pyarrow as pa
 
     from health_monitor.lakehouse.local import LocalLakehouse
-    from health_monitor.reports.html.drift import RECENT_DAYS, REFERENCE_DAYS, _windows
+    from health_monitor.models.drift import RECENT_DAYS, REFERENCE_DAYS, _windows
 
     lakehouse = LocalLakehouse(tmp_path)
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(335)]  # to 2026-12-01

@@ -60,6 +60,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -207,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=7,
         metavar="N",
         help="retrain a model whose newest version is N or more days old (0: every run; default 7)",
+    )
+    p.add_argument(
+        "--retrain-drift",
+        type=_positive_float,
+        metavar="PSI",
+        help="also retrain a model whose inputs or output moved past this population stability index "
+        "since its training (0.25 is a shift worth a look; reads each model's last 97 days of features "
+        "without Spark; default: no drift check)",
     )
     p.add_argument("--no-train", action="store_true", help="train only models that have no version yet")
     p.add_argument(
@@ -675,6 +693,7 @@ def cmd_run(args, settings: Settings) -> int:
     print(f"health-monitor {__version__} run: home {settings.home}")
     daily = DailySettings(
         train_every_days=None if args.no_train else args.train_every_days,
+        retrain_drift=None if args.no_train else args.retrain_drift,
         retain_days=None if args.no_vacuum else args.retain_days,
         snapshot=not args.no_snapshot,
     )
@@ -695,8 +714,8 @@ def cmd_run(args, settings: Settings) -> int:
     if result.details.get("no_champion"):
         names = ", ".join(result.details["no_champion"])
         print(f"not scored, no champion (see `health-monitor evaluate --model M`): {names}")
-    if result.details["trained"]:
-        print(f"train: due by the schedule: {', '.join(result.details['trained'])}")
+    for model, why in result.details["train_reasons"].items():
+        print(f"train {model}: {why}")
     _print_reports(result.reports)
     findings = result.details["findings"]
     print(

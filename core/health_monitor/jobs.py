@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from health_monitor.host import Host
 from health_monitor.lakehouse.spark import release_memory
 from health_monitor.pipelines import StageReport, run_features, run_infer, run_train
 from health_monitor.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -302,10 +305,13 @@ def run_demo(
 class DailySettings:
     """What the scheduled daily run (``health-monitor run``) does besides refreshing the days that
     changed: retrain a model whose newest version is older than ``train_every_days`` (0: every
-    run; None: never, only models with no version yet), and vacuum files older than
+    run; None: never, only models with no version yet), or whose champion drifted since its
+    training past ``retrain_drift`` (a population stability index of its inputs or output,
+    :mod:`health_monitor.models.drift`; None: no drift check), and vacuum files older than
     ``retain_days`` (None: no vacuum)."""
 
     train_every_days: float | None = 7.0
+    retrain_drift: float | None = None
     retain_days: float | None = 7.0
     snapshot: bool = True
 
@@ -353,8 +359,9 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     result.details["feature_plan"] = feature_plan
     result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
-    due = _due_for_training(runtime, host, settings.train_every_days)
-    result.details["trained"] = due
+    due = _due_for_training(runtime, host, settings.train_every_days, settings.retrain_drift)
+    result.details["trained"] = sorted(due)
+    result.details["train_reasons"] = due
     if due:
         report = step("train", lambda: run_train(runtime, host, names=set(due)))
         result.reports.append(report)
@@ -396,18 +403,32 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     return result
 
 
-def _due_for_training(runtime: Runtime, host: Host, every_days: float | None) -> list[str]:
-    """Models with no registered version, and (with a schedule) those whose newest version is
-    older than ``every_days``."""
+def _due_for_training(
+    runtime: Runtime, host: Host, every_days: float | None, drift_psi: float | None = None
+) -> dict[str, str]:
+    """The models due for training, each with why: no registered version; with a schedule, a
+    newest version older than ``every_days``; with ``drift_psi``, a champion whose inputs or
+    output moved past that PSI since its training (read from the tables, without Spark; a model
+    whose drift cannot be measured is not retrained for it, and the log says why)."""
+    from health_monitor.models.drift import champion_drift
+
     runtime.registry.configure()
     now_ms = time.time() * 1000
-    due = []
+    due: dict[str, str] = {}
     for name in sorted(host.models):
         versions = runtime.registry.versions(runtime.settings.registered_model(name))
         if not versions:
-            due.append(name)
-        elif every_days is not None:
-            newest = max(v.created_ms or 0 for v in versions)
-            if now_ms - newest >= every_days * 86_400_000:
-                due.append(name)
+            due[name] = "it has no version yet"
+            continue
+        age = (now_ms - max(v.created_ms or 0 for v in versions)) / 86_400_000
+        if every_days is not None and age >= every_days:
+            due[name] = f"its newest version is {age:.1f} days old (the schedule: every {every_days:g} days)"
+        elif drift_psi is not None:
+            try:
+                moved = champion_drift(runtime, host.models[name].spec).largest
+            except Exception as exc:  # one model's drift must not stop the day's run
+                log.warning("drift of %s not measured, so not retrained for it: %s", name, exc)
+                continue
+            if moved is not None and moved[1] > drift_psi:
+                due[name] = f"its {moved[0]} moved by PSI {moved[1]:.2f} since training (over {drift_psi:g})"
     return due

@@ -5,6 +5,8 @@
   split, the metrics and the verdict against the baseline, with error bars;
 - :mod:`~health_monitor.models.promotion`: the champion gate's hand override;
 - :mod:`~health_monitor.models.explain`: one prediction's reasons;
+- :mod:`~health_monitor.models.drift`: how far the latest features and predictions are from what
+  the champion was trained on (the report shows it; the daily run can retrain on it);
 - :mod:`~health_monitor.models.cards` and :mod:`~health_monitor.models.scorecards`: what training
   measured, as model cards and as ``health-monitor evaluate``.
 

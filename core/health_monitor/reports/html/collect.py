@@ -19,10 +19,10 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from health_monitor.host import Host
+from health_monitor.models.drift import OUTPUT_COLUMN, Drift, model_drift, time_bound
 from health_monitor.models.scorecards import scorecards
 from health_monitor.registry import CHALLENGER, CHAMPION
 from health_monitor.reports.findings import RESOLVED, ranked, read_findings
-from health_monitor.reports.html.drift import OUTPUT_COLUMN, Drift, model_drift, time_bound
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import FindingRule, Model, ProblemType
 from health_monitor.untrusted import clean_text, message

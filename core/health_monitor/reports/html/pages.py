@@ -17,9 +17,9 @@ from html import escape
 from typing import Any
 
 import health_monitor
+from health_monitor.models.drift import MIN_ROWS, RECENT_DAYS, WARN_PSI
 from health_monitor.reports.html import svg
 from health_monitor.reports.html.collect import ModelSection, ReportData
-from health_monitor.reports.html.drift import MIN_ROWS, RECENT_DAYS, WARN_PSI
 from health_monitor.sdk.specs import SEVERITIES
 from health_monitor.untrusted import MAX_MESSAGE, clean_text
 

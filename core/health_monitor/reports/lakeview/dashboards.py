@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from health_monitor.host import Host
-from health_monitor.reports.html.drift import OUTPUT_COLUMN
+from health_monitor.models.drift import OUTPUT_COLUMN
 from health_monitor.reports.lakeview import queries
 from health_monitor.reports.lakeview.widgets import Dashboard, Field, Page, chart, counter, table
 

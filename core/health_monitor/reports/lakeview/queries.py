@@ -15,9 +15,9 @@ budget) and entity columns, the model's own outputs on the latest day.
 from __future__ import annotations
 
 from health_monitor.errors import SchemaError
+from health_monitor.models.drift import OUTPUT_COLUMN
 from health_monitor.models.modeling import OUTPUT_COLUMNS
 from health_monitor.reports.findings import FINDINGS_TABLE
-from health_monitor.reports.html.drift import OUTPUT_COLUMN
 from health_monitor.reports.lakeview.widgets import column
 from health_monitor.sdk.specs import SEVERITIES, FindingRule, Model, ProblemType
 
