@@ -222,9 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--retrain-drift",
         type=_positive_float,
         metavar="PSI",
-        help="also retrain a model whose inputs or output moved past this population stability index "
-        "since its training (0.25 is a shift worth a look; reads each model's last 97 days of features "
-        "without Spark; default: no drift check)",
+        help="also retrain a model whose output (its predictions) moved past this population stability "
+        "index since its training (0.25 is a shift worth a look; read without Spark; default: no drift check)",
     )
     p.add_argument("--no-train", action="store_true", help="train only models that have no version yet")
     p.add_argument(

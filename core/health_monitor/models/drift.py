@@ -94,14 +94,6 @@ class Drift:
         return max(known, key=lambda kv: kv[1]) if known else None
 
     @property
-    def largest(self) -> tuple[str, float] | None:
-        """The column that moved the most and its PSI: the worst feature, or ``output`` (the
-        model's output column) when that moved more; None when nothing was compared."""
-        known = [("output", self.prediction_psi)] if self.prediction_psi is not None else []
-        known += [w] if (w := self.worst_feature) is not None else []
-        return max(known, key=lambda kv: kv[1]) if known else None
-
-    @property
     def warning(self) -> bool:
         worst = self.worst_feature
         return (self.prediction_psi or 0.0) > WARN_PSI or (worst is not None and worst[1] > WARN_PSI)
@@ -156,19 +148,20 @@ def _sample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return values if len(values) <= MAX_SAMPLE else rng.choice(values, MAX_SAMPLE, replace=False)
 
 
-def champion_drift(runtime: Runtime, spec: Model) -> Drift:
+def champion_drift(runtime: Runtime, spec: Model, inputs: bool = True) -> Drift:
     """The drift of ``spec``'s champion since it was trained: :func:`model_drift` with the
     train/test cutoff of the run that trained it (no figures, and a note, without a champion)."""
     champion = runtime.registry.version_by_alias(runtime.settings.registered_model(spec.name), CHAMPION)
     if champion is None or champion.run_id is None:
         return Drift(note="no champion")
     params = runtime.registry.client().get_run(champion.run_id).data.params
-    return model_drift(runtime, spec, params.get("split_cutoff"))
+    return model_drift(runtime, spec, params.get("split_cutoff"), inputs)
 
 
-def model_drift(runtime: Runtime, spec: Model, split_cutoff: str | None) -> Drift:
-    """PSI of the model's output (its prediction table) and numeric input features (its feature
-    tables with a timestamp key), between the training window and the latest days."""
+def model_drift(runtime: Runtime, spec: Model, split_cutoff: str | None, inputs: bool = True) -> Drift:
+    """PSI of the model's output (its prediction table) and, with ``inputs``, of its numeric input
+    features (its feature tables with a timestamp key), between the training window and the
+    latest days."""
     if not split_cutoff:
         return Drift(note="no training run with a train/test cutoff")
     try:
@@ -189,13 +182,13 @@ def model_drift(runtime: Runtime, spec: Model, split_cutoff: str | None) -> Drif
             a, b = _numeric(ref, output), _numeric(cur, output)
             if a is not None and b is not None:
                 drift.prediction_psi = psi(_sample(a, rng), b)
-    inputs = set(spec.input_names)
+    wanted = set(spec.input_names) if inputs else set()
     for lookup in spec.lookups:
         table = settings.feature_table(lookup.table)
         if not lakehouse.exists(table):
             continue
         info = lakehouse.describe(table)
-        names = [f for f, o in zip(lookup.features, lookup.output_names, strict=True) if o in inputs]
+        names = [f for f, o in zip(lookup.features, lookup.output_names, strict=True) if o in wanted]
         if info.timestamp_key is None or not names:
             for name in names:
                 drift.features.setdefault(name, None)
