@@ -4,8 +4,8 @@ python benchmarks/plot_scale.py [--results benchmarks/results/scale.json] [--out
 
 The results file holds, per scale, what ``bench_demo.py --json`` and ``bench_daily.py --json``
 printed (with the system-table rows the demo simulated). Three panels: seconds per stage of the
-demo, peak resident memory per stage, and the daily run's features + infer for one new day
-against the full recompute's, each against the account's system-table rows.
+demo, peak memory per stage (PSS where measured, else RSS), and the daily run's features +
+infer for one new day against the full recompute's, each against the account's system-table rows.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ def series(scales: dict, pick) -> tuple[list[int], list[float]]:
     """(rows, values) of the scales that have the value ``pick`` returns (None: not measured)."""
     points = sorted((s["system_rows"], pick(s)) for s in scales.values() if pick(s) is not None)
     return [r for r, _ in points], [v for _, v in points]
+
+
+def _peak(scale: dict, name: str, *path):
+    """The demo's peak ``name`` (``peak`` or ``stage_peak``) in GiB: PSS where the run measured
+    it (a page forked processes share counted once), else RSS."""
+    pss = _get(scale, "demo", f"{name}_pss_gib", *path)
+    return pss if pss is not None else _get(scale, "demo", f"{name}_rss_gib", *path)
 
 
 def _get(scale: dict, *path):
@@ -45,13 +52,13 @@ def plot(results: dict, out: Path) -> None:
     for stage in STAGES:
         rows, seconds = series(scales, lambda s, stage=stage: _get(s, "demo", "stage_seconds", stage))
         ax_time.plot(rows, seconds, marker="o", label=stage)
-        rows, peaks = series(scales, lambda s, stage=stage: _get(s, "demo", "stage_peak_rss_gib", stage))
+        rows, peaks = series(scales, lambda s, stage=stage: _peak(s, "stage_peak", stage))
         if rows:
             ax_mem.plot(rows, peaks, marker="o", label=stage)
     rows, whole = series(scales, lambda s: _get(s, "demo", "wall_seconds"))
     ax_time.plot(rows, whole, marker="s", color="black", label="whole demo")
     ax_time.axhline(GOALS["seconds"], color="grey", linestyle="--", label="goal at seed: 15 min")
-    rows, peak = series(scales, lambda s: _get(s, "demo", "peak_rss_gib"))
+    rows, peak = series(scales, lambda s: _peak(s, "peak"))
     ax_mem.plot(rows, peak, marker="s", color="black", label="whole demo")
     ax_mem.axhline(GOALS["peak"], color="grey", linestyle="--", label="goal: 8 GiB")
 
@@ -71,7 +78,7 @@ def plot(results: dict, out: Path) -> None:
 
     for ax, title, unit in (
         (ax_time, "demo: seconds per stage", "seconds"),
-        (ax_mem, "demo: peak resident memory per stage", "GiB (driver + JVM + Python workers)"),
+        (ax_mem, "demo: peak resident memory per stage", "GiB (driver + JVM + workers; PSS, else RSS)"),
         (ax_daily, "features + infer: daily vs full", "seconds"),
     ):
         ax.set_xscale("log")
