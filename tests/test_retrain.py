@@ -10,24 +10,35 @@ import re
 import pyarrow as pa
 import pytest
 
+from health_monitor import jobs
 from health_monitor.cli import main
 from health_monitor.jobs import DailySettings, _due_for_training, run_daily
-from health_monitor.models.drift import champion_drift
+from health_monitor.models.drift import RECENT_DAYS, champion_drift
 from health_monitor.pipelines import run_features, run_infer, run_train
 from tests.fakes import FakePlugin, write_fake_gold
 
 
-def test_the_schedule_and_the_drift_threshold_decide_which_models_are_due(fake_trained_home):
+def later(monkeypatch, days: float) -> None:
+    """The training schedule's clock ``days`` ahead: versions trained now are that old."""
+    now = jobs._now_ms()
+    monkeypatch.setattr(jobs, "_now_ms", lambda: now + days * 86_400_000)
+
+
+def test_the_schedule_and_the_drift_threshold_decide_which_models_are_due(fake_trained_home, monkeypatch):
     runtime, host = fake_trained_home
+    moved = {name: champion_drift(runtime, owned.spec).prediction_psi for name, owned in host.models.items()}
+    psi = moved["fake_failure"]
+    # Versions younger than the drift's recent window are not retrained for it.
+    assert _due_for_training(runtime, host, None, psi * 0.5) == {}
+    later(monkeypatch, RECENT_DAYS)
     assert _due_for_training(runtime, host, None) == {}
     assert _due_for_training(runtime, host, 10_000) == {}
     every_run = _due_for_training(runtime, host, 0)
     assert sorted(every_run) == sorted(host.models)
-    assert all(why.endswith("days old (the schedule: every 0 days)") for why in every_run.values())
+    assert all(why.endswith(" days old (the schedule: every 0 days)") for why in every_run.values())
+    assert _due_for_training(runtime, host, RECENT_DAYS + 1) == {}
 
-    moved = {name: champion_drift(runtime, owned.spec).prediction_psi for name, owned in host.models.items()}
     assert all(m is not None for m in moved.values()), moved  # rows on both sides of each cutoff
-    psi = moved["fake_failure"]
     for threshold in (psi * 0.99, psi * 1.01):
         due = _due_for_training(runtime, host, None, threshold)
         assert sorted(due) == sorted(n for n, v in moved.items() if v > threshold)
@@ -38,7 +49,7 @@ def test_the_schedule_and_the_drift_threshold_decide_which_models_are_due(fake_t
     assert _due_for_training(runtime, host, 10_000, None) == {}
 
 
-def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, make_host):
+def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, make_host, monkeypatch):
     runtime = hm_runtime
     host = make_host({"fake": FakePlugin()})
     write_fake_gold(runtime)
@@ -60,6 +71,7 @@ def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, 
     quiet = run_daily(runtime, host, DailySettings(train_every_days=None, retain_days=None))
     assert quiet.details["trained"] == []  # no drift check unless asked for
     asked = DailySettings(train_every_days=None, retain_days=None, retrain_drift=3.0)
+    later(monkeypatch, RECENT_DAYS)  # a week after training
     result = run_daily(runtime, host, asked)
     assert result.details["trained"] == ["fake_anomaly", "fake_failure"]
     for why in result.details["train_reasons"].values():
@@ -68,6 +80,8 @@ def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, 
     versions = runtime.registry.versions(runtime.settings.registered_model("fake_failure"))
     assert len(versions) == 2
     assert [r.stage for r in result.reports] == ["features", "train", "infer"]
+    monkeypatch.undo()  # the same day: the new versions are not retrained for the same drift
+    assert run_daily(runtime, host, asked).details["trained"] == []
 
 
 def test_the_run_command_refuses_a_threshold_that_is_not_above_zero(capsys):

@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="PSI",
         help="also retrain a model whose output (its predictions) moved past this population stability "
-        "index since its training (0.25 is a shift worth a look; read without Spark; default: no drift check)",
+        "index since its training (0.25 is a shift worth a look; at most once a week; read without Spark; "
+        "default: no drift check)",
     )
     p.add_argument("--no-train", action="store_true", help="train only models that have no version yet")
     p.add_argument(

@@ -403,21 +403,29 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     return result
 
 
+def _now_ms() -> float:
+    """The clock the training schedule reads (tests move it)."""
+    return time.time() * 1000
+
+
 def _due_for_training(
     runtime: Runtime, host: Host, every_days: float | None, drift_psi: float | None = None
 ) -> dict[str, str]:
     """The models due for training, each with why: no registered version; with a schedule, a
     newest version older than ``every_days``; with ``drift_psi``, a champion whose output moved
-    past that PSI since its training (its prediction table read without Spark; a model whose
-    drift cannot be measured is not retrained for it, and the log says why). The output, not
-    the inputs: many inputs grow with time by construction (all-time counts, an entity's age,
-    days to the month's end), so their PSI against the training window keeps rising whatever
-    the model makes of them (at the seed scale, 0.25 flags 11 of 26 models on an input and 3 on
-    their output: docs/scale.md)."""
-    from health_monitor.models.drift import champion_drift
+    past that PSI since its training (its prediction table read without Spark). The drift check
+    skips a model whose newest version is younger than the drift's recent window
+    (``RECENT_DAYS``): that version was trained on the days the drift is measured on, and
+    training it again each day would give the same (or, held back by the champion gate, the same
+    challenger). A model whose drift cannot be measured is not retrained for it; the log says why.
+    The output, not the inputs: many inputs grow with time by construction (all-time counts, an
+    entity's age, days to the month's end), so their PSI against the training window keeps rising
+    whatever the model makes of them (at the seed scale, 0.25 flags 11 of 26 models on an input
+    and 3 on their output: docs/scale.md)."""
+    from health_monitor.models.drift import RECENT_DAYS, champion_drift
 
     runtime.registry.configure()
-    now_ms = time.time() * 1000
+    now_ms = _now_ms()
     due: dict[str, str] = {}
     for name in sorted(host.models):
         versions = runtime.registry.versions(runtime.settings.registered_model(name))
@@ -427,7 +435,7 @@ def _due_for_training(
         age = (now_ms - max(v.created_ms or 0 for v in versions)) / 86_400_000
         if every_days is not None and age >= every_days:
             due[name] = f"its newest version is {age:.1f} days old (the schedule: every {every_days:g} days)"
-        elif drift_psi is not None:
+        elif drift_psi is not None and age >= RECENT_DAYS:
             try:
                 psi = champion_drift(runtime, host.models[name].spec, inputs=False).prediction_psi
             except Exception as exc:  # one model's drift must not stop the day's run
