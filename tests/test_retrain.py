@@ -69,19 +69,19 @@ def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, 
     run_features(runtime, host, progress=False)
 
     quiet = run_daily(runtime, host, DailySettings(train_every_days=None, retain_days=None))
-    assert quiet.details["trained"] == []  # no drift check unless asked for
+    assert quiet.details["trained"] == {}  # no drift check unless asked for
     asked = DailySettings(train_every_days=None, retain_days=None, retrain_drift=3.0)
     later(monkeypatch, RECENT_DAYS)  # a week after training
     result = run_daily(runtime, host, asked)
-    assert result.details["trained"] == ["fake_anomaly", "fake_failure"]
-    for why in result.details["train_reasons"].values():
+    assert list(result.details["trained"]) == ["fake_anomaly", "fake_failure"]
+    for why in result.details["trained"].values():
         moved = re.fullmatch(r"its output moved by PSI (\d+\.\d\d) since training \(over 3\)", why)
         assert moved is not None and float(moved[1]) > 3.0, why
     versions = runtime.registry.versions(runtime.settings.registered_model("fake_failure"))
     assert len(versions) == 2
     assert [r.stage for r in result.reports] == ["features", "train", "infer"]
     monkeypatch.undo()  # the same day: the new versions are not retrained for the same drift
-    assert run_daily(runtime, host, asked).details["trained"] == []
+    assert run_daily(runtime, host, asked).details["trained"] == {}
 
 
 def test_the_run_command_refuses_a_threshold_that_is_not_above_zero(capsys):

@@ -714,7 +714,7 @@ def cmd_run(args, settings: Settings) -> int:
     if result.details.get("no_champion"):
         names = ", ".join(result.details["no_champion"])
         print(f"not scored, no champion (see `health-monitor evaluate --model M`): {names}")
-    for model, why in result.details["train_reasons"].items():
+    for model, why in result.details["trained"].items():
         print(f"train {model}: {why}")
     _print_reports(result.reports)
     findings = result.details["findings"]

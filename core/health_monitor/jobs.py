@@ -360,8 +360,7 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
     due = _due_for_training(runtime, host, settings.train_every_days, settings.retrain_drift)
-    result.details["trained"] = sorted(due)
-    result.details["train_reasons"] = due
+    result.details["trained"] = due  # model -> why, in name order
     if due:
         report = step("train", lambda: run_train(runtime, host, names=set(due)))
         result.reports.append(report)

@@ -184,12 +184,12 @@ def model_drift(runtime: Runtime, spec: Model, split_cutoff: str | None, inputs:
                 drift.prediction_psi = psi(_sample(a, rng), b)
     wanted = set(spec.input_names) if inputs else set()
     for lookup in spec.lookups:
+        names = [f for f, o in zip(lookup.features, lookup.output_names, strict=True) if o in wanted]
         table = settings.feature_table(lookup.table)
-        if not lakehouse.exists(table):
+        if not names or not lakehouse.exists(table):  # (without inputs, no table is opened)
             continue
         info = lakehouse.describe(table)
-        names = [f for f, o in zip(lookup.features, lookup.output_names, strict=True) if o in wanted]
-        if info.timestamp_key is None or not names:
+        if info.timestamp_key is None:
             for name in names:
                 drift.features.setdefault(name, None)
             continue
