@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.dummy import DummyRegressor
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from xgboost import XGBClassifier, XGBRegressor
@@ -224,6 +224,15 @@ def test_f1_threshold_classifier_guard_never_flags_everything_on_noise():
 def test_f1_threshold_classifier_keeps_half_with_too_few_positives():
     X, y = classification_frame(n=40, rate=0.025)  # one positive: no two folds
     assert F1ThresholdClassifier(_xgb_clf()).fit(X, y).threshold_ == 0.5
+
+
+def test_a_model_that_ranks_nothing_flags_nothing_under_the_guard():
+    """Constant probabilities tie every row at the fallback's cut (the top positive-rate share):
+    the guard flags the rows above it, none, not every row."""
+    X, y = classification_frame(n=300, rate=0.04)  # 12 positives: 4 a fold, the same rate in each
+    model = F1ThresholdClassifier(DummyClassifier(strategy="prior"), max_positive_ratio=3.0).fit(X, y)
+    assert model.predict(X).sum() == 0
+    assert F1ThresholdClassifier(DummyClassifier(strategy="prior")).fit(X, y).predict(X).all()  # no guard
 
 
 def test_rare_positives_get_a_threshold_near_their_rate():

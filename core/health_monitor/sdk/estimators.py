@@ -152,7 +152,8 @@ class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
     ``max_positive_ratio`` guards against rare, noisy positives: with few of them an unguarded F1
     search often lands on a tiny threshold that flags every row (F1 = 2p/(1+p) looks good when
     the folds rank poorly). Thresholds that flag more than that many times the training positive
-    rate are skipped; without an admissible one the top ``positive rate`` share is flagged.
+    rate are skipped; without an admissible one the top ``positive rate`` share is flagged (only
+    the rows above it when ties at the cut would flag more, e.g. none for a constant model).
 
     When positives are rarer than one step of that grid (under 0.5% of rows with the default),
     the grid cannot tell apart the shares of rows near the positive rate, so the quantiles at
@@ -194,7 +195,12 @@ class F1ThresholdClassifier(ClassifierMixin, BaseEstimator):
             near_rate = 1.0 - rate * np.geomspace(0.1, self.max_positive_ratio or 10.0, 40)
             grid = np.union1d(grid, np.clip(near_rate, low, high))
         best = best_f1_threshold(y, oof, grid, default=None, max_flagged=limit)
-        return best if best is not None else float(np.quantile(oof, 1.0 - rate))
+        if best is not None:
+            return best
+        cut = float(np.quantile(oof, 1.0 - rate))
+        if limit is not None and np.mean(oof >= cut) > limit:  # rows tied at the cut: flag those above
+            return float(np.nextafter(cut, np.inf))
+        return cut
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)

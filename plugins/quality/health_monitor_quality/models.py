@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.model_selection import TunedThresholdClassifierCV
 from xgboost import XGBClassifier, XGBRegressor
 
 from health_monitor.sdk import (
     CalibratedDetector,
+    F1ThresholdClassifier,
     HistoryRateClassifier,
     LastValueRegressor,
     Lookup,
@@ -283,7 +283,10 @@ def _change_estimator():
         n_jobs=2,
         random_state=0,
     )
-    return TunedThresholdClassifierCV(xgb, scoring="f1", cv=3, random_state=0)
+    # Changes are rare: the F1 threshold on out-of-fold probabilities, never flagging more than 3x
+    # their rate. (sklearn's TunedThresholdClassifierCV raised when a fold's model was constant, as
+    # on a 45-day account, and the model then had no version at all.)
+    return F1ThresholdClassifier(xgb, cv=3, max_positive_ratio=3.0)
 
 
 SCHEMA_CHANGE_PREDICTOR = Model(
