@@ -267,13 +267,35 @@ def run_pipelines(
     model: str | None = None,
     result: JobResult | None = None,
 ) -> JobResult:
-    result = result or JobResult()
-    for stage, fn in (("features", run_features), ("train", run_train), ("infer", run_infer)):
+    """features, train and infer for the selected models. A model that training skipped (a young
+    account: no labelled rows yet) and that has no champion from before is skipped by infer too,
+    with training's reason."""
+    job = result or JobResult()  # (a name the closures below see as not None)
+
+    def stage(name: str, run: Callable[[], StageReport]) -> None:
         start = time.perf_counter()
-        result.reports.append(fn(runtime, host, domain=domain, model=model))
-        result.timings[stage] = time.perf_counter() - start
+        job.reports.append(run())
+        job.timings[name] = time.perf_counter() - start
         release_memory()
-    return result
+
+    stage("features", lambda: run_features(runtime, host, domain=domain, model=model))
+    stage("train", lambda: run_train(runtime, host, domain=domain, model=model))
+    stage(
+        "infer", lambda: run_infer(runtime, host, domain=domain, model=model, skip=_untrained(runtime, job))
+    )
+    return job
+
+
+def _untrained(runtime: Runtime, result: JobResult) -> dict[str, str]:
+    """The models whose training ``result`` skipped and that have no champion, each with why."""
+    s = runtime.settings
+    return {
+        item.item: f"not trained: {item.details['skipped']}"
+        for report in result.reports
+        if report.stage == "train"
+        for item in report.skipped
+        if runtime.registry.version_by_alias(s.registered_model(item.item)) is None
+    }
 
 
 def run_demo(

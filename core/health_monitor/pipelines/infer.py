@@ -9,6 +9,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from health_monitor.errors import SkipItem
 from health_monitor.host import Host
 from health_monitor.lakehouse.keys import check_primary_key
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
@@ -26,19 +27,27 @@ def run_infer(
     model: str | None = None,
     progress: bool = True,
     plan: Mapping[str, dt.date | None] | None = None,
+    skip: Mapping[str, str] | None = None,
 ) -> StageReport:
     """Score the selected models. ``plan`` (the daily run's) names the models to score, each with
-    the day to rescore from (None: every key); models it does not name are left as they are."""
+    the day to rescore from (None: every key); models it does not name are left as they are.
+    ``skip`` names models reported as skipped, each with why (the job's training skipped them)."""
     runtime.refuse_if_half_loaded()  # one rule for every pipeline
     runtime.registry.configure()
     selected = host.select_models(domain, model)
     if plan is not None:
         selected = [o for o in selected if o.spec.name in plan]
+
+    def work(spec: Model) -> dict[str, Any]:
+        if skip and spec.name in skip:
+            raise SkipItem(skip[spec.name])
+        return infer_model(runtime, spec, (plan or {}).get(spec.name))
+
     return run_items(
         "infer",
         selected,
         lambda m: m.name,
-        lambda m: infer_model(runtime, m, (plan or {}).get(m.name)),
+        work,
         host,
         runtime.settings,
         progress,

@@ -16,7 +16,7 @@ from sklearn.base import clone
 import health_monitor
 from health_monitor.config import Settings
 from health_monitor.deadline import checkpoint, current
-from health_monitor.errors import MissingInputError, SchemaError
+from health_monitor.errors import HealthMonitorError, MissingInputError, SchemaError, SkipItem
 from health_monitor.featurestore import FeatureLookup
 from health_monitor.featurestore.pyfunc import load_packed_model
 from health_monitor.host import Host
@@ -141,10 +141,31 @@ def training_frame(runtime: Runtime, host: Host, spec: Model):
     if label is not None and supervised:
         frame = frame[frame[label].notna()].reset_index(drop=True)
     if frame.empty:
-        raise SchemaError(f"model {spec.name}: the training set is empty (no base rows with features)")
+        raise _nothing_to_learn(spec, base, labels)
     if base_rows is not None:
         frame.attrs[SAMPLED_FROM] = base_rows
     return training_set, frame, label
+
+
+def _nothing_to_learn(spec: Model, base, labels) -> HealthMonitorError:
+    """Why ``spec``'s training set is empty. A young account is a skip (no base rows yet, or none
+    with a known outcome: a label is what happened after its row); base rows and labels that
+    share no key are the plugin's bug, a failure."""
+    from pyspark.sql import functions as F
+
+    rows = base.count()
+    if rows == 0:
+        return SkipItem(f"model {spec.name}: nothing to train on yet: its base has no rows in Gold")
+    known = 0 if labels is None else labels.where(F.col(LABEL).isNotNull()).count()
+    if known == 0:
+        return SkipItem(
+            f"model {spec.name}: nothing to train on yet: none of its {rows:,} base rows has a label "
+            "(an outcome after the row, which a longer history will hold)"
+        )
+    return SchemaError(
+        f"model {spec.name}: the training set is empty: its {rows:,} base rows and {known:,} labels "
+        f"share no key {list(spec.keys)}"
+    )
 
 
 SAMPLED_FROM = "sampled_from"  # frame.attrs: the base rows a training frame was sampled from
