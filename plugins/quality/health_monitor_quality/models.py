@@ -264,9 +264,11 @@ CHANGE_NOTES = (
     "change is a one-off event on a random day (a benign ADD COLUMN on some tables, a "
     "breaking change as an incident), at most one per table, with no precursor in Gold: "
     "writer jobs are not edited before it and nothing in lineage announces it. Changes are "
-    "rare, and both F1-tuned thresholds can end up flagging every row, which is the best F1 "
-    "when nothing ranks the positives. risk_level therefore uses fixed bands of the "
-    "probability (high and medium cut-offs), not the tuned class. Past change frequency, "
+    "rare, and the baseline's F1-tuned threshold can end up flagging every row, which is the "
+    "best F1 when nothing ranks the positives. The model's threshold never flags more than "
+    "three times the change rate, so its F1 can fall below that baseline's and the champion "
+    "gate then holds it back. risk_level uses fixed bands of the probability (high and medium "
+    "cut-offs), not the tuned class. Past change frequency, "
     "writer edits and readers are the features that carry signal on real accounts, where "
     "schema changes cluster on active tables."
 )
@@ -283,9 +285,9 @@ def _change_estimator():
         n_jobs=2,
         random_state=0,
     )
-    # Changes are rare: the F1 threshold on out-of-fold probabilities, never flagging more than 3x
-    # their rate. (sklearn's TunedThresholdClassifierCV raised when a fold's model was constant, as
-    # on a 45-day account, and the model then had no version at all.)
+    # The F1 threshold on out-of-fold probabilities, never flagging more than 3x the change rate
+    # (CHANGE_NOTES). sklearn's TunedThresholdClassifierCV, unguarded, raised when a fold's model
+    # was constant, as on a 45-day account, and the model then had no version at all.
     return F1ThresholdClassifier(xgb, cv=3, max_positive_ratio=3.0)
 
 
