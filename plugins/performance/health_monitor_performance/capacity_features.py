@@ -11,12 +11,22 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import day_number, prior_days
+from health_monitor.sdk.featurekit import day_number, kept_days, prior_days, stored_days
+
+# The days before a row its features read: the 28-day window (the row's day included) and the
+# value 27 days before it.
+HISTORY_DAYS = 28
+DAILY = ["peak_workers", "avg_workers", "worker_hours", "peak_clusters", "avg_cpu_percent"]
+DAILY += ["peak_mem_percent", "active_hours"]
 
 
-def workspace_days(tables: Tables):
-    """Per workspace and day: peak and average worker nodes per clock hour, node hours, utilisation."""
+def workspace_days(tables: Tables, days_before: int | None = None):
+    """Per workspace and day: peak and average worker nodes per clock hour, node hours, utilisation;
+    with ``days_before``, only the days from that many days before the first day the caller keeps
+    (``tables.rows_from()``)."""
     nodes = tables.gold("fact_node_timeline").where(~F.col("driver"))
+    if days_before is not None:
+        nodes = kept_days(nodes, tables, "start_time", days_before)
     hourly = nodes.groupBy("workspace_id", F.date_trunc("hour", "start_time").alias("hour")).agg(
         F.countDistinct("instance_id").alias("workers"),
         F.countDistinct("cluster_id").alias("clusters"),
@@ -45,7 +55,15 @@ def _dense(daily):
 
 
 def workspace_capacity_features(tables: Tables):
-    df = _dense(workspace_days(tables))
+    # Asked for the rows from a day on (a daily run), the windows' earlier days come from the
+    # table's own rows. Those are dense from each workspace's first day, so the calendar of a
+    # workspace seen before starts where they do, as the whole computation's would there. Without
+    # stored rows every day comes from Gold: each workspace's first day is in the whole history.
+    history = stored_days(
+        tables, "workspace_capacity_features", "date", HISTORY_DAYS, ["workspace_id", "date", *DAILY]
+    )
+    daily = workspace_days(tables, None if history.rows is None else history.gold_days)
+    df = _dense(history.with_stored(daily))
     week = prior_days("workspace_id", "date", 7, include_today=True)
     month = prior_days("workspace_id", "date", 28, include_today=True)
     order = Window.partitionBy("workspace_id").orderBy(day_number("date"))
