@@ -72,7 +72,10 @@ def test_the_whole_computation_is_dense_from_each_workspaces_first_day(whole):
     assert days.loc["quiet"].tolist() == [_date(0), _date(DAYS - 1), DAYS]  # zero days after day 10
     assert days.loc["new"].tolist() == [_date(62), _date(DAYS - 1), DAYS - 62]
     assert rows.loc[("quiet", _date(40)), "peak_workers"] == 0
-    assert rows.loc[("busy", _date(4)), "peak_workers"] == 5 and rows.loc[("busy", _date(4)), "active_hours"] == 2
+    assert (
+        rows.loc[("busy", _date(4)), "peak_workers"] == 5
+        and rows.loc[("busy", _date(4)), "active_hours"] == 2
+    )
 
 
 @pytest.mark.parametrize("cut", [40, 52, 62, 66])
