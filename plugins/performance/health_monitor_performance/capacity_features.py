@@ -56,9 +56,9 @@ def _dense(daily):
 
 def workspace_capacity_features(tables: Tables):
     # Asked for the rows from a day on (a daily run), the windows' earlier days come from the
-    # table's own rows. Those are dense from each workspace's first day, so the calendar of a
-    # workspace seen before starts where they do, as the whole computation's would there. Without
-    # stored rows every day comes from Gold: each workspace's first day is in the whole history.
+    # table's own rows. Those are dense from each workspace's first day, so on every day the
+    # windows read, a workspace has the rows the whole computation gives it (zeros included).
+    # Without stored rows every day comes from Gold: a workspace's first day may be long before.
     history = stored_days(
         tables, "workspace_capacity_features", "date", HISTORY_DAYS, ["workspace_id", "date", *DAILY]
     )
