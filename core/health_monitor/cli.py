@@ -60,24 +60,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite(text: str, what: str, above_zero: bool) -> float:
+    """``text`` as a finite number >= 0 (above 0 with ``above_zero``), else the parser's error."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not (value > 0 if above_zero else value >= 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {what} {'above 0' if above_zero else '>= 0'}, got {text}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _finite(text, "a number", above_zero=True)
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text}")
-    return value
+    return _finite(text, "a number of seconds", above_zero=False)
 
 
 def _date(text: str) -> dt.date:

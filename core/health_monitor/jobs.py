@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -20,6 +20,7 @@ from health_monitor.pipelines import StageReport, run_features, run_infer, run_t
 from health_monitor.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +34,15 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.reports)
+
+    def timed(self, name: str, fn: Callable[[], T]) -> T:
+        """``fn()``, its seconds added to ``timings[name]``; then the memory it left is given back."""
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+            release_memory()
 
 
 def _progress(bar: tqdm) -> Callable[[str], None]:
@@ -270,18 +280,12 @@ def run_pipelines(
     """features, train and infer for the selected models. A model that training skipped (a young
     account: no labelled rows yet) and that has no champion from before is skipped by infer too,
     with training's reason."""
-    job = result or JobResult()  # (a name the closures below see as not None)
-
-    def stage(name: str, run: Callable[[], StageReport]) -> None:
-        start = time.perf_counter()
-        job.reports.append(run())
-        job.timings[name] = time.perf_counter() - start
-        release_memory()
-
-    stage("features", lambda: run_features(runtime, host, domain=domain, model=model))
-    stage("train", lambda: run_train(runtime, host, domain=domain, model=model))
-    stage(
-        "infer", lambda: run_infer(runtime, host, domain=domain, model=model, skip=_untrained(runtime, job))
+    job = result or JobResult()  # (a name the lambdas below see as not None)
+    job.reports.append(job.timed("features", lambda: run_features(runtime, host, domain=domain, model=model)))
+    job.reports.append(job.timed("train", lambda: run_train(runtime, host, domain=domain, model=model)))
+    skip = _untrained(runtime, job)
+    job.reports.append(
+        job.timed("infer", lambda: run_infer(runtime, host, domain=domain, model=model, skip=skip))
     )
     return job
 
@@ -311,15 +315,11 @@ def run_demo(
     tables are then built into Gold (incrementally: only what changed); then the pipelines."""
     result = JobResult()
     if not runtime.has_system_tables() and not runtime.has_gold():
-        start = time.perf_counter()
-        result.details["simulated"] = simulate_into(runtime, scale, seed, days, end_date, incidents)
-        result.timings["simulate"] = time.perf_counter() - start
-        release_memory()
+        result.details["simulated"] = result.timed(
+            "simulate", lambda: simulate_into(runtime, scale, seed, days, end_date, incidents)
+        )
     if runtime.has_system_tables():
-        start = time.perf_counter()
-        result.details["gold"] = build_gold_into(runtime, host=host)
-        result.timings["gold"] = time.perf_counter() - start
-        release_memory()
+        result.details["gold"] = result.timed("gold", lambda: build_gold_into(runtime, host=host))
     return run_pipelines(runtime, host, result=result)
 
 
@@ -351,21 +351,13 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
     runtime.refuse_if_half_loaded()
     simulated = (runtime.settings.home / SIMULATION_FILE).exists()
 
-    def step(name: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            result.timings[name] = result.timings.get(name, 0.0) + time.perf_counter() - start
-            release_memory()
-
     if runtime.has_system_tables():
         # A simulated account's snapshots are written by `simulate --advance`, dated in its past.
         if settings.snapshot and not simulated:
             from health_monitor.gold.snapshot import take_snapshot
 
-            result.details["snapshot"] = step("snapshot", lambda: take_snapshot(runtime))
-        result.details["gold"] = step("gold", lambda: build_gold_into(runtime, host=host))
+            result.details["snapshot"] = result.timed("snapshot", lambda: take_snapshot(runtime))
+        result.details["gold"] = result.timed("gold", lambda: build_gold_into(runtime, host=host))
 
     s = runtime.settings
     feature_plan: dict[str, Any] = {}
@@ -379,12 +371,12 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             late = dt.timedelta(days=table.late_days)
             feature_plan[table.name] = since - late if isinstance(since, dt.date) and days_by else None
     result.details["feature_plan"] = feature_plan
-    result.reports.append(step("features", lambda: run_features(runtime, host, plan=feature_plan)))
+    result.reports.append(result.timed("features", lambda: run_features(runtime, host, plan=feature_plan)))
 
     due = _due_for_training(runtime, host, settings.train_every_days, settings.retrain_drift)
     result.details["trained"] = due  # model -> why, in name order
     if due:
-        report = step("train", lambda: run_train(runtime, host, names=set(due)))
+        report = result.timed("train", lambda: run_train(runtime, host, names=set(due)))
         result.reports.append(report)
 
     failed_tables = {item.item for r in result.reports if r.stage == "features" for item in r.failed}
@@ -408,19 +400,19 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
                 since - late if isinstance(since, dt.date) and spec.scores_by_day else None
             )
     result.details["model_plan"] = model_plan
-    result.reports.append(step("infer", lambda: run_infer(runtime, host, plan=model_plan)))
+    result.reports.append(result.timed("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 
     from health_monitor.reports.findings import update_findings
 
     # What needs attention today, with states kept across runs (`health-monitor alerts` sends
     # the new ones). A storage error here is the run's failure; a rule's error is in the report.
-    result.details["findings"] = step("findings", lambda: update_findings(runtime, host))
+    result.details["findings"] = result.timed("findings", lambda: update_findings(runtime, host))
 
     if settings.retain_days is not None:
         from health_monitor.pipelines.housekeeping import vacuum_home
 
         retain = dt.timedelta(days=settings.retain_days)
-        result.details["vacuum"] = step("vacuum", lambda: vacuum_home(runtime, retain))
+        result.details["vacuum"] = result.timed("vacuum", lambda: vacuum_home(runtime, retain))
     return result
 
 
