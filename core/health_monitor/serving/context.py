@@ -49,7 +49,7 @@ class OnlineToolContext:
         return str(value)
 
     def distinct(self, model: str, column: str, limit: int = 100) -> list[str]:
-        return self.table(model).values(column)[: max(1, min(limit, 1000))]
+        return self.table(model).values(column)[: max(1, limit)]
 
     def query(
         self,
