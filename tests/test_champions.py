@@ -95,19 +95,19 @@ def test_a_champion_that_cannot_load_is_tried_again_only_when_its_check_is_due(
     champions = Champions(runtime, host)
     clock = types.SimpleNamespace(monotonic=lambda: now)
     monkeypatch.setattr(scoring, "time", clock)
-    now, tried, load = 1000.0, [], champions._load
+    now, tried, load = 1000.0, [], scoring.load_packed_model
 
-    def broken(spec, cached):
-        tried.append(spec.name)
-        raise ModelLoadError(f"model {spec.name} is broken for this test")
+    def broken(uri):
+        tried.append(uri)
+        raise ModelLoadError("model fake_failure is broken for this test")
 
-    monkeypatch.setattr(champions, "_load", broken)
+    monkeypatch.setattr(scoring, "load_packed_model", broken)
     for _ in range(3):
         with pytest.raises(ModelLoadError, match="broken for this test") as failed:
             champions.get("fake_failure")
         assert len(list(failed.traceback)) < 5  # the kept error does not grow a frame per raise
-    assert tried == ["fake_failure"]
-    monkeypatch.setattr(champions, "_load", load)
+    assert len(tried) == 1
+    monkeypatch.setattr(scoring, "load_packed_model", load)
     now += scoring.REFRESH_SECONDS - 1
     with pytest.raises(ModelLoadError):
         champions.get("fake_failure")

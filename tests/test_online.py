@@ -126,7 +126,9 @@ def test_a_listing_tool_searches_every_value_of_a_large_table():
     )
     host = SimpleNamespace(models={"m": SimpleNamespace(spec=None)})
     context = OnlineToolContext(SimpleNamespace(host=host, predictions=lambda model: table))  # type: ignore[arg-type]
-    tool = listing_tool("list_jobs", "reliability", "m", "job_id", "List the jobs with predictions, by prefix.")
+    tool = listing_tool(
+        "list_jobs", "reliability", "m", "job_id", "List the jobs with predictions, by prefix."
+    )
     found = tool.run(context, tool.args(prefix="job024", limit=3))
     assert found == {"column": "job_id", "count": 100, "values": ["job02400", "job02401", "job02402"]}
     assert tool.run(context, tool.args(limit=1))["count"] == 2500

@@ -99,20 +99,17 @@ class ScoringService:
     def health(self) -> dict[str, Any]:
         """``ok`` with every model's champion version; ``degraded`` with the reason under the
         name of a model whose champion could not be loaded when last tried."""
-        models: dict[str, Any] = {model: {"loaded": False} for model in self.fields}
-        for model in self.fields:
+        models: dict[str, Any] = {}
+        for model in self.fields:  # a model not tried yet is neither loaded nor unavailable
             held = self.champions.loaded.get(model, (None,))[0]
-            if isinstance(held, Champion):
-                models[model] = {"champion_version": held.version}
-            elif held is not None:
-                models[model]["unavailable"] = str(held)
+            found = {"champion_version": held.version} if isinstance(held, Champion) else {"loaded": False}
+            models[model] = found | ({"unavailable": str(held)} if isinstance(held, Exception) else {})
         status = "degraded" if any("unavailable" in m for m in models.values()) else "ok"
         return {"status": status, "version": health_monitor.__version__, "models": models}
 
     def score(self, path: str, body: bytes) -> dict[str, Any]:
         """The answer to ``body`` (JSON text, as a client sent it) on ``path``."""
-        model = self.routes.get(path)
-        if model is None:
+        if (model := self.routes.get(path)) is None:
             raise RequestError(HTTPStatus.NOT_FOUND, _NO_ENDPOINT.format(path[:100]))
         try:
             champion = self.champions.get(model)
@@ -125,8 +122,8 @@ class ScoringService:
         except ValidationError as exc:
             name, why = problems(exc, request, "this endpoint")[0]
             raise RequestError(HTTPStatus.BAD_REQUEST, why, name) from None
-        at = None if args.get("as_of") is None else str(args.pop("as_of"))
-        keys = {k: str(v) for k, v in args.items() if k != "as_of"}
+        at = None if (day := args.pop("as_of", None)) is None else str(day)
+        keys = {k: str(v) for k, v in args.items()}
         answer = {"model": model, "model_version": champion.version, "request": {**keys, "as_of": at}}
         return clean({**answer, **self.predict(champion, keys, at)})
 
@@ -144,7 +141,7 @@ class ScoringService:
                     raise RequestError(HTTPStatus.NOT_FOUND, why, "as_of")
                 shown = ", ".join(f"{k}={keys[k]!r}" for k in lookup.keys)
                 raise RequestError(HTTPStatus.NOT_FOUND, f"unknown {shown}: no features for it", field)
-        return self.champions.score_rows(champion, tables, positions)
+        return self.champions.score_rows(champion, (tables, positions))
 
     def _stored(self, champion: Champion, keys: dict[str, str], at: str | None) -> dict[str, Any] | None:
         """The outputs of the entity's row in the prediction table if the champion wrote it, else

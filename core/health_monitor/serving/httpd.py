@@ -219,10 +219,8 @@ class _Protocol(HttpToolsProtocol):
             return self._refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP/1.1 request: {str(exc)[:100]}")
         if self.cycle is None or self.cycle.response_complete:
             self._idle()
-
-    def on_headers_complete(self) -> None:
-        self._head = 0
-        super().on_headers_complete()
+        else:  # a request's head is complete: count the next one from zero
+            self._head = 0
 
     def _idle(self) -> None:
         self._unset_keepalive_if_required()

@@ -28,16 +28,13 @@ Resolved = tuple[tuple["OnlineTable", ...], tuple[int, ...]]  # the tables and r
 
 def as_text(values: pd.Series) -> np.ndarray:
     """A key column as text: dates as ``YYYY-MM-DD``, midnight timestamps as dates, numbers bare."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        if values.dropna().dt.normalize().eq(values.dropna()).all():
-            return values.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
-        return values.map(lambda t: t.isoformat() if pd.notna(t) else None).to_numpy(dtype=object)
-    if values.dtype == object:
-        text = values.map(
-            lambda v: v.isoformat() if hasattr(v, "isoformat") else (None if v is None else str(v))
-        )
-        return text.to_numpy(dtype=object)
-    return values.astype(str).to_numpy(dtype=object)
+    stamps = pd.api.types.is_datetime64_any_dtype(values)
+    if stamps and values.dropna().dt.normalize().eq(values.dropna()).all():
+        return values.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    if not stamps and values.dtype != object:
+        return values.astype(str).to_numpy(dtype=object)
+    text = values.map(lambda v: None if v is None or v is pd.NaT else getattr(v, "isoformat", v.__str__)())
+    return text.to_numpy(dtype=object)
 
 
 @dataclass

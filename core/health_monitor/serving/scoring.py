@@ -19,7 +19,7 @@ from health_monitor.host import Host
 from health_monitor.models.modeling import ScoringModel
 from health_monitor.runtime import Runtime
 from health_monitor.sdk.specs import Model
-from health_monitor.serving.online import OnlineStore, OnlineTable
+from health_monitor.serving.online import OnlineStore, OnlineTable, Resolved
 
 REFRESH_SECONDS = 30.0  # a champion's alias is read again at most this often
 
@@ -30,11 +30,7 @@ class Champion:
     version: int
     model: ScoringModel
     feature_spec: FeatureSpec
-
-    @property
-    def stamps(self) -> set[str]:
-        """The base columns its point-in-time lookups are as of."""
-        return {lk.timestamp_lookup_key for lk in self.feature_spec.lookups if lk.timestamp_lookup_key}
+    stamps: frozenset[str]  # the base columns its point-in-time lookups are as of
 
 
 class Champions:
@@ -55,7 +51,13 @@ class Champions:
         if time.monotonic() - when >= REFRESH_SECONDS:
             spec = self.spec(model)  # (an unknown model is not kept)
             try:
-                held = self._load(spec, held if isinstance(held, Champion) else None)
+                name = self.runtime.settings.registered_model(model)
+                current = self.runtime.registry.champion(name, model)
+                if not isinstance(held, Champion) or held.version != current.version:
+                    packed = load_packed_model(current.uri)  # (champion() set up the registry: models:/)
+                    lookups = packed.feature_spec.lookups
+                    stamps = frozenset(lk.timestamp_lookup_key for lk in lookups if lk.timestamp_lookup_key)
+                    held = Champion(spec, current.version, packed.model, packed.feature_spec, stamps)
             except HealthMonitorError as exc:
                 held = exc
             self.loaded[model] = (held, time.monotonic())
@@ -75,25 +77,15 @@ class Champions:
         until the model's check is due, as for a champion that cannot be loaded."""
         self.loaded[model] = (error, time.monotonic())
 
-    def _load(self, spec: Model, cached: Champion | None) -> Champion:
-        name = self.runtime.settings.registered_model(spec.name)
-        current = self.runtime.registry.champion(name, spec.name)
-        if cached is not None and cached.version == current.version:
-            return cached
-        packed = load_packed_model(current.uri)  # (champion() set the registry up: models:/ URIs resolve)
-        return Champion(spec, current.version, packed.model, packed.feature_spec)
-
-    def score_rows(
-        self, champion: Champion, tables: tuple[OnlineTable, ...], positions: tuple[int, ...]
-    ) -> dict[str, Any]:
+    def score_rows(self, champion: Champion, resolved: Resolved) -> dict[str, Any]:
         """The prediction for resolved feature rows: the standard output columns and the model's own."""
-        X = self.store.inputs(champion.feature_spec, tables, positions)
+        X = self.store.inputs(champion.feature_spec, *resolved)
         return {str(name): plain(values.iloc[0]) for name, values in champion.model.predict(X).items()}
 
     def score(self, model: str, base: dict[str, Any], at: Any | None = None) -> dict[str, Any]:
         """One prediction scored live, JSON-ready (``at``: see :meth:`OnlineStore.resolve`)."""
         champion = self.get(model)
-        return self.score_rows(champion, *self.store.resolve(champion.feature_spec, base, at))
+        return self.score_rows(champion, self.store.resolve(champion.feature_spec, base, at))
 
 
 def plain(value: Any) -> Any:
