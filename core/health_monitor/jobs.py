@@ -433,8 +433,8 @@ def _due_for_training(
     challenger). A model whose drift cannot be measured is not retrained for it; the log says why.
     The output, not the inputs: many inputs grow with time by construction (all-time counts, an
     entity's age, days to the month's end), so their PSI against the training window keeps rising
-    whatever the model makes of them (at the seed scale, 0.25 flags 11 of 26 models on an input
-    and 3 on their output: docs/scale.md)."""
+    whatever the model makes of them (at the seed scale, a PSI of 0.25 flags several times more
+    models on an input than on their output: the figures are in docs/scale.md)."""
     from health_monitor.models.drift import RECENT_DAYS, champion_drift
 
     runtime.registry.configure()

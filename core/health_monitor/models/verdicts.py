@@ -30,7 +30,7 @@ when a secondary metric disagrees outside the noise.
 Fixed seed: the same predictions always give the same interval. The metric of each resample is
 computed from per-unit sufficient statistics (true/false positives per class, sums of absolute
 percentage errors) multiplied by a (resamples x units) matrix of draw counts: one matrix product
-per statistic, so 26 models cost milliseconds, not a Python loop per resample.
+per statistic, so every model's intervals cost milliseconds, not a Python loop per resample.
 """
 
 from __future__ import annotations
