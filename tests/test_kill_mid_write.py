@@ -4,6 +4,7 @@ a load of many tables leaves a home the pipelines refuse until the load is finis
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from health_monitor.pipelines import run_features, run_infer, run_train
+from health_monitor.config import Settings
+from health_monitor.pipelines import run_features, run_train
+from health_monitor.runtime import Runtime
 from tests.fakes import FakePlugin, write_fake_gold
 
 pytestmark = pytest.mark.heavy  # minutes: processes killed mid-write and restarted
@@ -56,12 +59,11 @@ SLOW_INFER = textwrap.dedent(
 )
 
 
-def test_killing_inference_mid_write_keeps_the_previous_tables(hm_runtime, make_host, tmp_path):
-    write_fake_gold(hm_runtime)
-    host = make_host({"fake": FakePlugin()})
-    for stage in (run_features, run_train, run_infer):
-        assert stage(hm_runtime, host, progress=False).ok
-    lake, settings = hm_runtime.lakehouse, hm_runtime.settings
+def test_killing_inference_mid_write_keeps_the_previous_tables(fake_trained_home, tmp_path):
+    """On a copy of the shared fake home (trained and scored by the same fake models)."""
+    shutil.copytree(fake_trained_home[0].settings.home, tmp_path / "home")
+    runtime = Runtime.embedded(Settings(home=tmp_path / "home"))
+    lake, settings = runtime.lakehouse, runtime.settings
     tables = [settings.predictions(m) for m in ("fake_anomaly", "fake_failure")]
     before = {t: (lake.version(t), lake.read_arrow(t).to_pandas()) for t in tables}
 
@@ -147,10 +149,8 @@ def test_a_load_killed_midway_is_refused_until_finished_or_undone(hm_runtime, ma
     half-loaded home and says how to get out; after `recover --undo` (the old export everywhere)
     or after `load-gold` run again (the new one everywhere) it runs."""
     from health_monitor.cli import main
-    from health_monitor.config import Settings
     from health_monitor.errors import UnfinishedLoadError
     from health_monitor.jobs import load_gold_into
-    from health_monitor.runtime import Runtime
 
     old, new = _gold_export(tmp_path / "old", seed=1), _gold_export(tmp_path / "new", seed=2)
     lake, settings = hm_runtime.lakehouse, hm_runtime.settings
