@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 
 import pyarrow as pa
 import pytest
 
 from health_monitor import jobs
 from health_monitor.cli import main
+from health_monitor.config import Settings
 from health_monitor.jobs import DailySettings, _due_for_training, run_daily
 from health_monitor.models.drift import RECENT_DAYS, champion_drift
-from health_monitor.pipelines import run_features, run_infer, run_train
-from tests.fakes import FakePlugin, write_fake_gold
+from health_monitor.pipelines import run_features
+from health_monitor.runtime import Runtime
 
 
 def later(monkeypatch, days: float) -> None:
@@ -49,13 +51,10 @@ def test_the_schedule_and_the_drift_threshold_decide_which_models_are_due(fake_t
     assert _due_for_training(runtime, host, 10_000, None) == {}
 
 
-def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(hm_runtime, make_host, monkeypatch):
-    runtime = hm_runtime
-    host = make_host({"fake": FakePlugin()})
-    write_fake_gold(runtime)
-    run_features(runtime, host, progress=False)
-    run_train(runtime, host, progress=False)
-    run_infer(runtime, host, progress=False)
+def test_a_model_whose_inputs_shifted_is_retrained_by_the_daily_run(fake_trained_home, tmp_path, monkeypatch):
+    """On a copy of the shared fake home (its models trained and scored once for the test run)."""
+    shutil.copytree(fake_trained_home[0].settings.home, tmp_path / "home")
+    runtime, host = Runtime.embedded(Settings(home=tmp_path / "home")), fake_trained_home[1]
     before = {n: champion_drift(runtime, o.spec, inputs=False).prediction_psi for n, o in host.models.items()}
     assert all(m is not None and m < 3.0 for m in before.values()), before
 
