@@ -115,20 +115,22 @@ def test_a_store_reading_only_the_wanted_rows_answers_as_the_whole_tables(tmp_pa
 
 
 def test_a_listing_tool_searches_every_value_of_a_large_table():
-    """A prefix past the first thousand sorted values is found, and the count is every value."""
+    """A prefix past the first 1,000 and the first 100,000 sorted values (the context and the SDK
+    each cut the list there) is found, and the count is every value."""
     from types import SimpleNamespace
 
     from health_monitor.sdk.tools import listing_tool
     from health_monitor.serving.context import OnlineToolContext
 
     table = OnlineTable(
-        "p", 1, pd.DataFrame({"job_id": [f"job{i:05d}" for i in range(2500)]}), ["job_id"], None
+        "p", 1, pd.DataFrame({"job_id": [f"job{i:06d}" for i in range(100_200)]}), ["job_id"], None
     )
     host = SimpleNamespace(models={"m": SimpleNamespace(spec=None)})
     context = OnlineToolContext(SimpleNamespace(host=host, predictions=lambda model: table))  # type: ignore[arg-type]
     tool = listing_tool(
         "list_jobs", "reliability", "m", "job_id", "List the jobs with predictions, by prefix."
     )
-    found = tool.run(context, tool.args(prefix="job024", limit=3))
-    assert found == {"column": "job_id", "count": 100, "values": ["job02400", "job02401", "job02402"]}
-    assert tool.run(context, tool.args(limit=1))["count"] == 2500
+    for prefix in ("job0024", "job1001"):
+        found = tool.run(context, tool.args(prefix=prefix, limit=2))
+        assert found == {"column": "job_id", "count": 100, "values": [f"{prefix}00", f"{prefix}01"]}
+    assert tool.run(context, tool.args(limit=1))["count"] == 100_200

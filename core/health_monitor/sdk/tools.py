@@ -12,6 +12,7 @@ checked against the prediction table before anything else happens.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from pydantic import Field, create_model
@@ -155,7 +156,7 @@ def listing_tool(name: str, domain: str, model: str, column: str, description: s
     )
 
     def run(context: ToolContext, a: Any) -> dict[str, Any]:
-        values = context.distinct(model, column, limit=100_000)
+        values = context.distinct(model, column, limit=sys.maxsize)  # the prefix and count see every value
         if a.prefix:
             values = [v for v in values if v.startswith(a.prefix)]
         return {"column": column, "count": len(values), "values": values[: a.limit]}
