@@ -126,7 +126,7 @@ def test_a_listing_tool_searches_every_value_of_a_large_table():
         "p", 1, pd.DataFrame({"job_id": [f"job{i:06d}" for i in range(100_200)]}), ["job_id"], None
     )
     host = SimpleNamespace(models={"m": SimpleNamespace(spec=None)})
-    context = OnlineToolContext(SimpleNamespace(host=host, predictions=lambda model: table))  # type: ignore[arg-type]
+    context = OnlineToolContext(SimpleNamespace(host=host, predictions=lambda model: table))
     tool = listing_tool(
         "list_jobs", "reliability", "m", "job_id", "List the jobs with predictions, by prefix."
     )
