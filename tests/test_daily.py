@@ -24,9 +24,9 @@ pytestmark = pytest.mark.heavy
 NO_TRAIN_NO_VACUUM = DailySettings(train_every_days=None, retain_days=None)
 
 
-def copy_home(runtime: Runtime, to) -> Runtime:
+def copy_home(runtime: Runtime, to, workers: int = 1) -> Runtime:
     shutil.copytree(runtime.settings.home, to)
-    return Runtime.embedded(Settings(home=to))
+    return Runtime.embedded(Settings(home=to, workers=workers))
 
 
 def frame(runtime: Runtime, name: str) -> pd.DataFrame:
@@ -86,9 +86,10 @@ def written_tables(runtime: Runtime, host) -> list[str]:
 
 @pytest.fixture(scope="module")
 def after_daily_run(trained_home, tmp_path_factory):
-    """The trained home, two days later, brought up to date by the daily run."""
+    """The trained home, two days later, brought up to date by the daily run, two feature tables or
+    models at a time (the full recompute it is compared with computes one at a time)."""
     runtime, host, _ = trained_home
-    daily = copy_home(runtime, tmp_path_factory.mktemp("daily") / "home")
+    daily = copy_home(runtime, tmp_path_factory.mktemp("daily") / "home", workers=2)
     advance_into(daily, 2)
     result = run_daily(daily, host, NO_TRAIN_NO_VACUUM)
     return daily, host, result

@@ -28,6 +28,7 @@ from health_monitor.config import (
     ENV_MAX_TRAINING_ROWS,
     ENV_RUNTIME,
     ENV_SOURCE_CATALOG,
+    ENV_WORKERS,
     RUNTIMES,
     Settings,
 )
@@ -145,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="base rows a model trains and is evaluated on, at most; above, a sample of them fixed by "
         f"a hash of their keys (env {ENV_MAX_TRAINING_ROWS}; default 2000000)",
+    )
+    common.add_argument(
+        "--workers",
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="feature tables, or models to score, computed at once by the features and infer stages, each "
+        "in a thread of its own with its own Spark jobs; more than 1 pays where Spark has idle cores "
+        f"(a cluster); on 2 cores it did not (docs/scale.md) (env {ENV_WORKERS}; default 1)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"
@@ -517,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime=getattr(args, "runtime", None),
             alarm_budget=getattr(args, "alarm_budget", None),
             max_training_rows=getattr(args, "max_training_rows", None),
+            workers=getattr(args, "workers", None),
         )
         if settings.on_databricks:  # before any command imports Spark: no workspace, no wait
             from health_monitor.runtime import require_workspace

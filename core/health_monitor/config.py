@@ -22,6 +22,7 @@ ENV_ITEM_TIME_LIMIT = "HEALTH_MONITOR_ITEM_TIME_LIMIT"
 ENV_RUNTIME = "HEALTH_MONITOR_RUNTIME"
 ENV_ALARM_BUDGET = ALARM_BUDGET_SETTING  # named in the SDK, whose detectors check it
 ENV_MAX_TRAINING_ROWS = "HEALTH_MONITOR_MAX_TRAINING_ROWS"
+ENV_WORKERS = "HEALTH_MONITOR_WORKERS"
 # Set by Databricks on its clusters: there the runtime defaults to `databricks`.
 ENV_DATABRICKS_RUNTIME_VERSION = "DATABRICKS_RUNTIME_VERSION"
 EMBEDDED = "embedded"
@@ -33,6 +34,8 @@ DEFAULT_ITEM_TIME_LIMIT = 1800.0
 # Base rows one model trains and is evaluated on, at most: the training set is fitted on the
 # driver. The seed account's largest model has about 625,000.
 DEFAULT_MAX_TRAINING_ROWS = 2_000_000
+# Feature tables, or models to score, computed at once by one stage (each its own Spark jobs).
+DEFAULT_WORKERS = 1
 DEFAULT_HOME = Path("~/.health-monitor")
 DEFAULT_CATALOG = "health_monitor"
 DEFAULT_SOURCE_CATALOG = "system"
@@ -60,6 +63,17 @@ def check_max_rows(value: int | str, what: str) -> int:
     if rows < 1000:
         raise ConfigError(f"{what} must be at least 1000 rows, got {value!r}")
     return rows
+
+
+def check_workers(value: int | str, what: str) -> int:
+    """``value`` as a whole number from 1 to 64, else raise ConfigError naming ``what``."""
+    try:
+        workers = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a whole number from 1 to 64, got {value!r}") from None
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"{what} must be a whole number from 1 to 64, got {value!r}")
+    return workers
 
 
 def check_time_limit(value: float | str, what: str) -> float:
@@ -118,6 +132,8 @@ class Settings:
     alarm_budget: float | None = None
     # Base rows a model trains on, at most: above, a sample of entity-days fixed by a hash of their keys.
     max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS
+    # Items of the features and infer stages run at once (1: one after the other).
+    workers: int = DEFAULT_WORKERS
 
     def __post_init__(self) -> None:
         if self.alarm_budget is not None:
@@ -125,6 +141,7 @@ class Settings:
         object.__setattr__(
             self, "max_training_rows", check_max_rows(self.max_training_rows, "max training rows")
         )
+        object.__setattr__(self, "workers", check_workers(self.workers, "workers"))
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
         if self.runtime not in RUNTIMES:
@@ -147,6 +164,7 @@ class Settings:
         runtime: str | None = None,
         alarm_budget: float | str | None = None,
         max_training_rows: int | str | None = None,
+        workers: int | str | None = None,
     ) -> Settings:
         home = home or os.environ.get(ENV_HOME) or DEFAULT_HOME
         catalog = catalog or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG
@@ -164,6 +182,8 @@ class Settings:
             alarm_budget = os.environ.get(ENV_ALARM_BUDGET) or None
         if max_training_rows is None:
             max_training_rows = os.environ.get(ENV_MAX_TRAINING_ROWS) or DEFAULT_MAX_TRAINING_ROWS
+        if workers is None:
+            workers = os.environ.get(ENV_WORKERS) or DEFAULT_WORKERS
         return cls(
             home=Path(home),
             catalog=catalog,
@@ -175,6 +195,7 @@ class Settings:
             max_training_rows=check_max_rows(
                 max_training_rows, f"max training rows (--max-training-rows or {ENV_MAX_TRAINING_ROWS})"
             ),
+            workers=check_workers(workers, f"workers (--workers or {ENV_WORKERS})"),
         )
 
     @property

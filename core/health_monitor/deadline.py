@@ -92,11 +92,12 @@ def checkpoint(what: str = "") -> None:
         token.check(what)
 
 
-def run_with_limit(work: Callable[[], T], limit: float | None, label: str) -> T:
+def run_with_limit(work: Callable[[], T], limit: float | None, label: str, token: Token | None = None) -> T:
     """Run ``work`` in a daemon thread and return its result, or raise :class:`TimeLimitError`
     after ``limit`` seconds (None: no limit; ``work`` then runs in this thread). An interrupt
-    (Ctrl-C) while waiting cancels the item too."""
-    token = Token(label)
+    (Ctrl-C) while waiting cancels the item too. ``token`` (a new one if None) is the item's: a
+    caller that keeps it can stop the item from another thread."""
+    token = token or Token(label)
     if limit is None:
         _local.token = token
         try:

@@ -97,6 +97,7 @@ def run_features(
         runtime.settings,
         progress,
         time_limit=runtime.settings.item_time_limit,
+        workers=runtime.settings.workers,
     )
 
 

@@ -52,6 +52,7 @@ def run_infer(
         runtime.settings,
         progress,
         time_limit=runtime.settings.item_time_limit,
+        workers=runtime.settings.workers,
     )
 
 

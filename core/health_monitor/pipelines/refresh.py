@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ from pyspark.sql import functions as F
 from health_monitor.runtime import Runtime, TableReader
 
 STATE_TABLE = "refresh_state"
+_state_lock = threading.Lock()
 FULL = "full"  # changed_since's answer when everything must be recomputed
 CHANGED_SINCE = "changed_since"
 _STATE_SCHEMA = pa.schema(
@@ -96,6 +98,11 @@ def read_state(runtime: Runtime) -> dict[str, dict[str, int]]:
 
 def record_state(runtime: Runtime, consumer: str, sources: dict[str, int]) -> None:
     """Record that ``consumer`` (a table's full name) now holds what ``sources`` gave."""
+    with _state_lock:  # items of one stage may run at once: one read-modify-write at a time
+        _record_state(runtime, consumer, sources)
+
+
+def _record_state(runtime: Runtime, consumer: str, sources: dict[str, int]) -> None:
     state = read_state(runtime)
     state[consumer] = dict(sorted(sources.items()))
     now = dt.datetime.now(dt.timezone.utc)

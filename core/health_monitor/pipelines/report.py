@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -12,7 +14,7 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from health_monitor.deadline import run_with_limit
+from health_monitor.deadline import Token, run_with_limit
 from health_monitor.errors import SkipItem
 from health_monitor.host import Host, Owned
 from health_monitor.lakehouse.shared import sharing
@@ -32,6 +34,7 @@ class ItemResult:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)  # for the hooks
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,51 +77,102 @@ def run_items(
     settings: Any,
     progress: bool = True,
     time_limit: float | None = None,
+    workers: int = 1,
 ) -> StageReport:
     """Run ``work`` on each item; failures are caught, attributed and reported, never fatal.
 
     An item still running after ``time_limit`` seconds (None: no limit) is stopped and reported
     as failed with its plugin; the next item starts at once (see :mod:`health_monitor.deadline`).
-    The frames the items share (:func:`health_monitor.lakehouse.shared.sharing`) are dropped at
-    the end.
+    With ``workers`` over 1, up to that many items run at once, each in a thread of its own (for
+    items that do not read each other's output); the hooks are still called from this thread,
+    before an item starts and after it ends, and the report keeps the items' order. An interrupt
+    (Ctrl-C) stops every running item. The frames the items share
+    (:func:`health_monitor.lakehouse.shared.sharing`) are dropped at the end.
     """
     items = list(items)
-    report = StageReport(stage)
+    results: list[ItemResult | None] = [None] * len(items)
+    running: dict[int, tuple[str, Token]] = {}  # index -> the item's name and token
+    finished: queue.SimpleQueue[tuple[int, ItemResult]] = queue.SimpleQueue()
+    bar = tqdm(total=len(items), desc=stage, unit="item", disable=None if progress else True, leave=False)
+
+    def start(index: int, owned: Owned[T]) -> None:
+        item = name(owned.spec)
+        host.notify("before_stage", stage=stage, item=item, settings=settings)
+        token = Token(f"{stage} of {item} ({owned.plugin})")
+        running[index] = (item, token)
+        bar.set_postfix_str(", ".join(i for i, _ in running.values()))
+        if workers <= 1:
+            finished.put((index, _attempt(stage, item, owned, work, time_limit, token)))
+            return
+        # SystemExit and the like from plugin code, reported (this thread would wait for it forever)
+        attempt = functools.partial(_attempt, stage, item, owned, work, time_limit, token, BaseException)
+
+        def target() -> None:
+            finished.put((index, attempt()))
+
+        # A daemon: an item stuck past an interrupt must not keep the process alive.
+        threading.Thread(target=target, name=token.label, daemon=True).start()
+
     # A frame that several items derive alike (Tables.shared) is computed once per stage.
-    with sharing():
-        bar = tqdm(items, desc=stage, unit="item", disable=None if progress else True, leave=False)
-        for owned in bar:
-            item = name(owned.spec)
-            bar.set_postfix_str(item)
-            host.notify("before_stage", stage=stage, item=item, settings=settings)
-            start = time.perf_counter()
-            try:
-                label = f"{stage} of {item} ({owned.plugin})"
-                details = run_with_limit(functools.partial(work, owned.spec), time_limit, label) or {}
-            except SkipItem as exc:
-                # Not a failure: the account lacks what this item reads (a missing system table), or
-                # the champion gate held the model's versions back.
-                result = ItemResult(
-                    stage, item, owned.plugin, True, time.perf_counter() - start, {"skipped": str(exc)}
-                )
-                log.warning("%s %s skipped: %s", stage, item, exc)
-                report.items.append(result)
-                continue
-            except Exception as exc:
-                result = ItemResult(
-                    stage,
-                    item,
-                    owned.plugin,
-                    False,
-                    time.perf_counter() - start,
-                    error=f"{type(exc).__name__}: {exc}",
-                    traceback=traceback.format_exc(),
-                )
-                log.error("%s %s failed (%s): %s", stage, item, owned.plugin, result.error)
-                log.debug("%s", result.traceback)
-                host.notify("on_stage_error", stage=stage, item=item, settings=settings, error=exc)
-            else:
-                result = ItemResult(stage, item, owned.plugin, True, time.perf_counter() - start, details)
-                host.notify("after_stage", stage=stage, item=item, settings=settings, result=dict(details))
-            report.items.append(result)
-    return report
+    with sharing(), bar:
+        queued = iter(enumerate(items))
+        try:
+            while True:
+                while len(running) < max(1, workers) and (nxt := next(queued, None)) is not None:
+                    start(*nxt)
+                if not running:
+                    break
+                index, result = finished.get()
+                running.pop(index)
+                results[index] = result
+                bar.update(1)
+                _notify(host, result, settings)
+        except BaseException:  # an interrupt while waiting: stop what still runs
+            for _, token in running.values():
+                token.cancel()
+            raise
+    return StageReport(stage, [r for r in results if r is not None])
+
+
+def _attempt(
+    stage: str,
+    item: str,
+    owned: Owned[T],
+    work: Callable[[T], dict[str, Any]],
+    time_limit: float | None,
+    token: Token,
+    contain: type[BaseException] = Exception,
+) -> ItemResult:
+    """Run one item's ``work``; what happened, as an :class:`ItemResult` (raises no ``contain``)."""
+    begin = time.perf_counter()
+    try:
+        details = run_with_limit(functools.partial(work, owned.spec), time_limit, token.label, token) or {}
+    except SkipItem as exc:
+        # Not a failure: the account lacks what this item reads (a missing system table), or
+        # the champion gate held the model's versions back.
+        return ItemResult(stage, item, owned.plugin, True, time.perf_counter() - begin, {"skipped": str(exc)})
+    except contain as exc:
+        return ItemResult(
+            stage,
+            item,
+            owned.plugin,
+            False,
+            time.perf_counter() - begin,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            exception=exc,
+        )
+    return ItemResult(stage, item, owned.plugin, True, time.perf_counter() - begin, details)
+
+
+def _notify(host: Host, result: ItemResult, settings: Any) -> None:
+    """Log an ended item and call the hooks on it."""
+    stage, item = result.stage, result.item
+    if "skipped" in result.details:
+        log.warning("%s %s skipped: %s", stage, item, result.details["skipped"])
+    elif not result.ok:
+        log.error("%s %s failed (%s): %s", stage, item, result.plugin, result.error)
+        log.debug("%s", result.traceback)
+        host.notify("on_stage_error", stage=stage, item=item, settings=settings, error=result.exception)
+    else:
+        host.notify("after_stage", stage=stage, item=item, settings=settings, result=dict(result.details))
