@@ -109,3 +109,30 @@ def test_java_options_from_the_environment_follow_the_sessions_own():
     conf = session_conf({JAVA_OPTIONS: "-XX:TieredStopAtLevel=1", "spark.sql.shuffle.partitions": "1"})
     assert conf[JAVA_OPTIONS] == f"{own} -XX:TieredStopAtLevel=1"
     assert conf["spark.sql.shuffle.partitions"] == "1" and conf["spark.ui.enabled"] == "false"
+
+
+def test_a_days_work_spreads_its_shuffles_over_the_cores_unless_the_environment_chose(spark, monkeypatch):
+    """The daily run's features and inference: one shuffle partition per core of a local master,
+    no adaptive execution, and the session's settings back afterwards, even after an error; a key
+    set in HEALTH_MONITOR_SPARK_CONF is left as the user set it."""
+    from health_monitor.lakehouse.spark import sized_for_a_day
+
+    cores = re.fullmatch(r"local\[(\d+)\]", spark.sparkContext.master)
+    if cores is None:
+        pytest.skip(f"the test kit's master is {spark.sparkContext.master}")
+    partitions, adaptive = "spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled"
+    kit = {k: spark.conf.get(k) for k in (partitions, adaptive)}
+    monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", "spark.ui.enabled=false")  # neither key chosen
+    spark.conf.set(partitions, "7")
+    spark.conf.set(adaptive, "true")
+    try:
+        with pytest.raises(ZeroDivisionError), sized_for_a_day():
+            assert (spark.conf.get(partitions), spark.conf.get(adaptive)) == (cores.group(1), "false")
+            raise ZeroDivisionError
+        assert (spark.conf.get(partitions), spark.conf.get(adaptive)) == ("7", "true")
+        monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", f"{partitions}=7")
+        with sized_for_a_day():
+            assert (spark.conf.get(partitions), spark.conf.get(adaptive)) == ("7", "false")
+    finally:
+        for k, v in kit.items():
+            spark.conf.set(k, v)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from health_monitor.errors import ConfigError
 from health_monitor.host import Host
-from health_monitor.lakehouse.spark import release_memory
+from health_monitor.lakehouse.spark import release_memory, sized_for_a_day
 from health_monitor.pipelines import StageReport, run_features, run_infer, run_train
 from health_monitor.runtime import Runtime
 
@@ -371,7 +371,10 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             late = dt.timedelta(days=table.late_days)
             feature_plan[table.name] = since - late if isinstance(since, dt.date) and days_by else None
     result.details["feature_plan"] = feature_plan
-    result.reports.append(result.timed("features", lambda: run_features(runtime, host, plan=feature_plan)))
+    with sized_for_a_day():  # a day's rows, not the history's (training keeps the session's settings)
+        result.reports.append(
+            result.timed("features", lambda: run_features(runtime, host, plan=feature_plan))
+        )
 
     due = _due_for_training(runtime, host, settings.train_every_days, settings.retrain_drift)
     result.details["trained"] = due  # model -> why, in name order
@@ -400,7 +403,8 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
                 since - late if isinstance(since, dt.date) and spec.scores_by_day else None
             )
     result.details["model_plan"] = model_plan
-    result.reports.append(result.timed("infer", lambda: run_infer(runtime, host, plan=model_plan)))
+    with sized_for_a_day():
+        result.reports.append(result.timed("infer", lambda: run_infer(runtime, host, plan=model_plan)))
 
     from health_monitor.reports.findings import update_findings
 
