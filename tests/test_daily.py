@@ -3,7 +3,6 @@ the days that changed, and its tables equal a full recompute's."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shutil
@@ -15,6 +14,7 @@ import pytest
 from health_monitor.cli import main
 from health_monitor.config import Settings
 from health_monitor.jobs import DailySettings, advance_into, run_daily
+from health_monitor.lakehouse.spark import sql_settings
 from health_monitor.pipelines import refresh, run_features, run_infer
 from health_monitor.runtime import Runtime
 
@@ -62,19 +62,10 @@ def differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 SPREAD = {"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false"}
 
 
-@contextlib.contextmanager
 def partitioned_apart(runtime: Runtime):
     """Every shuffle of the block in two partitions on this session (the test kit runs Spark with
     one: health_monitor.testing.fixtures)."""
-    spark = runtime.lakehouse.spark
-    before = {k: spark.conf.get(k) for k in SPREAD}
-    for k, v in SPREAD.items():
-        spark.conf.set(k, v)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            spark.conf.set(k, v)
+    return sql_settings(runtime.lakehouse.spark, SPREAD)
 
 
 def written_tables(runtime: Runtime, host) -> list[str]:

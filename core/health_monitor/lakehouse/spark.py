@@ -167,9 +167,16 @@ def sized_for_a_day() -> Iterator[None]:
         "spark.sql.shuffle.partitions": str(os.cpu_count() or 1) if count == "*" else count,
     }
     chosen = spark_conf()
-    day = {k: v for k, v in day.items() if k not in chosen}
-    before = {k: session.conf.get(k) for k in day}
-    for k, v in day.items():
+    with sql_settings(session, {k: v for k, v in day.items() if k not in chosen}):
+        yield
+
+
+@contextlib.contextmanager
+def sql_settings(session, settings: dict[str, str]) -> Iterator[None]:
+    """``settings`` (SQL settings, read when a query is planned) on ``session`` while inside; the
+    values before are set back afterwards, also after an error."""
+    before = {k: session.conf.get(k) for k in settings}
+    for k, v in settings.items():
         session.conf.set(k, v)
     try:
         yield
