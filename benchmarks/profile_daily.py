@@ -1,7 +1,7 @@
 """Where a daily run's time goes on a small home: per stage, per item, and under Spark settings.
 
 python benchmarks/profile_daily.py --home HOME --work DIR [--days 2] [--conf KEY=VALUE ...]
-                                   [--build] [--event-log DIR]
+                                   [--build] [--event-log DIR] [--threads] [--workers N]
 
 ``--build`` first makes HOME as the tests' ``trained_home`` fixture does (the test account:
 small scale, 75 days, seed 11, ending 2026-10-31; Gold; features, train and infer with every
@@ -9,10 +9,13 @@ installed plugin), and says how long each stage took. Then HOME is copied to DIR
 left untouched), the simulated account lives ``--days`` more days (``simulate --advance``) and
 the daily run (``health-monitor run`` without training or vacuum) runs in this process, its
 Spark session started first, with each ``--conf`` set on the session (SQL settings only: the
-ones read when a query is planned). Prints the stage and item seconds. ``--event-log`` keeps
+ones read when a query is planned; in the features and infer stages the daily run's own
+shuffle partitions and adaptive execution take the place of a ``--conf`` of those keys, unless
+``HEALTH_MONITOR_SPARK_CONF`` sets them). Prints the stage and item seconds. ``--event-log`` keeps
 Spark's event log there (its jobs, stages and tasks) for a closer look. ``--threads`` prints, at
 the end, the CPU seconds of each thread kind of the Spark JVM (JIT compilers, Spark's tasks,
-garbage collector, from ``/proc``; Linux only) and of this Python process. To see which Python
+garbage collector, from ``/proc``; Linux only) and of this Python process. ``--workers N`` runs up to
+N feature tables, then N models, at once (``health-monitor run --workers N``). To see which Python
 calls wait, run it under ``py-spy record --idle``.
 
 Take figures with nothing else running; run it several times: the same run varies by about 5%.
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--event-log", type=Path)
     parser.add_argument("--threads", action="store_true", help="CPU seconds per JVM thread kind at the end")
+    parser.add_argument("--workers", type=int, default=1, help="items of features and infer run at once")
     args = parser.parse_args()
     confs = []
     for item in args.conf:
@@ -85,7 +89,7 @@ def main() -> None:
     copy = args.work / "home"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(args.home, copy)
-    runtime = Runtime.embedded(Settings(home=copy))
+    runtime = Runtime.embedded(Settings(home=copy, workers=args.workers))
     host = load_host()
     start = time.perf_counter()
     advance_into(runtime, args.days)
