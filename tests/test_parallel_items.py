@@ -138,7 +138,7 @@ def test_an_interrupt_stops_every_running_item(make_host):
 
 
 def test_the_workers_setting(monkeypatch, tmp_path):
-    assert Settings(home=tmp_path).workers == 1
+    assert Settings(home=tmp_path).workers is None  # each command's own: 1, the daily run's own
     assert Settings(home=tmp_path, workers="4").workers == 4
     monkeypatch.setenv("HEALTH_MONITOR_WORKERS", "3")
     assert Settings.from_env(home=tmp_path).workers == 3

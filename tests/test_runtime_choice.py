@@ -126,8 +126,9 @@ def test_a_days_work_spreads_its_shuffles_over_the_cores_unless_the_environment_
     spark.conf.set(partitions, "7")
     spark.conf.set(adaptive, "true")
     try:
-        with pytest.raises(ZeroDivisionError), sized_for_a_day():
+        with pytest.raises(ZeroDivisionError), sized_for_a_day() as workers:
             assert (spark.conf.get(partitions), spark.conf.get(adaptive)) == (cores.group(1), "false")
+            assert workers == min(2, int(cores.group(1)))  # items at once
             raise ZeroDivisionError
         assert (spark.conf.get(partitions), spark.conf.get(adaptive)) == ("7", "true")
         monkeypatch.setenv("HEALTH_MONITOR_SPARK_CONF", f"{partitions}=7")

@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         metavar="N",
         help="feature tables, or models to score, computed at once by the features and infer stages, each "
-        "in a thread of its own with its own Spark jobs; more than 1 pays where Spark has idle cores "
-        f"(a cluster); on 2 cores it did not (docs/scale.md) (env {ENV_WORKERS}; default 1)",
+        f"in a thread of its own with its own Spark jobs (env {ENV_WORKERS}; default 1, and 2 for the "
+        "daily run's features and inference on a local master of 2 cores or more: docs/scale.md)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more, with tracebacks"

@@ -34,8 +34,6 @@ DEFAULT_ITEM_TIME_LIMIT = 1800.0
 # Base rows one model trains and is evaluated on, at most: the training set is fitted on the
 # driver. The seed account's largest model has about 625,000.
 DEFAULT_MAX_TRAINING_ROWS = 2_000_000
-# Feature tables, or models to score, computed at once by one stage (each its own Spark jobs).
-DEFAULT_WORKERS = 1
 DEFAULT_HOME = Path("~/.health-monitor")
 DEFAULT_CATALOG = "health_monitor"
 DEFAULT_SOURCE_CATALOG = "system"
@@ -132,8 +130,9 @@ class Settings:
     alarm_budget: float | None = None
     # Base rows a model trains on, at most: above, a sample of entity-days fixed by a hash of their keys.
     max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS
-    # Items of the features and infer stages run at once (1: one after the other).
-    workers: int = DEFAULT_WORKERS
+    # Items of the features and infer stages run at once (1: one after the other). None: each
+    # command's own, 1 except the daily run's features and inference on a local master (2).
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.alarm_budget is not None:
@@ -141,7 +140,8 @@ class Settings:
         object.__setattr__(
             self, "max_training_rows", check_max_rows(self.max_training_rows, "max training rows")
         )
-        object.__setattr__(self, "workers", check_workers(self.workers, "workers"))
+        if self.workers is not None:
+            object.__setattr__(self, "workers", check_workers(self.workers, "workers"))
         check_identifier(self.catalog, "catalog")
         check_identifier(self.source_catalog, "source catalog")
         if self.runtime not in RUNTIMES:
@@ -183,7 +183,9 @@ class Settings:
         if max_training_rows is None:
             max_training_rows = os.environ.get(ENV_MAX_TRAINING_ROWS) or DEFAULT_MAX_TRAINING_ROWS
         if workers is None:
-            workers = os.environ.get(ENV_WORKERS) or DEFAULT_WORKERS
+            workers = os.environ.get(ENV_WORKERS) or None
+        if workers is not None:
+            workers = check_workers(workers, f"workers (--workers or {ENV_WORKERS})")
         return cls(
             home=Path(home),
             catalog=catalog,
@@ -195,7 +197,7 @@ class Settings:
             max_training_rows=check_max_rows(
                 max_training_rows, f"max training rows (--max-training-rows or {ENV_MAX_TRAINING_ROWS})"
             ),
-            workers=check_workers(workers, f"workers (--workers or {ENV_WORKERS})"),
+            workers=workers,
         )
 
     @property

@@ -371,9 +371,9 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
             late = dt.timedelta(days=table.late_days)
             feature_plan[table.name] = since - late if isinstance(since, dt.date) and days_by else None
     result.details["feature_plan"] = feature_plan
-    with sized_for_a_day():  # a day's rows, not the history's (training keeps the session's settings)
+    with sized_for_a_day() as workers:  # a day's rows, not the history's (training keeps the session's)
         result.reports.append(
-            result.timed("features", lambda: run_features(runtime, host, plan=feature_plan))
+            result.timed("features", lambda: run_features(runtime, host, plan=feature_plan, workers=workers))
         )
 
     due = _due_for_training(runtime, host, settings.train_every_days, settings.retrain_drift)
@@ -403,8 +403,10 @@ def run_daily(runtime: Runtime, host: Host, settings: DailySettings | None = Non
                 since - late if isinstance(since, dt.date) and spec.scores_by_day else None
             )
     result.details["model_plan"] = model_plan
-    with sized_for_a_day():
-        result.reports.append(result.timed("infer", lambda: run_infer(runtime, host, plan=model_plan)))
+    with sized_for_a_day() as workers:
+        result.reports.append(
+            result.timed("infer", lambda: run_infer(runtime, host, plan=model_plan, workers=workers))
+        )
 
     from health_monitor.reports.findings import update_findings
 

@@ -148,27 +148,26 @@ def release_memory() -> None:
 
 
 @contextlib.contextmanager
-def sized_for_a_day() -> Iterator[None]:
+def sized_for_a_day() -> Iterator[int]:
     """While inside, this process's own local session spreads each shuffle over one partition per
     core, without adaptive execution: the daily run's features and inference read a day's rows
     and a few weeks of windows, for which that cost about 8% less than the session's defaults,
     while the full computations (and the Gold build) are faster with the defaults (docs/scale.md,
     "A day's Spark settings"). A key set in ``HEALTH_MONITOR_SPARK_CONF`` keeps its value. Does
-    nothing on a cluster master or a session this process did not start (Databricks)."""
+    nothing on a cluster master or a session this process did not start (Databricks). Yields how
+    many items to run at once: two where it applies on two cores or more (a day's small Spark jobs
+    leave a core idle: docs/scale.md, "Items at once"), else one."""
     with _lock:
         session = _session if _started_here else None
     cores = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", session.sparkContext.master) if session else None
     if session is None or cores is None:
-        yield
+        yield 1
         return
-    count = cores.group(1) or "1"
-    day = {
-        "spark.sql.adaptive.enabled": "false",
-        "spark.sql.shuffle.partitions": str(os.cpu_count() or 1) if count == "*" else count,
-    }
+    count = (os.cpu_count() or 1) if cores.group(1) == "*" else int(cores.group(1) or 1)
+    day = {"spark.sql.adaptive.enabled": "false", "spark.sql.shuffle.partitions": str(count)}
     chosen = spark_conf()
     with sql_settings(session, {k: v for k, v in day.items() if k not in chosen}):
-        yield
+        yield min(2, count)
 
 
 @contextlib.contextmanager

@@ -26,10 +26,11 @@ def run_features(
     model: str | None = None,
     progress: bool = True,
     plan: Mapping[str, dt.date | None] | None = None,
+    workers: int = 1,
 ) -> StageReport:
     """Compute the selected feature tables. ``plan`` (the daily run's) names the tables to compute,
     each with the day to recompute from (None: the whole table); tables it does not name are left
-    as they are."""
+    as they are. ``workers`` tables at once, unless the settings name a number."""
     runtime.refuse_if_half_loaded()  # its Gold tables would come from two different loads
     selected = host.select_feature_tables(domain, model)
     if plan is not None:
@@ -97,7 +98,7 @@ def run_features(
         runtime.settings,
         progress,
         time_limit=runtime.settings.item_time_limit,
-        workers=runtime.settings.workers,
+        workers=runtime.settings.workers or workers,
     )
 
 

@@ -28,10 +28,12 @@ def run_infer(
     progress: bool = True,
     plan: Mapping[str, dt.date | None] | None = None,
     skip: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> StageReport:
     """Score the selected models. ``plan`` (the daily run's) names the models to score, each with
     the day to rescore from (None: every key); models it does not name are left as they are.
-    ``skip`` names models reported as skipped, each with why (the job's training skipped them)."""
+    ``skip`` names models reported as skipped, each with why (the job's training skipped them).
+    ``workers`` models at once, unless the settings name a number."""
     runtime.refuse_if_half_loaded()  # one rule for every pipeline
     runtime.registry.configure()
     selected = host.select_models(domain, model)
@@ -52,7 +54,7 @@ def run_infer(
         runtime.settings,
         progress,
         time_limit=runtime.settings.item_time_limit,
-        workers=runtime.settings.workers,
+        workers=runtime.settings.workers or workers,
     )
 
 

@@ -34,7 +34,7 @@ class ItemResult:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
-    exception: BaseException | None = field(default=None, repr=False, compare=False)  # for the hooks
+    exception: BaseException | None = field(default=None, repr=False, compare=False)  # until the hooks saw it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +127,7 @@ def run_items(
                 results[index] = result
                 bar.update(1)
                 _notify(host, result, settings)
+                result.exception = None  # its traceback holds the item's frames (training data): let them go
         except BaseException:  # an interrupt while waiting: stop what still runs
             for _, token in running.values():
                 token.cancel()
