@@ -151,7 +151,7 @@ def release_memory() -> None:
 def sized_for_a_day() -> Iterator[int]:
     """While inside, this process's own local session spreads each shuffle over one partition per
     core, without adaptive execution: the daily run's features and inference read a day's rows
-    and a few weeks of windows, for which that cost about 8% less than the session's defaults,
+    and a few weeks of windows, for which that cost about 9% less than the session's defaults,
     while the full computations (and the Gold build) are faster with the defaults (docs/scale.md,
     "A day's Spark settings"). A key set in ``HEALTH_MONITOR_SPARK_CONF`` keeps its value. Does
     nothing on a cluster master or a session this process did not start (Databricks). Yields how
