@@ -99,22 +99,18 @@ def read_state(runtime: Runtime) -> dict[str, dict[str, int]]:
 def record_state(runtime: Runtime, consumer: str, sources: dict[str, int]) -> None:
     """Record that ``consumer`` (a table's full name) now holds what ``sources`` gave."""
     with _state_lock:  # items of one stage may run at once: one read-modify-write at a time
-        _record_state(runtime, consumer, sources)
-
-
-def _record_state(runtime: Runtime, consumer: str, sources: dict[str, int]) -> None:
-    state = read_state(runtime)
-    state[consumer] = dict(sorted(sources.items()))
-    now = dt.datetime.now(dt.timezone.utc)
-    table = pa.table(
-        {
-            "consumer": list(state),
-            "sources": [json.dumps(v) for v in state.values()],
-            "refreshed_at": [now] * len(state),
-        },
-        schema=_STATE_SCHEMA,
-    )
-    runtime.lakehouse.write(runtime.settings.ops(STATE_TABLE), table, primary_keys=["consumer"])
+        state = read_state(runtime)
+        state[consumer] = dict(sorted(sources.items()))
+        now = dt.datetime.now(dt.timezone.utc)
+        table = pa.table(
+            {
+                "consumer": list(state),
+                "sources": [json.dumps(v) for v in state.values()],
+                "refreshed_at": [now] * len(state),
+            },
+            schema=_STATE_SCHEMA,
+        )
+        runtime.lakehouse.write(runtime.settings.ops(STATE_TABLE), table, primary_keys=["consumer"])
 
 
 def changed_since(

@@ -34,7 +34,6 @@ class ItemResult:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
-    exception: BaseException | None = field(default=None, repr=False, compare=False)  # until the hooks saw it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +91,8 @@ def run_items(
     items = list(items)
     results: list[ItemResult | None] = [None] * len(items)
     running: dict[int, tuple[str, Token]] = {}  # index -> the item's name and token
-    finished: queue.SimpleQueue[tuple[int, ItemResult]] = queue.SimpleQueue()
+    # index -> what happened, with the exception for the hooks (not kept: its traceback holds the item's frames)
+    finished: queue.SimpleQueue[tuple[int, ItemResult, BaseException | None]] = queue.SimpleQueue()
     bar = tqdm(total=len(items), desc=stage, unit="item", disable=None if progress else True, leave=False)
 
     def start(index: int, owned: Owned[T]) -> None:
@@ -102,13 +102,13 @@ def run_items(
         running[index] = (item, token)
         bar.set_postfix_str(", ".join(i for i, _ in running.values()))
         if workers <= 1:
-            finished.put((index, _attempt(stage, item, owned, work, time_limit, token)))
+            finished.put((index, *_attempt(stage, item, owned, work, time_limit, token)))
             return
         # SystemExit and the like from plugin code, reported (this thread would wait for it forever)
         attempt = functools.partial(_attempt, stage, item, owned, work, time_limit, token, BaseException)
 
         def target() -> None:
-            finished.put((index, attempt()))
+            finished.put((index, *attempt()))
 
         # A daemon: an item stuck past an interrupt must not keep the process alive.
         threading.Thread(target=target, name=token.label, daemon=True).start()
@@ -122,12 +122,11 @@ def run_items(
                     start(*nxt)
                 if not running:
                     break
-                index, result = finished.get()
+                index, result, error = finished.get()
                 running.pop(index)
                 results[index] = result
                 bar.update(1)
-                _notify(host, result, settings)
-                result.exception = None  # its traceback holds the item's frames (training data): let them go
+                _notify(host, result, error, settings)
         except BaseException:  # an interrupt while waiting: stop what still runs
             for _, token in running.values():
                 token.cancel()
@@ -143,15 +142,18 @@ def _attempt(
     time_limit: float | None,
     token: Token,
     contain: type[BaseException] = Exception,
-) -> ItemResult:
-    """Run one item's ``work``; what happened, as an :class:`ItemResult` (raises no ``contain``)."""
+) -> tuple[ItemResult, BaseException | None]:
+    """Run one item's ``work``; what happened, as an :class:`ItemResult`, and the exception it
+    failed with (raises no ``contain``)."""
     begin = time.perf_counter()
     try:
         details = run_with_limit(functools.partial(work, owned.spec), time_limit, token.label, token) or {}
     except SkipItem as exc:
         # Not a failure: the account lacks what this item reads (a missing system table), or
         # the champion gate held the model's versions back.
-        return ItemResult(stage, item, owned.plugin, True, time.perf_counter() - begin, {"skipped": str(exc)})
+        return ItemResult(
+            stage, item, owned.plugin, True, time.perf_counter() - begin, {"skipped": str(exc)}
+        ), None
     except contain as exc:
         return ItemResult(
             stage,
@@ -161,12 +163,11 @@ def _attempt(
             time.perf_counter() - begin,
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
-            exception=exc,
-        )
-    return ItemResult(stage, item, owned.plugin, True, time.perf_counter() - begin, details)
+        ), exc
+    return ItemResult(stage, item, owned.plugin, True, time.perf_counter() - begin, details), None
 
 
-def _notify(host: Host, result: ItemResult, settings: Any) -> None:
+def _notify(host: Host, result: ItemResult, error: BaseException | None, settings: Any) -> None:
     """Log an ended item and call the hooks on it."""
     stage, item = result.stage, result.item
     if "skipped" in result.details:
@@ -174,6 +175,6 @@ def _notify(host: Host, result: ItemResult, settings: Any) -> None:
     elif not result.ok:
         log.error("%s %s failed (%s): %s", stage, item, result.plugin, result.error)
         log.debug("%s", result.traceback)
-        host.notify("on_stage_error", stage=stage, item=item, settings=settings, error=result.exception)
+        host.notify("on_stage_error", stage=stage, item=item, settings=settings, error=error)
     else:
         host.notify("after_stage", stage=stage, item=item, settings=settings, result=dict(result.details))
