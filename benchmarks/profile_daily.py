@@ -15,7 +15,8 @@ shuffle partitions and adaptive execution take the place of a ``--conf`` of thos
 Spark's event log there (its jobs, stages and tasks) for a closer look. ``--threads`` prints, at
 the end, the CPU seconds of each thread kind of the Spark JVM (JIT compilers, Spark's tasks,
 garbage collector, from ``/proc``; Linux only) and of this Python process. ``--workers N`` runs up to
-N feature tables, then N models, at once (``health-monitor run --workers N``). To see which Python
+N feature tables, then N models, at once (``health-monitor run --workers N``); without it, as many
+as the daily run picks (two on a local master of 2 cores or more). To see which Python
 calls wait, run it under ``py-spy record --idle``.
 
 Take figures with nothing else running; run it several times: the same run varies by about 5%.
@@ -64,7 +65,9 @@ def main() -> None:
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--event-log", type=Path)
     parser.add_argument("--threads", action="store_true", help="CPU seconds per JVM thread kind at the end")
-    parser.add_argument("--workers", type=int, default=1, help="items of features and infer run at once")
+    parser.add_argument(
+        "--workers", type=int, help="items of features and infer run at once (default: the daily run's own)"
+    )
     args = parser.parse_args()
     confs = []
     for item in args.conf:
