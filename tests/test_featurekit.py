@@ -22,12 +22,13 @@ from health_monitor.sdk.featurekit import (
 
 
 def test_window_median_over_a_frame(spark):
-    rows = [("a", 1, 5.0), ("a", 2, 1.0), ("a", 3, 3.0), ("a", 4, 10.0), ("b", 1, None)]
+    rows = [("a", 1, 5.0), ("a", 2, 1.0), ("a", 3, 3.0), ("a", 4, 10.0), ("a", 5, None), ("b", 1, None)]
     df = spark.createDataFrame(rows, "k string, t int, v double")
     so_far = Window.partitionBy("k").orderBy("t").rowsBetween(Window.unboundedPreceding, 0)
     got = {(r.k, r.t): r.m for r in df.select("k", "t", window_median("v", so_far).alias("m")).collect()}
-    # 5 | 1,5 | 1,3,5 | 1,3,5,10: the middle value, or the mean of the two middle ones; none: null
-    assert got == {("a", 1): 5.0, ("a", 2): 3.0, ("a", 3): 3.0, ("a", 4): 4.0, ("b", 1): None}
+    # 5 | 1,5 | 1,3,5 | 1,3,5,10 (twice: a null is not a value): the middle value, or the mean of
+    # the two middle ones; none: null
+    assert got == {("a", 1): 5.0, ("a", 2): 3.0, ("a", 3): 3.0, ("a", 4): 4.0, ("a", 5): 4.0, ("b", 1): None}
 
 
 def test_dbr_number(spark):
