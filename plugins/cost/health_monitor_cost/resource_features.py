@@ -119,16 +119,24 @@ def resources(tables: Tables):
     vocab = team_vocabulary(usage)
     # Workspace and owner from the first billed record, as a named resource's are its first
     # version's (ties broken by value: whichever partition a row came from, the same answer).
-    owner = F.coalesce("run_as", "owned_by")
-    billed = usage.groupBy(*RESOURCE_KEYS).agg(
-        F.min_by("workspace_id", F.struct("usage_start_time", "workspace_id")).alias("workspace_id"),
-        F.max(team_tag()).alias("team"),
-        F.min_by(owner, F.when(owner.isNotNull(), F.struct("usage_start_time", owner))).alias(
-            "__billed_owner"
-        ),
-        F.min("usage_start_time").alias("__first_billed"),
-        F.sum("list_cost").alias("total_cost"),
+    # Text cannot sit in a hash aggregate's buffer, so aggregating it over every billing row would
+    # sort them all. Grouped first by the text itself (hash keys), a resource's rows collapse to
+    # one per workspace, team and owner; the text is aggregated over those few.
+    per_value = usage.groupBy(
+        *RESOURCE_KEYS, "workspace_id", team_tag().alias("team"), F.coalesce("run_as", "owned_by").alias("owner")
+    ).agg(
+        F.min("usage_start_time").alias("__first"),
+        F.sum("list_cost").alias("__cost"),
         F.max(F.col("product_features_is_serverless").cast("int")).alias("is_serverless"),
+    )
+    owner = F.col("owner")
+    billed = per_value.groupBy(*RESOURCE_KEYS).agg(
+        F.min_by("workspace_id", F.struct("__first", "workspace_id")).alias("workspace_id"),
+        F.max("team").alias("team"),
+        F.min_by(owner, F.when(owner.isNotNull(), F.struct("__first", owner))).alias("__billed_owner"),
+        F.min("__first").alias("__first_billed"),
+        F.sum("__cost").alias("total_cost"),
+        F.max("is_serverless").alias("is_serverless"),
     )
     named = _named(tables).drop("workspace_id")
     out = billed.join(named, RESOURCE_KEYS, "left").select(
