@@ -123,7 +123,10 @@ def resources(tables: Tables):
     # sort them all. Grouped first by the text itself (hash keys), a resource's rows collapse to
     # one per workspace, team and owner; the text is aggregated over those few.
     per_value = usage.groupBy(
-        *RESOURCE_KEYS, "workspace_id", team_tag().alias("team"), F.coalesce("run_as", "owned_by").alias("owner")
+        *RESOURCE_KEYS,
+        "workspace_id",
+        team_tag().alias("team"),
+        F.coalesce("run_as", "owned_by").alias("owner"),
     ).agg(
         F.min("usage_start_time").alias("__first"),
         F.sum("list_cost").alias("__cost"),

@@ -49,7 +49,19 @@ def test_a_resource_billed_under_several_workspaces_tags_and_owners_sums_them_al
         ("w2", "b@x", 9, 4.0, False, "ops"),
     ]
     rows = [
-        (ws, "j1", None, None, None, owner, None, day + dt.timedelta(hours=h), cost, serverless, {"team": t} if t else {})
+        (
+            ws,
+            "j1",
+            None,
+            None,
+            None,
+            owner,
+            None,
+            day + dt.timedelta(hours=h),
+            cost,
+            serverless,
+            {"team": t} if t else {},
+        )
         for ws, owner, h, cost, serverless, t in billed
     ]
     usage = spark.createDataFrame(rows, USAGE)
