@@ -269,8 +269,7 @@ def window_median(column: str, window: WindowSpec) -> Column:
     """The median of ``column`` over a framed window (Spark's median cannot take a frame): the
     mean of the two middle values of an even count; null over an empty frame. The frame's values
     (nulls are not collected) are sorted by ``sort_array``, which Spark compiles, not by
-    ``array_sort``, whose comparator it interprets: on the seed daily run's 323K job-days of
-    ``cost_features``, 1.5-2.7 s against 3.9-4.4 s, the same medians."""
+    ``array_sort``, whose comparator it interprets row by row (docs/scale.md, session 49)."""
     values = F.sort_array(F.collect_list(column).over(window))
     n = F.size(values)
     lower = F.element_at(values, F.floor((n - 1) / 2).cast("int") + 1)
