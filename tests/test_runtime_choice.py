@@ -101,6 +101,23 @@ def test_the_session_has_the_settings_of_the_environment(spark):
     assert arguments.index("-Dlog4j2.configurationFile=file:") < arguments.rindex(java), arguments
 
 
+def test_the_driver_jvm_leaves_sparks_generated_classes_to_c1(spark):
+    """The session's own compile commands reach the JVM whole (each one argument, not split at
+    its commas) and the JVM took each of them: the node limit for Spark's generated classes."""
+    from health_monitor.lakehouse.spark import GENERATED_CODE_BY_C1
+
+    jvm = spark.sparkContext._jvm
+    management = jvm.java.lang.management.ManagementFactory
+    arguments = [str(a) for a in management.getRuntimeMXBean().getInputArguments()]
+    hotspot = jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+    taken = str(management.getPlatformMXBean(hotspot).getVMOption("CompileCommand").getValue()).splitlines()
+    wanted = GENERATED_CODE_BY_C1.split()
+    assert any("MaxNodeLimit" in option and "GeneratedClass" in option for option in wanted)
+    for option in wanted:
+        assert option in arguments, arguments
+        assert option.removeprefix("-XX:CompileCommand=") in taken, taken
+
+
 def test_java_options_from_the_environment_follow_the_sessions_own():
     from health_monitor.lakehouse.spark import JAVA_OPTIONS, session_conf
 

@@ -23,6 +23,18 @@ ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
 ENV_CONF = "HEALTH_MONITOR_SPARK_CONF"
 DEFAULT_MASTER = "local[2]"
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+# Spark compiles each plan into classes of its own (whole-stage code, projections, orderings), which
+# run for that plan's few tasks. The JVM's optimizing compiler (C2) compiled them on and on: in a
+# seed daily run C2 used 162-171 s of CPU (most of it on these classes) against 222-247 s of
+# Spark's tasks, on 2 cores. They are compiled by C1 only: C2 gives up on them at once (a node
+# limit of 10), and the JVM then compiles them with C1 without profiling. Spark's own code and the
+# JDK's still get C2 (C1 alone for everything made the tests slower: docs/scale.md, "The test
+# JVMs' collector and compiler"). ``quiet`` keeps the JVM from printing the commands at start.
+# Measured: docs/scale.md, "Spark's generated classes compiled by C1 only (session 50)".
+GENERATED_CODE_BY_C1 = (
+    "-XX:CompileCommand=quiet "
+    "-XX:CompileCommand=MaxNodeLimit,org/apache/spark/sql/catalyst/expressions/GeneratedClass*.*,10"
+)
 # The local session's settings (``HEALTH_MONITOR_SPARK_CONF`` overrides them).
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -80,7 +92,7 @@ def session_conf(overrides: dict[str, str]) -> dict[str, str]:
     (:func:`spark_conf`). Java options given there come after the session's own, so that the
     logging set-up stays and a repeated ``-D`` or ``-XX`` option is the given one (the last wins)."""
     log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
-    java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j}"
+    java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j} {GENERATED_CODE_BY_C1}"
     overrides = dict(overrides)
     if extra := overrides.pop(JAVA_OPTIONS, None):
         java_opts = f"{java_opts} {extra}"
