@@ -88,9 +88,10 @@ def spark_conf() -> dict[str, str]:
 
 
 def session_conf(overrides: dict[str, str]) -> dict[str, str]:
-    """The local session's settings: the defaults, the driver's logging set-up, then ``overrides``
-    (:func:`spark_conf`). Java options given there come after the session's own, so that the
-    logging set-up stays and a repeated ``-D`` or ``-XX`` option is the given one (the last wins)."""
+    """The local session's settings: the defaults, the driver's logging set-up and compile commands
+    (:data:`GENERATED_CODE_BY_C1`), then ``overrides`` (:func:`spark_conf`). Java options given there
+    come after the session's own, so that the logging set-up stays and a repeated ``-D`` or ``-XX``
+    option is the given one (the last wins)."""
     log4j = resources.files("health_monitor.lakehouse").joinpath("log4j2.properties")
     java_opts = f"-Dlog4j.configurationFile=file:{log4j} -Dlog4j2.configurationFile=file:{log4j} {GENERATED_CODE_BY_C1}"
     overrides = dict(overrides)
