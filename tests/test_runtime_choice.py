@@ -118,6 +118,50 @@ def test_the_driver_jvm_leaves_sparks_generated_classes_to_c1(spark):
         assert option.removeprefix("-XX:CompileCommand=") in taken, taken
 
 
+def _install_java(folder, name, version, executable=True):
+    home = folder / name
+    (home / "bin").mkdir(parents=True)
+    (home / "release").write_text(f'IMPLEMENTOR="Someone"\nJAVA_VERSION="{version}"\nOS_NAME="Linux"\n')
+    (home / "bin" / "java").write_text("#!/bin/sh\n")
+    (home / "bin" / "java").chmod(0o755 if executable else 0o644)
+    return home
+
+
+def test_without_java_home_the_session_prefers_a_java_25_from_25_0_3(tmp_path):
+    from health_monitor.lakehouse.spark import java_release, preferred_java_home
+
+    assert preferred_java_home(tmp_path / "none") is None  # no such folder: the java on PATH
+    _install_java(tmp_path, "java-17-openjdk-amd64", "17.0.15")
+    _install_java(tmp_path, "java-21-openjdk-amd64", "21.0.8")
+    _install_java(tmp_path, "jdk-25.0.2", "25.0.2")  # deprecated by Spark: a G1 bug
+    _install_java(tmp_path, "jdk-26", "26")  # not supported by this Spark
+    (tmp_path / "notes.txt").write_text("not a Java")
+    assert preferred_java_home(tmp_path) is None
+    _install_java(tmp_path, "broken-25", "25.0.9", executable=False)  # no runnable bin/java
+    assert preferred_java_home(tmp_path) is None
+    _install_java(tmp_path, "temurin-25-jdk-amd64", "25.0.3")
+    assert preferred_java_home(tmp_path) == str((tmp_path / "temurin-25-jdk-amd64").resolve())
+    _install_java(tmp_path, "temurin-25.0.10", "25.0.10")  # newer by number, not by text
+    assert preferred_java_home(tmp_path) == str((tmp_path / "temurin-25.0.10").resolve())
+    assert java_release(tmp_path / "jdk-26") == (26,)
+
+
+def test_the_session_runs_on_the_java_that_java_home_names(spark):
+    """The driver JVM runs the Java that JAVA_HOME names, or without it the preferred one."""
+    import os
+    from pathlib import Path
+
+    from health_monitor.lakehouse.spark import java_release, preferred_java_home
+
+    home = os.environ.get("JAVA_HOME") or preferred_java_home()
+    if not home:
+        pytest.skip("no JAVA_HOME and no Java 25 installed: the session runs the java on PATH")
+    running = str(spark.sparkContext._jvm.java.lang.System.getProperty("java.version"))
+    released = java_release(Path(home))
+    assert released is not None, home
+    assert tuple(int(p) for p in re.findall(r"\d+", running)[: len(released)]) == released, (home, running)
+
+
 def test_java_options_from_the_environment_follow_the_sessions_own():
     from health_monitor.lakehouse.spark import JAVA_OPTIONS, session_conf
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
 from health_monitor.errors import ConfigError
 
@@ -22,6 +23,13 @@ ENV_MASTER = "HEALTH_MONITOR_SPARK_MASTER"
 ENV_DRIVER_MEMORY = "HEALTH_MONITOR_SPARK_MEMORY"
 ENV_CONF = "HEALTH_MONITOR_SPARK_CONF"
 DEFAULT_MASTER = "local[2]"
+# Java for the local session when JAVA_HOME is not set: a Java 25 from 25.0.3 on, installed where
+# Linux distributions keep their JDKs side by side. Spark runs on Java 17, 21 and 25 (before
+# 25.0.3 it deprecates 25: a G1 bug that corrupted data, SPARK-55852). On Java 25 the seed daily
+# run took less time than on 17 (docs/scale.md, "Java 25 (session 51)"). Without one, Spark
+# runs on the `java` on PATH, as before.
+JVM_FOLDER = "/usr/lib/jvm"
+PREFERRED_JAVA = (25, 0, 3)
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 # Spark compiles each plan into classes of its own (whole-stage code, projections, orderings), which
 # run for that plan's few tasks. The JVM's optimizing compiler (C2) compiled them on and on: in a
@@ -87,6 +95,31 @@ def spark_conf() -> dict[str, str]:
     return conf
 
 
+def java_release(home: Path) -> tuple[int, ...] | None:
+    """The version of the Java installed at ``home`` (its ``release`` file's ``JAVA_VERSION``, as
+    numbers), or None when ``home`` is not a Java with a ``bin/java`` and a readable version."""
+    try:
+        text = (home / "release").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="(\d+(?:\.\d+)*)', text, re.MULTILINE)
+    if found is None or not os.access(home / "bin" / "java", os.X_OK):
+        return None
+    return tuple(int(part) for part in found.group(1).split("."))
+
+
+def preferred_java_home(folder: str | Path = JVM_FOLDER) -> str | None:
+    """The newest Java 25 (25.0.3 or later) installed in ``folder``, or None. Java 26 and later
+    are not chosen: the Spark this project installs does not support them."""
+    candidates = []
+    with contextlib.suppress(OSError):
+        for home in Path(folder).iterdir():
+            version = java_release(home)
+            if version is not None and version[0] == PREFERRED_JAVA[0] and version >= PREFERRED_JAVA:
+                candidates.append((version, str(home.resolve())))
+    return max(candidates)[1] if candidates else None
+
+
 def session_conf(overrides: dict[str, str]) -> dict[str, str]:
     """The local session's settings: the defaults, the driver's logging set-up and compile commands
     (:data:`GENERATED_CODE_BY_C1`), then ``overrides`` (:func:`spark_conf`). Java options given there
@@ -123,6 +156,8 @@ def get_spark():
             return active
         master = spark_master()
         overrides = spark_conf()
+        if not os.environ.get("JAVA_HOME") and (java := preferred_java_home()):
+            os.environ["JAVA_HOME"] = java  # read by the script that starts the JVM
         # Executors' Python workers must see the same interpreter (and so the same plugins).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
