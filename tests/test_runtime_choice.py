@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -148,9 +150,6 @@ def test_without_java_home_the_session_prefers_a_java_25_from_25_0_3(tmp_path):
 
 def test_the_session_runs_on_the_java_that_java_home_names(spark):
     """The driver JVM runs the Java that JAVA_HOME names, or without it the preferred one."""
-    import os
-    from pathlib import Path
-
     from health_monitor.lakehouse.spark import java_release, preferred_java_home
 
     home = os.environ.get("JAVA_HOME") or preferred_java_home()
