@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -118,6 +119,53 @@ def test_the_driver_jvm_leaves_sparks_generated_classes_to_c1(spark):
     for option in wanted:
         assert option in arguments, arguments
         assert option.removeprefix("-XX:CompileCommand=") in taken, taken
+
+
+def _java() -> str:
+    from health_monitor.lakehouse.spark import preferred_java_home
+
+    home = os.environ.get("JAVA_HOME") or preferred_java_home()
+    return str(Path(home) / "bin" / "java") if home else "java"
+
+
+def _final_flags(options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [_java(), *options.split(), "-XX:+PrintFlagsFinal", "-version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_session_collects_with_the_parallel_collector_unless_the_options_name_one(monkeypatch):
+    """The session's own Java options choose the parallel collector, and the JVM starts with them
+    and runs it; Java options that name a collector (given to the session or in the JVM's own
+    variables) keep theirs, as the JVM refuses to start with two."""
+    from health_monitor.lakehouse.spark import COLLECTOR, JAVA_OPTIONS, session_conf
+
+    for name in ("JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    own = session_conf({})[JAVA_OPTIONS]
+    assert COLLECTOR in own.split()
+    started = _final_flags(own)
+    assert started.returncode == 0, started.stderr
+    assert re.search(r"\bUseParallelGC\s+= true", started.stdout), started.stdout[-2000:]
+    assert _final_flags(f"{own} -XX:+UseSerialGC").returncode != 0  # two collectors: no JVM
+    given = session_conf({JAVA_OPTIONS: "-XX:+UseSerialGC"})[JAVA_OPTIONS]
+    assert COLLECTOR not in given.split() and given.endswith("-XX:+UseSerialGC")
+    assert _final_flags(given).returncode == 0
+    monkeypatch.setenv("JDK_JAVA_OPTIONS", "-XX:+UseG1GC")
+    assert COLLECTOR not in session_conf({})[JAVA_OPTIONS].split()
+
+
+def test_the_test_kits_session_runs_the_collector_the_kit_names(spark):
+    """The kit names the serial collector in HEALTH_MONITOR_SPARK_CONF: the session left its own out."""
+    from health_monitor.lakehouse.spark import JAVA_OPTIONS, spark_conf
+
+    if "-XX:+UseSerialGC" not in spark_conf().get(JAVA_OPTIONS, ""):
+        pytest.skip("HEALTH_MONITOR_SPARK_CONF was set before the kit and names no serial collector")
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert {str(b.getName()) for b in beans} == {"Copy", "MarkSweepCompact"}  # the serial collector's
 
 
 def _install_java(folder, name, version, executable=True):

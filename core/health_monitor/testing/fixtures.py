@@ -30,7 +30,8 @@ TEST_SEED = 11
 # for after each model ``train`` fits is cheaper on a small heap than G1's, whose threads the other
 # worker's JVM needs too. Two test homes built at once: 363-365 s each against 424-425 s with G1
 # (docs/scale.md, "The test JVMs' collector and compiler (session 41)", also C1-only compiling,
-# tried and not kept). The embedded home keeps the JVM's defaults.
+# tried and not kept). The embedded home's own sessions use the parallel collector
+# (``lakehouse.spark.COLLECTOR``), which the kit's choice replaces.
 TEST_SPARK_CONF = (
     "spark.sql.shuffle.partitions=1,spark.sql.adaptive.enabled=false,"
     "spark.driver.extraJavaOptions=-XX:+UseSerialGC"
