@@ -121,10 +121,15 @@ def test_the_driver_jvm_leaves_sparks_generated_classes_to_c1(spark):
         assert option.removeprefix("-XX:CompileCommand=") in taken, taken
 
 
-def _java() -> str:
+def _java_home() -> str | None:
+    """The Java the session starts on: JAVA_HOME, else the preferred one (None: the java on PATH)."""
     from health_monitor.lakehouse.spark import preferred_java_home
 
-    home = os.environ.get("JAVA_HOME") or preferred_java_home()
+    return os.environ.get("JAVA_HOME") or preferred_java_home()
+
+
+def _java() -> str:
+    home = _java_home()
     return str(Path(home) / "bin" / "java") if home else "java"
 
 
@@ -198,9 +203,9 @@ def test_without_java_home_the_session_prefers_a_java_25_from_25_0_3(tmp_path):
 
 def test_the_session_runs_on_the_java_that_java_home_names(spark):
     """The driver JVM runs the Java that JAVA_HOME names, or without it the preferred one."""
-    from health_monitor.lakehouse.spark import java_release, preferred_java_home
+    from health_monitor.lakehouse.spark import java_release
 
-    home = os.environ.get("JAVA_HOME") or preferred_java_home()
+    home = _java_home()
     if not home:
         pytest.skip("no JAVA_HOME and no Java 25 installed: the session runs the java on PATH")
     running = str(spark.sparkContext._jvm.java.lang.System.getProperty("java.version"))
