@@ -144,7 +144,9 @@ def _job_changes(tables: Tables):
 
 def _upstream_jobs(tables: Tables):
     """(job_id, upstream_job_id, since): the jobs that write a table this job reads, from lineage,
-    and the first day both edges had been seen (so the graph is known point in time)."""
+    and the first day both edges had been seen (so the graph is known point in time). A few pairs
+    from every day of lineage, read by the job-day and the per-run tables: computed once a stage
+    (``Tables.shared``)."""
     lineage = tables.gold("fact_table_lineage").where(F.col("entity_type") == "JOB")
     reads = (
         lineage.where(F.col("source_table_full_name").isNotNull())
@@ -156,7 +158,7 @@ def _upstream_jobs(tables: Tables):
         .groupBy(F.col("entity_id").alias("upstream_job_id"), F.col("target_table_full_name").alias("table"))
         .agg(F.min("event_date").alias("write_since"))
     )
-    return (
+    return tables.shared(
         reads.join(writes, "table")
         .where(F.col("job_id") != F.col("upstream_job_id"))
         .groupBy("job_id", "upstream_job_id")
@@ -579,8 +581,10 @@ def failed_run_features(tables: Tables):
         F.col("end_time").alias("n_end"),
         "mem_used_percent",
     )
+    probed = failed.select("run_id", "cluster_id", "start_time", "end_time")
     memory = (
-        failed.select("run_id", "cluster_id", "start_time", "end_time")
+        # A day's failures are sent to the tasks that read the node timeline, not it shuffled whole.
+        (probed if tables.rows_from() is None else F.broadcast(probed))
         .join(nodes, "cluster_id")
         .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
         .groupBy("run_id")
