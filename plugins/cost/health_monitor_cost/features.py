@@ -256,7 +256,8 @@ def spend_features(tables: Tables):
     month (``days_remaining``), as the day itself is with a feed that lands on time."""
     usage = tables.gold("fact_usage")
     ws = ["workspace_id"]
-    rows = anchored_days(billing_lag(usage, ws), ws)
+    # The lag per workspace-day, from all of the billing: measured once a stage (job_cost_features too).
+    rows = anchored_days(tables.shared(billing_lag(usage, ws)), ws)
     lags = lags_in_use(rows)
     views = lag_views(usage, lags)
     series = ["workspace_id", LAG]

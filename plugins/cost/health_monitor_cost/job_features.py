@@ -96,7 +96,8 @@ def job_cost_features(tables: Tables):
     run and node timelines, known on ``d`` itself."""
     usage = job_usage(tables)
     ws = ["workspace_id"]
-    rows = anchored_days(billing_lag(tables.gold("fact_usage"), ws), ws)
+    # The lag per workspace-day, from all of the billing: measured once a stage (spend_features too).
+    rows = anchored_days(tables.shared(billing_lag(tables.gold("fact_usage"), ws)), ws)
     lags = lags_in_use(rows)
     views = lag_views(usage, lags)
     series = [*JOB_KEYS, LAG]
