@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from health_monitor.sdk import FeatureTable, Tables
-from health_monitor.sdk.featurekit import kept_days, prior_days
+from health_monitor.sdk.featurekit import kept_days, latest_stored, prior_days
 from health_monitor_security.features import user_audit
 
 PROFILE_DAYS = 28  # the longest window of the profile: the 28 days up to a day
 
 
-def daily_events(tables: Tables):
-    """Audit events per user on the days they were active (``user_id``, ``event_date``, ``events``)."""
-    return user_audit(tables).groupBy("user_id", "event_date").agg(F.count(F.lit(1)).alias("events"))
+def daily_events(tables: Tables, days_before: int | None = None):
+    """Audit events per user on the days they were active (``user_id``, ``event_date``, ``events``);
+    with ``days_before``, from that many days before the first day kept (:func:`kept_days`)."""
+    audit = user_audit(tables)
+    if days_before is not None:
+        audit = kept_days(audit, tables, "event_date", days_before)
+    return audit.groupBy("user_id", "event_date").agg(F.count(F.lit(1)).alias("events"))
 
 
-def user_activity_profile(tables: Tables):
+# The all-time figures a daily run goes on from: each user's latest stored row before the days kept.
+CARRIED = ["last_active_events", "active_days_total"]
+
+
+def _all_days(tables: Tables):
+    """Every calendar day from each user's first active day to the last day seen, with the day's
+    events (null when inactive) and the all-time figures up to it, over the whole history."""
     daily = daily_events(tables)
-    # Dense: every calendar day from the user's first day to the last day seen, so an as-of lookup
-    # at day d - 1 lands on d - 1 itself and "days" count calendar days.
     horizon = daily.agg(F.max("event_date").alias("horizon"))
     grid = (
         daily.groupBy("user_id")
@@ -28,21 +38,69 @@ def user_activity_profile(tables: Tables):
         .crossJoin(horizon)
         .select("user_id", F.explode(F.sequence("first", "horizon")).alias("event_date"))
     )
-    days = grid.join(daily, ["user_id", "event_date"], "left")
+    upto = Window.partitionBy("user_id").orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
+    return grid.join(daily, ["user_id", "event_date"], "left").select(
+        "*",
+        F.last("events", ignorenulls=True).over(upto).alias("last_active_events"),
+        F.count("events").over(upto).alias("active_days_total"),
+    )
+
+
+def _recent_days(tables: Tables, carried, since: dt.date):
+    """What :func:`_all_days` gives from PROFILE_DAYS before ``since`` (the first day kept) on, from those
+    days of the audit log and ``carried`` (``featurekit.latest_stored``): a user seen before those
+    days (a stored row before them) has a row on every one of them; the all-time figures of the
+    days after a user's stored row go on from it. The days up to the stored row (before the first
+    day kept) have the window's events only."""
+    first = since - dt.timedelta(days=PROFILE_DAYS)
+    daily = daily_events(tables, PROFILE_DAYS)
+    horizon = daily.agg(F.max("event_date").alias("horizon"))
+    seen_before = (
+        tables.features("user_activity_profile")
+        .where(F.col("event_date") < F.lit(first))
+        .select("user_id", F.lit(first).alias("first"))
+        .distinct()
+    )
+    starts = (
+        daily.groupBy("user_id")
+        .agg(F.min("event_date").alias("first"))
+        .unionByName(seen_before)
+        .groupBy("user_id")
+        .agg(F.min("first").alias("first"))
+    )
+    grid = starts.crossJoin(horizon).select(
+        "user_id", F.explode(F.sequence("first", "horizon")).alias("event_date")
+    )
+    days = grid.join(daily, ["user_id", "event_date"], "left").join(carried, "user_id", "left")
+    after = F.col("stored_day").isNull() | (F.col("event_date") > F.col("stored_day"))
+    upto = (
+        Window.partitionBy("user_id", after).orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
+    )
+    return days.select(
+        "user_id",
+        "event_date",
+        "events",
+        F.coalesce(F.last("events", ignorenulls=True).over(upto), F.col("stored_last_active_events")).alias(
+            "last_active_events"
+        ),
+        (F.count("events").over(upto) + F.coalesce("stored_active_days_total", F.lit(0))).alias(
+            "active_days_total"
+        ),
+    )
+
+
+def user_activity_profile(tables: Tables):
+    # Dense: every calendar day from the user's first day to the last day seen, so an as-of lookup
+    # at day d - 1 lands on d - 1 itself and "days" count calendar days. The all-time features
+    # over every day of the user's history (or going on from the stored ones), then the 7- and
+    # 28-day profile only over the days kept and the 28 before them.
+    since = tables.rows_from()
+    carried = latest_stored(tables, "user_activity_profile", "user_id", "event_date", CARRIED)
+    days = _all_days(tables) if carried is None or since is None else _recent_days(tables, carried, since)
     active = F.col("events").isNotNull()
     weekend = F.dayofweek("event_date").isin(1, 7)
     w7 = prior_days("user_id", "event_date", 7, include_today=True)
     w28 = prior_days("user_id", "event_date", 28, include_today=True)
-    upto = Window.partitionBy("user_id").orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
-    # The all-time features over every day of the user's history, then the 7- and 28-day
-    # profile only over the days kept and the 28 before them.
-    days = days.select(
-        "*",
-        F.last("events", ignorenulls=True).over(upto).alias("last_active_events"),
-        F.count("events")
-        .over(Window.partitionBy("user_id").orderBy("event_date"))
-        .alias("active_days_total"),
-    )
     hist = kept_days(days, tables, "event_date", PROFILE_DAYS).select(
         "user_id",
         "event_date",
