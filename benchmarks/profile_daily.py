@@ -12,7 +12,8 @@ Spark session started first, with each ``--conf`` set on the session (SQL settin
 ones read when a query is planned; in the features and infer stages the daily run's own
 shuffle partitions and adaptive execution take the place of a ``--conf`` of those keys, unless
 ``HEALTH_MONITOR_SPARK_CONF`` sets them). Prints the stage and item seconds. ``--event-log`` keeps
-Spark's event log there (its jobs, stages and tasks) for a closer look. ``--threads`` prints, at
+Spark's event log there (its jobs, stages and tasks) for a closer look (``benchmarks/eventlog_items.py``
+sums it per feature table and model). ``--threads`` prints, at
 the end, the CPU seconds of each thread kind of the Spark JVM (JIT compilers, Spark's tasks,
 garbage collector, from ``/proc``; Linux only) and of this Python process. ``--workers N`` runs up to
 N feature tables, then N models, at once (``health-monitor run --workers N``); without it, as many
