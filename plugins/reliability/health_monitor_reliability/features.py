@@ -583,7 +583,9 @@ def failed_run_features(tables: Tables):
     )
     probed = failed.select("run_id", "cluster_id", "start_time", "end_time")
     memory = (
-        # A day's failures are sent to the tasks that read the node timeline, not it shuffled whole.
+        # Asked for recent days, their failed runs go to the tasks that read the node timeline
+        # instead of the timeline being shuffled whole (not on a full run).
+        # driver-read: the failed runs of the days asked for (a daily run's: one day's)
         (probed if tables.rows_from() is None else F.broadcast(probed))
         .join(nodes, "cluster_id")
         .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
