@@ -545,6 +545,24 @@ def _usual_duration(runs, probed, days: int):
     )
 
 
+def peak_memory(tables: Tables, runs, broadcast: bool = False):
+    """Per finished run of ``runs``: the peak memory on its cluster while it ran (node rows that
+    ended within the run), known once it ended. ``broadcast`` sends the runs to the tasks that read
+    the node timeline instead of shuffling the timeline whole: for a few runs (a day's)."""
+    nodes = tables.gold("fact_node_timeline").select(
+        "cluster_id", F.col("end_time").alias("n_end"), "mem_used_percent"
+    )
+    runs = runs.select("run_id", "cluster_id", "start_time", "end_time")
+    # driver-read: the runs the caller asks to broadcast (failed_run_features: one day's failures)
+    probed = F.broadcast(runs) if broadcast else runs
+    return (
+        probed.join(nodes, "cluster_id")
+        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
+        .groupBy("run_id")
+        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
+    )
+
+
 def failed_run_features(tables: Tables):
     runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
     ok = (F.col("result_state") == "SUCCEEDED").cast("int")
@@ -574,24 +592,9 @@ def failed_run_features(tables: Tables):
     )
     usual = _usual_duration(recent, failed, USUAL_DAYS)
     failed = failed.join(windows, "run_id", "left").join(usual, ["run_id", "job_id"], "left")
-    # Peak memory on the run's own cluster while it ran (node rows ended by the run's end).
-    nodes = tables.gold("fact_node_timeline").select(
-        "cluster_id",
-        F.col("start_time").alias("n_start"),
-        F.col("end_time").alias("n_end"),
-        "mem_used_percent",
-    )
-    probed = failed.select("run_id", "cluster_id", "start_time", "end_time")
-    memory = (
-        # Asked for recent days, their failed runs go to the tasks that read the node timeline
-        # instead of the timeline being shuffled whole (not on a full run).
-        # driver-read: the failed runs of the days asked for (a daily run's: one day's)
-        (probed if tables.rows_from() is None else F.broadcast(probed))
-        .join(nodes, "cluster_id")
-        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
-        .groupBy("run_id")
-        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
-    )
+    # Peak memory on the run's own cluster while it ran. Asked for recent days, their failed runs
+    # go to the tasks that read the node timeline instead of the timeline being shuffled whole.
+    memory = peak_memory(tables, failed, broadcast=tables.rows_from() is not None)
     # The job's last edit before the failure: bad deploys fail every run until reverted.
     edits = (
         tables.gold("dim_job")

@@ -27,6 +27,7 @@ from health_monitor_reliability.features import (
     NEVER_DAYS,
     _sums_in_windows,
     _upstream_jobs,
+    peak_memory,
     with_failure_streak,
 )
 from health_monitor_reliability.runs import job_runs
@@ -281,21 +282,6 @@ def _with_runtime(tables: Tables, started):
     return version_at(started, tables.gold("dim_cluster"), "cluster_id", "start_time", "key", runtime)
 
 
-def _peak_memory(tables: Tables, runs):
-    """Per finished run: the peak memory on its cluster while it ran (node rows that ended
-    within the run), known once it ended."""
-    nodes = tables.gold("fact_node_timeline").select(
-        "cluster_id", F.col("end_time").alias("n_end"), "mem_used_percent"
-    )
-    return (
-        runs.select("run_id", "cluster_id", "start_time", "end_time")
-        .join(nodes, "cluster_id")
-        .where((F.col("n_end") <= F.col("end_time")) & (F.col("n_end") > F.col("start_time")))
-        .groupBy("run_id")
-        .agg(F.max("mem_used_percent").alias("peak_mem_used_percent"))
-    )
-
-
 def _time_on_runtime(started, asked):
     """Per asked run: hours since the job's first run on the runtime this run uses, or
     NEVER_HOURS when the job has known no other runtime. The first run on a runtime started at
@@ -370,7 +356,7 @@ def run_start_features(tables: Tables):
     runs = job_runs(tables).withColumn("end_sec", F.unix_timestamp("end_time"))
     # Asked for the rows of recent days, the runs before them are carried as per-job totals.
     ended, carried = _carried_history(runs, tables)
-    peak = _peak_memory(tables, ended)
+    peak = peak_memory(tables, ended)
     ended = ended.join(peak, "run_id", "left").withColumn(
         "memory_pressure", F.coalesce(F.col("peak_mem_used_percent") > MEMORY_PRESSURE_PERCENT, F.lit(False))
     )

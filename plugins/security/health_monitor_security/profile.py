@@ -27,19 +27,24 @@ def daily_events(tables: Tables, days_before: int | None = None):
 CARRIED = ["last_active_events", "active_days_total"]
 
 
+def _dense(daily, starts=None):
+    """Every calendar day from each user's start (``starts``: ``user_id``, ``first``; by default
+    the user's first active day in ``daily``) to the last day of ``daily``, with the day's events
+    (null when inactive)."""
+    horizon = daily.agg(F.max("event_date").alias("horizon"))
+    if starts is None:
+        starts = daily.groupBy("user_id").agg(F.min("event_date").alias("first"))
+    grid = starts.crossJoin(horizon).select(
+        "user_id", F.explode(F.sequence("first", "horizon")).alias("event_date")
+    )
+    return grid.join(daily, ["user_id", "event_date"], "left")
+
+
 def _all_days(tables: Tables):
     """Every calendar day from each user's first active day to the last day seen, with the day's
-    events (null when inactive) and the all-time figures up to it, over the whole history."""
-    daily = daily_events(tables)
-    horizon = daily.agg(F.max("event_date").alias("horizon"))
-    grid = (
-        daily.groupBy("user_id")
-        .agg(F.min("event_date").alias("first"))
-        .crossJoin(horizon)
-        .select("user_id", F.explode(F.sequence("first", "horizon")).alias("event_date"))
-    )
+    events and the all-time figures up to it, over the whole history."""
     upto = Window.partitionBy("user_id").orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
-    return grid.join(daily, ["user_id", "event_date"], "left").select(
+    return _dense(daily_events(tables)).select(
         "*",
         F.last("events", ignorenulls=True).over(upto).alias("last_active_events"),
         F.count("events").over(upto).alias("active_days_total"),
@@ -54,7 +59,6 @@ def _recent_days(tables: Tables, carried, since: dt.date):
     day kept) have the window's events only."""
     first = since - dt.timedelta(days=PROFILE_DAYS)
     daily = daily_events(tables, PROFILE_DAYS)
-    horizon = daily.agg(F.max("event_date").alias("horizon"))
     seen_before = (
         tables.features("user_activity_profile")
         .where(F.col("event_date") < F.lit(first))
@@ -68,10 +72,7 @@ def _recent_days(tables: Tables, carried, since: dt.date):
         .groupBy("user_id")
         .agg(F.min("first").alias("first"))
     )
-    grid = starts.crossJoin(horizon).select(
-        "user_id", F.explode(F.sequence("first", "horizon")).alias("event_date")
-    )
-    days = grid.join(daily, ["user_id", "event_date"], "left").join(carried, "user_id", "left")
+    days = _dense(daily, starts).join(carried, "user_id", "left")
     after = F.col("stored_day").isNull() | (F.col("event_date") > F.col("stored_day"))
     upto = (
         Window.partitionBy("user_id", after).orderBy("event_date").rowsBetween(Window.unboundedPreceding, 0)
