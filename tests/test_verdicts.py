@@ -203,3 +203,29 @@ def test_the_bootstrap_is_deterministic():
     y = labels()
     args = ("classification", y, binary(flip(y, 0.2, 1)), binary(flip(y, 0.25, 2)), DAYS)
     assert paired_bootstrap(*args) == paired_bootstrap(*args)
+
+
+@pytest.mark.parametrize("problem", ["classification", "regression"])
+def test_the_intervals_do_not_depend_on_the_order_of_the_rows(problem):
+    """A training set comes in whatever order Spark collected it: the same rows in another order
+    give the same verdict and the same intervals."""
+    rng = np.random.default_rng(11)
+    if problem == "regression":
+        y = rng.uniform(1, 5, 200)
+        a, b = regression(y + rng.normal(0, 0.5, 200)), regression(y + rng.normal(0, 0.6, 200))
+    else:
+        y = labels(11)
+        a, b = binary(flip(y, 0.2, 12)), binary(flip(y, 0.25, 13))
+    shuffled = rng.permutation(200)
+    first = paired_bootstrap(problem, y, a, b, DAYS)
+    again = paired_bootstrap(
+        problem,
+        y[shuffled],
+        a.iloc[shuffled].reset_index(drop=True),
+        b.iloc[shuffled].reset_index(drop=True),
+        DAYS.iloc[shuffled].reset_index(drop=True),
+    )
+    assert first.unit == again.unit == "day"
+    assert again.difference == pytest.approx(first.difference)
+    assert again.difference_ci95 == pytest.approx(first.difference_ci95)
+    assert again.candidate_ci95 == pytest.approx(first.candidate_ci95)

@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.ensemble import IsolationForest
 
+from health_monitor.models.instants import time_order
 from health_monitor.sdk.detectors import CalibratedDetector, anomaly_score
 from health_monitor.sdk.specs import Contribution, ProblemType
 
@@ -114,11 +115,7 @@ class ScoringModel:
                 return model
             # In time order: a calibrated detector holds out its latest rows to calibrate on, and
             # leaves known incidents (label 1) out of what it learns as normal.
-            order = (
-                np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
-                if times is not None
-                else np.arange(len(matrix))
-            )
+            order = time_order(times, len(matrix))
             known = None if y is None else np.asarray(pd.Series(y), dtype="float64")[order]
             estimator.fit(matrix.iloc[order], known)
             model.reference_scores = np.sort(model._raw_anomaly(matrix))
@@ -142,11 +139,7 @@ class ScoringModel:
         """Split conformal: fit a clone on the earlier training times, take the residual
         quantiles on the latest ones. Positive targets use log ratios (a relative interval)."""
         n = len(matrix)
-        order = (
-            np.argsort(pd.to_datetime(pd.Series(times), utc=True).to_numpy(), kind="stable")
-            if times is not None
-            else np.arange(n)
-        )
+        order = time_order(times, n)
         k = int(n * (1 - CALIBRATION_SHARE))
         if n < 20 or k < 10 or n - k < 5:
             return

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from health_monitor.models.evaluation import HEADLINE
+from health_monitor.models.instants import utc_instants
 from health_monitor.sdk.specs import ProblemType
 
 BEATS = "beats baseline"
@@ -141,8 +142,8 @@ def day_units(times: pd.Series | np.ndarray | None) -> np.ndarray | None:
     """The day of each row (its time floored to the day), the unit of the block bootstrap."""
     if times is None:
         return None
-    stamps = pd.to_datetime(pd.Series(np.asarray(times)), utc=True, errors="coerce")
-    return stamps.dt.floor("D").to_numpy()
+    stamps = pd.to_datetime(pd.Series(times), utc=True, errors="coerce")
+    return utc_instants(stamps.dt.floor("D"))
 
 
 def _stats(problem_type: ProblemType, y: np.ndarray, predicted: pd.DataFrame, classes: np.ndarray):
@@ -224,7 +225,9 @@ def paired_bootstrap(
     unit, codes, units = "row", np.arange(n), n
     stamps = day_units(days)
     if stamps is not None:
-        codes_d, uniques = pd.factorize(pd.Series(stamps), use_na_sentinel=False)
+        # Days numbered in time order: the intervals do not depend on the order of the rows
+        # (a training set's order is whatever order Spark collected it in).
+        codes_d, uniques = pd.factorize(pd.Series(stamps), use_na_sentinel=False, sort=True)
         if len(uniques) >= MIN_DAYS:
             unit, codes, units = "day", codes_d, len(uniques)
     # Per-unit sums: a (units x statistics) matrix for each side.
