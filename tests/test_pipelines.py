@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from health_monitor.lakehouse.local import _day_range
 from health_monitor.models.explain import explain_prediction
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.sdk.hooks import hookimpl
-from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, Lookup
+from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, FeatureTable, Lookup
 from health_monitor.serving.scoring import Champions
 from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
 
@@ -264,3 +265,40 @@ def test_a_training_set_over_the_row_limit_is_a_fixed_sample_of_it(hm_settings, 
     assert len(whole) == 3000 and SAMPLED_FROM not in whole.attrs
     with pytest.raises(ConfigError, match="max training rows must be at least 1000"):
         Settings(home=hm_settings.home, max_training_rows=10)
+
+
+class DayColumnPlugin:
+    """One feature table keyed by ``k`` alone, its days from ``day_column`` (no timestamp key)."""
+
+    def __init__(self, spark):
+        self.spark = spark
+
+    @hookimpl
+    def register_feature_tables(self, register):
+        def compute(tables):
+            # 60 days of 10 rows, in a shuffled order (the first write must not depend on it).
+            return self.spark.range(600).selectExpr(
+                "cast(id as string) as k",
+                "timestamp(date_add(date'2026-01-01', cast((id * 7) % 60 as int))) as ts",
+            )
+
+        register(FeatureTable("day_rows", ("k",), compute, day_column="ts", sources=()))
+
+
+def test_the_first_write_of_a_table_with_a_day_column_holds_contiguous_days_per_file(
+    hm_runtime, make_host, spark, monkeypatch
+):
+    """A table whose days come from its ``day_column`` is filed by those days from its first
+    write: otherwise every file spans the whole history and the daily run's first
+    ``replace_where`` rewrites the whole table (query_features at the seed scale)."""
+    monkeypatch.setattr("health_monitor.lakehouse.local.CLUSTER_FILE_ROWS", 70)
+    report = run_features(hm_runtime, make_host({"days": DayColumnPlugin(spark)}), progress=False)
+    assert report.ok, report.failed
+    name = hm_runtime.settings.feature_table("day_rows")
+    path = hm_runtime.lakehouse.path(name)
+    files = hm_runtime.lakehouse._delta(name).get_add_actions(flatten=True)["path"].to_pylist()
+    ranges = sorted(_day_range(path / f, "ts") for f in files)
+    assert len(ranges) == 9  # ceil(60 days / 7), the row cap allowing it
+    for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
+        assert last < first  # no day is split across files, and the files do not overlap
+    assert hm_runtime.lakehouse.read(name).count() == 600

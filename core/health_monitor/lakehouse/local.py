@@ -301,17 +301,7 @@ class LocalLakehouse(JournaledLoads):
         version_dir = f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         target = path / version_dir
         if cluster_by:
-            day = F.to_date(F.col(cluster_by))
-            if span is None:  # (the caller's when it has counted the rows already: one job less)
-                found = df.agg(*_span_columns(day)).collect()[0]
-                span = _Span(found["rows"], found["first"], found["last"])
-            files = max(
-                1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS))
-            )
-            # One file from rows at hand (``at_hand``: cached, or read from a few files) needs no
-            # shuffle: its partitions are merged in one task. Otherwise a range shuffle by day.
-            df = df.coalesce(1) if files == 1 and at_hand else df.repartitionByRange(files, day)
-            df = df.sortWithinPartitions(day)
+            df = by_day(df, cluster_by, span, at_hand)
         # The rows the executors write, counted by them during the write itself (no second pass
         # over the frame). Observed last, so the range sampling above does not count.
         observation = Observation(f"rows-{uuid.uuid4().hex}")
@@ -557,6 +547,24 @@ def _delete(spark, folder: str) -> None:
 def _local_path(uri: str) -> str:
     """delta-rs gives data files percent-encoded (``/a%20b/x.parquet``): the path on disk."""
     return unquote(uri.removeprefix("file://"))
+
+
+def by_day(df: DataFrame, column: str, span: _Span | None = None, at_hand: bool = False) -> DataFrame:
+    """``df`` arranged so that each of its partitions, written as one file, holds whole and
+    contiguous days of ``column`` (a date or timestamp): a range shuffle by day into a partition
+    per CLUSTER_FILE_DAYS days or CLUSTER_FILE_ROWS rows, whichever makes fewer, each sorted by
+    day. ``span`` is the caller's count of the rows and days when it has one (else one job counts
+    them); ``at_hand`` says the rows are cheap to read again (cached, or a few files), so that one
+    file's worth is merged in one task without a shuffle."""
+    from pyspark.sql import functions as F
+
+    day = F.to_date(F.col(column))
+    if span is None:
+        found = df.agg(*_span_columns(day)).collect()[0]
+        span = _Span(found["rows"], found["first"], found["last"])
+    files = max(1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS)))
+    df = df.coalesce(1) if files == 1 and at_hand else df.repartitionByRange(files, day)
+    return df.sortWithinPartitions(day)
 
 
 def _spark_path(path: str) -> str:

@@ -11,6 +11,7 @@ from health_monitor.errors import MissingInputError
 from health_monitor.host import Host
 from health_monitor.lakehouse import TableInfo
 from health_monitor.lakehouse.keys import check_primary_key
+from health_monitor.lakehouse.local import by_day
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
@@ -115,6 +116,11 @@ def write_whole(runtime: Runtime, name: str, table: FeatureTable, df) -> TableIn
     only merges, which would keep rows the new computation no longer has."""
     keys = list(table.primary_keys)
     if not runtime.lakehouse.exists(name):
+        if table.days_by is not None and table.days_by != table.timestamp_key:
+            # The store's create_table files a new table's rows by its timestamp key; this one's
+            # days come from its day_column, so the rows go to it in files of contiguous days:
+            # else the daily run's first replace_where would rewrite the whole table.
+            df = by_day(df, table.days_by, at_hand=True)
         runtime.feature_store.create_table(
             name=name,
             primary_keys=keys,
