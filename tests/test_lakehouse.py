@@ -139,7 +139,7 @@ def _file_days(lake, name):
 @pytest.fixture
 def clustered(lake, spark, monkeypatch):
     """60 days of 10 rows, written as files of about a week (the row cap lowered to 70)."""
-    monkeypatch.setattr("health_monitor.lakehouse.local.CLUSTER_FILE_ROWS", 70)
+    monkeypatch.setattr("health_monitor.lakehouse.layout.CLUSTER_FILE_ROWS", 70)
     lake.write("c.s.f", _days(spark, dt.date(2026, 1, 1), 60, 10, "old"), primary_keys=["k"], cluster_by="ts")
     return lake
 

@@ -291,7 +291,7 @@ def test_the_first_write_of_a_table_with_a_day_column_holds_contiguous_days_per_
     """A table whose days come from its ``day_column`` is filed by those days from its first
     write: otherwise every file spans the whole history and the daily run's first
     ``replace_where`` rewrites the whole table (query_features at the seed scale)."""
-    monkeypatch.setattr("health_monitor.lakehouse.local.CLUSTER_FILE_ROWS", 70)
+    monkeypatch.setattr("health_monitor.lakehouse.layout.CLUSTER_FILE_ROWS", 70)
     report = run_features(hm_runtime, make_host({"days": DayColumnPlugin(spark)}), progress=False)
     assert report.ok, report.failed
     name = hm_runtime.settings.feature_table("day_rows")

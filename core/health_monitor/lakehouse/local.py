@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
 import os
 import re
 import shutil
@@ -36,6 +35,7 @@ from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError, WriteCountError
 from health_monitor.lakehouse import TableInfo, TableName
 from health_monitor.lakehouse.keys import check_primary_key
+from health_monitor.lakehouse.layout import Span, by_day, span_columns
 from health_monitor.lakehouse.loads import JournaledLoads
 from health_monitor.lakehouse.spark import ENV_MASTER
 
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _META = "_health_monitor.json"  # primary keys and description, alongside the Delta log
-# A table clustered by day is written as files of contiguous days, each of about a week or of at
-# least this many rows: replacing the latest days rewrites one such file, not the table.
-CLUSTER_FILE_ROWS = 100_000
-CLUSTER_FILE_DAYS = 7
 
 
 class LocalLakehouse(JournaledLoads):
@@ -188,7 +184,7 @@ class LocalLakehouse(JournaledLoads):
                     f"table {name}: replace_where since {since} was given {counts.early} row(s) "
                     f"with {column} before {since}"
                 )
-            span = _Span(counts.rows, counts.first, counts.last)
+            span = Span(counts.rows, counts.first, counts.last)
             kept, removed, straddling = [], [], []
             for action in pa.table(existing.get_add_actions(flatten=True)).to_pylist():
                 first, last = _day_range(path / action["path"], column)
@@ -209,8 +205,8 @@ class LocalLakehouse(JournaledLoads):
                 # Their rows before `since` counted here, from the day column alone (no Spark job).
                 kept_span = _span_before(files, column, since)
                 if kept_span is None:  # a day column Arrow cannot turn into days: Spark counts
-                    found = earlier.agg(*_span_columns(day)).collect()[0]
-                    kept_span = _Span(found["rows"], found["first"], found["last"])
+                    found = earlier.agg(*span_columns(day)).collect()[0]
+                    kept_span = Span(found["rows"], found["first"], found["last"])
                 span = span.union(kept_span)
                 frame = earlier.unionByName(data)
             expected = span.rows
@@ -284,7 +280,7 @@ class LocalLakehouse(JournaledLoads):
         path: Path,
         df: DataFrame,
         cluster_by: str | None,
-        span: _Span | None = None,
+        span: Span | None = None,
         at_hand: bool = False,
     ) -> tuple[str, list[AddAction]]:
         """Write ``df`` as Parquet files in a fresh sub-folder; nothing is visible until a commit
@@ -549,53 +545,10 @@ def _local_path(uri: str) -> str:
     return unquote(uri.removeprefix("file://"))
 
 
-def by_day(df: DataFrame, column: str, span: _Span | None = None, at_hand: bool = False) -> DataFrame:
-    """``df`` arranged so that each of its partitions, written as one file, holds whole and
-    contiguous days of ``column`` (a date or timestamp): a range shuffle by day into a partition
-    per CLUSTER_FILE_DAYS days or CLUSTER_FILE_ROWS rows, whichever makes fewer, each sorted by
-    day. ``span`` is the caller's count of the rows and days when it has one (else one job counts
-    them); ``at_hand`` says the rows are cheap to read again (cached, or a few files), so that one
-    file's worth is merged in one task without a shuffle."""
-    from pyspark.sql import functions as F
-
-    day = F.to_date(F.col(column))
-    if span is None:
-        found = df.agg(*_span_columns(day)).collect()[0]
-        span = _Span(found["rows"], found["first"], found["last"])
-    files = max(1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS)))
-    df = df.coalesce(1) if files == 1 and at_hand else df.repartitionByRange(files, day)
-    return df.sortWithinPartitions(day)
-
-
 def _spark_path(path: str) -> str:
     """A local path as Spark's reader takes it: glob characters escaped (``[`` in a home's name
     would otherwise be a pattern), spaces and non-ASCII as they are."""
     return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
-
-
-def _span_columns(day) -> list:
-    """Aggregates giving ``rows`` and the ``first`` and ``last`` of the dates ``day``."""
-    from pyspark.sql import functions as F
-
-    return [F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last")]
-
-
-@dataclass(frozen=True)
-class _Span:
-    """How many rows a write holds and the days they cover (None: no rows or no dates)."""
-
-    rows: int
-    first: dt.date | None
-    last: dt.date | None
-
-    @property
-    def days(self) -> int:
-        return (self.last - self.first).days + 1 if self.first and self.last else 1
-
-    def union(self, other: _Span) -> _Span:
-        firsts = [d for d in (self.first, other.first) if d is not None]
-        lasts = [d for d in (self.last, other.last) if d is not None]
-        return _Span(self.rows + other.rows, min(firsts, default=None), max(lasts, default=None))
 
 
 def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]:
@@ -625,7 +578,7 @@ def _day_range(file: Path, column: str) -> tuple[dt.date | None, dt.date | None]
 _TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
-def _span_before(files: list[Path], column: str, since: dt.date) -> _Span | None:
+def _span_before(files: list[Path], column: str, since: dt.date) -> Span | None:
     """The rows of ``files`` whose (UTC) day of ``column`` is before ``since``, and the days
     they cover, as Spark's ``to_date(column) < since`` selects them (a null day is not before);
     None when ``column`` is neither a date nor a timestamp."""
@@ -645,9 +598,9 @@ def _span_before(files: list[Path], column: str, since: dt.date) -> _Span | None
     found = np.concatenate(days) if days else np.empty(0, dtype=np.int64)
     before = found[found < (since - epoch).days]  # nulls are left out, as by Spark's filter
     if not len(before):
-        return _Span(0, None, None)
+        return Span(0, None, None)
     first, last = (epoch + dt.timedelta(days=int(n)) for n in (before.min(), before.max()))
-    return _Span(len(before), first, last)
+    return Span(len(before), first, last)
 
 
 def _as_day(value) -> dt.date:

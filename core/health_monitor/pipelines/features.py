@@ -11,7 +11,7 @@ from health_monitor.errors import MissingInputError
 from health_monitor.host import Host
 from health_monitor.lakehouse import TableInfo
 from health_monitor.lakehouse.keys import check_primary_key
-from health_monitor.lakehouse.local import by_day
+from health_monitor.lakehouse.layout import by_day
 from health_monitor.lakehouse.spark import cancel_jobs_with_item
 from health_monitor.pipelines import refresh
 from health_monitor.pipelines.report import StageReport, run_items
