@@ -1,6 +1,6 @@
 """How a table's files are laid out by day: rows filed in contiguous days, so that rewriting the
-latest days (``replace_where``) touches only the files that hold them. Spark transformations
-only, the same in either home."""
+latest days (``replace_where``) touches only the files that hold them. Spark only (no files of
+either home), so the pipelines may use it as well as the lakehouse adapters."""
 
 from __future__ import annotations
 
