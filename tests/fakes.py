@@ -224,3 +224,15 @@ def write_dist_info(where, dist: str, version: str, entry_points: dict[str, str]
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
     (info / "entry_points.txt").write_text(f"[health_monitor]\n{lines}")
+
+
+def file_days(lake, name: str, column: str = "ts") -> dict:
+    """Each data file of local table ``name``: its first and last day of ``column``, from the
+    file's footer (how the lakehouse decides which files a ``replace_where`` touches)."""
+    from health_monitor.lakehouse.local import _day_range
+
+    path = lake.path(name)
+    return {
+        a: _day_range(path / a, column)
+        for a in lake._delta(name).get_add_actions(flatten=True)["path"].to_pylist()
+    }

@@ -16,6 +16,7 @@ from health_monitor.errors import (
 )
 from health_monitor.lakehouse import local as local_lakehouse
 from health_monitor.lakehouse.local import LocalLakehouse
+from tests.fakes import file_days
 
 
 @pytest.fixture
@@ -126,16 +127,6 @@ def _days(spark, first: dt.date, days: int, per_day: int, value: str):
     )
 
 
-def _file_days(lake, name):
-    from health_monitor.lakehouse.local import _day_range
-
-    path = lake.path(name)
-    return {
-        a: _day_range(path / a, "ts")
-        for a in lake._delta(name).get_add_actions(flatten=True)["path"].to_pylist()
-    }
-
-
 @pytest.fixture
 def clustered(lake, spark, monkeypatch):
     """60 days of 10 rows, written as files of about a week (the row cap lowered to 70)."""
@@ -145,7 +136,7 @@ def clustered(lake, spark, monkeypatch):
 
 
 def test_a_write_clustered_by_day_holds_whole_contiguous_days_per_file(clustered):
-    ranges = sorted(_file_days(clustered, "c.s.f").values())
+    ranges = sorted(file_days(clustered, "c.s.f").values())
     assert len(ranges) == 9  # ceil(60 days / 7), the row cap allowing it
     for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
         assert last < first  # no day is split across files, and the files do not overlap
@@ -153,12 +144,12 @@ def test_a_write_clustered_by_day_holds_whole_contiguous_days_per_file(clustered
 
 
 def test_replace_where_rewrites_only_the_files_of_the_latest_days(clustered, spark):
-    before = _file_days(clustered, "c.s.f")
+    before = file_days(clustered, "c.s.f")
     since = dt.date(2026, 2, 25)
     info = clustered.replace_where(
         "c.s.f", _days(spark, since, 10, 3, "new"), column="ts", since=since, primary_keys=["k"]
     )
-    after = _file_days(clustered, "c.s.f")
+    after = file_days(clustered, "c.s.f")
     untouched = {p for p, (_, last) in before.items() if last < since}
     assert untouched <= set(after) and len(untouched) >= len(before) - 2
     assert info.version == 1 and info.rows == 55 * 10 + 10 * 3 and info.written == 10 * 3

@@ -9,14 +9,20 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from health_monitor.lakehouse.local import _day_range
 from health_monitor.models.explain import explain_prediction
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.sdk.hooks import hookimpl
 from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, FeatureTable, Lookup
 from health_monitor.serving.scoring import Champions
-from tests.fakes import ExplodingEstimator, FakePlugin, anomaly_model, failure_model, write_fake_gold
+from tests.fakes import (
+    ExplodingEstimator,
+    FakePlugin,
+    anomaly_model,
+    failure_model,
+    file_days,
+    write_fake_gold,
+)
 
 PREDICTION_META = ["model_name", "model_version", "scored_at"]
 
@@ -295,9 +301,7 @@ def test_the_first_write_of_a_table_with_a_day_column_holds_contiguous_days_per_
     report = run_features(hm_runtime, make_host({"days": DayColumnPlugin(spark)}), progress=False)
     assert report.ok, report.failed
     name = hm_runtime.settings.feature_table("day_rows")
-    path = hm_runtime.lakehouse.path(name)
-    files = hm_runtime.lakehouse._delta(name).get_add_actions(flatten=True)["path"].to_pylist()
-    ranges = sorted(_day_range(path / f, "ts") for f in files)
+    ranges = sorted(file_days(hm_runtime.lakehouse, name).values())
     assert len(ranges) == 9  # ceil(60 days / 7), the row cap allowing it
     for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
         assert last < first  # no day is split across files, and the files do not overlap
