@@ -91,7 +91,9 @@ def _resource_spikes(reported):
 def cost_features(tables: Tables):
     usage = tables.gold("fact_usage")
     ws = ["workspace_id"]
-    judged = judged_days(billing_lag(usage, ws), ws)
+    # The lag per workspace-day, measured once: the lags in use are collected from it before the
+    # table's own job reads it again (kept, it is not computed twice from Gold).
+    judged = judged_days(tables.shared(billing_lag(usage, ws)), ws)
     lags = lags_in_use(judged)
     # A day is judged by its first report (rows ingested within the lag: ~70% of its bill on a
     # feed that lands on time) and compared with the first reports of earlier days at the same
