@@ -72,9 +72,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("core/health_monitor/featurestore/local.py", "LocalFeatureStore.score_batch", "broadcast"): (
         "the champion model object, no rows; rows stream through mapInPandas on the executors"
     ),
-    ("core/health_monitor/lakehouse/layout.py", "by_day", "collect"): GLOBAL,
+    ("core/health_monitor/lakehouse/layout.py", "Span.of", "collect"): GLOBAL,
     ("core/health_monitor/lakehouse/local.py", "LocalLakehouse.read", "createDataFrame"): EMPTY,
-    ("core/health_monitor/lakehouse/local.py", "LocalLakehouse.replace_where", "collect"): GLOBAL,
     ("core/health_monitor/lakehouse/local.py", "LocalLakehouse.replace_where", "to_pylist"): (
         "the Delta log's add actions: one row per data file of the table"
     ),

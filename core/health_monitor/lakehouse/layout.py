@@ -18,13 +18,6 @@ CLUSTER_FILE_ROWS = 100_000
 CLUSTER_FILE_DAYS = 7
 
 
-def span_columns(day) -> list:
-    """Aggregates giving ``rows`` and the ``first`` and ``last`` of the dates ``day``."""
-    from pyspark.sql import functions as F
-
-    return [F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last")]
-
-
 @dataclass(frozen=True)
 class Span:
     """How many rows a write holds and the days they cover (None: no rows or no dates)."""
@@ -32,6 +25,15 @@ class Span:
     rows: int
     first: dt.date | None
     last: dt.date | None
+
+    @classmethod
+    def of(cls, df: DataFrame, day) -> Span:
+        """``df``'s rows and the first and last of its dates ``day`` (a column), counted in one job."""
+        from pyspark.sql import functions as F
+
+        found = df.agg(F.count(F.lit(1)).alias("rows"), F.min(day).alias("first"), F.max(day).alias("last"))
+        row = found.collect()[0]
+        return cls(row["rows"], row["first"], row["last"])
 
     @property
     def days(self) -> int:
@@ -54,8 +56,7 @@ def by_day(df: DataFrame, column: str, span: Span | None = None, at_hand: bool =
 
     day = F.to_date(F.col(column))
     if span is None:
-        found = df.agg(*span_columns(day)).collect()[0]
-        span = Span(found["rows"], found["first"], found["last"])
+        span = Span.of(df, day)
     files = max(1, min(math.ceil(span.days / CLUSTER_FILE_DAYS), math.ceil(span.rows / CLUSTER_FILE_ROWS)))
     df = df.coalesce(1) if files == 1 and at_hand else df.repartitionByRange(files, day)
     return df.sortWithinPartitions(day)

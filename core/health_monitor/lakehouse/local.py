@@ -35,7 +35,7 @@ from health_monitor.deadline import checkpoint
 from health_monitor.errors import SchemaError, TableNotFoundError, WriteCountError
 from health_monitor.lakehouse import TableInfo, TableName
 from health_monitor.lakehouse.keys import check_primary_key
-from health_monitor.lakehouse.layout import Span, by_day, span_columns
+from health_monitor.lakehouse.layout import Span, by_day
 from health_monitor.lakehouse.loads import JournaledLoads
 from health_monitor.lakehouse.spark import ENV_MASTER
 
@@ -205,8 +205,7 @@ class LocalLakehouse(JournaledLoads):
                 # Their rows before `since` counted here, from the day column alone (no Spark job).
                 kept_span = _span_before(files, column, since)
                 if kept_span is None:  # a day column Arrow cannot turn into days: Spark counts
-                    found = earlier.agg(*span_columns(day)).collect()[0]
-                    kept_span = Span(found["rows"], found["first"], found["last"])
+                    kept_span = Span.of(earlier, day)
                 span = span.union(kept_span)
                 frame = earlier.unionByName(data)
             expected = span.rows
