@@ -54,7 +54,9 @@ def short_copy(home: Path, target: Path, day: dt.date, keep_days: int) -> None:
     lake = home / "lakehouse"
     if (lake / "_loads").is_dir():
         shutil.copytree(lake / "_loads", target / "lakehouse" / "_loads")
-    catalog = next(p for p in lake.iterdir() if p.is_dir() and (p / "gold").is_dir())
+    catalog = next((p for p in lake.iterdir() if p.is_dir() and (p / "gold").is_dir()), None)
+    if catalog is None:
+        raise SystemExit(f"{lake}: no catalog folder with a gold/ schema in it (build Gold first)")
     for folder in STATE_FOLDERS:
         if (catalog / folder).is_dir():
             shutil.copytree(catalog / folder, target / "lakehouse" / catalog.name / folder)
@@ -148,6 +150,8 @@ def main() -> None:
             )
 
     short = args.work / "short"
+    if short.exists():
+        parser.error(f"--work {args.work}: {short} exists (a short copy from before): give another folder")
     print(f"copying {args.home} to {short} with {args.keep_days} days before {args.day}", flush=True)
     common = ["--home", str(args.home), "--work", str(args.work), "--day", args.day.isoformat()]
     made = subprocess.run(

@@ -95,3 +95,11 @@ def test_the_short_copy_refuses_a_folder_that_exists(source, tmp_path):
     target.mkdir()
     with pytest.raises(SystemExit, match="exists"):
         bench.short_copy(home, target, DAY, keep_days=5)
+
+
+def test_the_short_copy_names_a_home_without_gold(tmp_path):
+    home = tmp_path / "home"
+    (home / "mlflow").mkdir(parents=True)
+    (home / "lakehouse" / "system").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no catalog folder with a gold/ schema"):
+        bench.short_copy(home, tmp_path / "short", DAY, keep_days=5)
