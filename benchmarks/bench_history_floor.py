@@ -10,8 +10,8 @@ state tables and its MLflow folder (no system tables: the stages below do not re
 every Gold fact and snapshot table and every feature table loses its rows from before ``--day``
 minus ``--keep-days`` days (by its time column; the Gold dimensions, SCD2 histories of the
 entities, stay whole). Then, in a fresh process per home and pass, alternating, the day's
-features stage (every feature table recomputed from ``--day`` minus its late days, as the daily
-run plans it) and then its inference (every model's keys from ``--day`` rescored), each under
+features stage and then its inference (every feature table recomputed, and every model's keys
+rescored, from ``--day`` minus its late days, as the daily run plans a day), each under
 the daily run's Spark settings and items at once (``sized_for_a_day``). Prints each stage's
 seconds per home and pass, and each item's mean seconds on both and the difference (the part of
 the item that grows with the history; with two items at once an item's seconds include waiting
@@ -37,38 +37,42 @@ import sys
 import time
 from pathlib import Path
 
-STATE_FOLDERS = ("features", "gold", "ml", "ops")  # under lakehouse/health_monitor; not ground truth
+STATE_SCHEMAS = ("gold", "features", "ml", "ops")  # the Settings.schemas copied; not ground truth
 TRUNCATED_GOLD = ("fact_", "information_schema_")  # facts and daily snapshots; dimensions stay whole
 
 
 def short_copy(home: Path, target: Path, day: dt.date, keep_days: int) -> None:
     """``target``: ``home`` without system tables, its facts and feature tables cut to the last
     ``keep_days`` days before ``day`` (and the days from it on)."""
-    if target.exists():
-        raise SystemExit(f"{target} exists: give a --work folder without a short/ in it")
-    target.mkdir(parents=True)
-    for name in ("account.yaml", "simulation.json"):
-        if (home / name).exists():
-            shutil.copy2(home / name, target / name)
-    shutil.copytree(home / "mlflow", target / "mlflow")
-    lake = home / "lakehouse"
-    if (lake / "_loads").is_dir():
-        shutil.copytree(lake / "_loads", target / "lakehouse" / "_loads")
-    catalog = next((p for p in lake.iterdir() if p.is_dir() and (p / "gold").is_dir()), None)
-    if catalog is None:
-        raise SystemExit(f"{lake}: no catalog folder with a gold/ schema in it (build Gold first)")
-    for folder in STATE_FOLDERS:
-        if (catalog / folder).is_dir():
-            shutil.copytree(catalog / folder, target / "lakehouse" / catalog.name / folder)
-
     from pyspark.sql import functions as F
 
-    from health_monitor.config import Settings
+    from health_monitor.config import ACCOUNT_FILE_NAME, Settings
     from health_monitor.gold.contract import GOLD_TABLES
     from health_monitor.host import load_host
+    from health_monitor.jobs import SIMULATION_FILE
     from health_monitor.runtime import Runtime
 
-    runtime = Runtime.embedded(Settings(home=target))
+    source, copy = Settings(home=home), Settings(home=target)
+    if target.exists():
+        raise SystemExit(f"{target} exists: give a --work folder without a short/ in it")
+    catalog = source.lakehouse_dir / source.catalog
+    if not (catalog / source.schemas.gold).is_dir():
+        raise SystemExit(
+            f"{source.lakehouse_dir}: no catalog folder with a gold/ schema in it (build Gold first)"
+        )
+    target.mkdir(parents=True)
+    for name in (ACCOUNT_FILE_NAME, SIMULATION_FILE):
+        if (home / name).exists():
+            shutil.copy2(home / name, target / name)
+    shutil.copytree(source.mlflow_dir, copy.mlflow_dir)
+    if (source.lakehouse_dir / "_loads").is_dir():  # the load journal (refuse_if_half_loaded reads it)
+        shutil.copytree(source.lakehouse_dir / "_loads", copy.lakehouse_dir / "_loads")
+    for kind in STATE_SCHEMAS:
+        schema = getattr(source.schemas, kind)
+        if (catalog / schema).is_dir():
+            shutil.copytree(catalog / schema, copy.lakehouse_dir / copy.catalog / schema)
+
+    runtime = Runtime.embedded(copy)
     lakehouse, settings = runtime.lakehouse, runtime.settings
     first = day - dt.timedelta(days=keep_days)
     cut = [
@@ -111,7 +115,7 @@ def one_day(home: Path, day: dt.date) -> dict:
     _ = runtime.lakehouse.spark  # started before the clock
     out: dict = {"stages": {}, "items": {}, "failed": []}
     tables = {o.spec.name: day - dt.timedelta(days=o.spec.late_days) for o in host.feature_tables.values()}
-    models = {o.spec.name: day for o in host.models.values()}
+    models = {o.spec.name: day - dt.timedelta(days=o.spec.late_days) for o in host.models.values()}
     for stage, run, plan in (("features", run_features, tables), ("infer", run_infer, models)):
         with sized_for_a_day() as workers:
             start = time.perf_counter()
@@ -143,10 +147,13 @@ def main() -> None:
         return
     if args.keep_days < 1 or args.passes < 1:
         parser.error("--keep-days and --passes take 1 or more")
-    for folder in ("lakehouse", "mlflow"):
-        if not (args.home / folder).is_dir():
+    from health_monitor.config import Settings
+
+    given = Settings(home=args.home)
+    for folder in (given.lakehouse_dir, given.mlflow_dir):
+        if not folder.is_dir():
             parser.error(
-                f"--home {args.home}: no {folder}/ in it (give a home a daily run left, with models)"
+                f"--home {args.home}: no {folder.name}/ in it (give a home a daily run left, with models)"
             )
 
     short = args.work / "short"

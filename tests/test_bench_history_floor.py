@@ -103,3 +103,4 @@ def test_the_short_copy_names_a_home_without_gold(tmp_path):
     (home / "lakehouse" / "system").mkdir(parents=True)
     with pytest.raises(SystemExit, match="no catalog folder with a gold/ schema"):
         bench.short_copy(home, tmp_path / "short", DAY, keep_days=5)
+    assert not (tmp_path / "short").exists()  # refused before anything is written
