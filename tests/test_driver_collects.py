@@ -195,9 +195,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "ops.refresh_state: one row per feature and prediction table"
     ),
     ("core/health_monitor/pipelines/refresh.py", "read_state", "to_pylist"): "the same ops table",
-    ("core/health_monitor/pipelines/train.py", "training_frame", "toPandas"): (
+    ("core/health_monitor/pipelines/train.py", "training_frame.read", "toPandas"): (
         "one model's training set, fitted on the driver by design: at most about "
-        "max_training_rows base rows (a sample fixed by a hash of their keys above it)"
+        "max_training_rows base rows (a sample fixed by a hash of their keys above it), one "
+        "label row each (labels that repeat a key are read once, then counted and sampled)"
     ),
     # -- findings, report, alerts, explain
     ("core/health_monitor/reports/findings.py", "latest_rows", "read_arrow"): (

@@ -13,12 +13,13 @@ from health_monitor.models.explain import explain_prediction
 from health_monitor.models.verdicts import VERDICTS
 from health_monitor.pipelines import run_features, run_infer, run_train
 from health_monitor.sdk.hooks import hookimpl
-from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, FeatureTable, Lookup
+from health_monitor.sdk.specs import AgentTool, Contribution, Explainer, FeatureTable, Labels, Lookup
 from health_monitor.serving.scoring import Champions
 from tests.fakes import (
     ExplodingEstimator,
     FakePlugin,
     anomaly_model,
+    failure_labels,
     failure_model,
     file_days,
     write_fake_gold,
@@ -271,6 +272,27 @@ def test_a_training_set_over_the_row_limit_is_a_fixed_sample_of_it(hm_settings, 
     assert len(whole) == 3000 and SAMPLED_FROM not in whole.attrs
     with pytest.raises(ConfigError, match="max training rows must be at least 1000"):
         Settings(home=hm_settings.home, max_training_rows=10)
+
+
+def test_labels_that_repeat_a_key_are_counted_and_sampled_from_the_join(hm_settings, spark, make_host):
+    """Base rows within the limit bound the training set only while labels hold one row per key:
+    labels that repeat a key make more rows than the base, and the join is then counted and
+    sampled like a base over the limit."""
+    from health_monitor.pipelines.train import SAMPLED_FROM, training_frame
+    from health_monitor.runtime import Runtime
+
+    class RepeatedLabels(FakePlugin):
+        @hookimpl
+        def register_labels(self, register):
+            for model in self.models:
+                register(Labels(model.name, lambda t: failure_labels(t).unionByName(failure_labels(t))))
+
+    runtime = Runtime.embedded(dataclasses.replace(hm_settings, max_training_rows=1000))
+    write_fake_gold(runtime, days=30, entities=20)  # 600 base rows, each labelled twice
+    host = make_host({"fake": RepeatedLabels([failure_model()])})
+    assert run_features(runtime, host, progress=False).ok
+    _, frame, _ = training_frame(runtime, host, host.models["fake_failure"].spec)
+    assert frame.attrs[SAMPLED_FROM] == 1200 and 700 <= len(frame) <= 1100
 
 
 class DayColumnPlugin:

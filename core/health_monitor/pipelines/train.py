@@ -133,13 +133,24 @@ def training_frame(runtime: Runtime, host: Host, spec: Model):
         kind = "string" if spec.problem_type is ProblemType.MULTICLASS else "double"
         labels = labels.select(*spec.keys, labels[column].cast(kind).alias(LABEL))
         df, label = base.join(labels, on=list(spec.keys), how="inner" if supervised else "left"), LABEL
-    # Counted here and computed again by the read below: keeping the join in Spark's cache in
-    # between was a tie at the seed scale (count + read 114.3 s before, 113.7 s kept; session 54).
-    df, base_rows = _at_most(df, list(spec.keys), runtime.settings.max_training_rows)
-    training_set = runtime.feature_store.create_training_set(
-        df=df, feature_lookups=feature_lookups(runtime, spec), label=label
-    )
-    frame = training_set.load_df().toPandas()
+    limit = runtime.settings.max_training_rows
+
+    def read(rows):
+        training_set = runtime.feature_store.create_training_set(
+            df=rows, feature_lookups=feature_lookups(runtime, spec), label=label
+        )
+        return training_set, training_set.load_df().toPandas()
+
+    # The base is kept for the stage (model_base), and labels hold one row per key, so its rows
+    # bound the training set's: counting them, not the join with the labels, spares computing the
+    # labels once more for a count. Over the limit, the join is counted and sampled.
+    base_rows = None
+    if base.count() > limit:
+        df, base_rows = _at_most(df, list(spec.keys), limit)
+    training_set, frame = read(df)
+    if base_rows is None and len(frame) > limit:  # labels that repeat a key: count the join itself
+        df, base_rows = _at_most(df, list(spec.keys), limit)
+        training_set, frame = read(df)
     if label is not None and supervised:
         frame = frame[frame[label].notna()].reset_index(drop=True)
     if frame.empty:
