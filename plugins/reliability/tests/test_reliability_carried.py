@@ -1,6 +1,7 @@
 """reliability_features asked for the rows from a day on (a daily run): its all-time figures go
 on from each job's latest stored row before that day, and equal the whole computation's, over a
-history longer than the "days since" cap."""
+history longer than the "days since" cap. failed_run_features, asked the same way, keeps the
+failure streak and the retries that run across the day."""
 
 import datetime as dt
 
@@ -8,9 +9,11 @@ import pytest
 
 from health_monitor.testing.pointintime import GoldTables, rows_from_differ
 from health_monitor_reliability.features import (
+    FAILED_RUN_FEATURES,
     NEVER_DAYS,
     RELIABILITY_FEATURES,
     _carried,
+    failed_run_features,
     reliability_features,
 )
 
@@ -59,7 +62,10 @@ def gold(spark):
     ).selectExpr("*", "'JOB_RUN' AS run_type")
     clusters = [("c1", START, "13.3.x-scala2.12"), ("c1", _day(398, 0), "14.3.x-scala2.12")]
     clusters += [("c1", _day(410, 0), "15.4.x-scala2.12"), ("c2", START, "14.3.x-scala2.12")]
-    nodes = [("c1", _day(d, 2), 95.0 if d == 401 else 50.0, 5.0) for d in range(380, DAYS)]
+    nodes = [
+        ("c1", _day(d, 2), _day(d, 2) + dt.timedelta(minutes=1), 95.0 if d == 401 else 50.0, 5.0)
+        for d in range(380, DAYS)
+    ]
     jobs = [
         ("a", START, START, 1, 1, 3600),
         ("b", START, START, 2, 0, 3600),
@@ -72,7 +78,9 @@ def gold(spark):
             clusters, "cluster_id string, change_time timestamp, dbr_version string"
         ),
         "fact_node_timeline": spark.createDataFrame(
-            nodes, "cluster_id string, start_time timestamp, mem_used_percent double, cpu_wait_percent double"
+            nodes,
+            "cluster_id string, start_time timestamp, end_time timestamp, mem_used_percent double, "
+            "cpu_wait_percent double",
         ),
         "dim_job": spark.createDataFrame(
             jobs,
@@ -123,3 +131,26 @@ def test_a_table_written_by_an_older_release_is_computed_from_gold(gold, whole):
     assert _carried(GoldTables(gold, {"reliability_features": whole.drop("repairs_all")}, since)) is None
     assert _carried(GoldTables(gold, {"reliability_features": whole})) is None  # every row kept
     assert _carried(GoldTables(gold, {}, since)) is None  # not written yet
+
+
+@pytest.fixture(scope="module")
+def failed_whole(gold):
+    return failed_run_features(GoldTables(gold)).cache()
+
+
+def test_the_whole_computation_counts_the_streak_and_retries_before_each_failure(failed_whole):
+    at = failed_whole.toPandas().set_index("run_id")
+    figures = ["consecutive_failed_runs", "retries_before", "last_retry_succeeded"]
+    # a396, a396r, a397, a397r failed before a398; a398r succeeded and reset the streak.
+    assert at.loc["a398", figures].tolist() == [5, 2, 0]
+    assert at.loc["a400", figures].tolist() == [1, 4, 1]
+    assert at.loc["a400", "retry_success_rate_before"] == 0.5
+
+
+@pytest.mark.parametrize("cut", [397, 398, 400])
+def test_failed_runs_asked_from_a_day_count_the_runs_before_it(gold, failed_whole, cut):
+    """Job "a"'s failure streak and retries go on across each cut (two, four and no failed runs
+    in a row before it; the retries before 398 all failed, later ones succeed); job "b"'s only
+    failure is over a year before. The rows from the cut equal the whole computation's."""
+    since = (START + dt.timedelta(days=cut)).date()
+    assert rows_from_differ(FAILED_RUN_FEATURES, gold, failed_whole, since) == {}
